@@ -41,6 +41,8 @@ _CALIBRATION = [
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
+# The precision "auto" settles on, per (model, device): calibrated once per process.
+_auto_precision: dict[tuple[str, str], str] = {}
 
 
 def canonical_model_name(name: str | os.PathLike[str]) -> str:
@@ -109,9 +111,11 @@ def load_sentence_transformer(name: str, device: str) -> Any:
             with _quiet_loading():
                 try:
                     model = SentenceTransformer(location, device=device)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
+                    reason = " ".join(str(exc).split())
                     raise InvalidInputError(
-                        f"cannot load model {name!r}: {exc}. Give a local path, or a hub name with network access"
+                        f"cannot load model {name!r} ({reason}); give the path of a sentence-transformers "
+                        "model folder, or a hub name with network access"
                     ) from exc
             model.eval()
             _models[key] = model
@@ -213,14 +217,18 @@ class Embedder:
             return req
         if self.device.startswith("cuda"):
             return "fp16"
-        if self.device == "cpu" and cpu_has_fast_bf16():
-            ref = self._encode(_CALIBRATION, "document", "fp32")
-            fast = self._encode(_CALIBRATION, "document", "bf16")
-            agreement = float(np.min(np.sum(ref * fast, axis=1)))
-            if agreement >= BF16_MIN_COSINE:
-                return "bf16"
-            log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
-        return "fp32"
+        key = (self.name, self.device)
+        if key not in _auto_precision:
+            _auto_precision[key] = "fp32"
+            if self.device == "cpu" and cpu_has_fast_bf16():
+                ref = self._encode(_CALIBRATION, "document", "fp32")
+                fast = self._encode(_CALIBRATION, "document", "bf16")
+                agreement = float(np.min(np.sum(ref * fast, axis=1)))
+                if agreement >= BF16_MIN_COSINE:
+                    _auto_precision[key] = "bf16"
+                else:
+                    log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
+        return _auto_precision[key]
 
     # -- encoding ----------------------------------------------------------------------
     def encode_documents(
