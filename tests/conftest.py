@@ -52,7 +52,8 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     BertModel(config).save_pretrained(bert_dir)
     tok.save_pretrained(bert_dir)
     transformer = models.Transformer(str(bert_dir), max_seq_length=64)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    dim_of = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    pooling = models.Pooling(dim_of(), pooling_mode="mean")
     model = SentenceTransformer(
         modules=[transformer, pooling], prompts={"query": "query: ", "document": "passage: "}, device="cpu"
     )

@@ -128,7 +128,7 @@ def index(
                 f"{report.files_added} new and {report.files_replaced} changed file(s); "
                 f"{report.files_unchanged} unchanged, {report.files_removed} removed, "
                 f"{len(report.warnings)} skipped ({report.seconds:.1f}s) -> {col.path}",
-                highlight=False,
+                highlight=False, soft_wrap=True,
             )
 
     _run(go)
