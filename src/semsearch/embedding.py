@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,11 @@ def load_sentence_transformer(name: str, device: str) -> Any:
         return model
 
 
+def _dimension_of(model: Any) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
+
+
 @contextlib.contextmanager
 def _quiet_loading():
     # transformers prints a per-weight progress bar while loading; keep the CLI output clean.
@@ -163,6 +168,7 @@ class Embedder:
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 64,
+        expect_dimension: int | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -171,6 +177,7 @@ class Embedder:
         self.requested_precision = precision
         self.batch_size = batch_size
         self._model: Any = None
+        self._expect_dimension = expect_dimension
         self._precision: str | None = None
         self._warned_truncation = False
         self._lock = threading.Lock()
@@ -181,14 +188,19 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = load_sentence_transformer(self.name, self.device)
+                    model = load_sentence_transformer(self.name, self.device)
+                    dim = _dimension_of(model)
+                    if self._expect_dimension is not None and dim != self._expect_dimension:
+                        raise ModelMismatchError(
+                            f"model {self.name!r} now gives vectors of dimension {dim}, but the collection holds "
+                            f"dimension {self._expect_dimension}; restore the original model or index into a new collection"
+                        )
+                    self._model = model
         return self._model
 
     @property
     def dimension(self) -> int:
-        m = self.model
-        getter = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
-        return int(getter())
+        return _dimension_of(self.model)
 
     @property
     def max_seq_length(self) -> int:
