@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,37 +243,22 @@ class Embedder:
         return _auto_precision[key]
 
     # -- encoding ----------------------------------------------------------------------
-    def encode_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents."""
-        return self._encode_sorted(texts, "document", progress)
+        return self._encode(texts, "document", self.precision, show_progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 embeddings of queries (the model's query prompt applied)."""
         self._warn_if_truncated(texts)
-        return self._encode_sorted(texts, "query", None)
+        return self._encode(texts, "query", self.precision)
 
-    def _encode_sorted(self, texts: Sequence[str], kind: str, progress: Callable[[int], None] | None) -> np.ndarray:
-        n = len(texts)
-        if n == 0:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        precision = self.precision
-        # Longest first across the whole input (not only within one call) cuts padding, and
-        # slices of it let a progress bar move without hurting throughput.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((n, self.dimension), dtype=np.float32)
-        step = max(self.batch_size * 8, 256)
-        for i in range(0, n, step):
-            idx = order[i : i + step]
-            out[idx] = self._encode([texts[j] for j in idx], kind, precision)
-            if progress is not None:
-                progress(len(idx))
-        return out
-
-    def _encode(self, texts: Sequence[str], kind: str, precision: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False) -> np.ndarray:
+        # One call for the whole input: sentence-transformers sorts it by length into batches
+        # (little padding), so the vectors are exactly those of a plain encode_document call.
         import torch
 
+        if len(texts) == 0:
+            return np.empty((0, self.dimension), dtype=np.float32)
         model = self.model
         encode = model.encode_query if kind == "query" else model.encode_document
         if precision in ("bf16", "fp16"):
@@ -288,7 +273,7 @@ class Embedder:
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
-                show_progress_bar=False,
+                show_progress_bar=show_progress,
             )
         vectors = np.asarray(vectors, dtype=np.float32)
         # Normalise in float32 after autocast, so every vector has unit length exactly.
