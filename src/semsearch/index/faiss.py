@@ -43,6 +43,20 @@ HNSW_EF_CONSTRUCTION = 40  # FAISS's default, so "HNSW32" means the same as in r
 RETUNE_GROWTH = 2.0
 
 
+def _no_polysemous_training(index: faiss.Index) -> None:
+    """index_factory turns on polysemous training for PQ; semsearch never searches polysemously
+    and the training costs minutes, so it is off (as "PQ48np" would say in FAISS)."""
+    for sub in (index, getattr(index, "index", None)):
+        sub = faiss.downcast_index(sub) if sub is not None else None
+        if sub is not None and hasattr(sub, "do_polysemous_training"):
+            sub.do_polysemous_training = False
+    if isinstance(index, faiss.IndexPreTransform):
+        _no_polysemous_training(faiss.downcast_index(index.index))
+    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    if ivf is not None and hasattr(faiss.downcast_index(ivf), "do_polysemous_training"):
+        faiss.downcast_index(ivf).do_polysemous_training = False
+
+
 class FaissIndex(VectorIndex):
     """A FAISS index for one factory string (see the module docstring for the families)."""
 
@@ -82,6 +96,7 @@ class FaissIndex(VectorIndex):
             index = faiss.index_factory(self.dim, f"IDMap,{self.factory}", faiss.METRIC_INNER_PRODUCT)
             if self.spec_info.kind == "hnsw":
                 faiss.downcast_index(index.index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        _no_polysemous_training(index)
         return index
 
     def _untrained_note(self, n: int) -> str:
