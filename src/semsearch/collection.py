@@ -150,6 +150,7 @@ class Collection:
         self._index_saved_seq = 0
         self._index_lock = ReadWriteLock()
         self._chunker = None
+        change_index_to = None
 
         if db.exists():
             self.store = Store(self.path, create=False)
@@ -168,8 +169,7 @@ class Collection:
                     f"{self.path} was written by a newer semsearch (format {self.manifest['format_version']}); upgrade semsearch"
                 )
             self.embedder = Embedder(recorded, device=device, precision=precision, batch_size=batch_size)
-            if index is not None and index != self.manifest["index"]:
-                self.set_index(index)
+            change_index_to = index if index is not None and index != self.manifest["index"] else None
         else:
             self.embedder = Embedder(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size)
             info = self.embedder.info()  # loads the model: a new collection must know its dimension
@@ -201,6 +201,8 @@ class Collection:
                     self.store.set_manifest(manifest)
             self.manifest = self.store.manifest()
         self.dimension = int(self.manifest["dimension"])
+        if db.exists() and change_index_to is not None:
+            self.set_index(change_index_to)
         if chunk_size is not None and chunk_size != self.manifest["chunk_size"] and db.exists():
             raise InvalidInputError(
                 f"{self.path} chunks at {self.manifest['chunk_size']} tokens; re-chunking an existing collection "

@@ -341,6 +341,11 @@ class FaissIndex(VectorIndex):
         return scores, ids
 
     # -- size and persistence -------------------------------------------------------------
+    def describe(self) -> dict[str, object]:
+        if not self._trained:
+            self.note = self._untrained_note(len(self))
+        return super().describe()
+
     def bytes_per_vector(self) -> float:
         n = int(self._index.ntotal)
         if n == 0:
