@@ -8,8 +8,8 @@ How ``auto`` decides (documented in docs and `semsearch index --help`):
   more than n/39 (FAISS's minimum of 39 training points per centroid); under a memory budget
   "IVF{nlist},SQ8" and then "IVF{nlist},PQ{m}" with the largest m that fits.
 
-Tuning: sample vectors of the collection serve as queries (their own id excluded from both
-sides), exact top-10 neighbours are computed in the same pass that fills the index, and the
+Tuning: sample vectors of the collection, perturbed to cosine ~0.7 (held-out queries near
+the data, see build.held_out_queries), serve as queries; exact top-10 neighbours are computed in the same pass that fills the index, and the
 search knob (nprobe, efSearch, binary oversampling) is raised along a ladder until recall@10
 reaches the target (default 0.95). The measured recall is stored with the index.
 """
