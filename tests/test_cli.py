@@ -57,7 +57,7 @@ def test_index_search_info_delete(tmp_path, docs, minilm_path):
     assert "<p>" not in r.stdout
     r = invoke("info", "--json", collection=col)
     info = json.loads(r.stdout)
-    assert (info["documents"], info["model"], info["index"]) == (6, "sentence-transformers/all-MiniLM-L6-v2", "Flat")
+    assert (info["documents"], info["model"], info["index"]) == (6, "sentence-transformers/all-MiniLM-L6-v2", "auto")
     assert info["size_bytes"] > 0
     r = invoke("delete", "m1", collection=col)
     assert r.exit_code == 0 and "deleted 1" in r.text

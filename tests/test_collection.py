@@ -164,7 +164,7 @@ def test_manifest_records_how_it_was_built(collection):
     m = collection.manifest
     assert m["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert m["dimension"] == 384 and m["normalized"] is True
-    assert m["index"] == "Flat" and m["chunk_size"] == 254 and m["format_version"] == 1
+    assert m["index"] == "auto" and m["chunk_size"] == 254 and m["format_version"] == 1
     assert set(m["prompts"]) >= {"query", "document"}
     info = collection.info()
     assert info["model"] == m["model"] and info["size_bytes"] > 0
@@ -279,3 +279,17 @@ def test_model_that_changed_dimension_is_refused(tmp_path, tiny_model_dir):
         with pytest.raises(ModelMismatchError, match="dimension 48.*dimension 32"):
             col.search("query", k=1)
         assert col.count() == 1
+
+
+def test_saved_index_is_loaded_not_rebuilt(tmp_path, minilm_path, monkeypatch):
+    path = tmp_path / "c"
+    with Collection(path) as col:
+        col.add(SENTENCES, ids=[f"s{i}" for i in range(len(SENTENCES))])
+    from semsearch.index import build
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the saved index should have been loaded, not rebuilt")
+
+    monkeypatch.setattr(build, "build_from_store", no_rebuild)
+    with Collection(path) as col:
+        assert col.search("cheap hotel by the sea", k=1)[0].id == "s0"

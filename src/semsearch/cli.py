@@ -73,6 +73,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+INDEX_HELP = (
+    "Vector index: auto (default: exact below 100k vectors, then IVF tuned to recall@10 >= 0.95; "
+    "auto:2GB adds a memory budget), a FAISS index_factory string (Flat, IVF4096,Flat, IVF4096,PQ48, "
+    "IVF4096,SQ8, HNSW32, HNSW32,SQ8, SQ8/int8, PQ48), or binary / binary,SQ8 (sign bits with rescoring)."
+)
+
+
+def _exists(path: Path | None) -> bool:
+    return ((path or default_collection()) / "collection.sqlite3").exists()
+
+
 def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, **kwargs):
     from .collection import Collection
 
@@ -104,6 +115,7 @@ def index(
     title_field: Annotated[Optional[str], typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
     chunk_size: Annotated[Optional[int], typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads at once).")] = None,
     chunk_overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive chunks (new collections; default chunk_size/8).")] = None,
+    index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP + " New collections only; change an existing one with `semsearch reindex --index SPEC`.")] = None,
     prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
     precision: PrecisionOpt = "auto",
     progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
@@ -118,7 +130,13 @@ def index(
         with _open(
             collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
             chunk_overlap=chunk_overlap, precision=precision, progress=progress,
+            index=index_spec if index_spec and not _exists(collection) else None,
         ) as col:
+            if index_spec and col.manifest["index"] != index_spec:
+                _fail(
+                    f"{col.path} already uses index {col.manifest['index']!r}; change it with "
+                    f"`semsearch reindex --index {index_spec}` (rebuilds from stored vectors, no re-encoding)"
+                )
             report = col.index_files(paths, options, prune=prune)
             for w in report.warnings:
                 err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
@@ -201,10 +219,46 @@ def info(
         for key, value in data.items():
             if key == "size_bytes":
                 key, value = "size on disk", f"{value / 1e6:.1f} MB"
+            if key == "index_details":
+                key, value = "index details", (f"{value.get('type')}: " + _index_summary(value)) if value else "not built yet"
             table.add_row(f"[bold]{key}[/]", str(value))
         out.print(table)
 
     _run(go)
+
+
+@app.command()
+def reindex(
+    index_spec: Annotated[str, typer.Option("--index", help=INDEX_HELP, show_default=False)],
+    collection: CollectionOpt = None,
+    lock_timeout: LockTimeoutOpt = 60.0,
+) -> None:
+    """Change a collection's vector index: rebuilds it from the stored vectors (nothing is re-encoded)."""
+
+    def go() -> None:
+        import time
+
+        started = time.perf_counter()
+        with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec) as col:
+            col.flush()
+            details = col.info()["index_details"]
+        out.print(f"index {index_spec} ({details.get('type')}) ready in {time.perf_counter() - started:.1f}s: "
+                  f"{_index_summary(details)}", highlight=False)
+
+    _run(go)
+
+
+def _index_summary(details: dict) -> str:
+    parts = [f"{details.get('vectors', 0)} vectors"]
+    if "bytes_per_vector" in details:
+        parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
+    tuning = details.get("tuning")
+    if tuning:
+        knob = f"{tuning['param']}={tuning['value']}, " if tuning.get("param") else ""
+        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f} (target {tuning['target']})")
+    if details.get("note"):
+        parts.append(details["note"])
+    return "; ".join(parts)
 
 
 @app.command()

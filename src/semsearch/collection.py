@@ -93,7 +93,11 @@ class Collection:
         model: a sentence-transformers model name or path. ``None`` means the model the
             collection was built with, or all-MiniLM-L6-v2 for a new collection.
         create: create the collection when the folder does not hold one.
-        index: the vector index spec (a FAISS index_factory string); "Flat" is exact search.
+        index: the vector index spec: "auto" (default for new collections: exact search below
+            100k vectors, then IVF tuned to recall@10 >= 0.95; "auto:2GB" adds a memory budget),
+            a FAISS index_factory string ("Flat", "IVF4096,Flat", "IVF4096,PQ48", "HNSW32",
+            "SQ8"/"int8", ...) or "binary" / "binary,SQ8". Giving another spec than an
+            existing collection's rebuilds its index from the stored vectors (no re-encoding).
         chunk_size: maximum tokens per chunk (default: what the model reads at once).
         chunk_overlap: tokens shared by consecutive chunks of a long document.
         precision: "auto" (bf16 autocast where the CPU has it and it agrees with fp32),
@@ -146,6 +150,7 @@ class Collection:
         self._index_saved_seq = 0
         self._index_lock = ReadWriteLock()
         self._chunker = None
+        change_index_to = None
 
         if db.exists():
             self.store = Store(self.path, create=False)
@@ -167,10 +172,7 @@ class Collection:
                 recorded, device=device, precision=precision, batch_size=batch_size,
                 expect_dimension=int(self.manifest["dimension"]),
             )
-            if index is not None and index != self.manifest["index"]:
-                raise InvalidInputError(
-                    f"{self.path} uses index {self.manifest['index']!r}; changing it to {index!r} is not supported yet"
-                )
+            change_index_to = index if index is not None and index != self.manifest["index"] else None
         else:
             self.embedder = Embedder(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size)
             info = self.embedder.info()  # loads the model: a new collection must know its dimension
@@ -202,6 +204,8 @@ class Collection:
                     self.store.set_manifest(manifest)
             self.manifest = self.store.manifest()
         self.dimension = int(self.manifest["dimension"])
+        if db.exists() and change_index_to is not None:
+            self.set_index(change_index_to)
         if chunk_size is not None and chunk_size != self.manifest["chunk_size"] and db.exists():
             raise InvalidInputError(
                 f"{self.path} chunks at {self.manifest['chunk_size']} tokens; re-chunking an existing collection "
@@ -389,7 +393,12 @@ class Collection:
             try:
                 col = self.col
                 if col._index is not None and col.store.head() - col._index_saved_seq >= col._index_save_every:
-                    col._sync_index()
+                    col._index_lock.acquire_write()
+                    try:
+                        col._sync_index()
+                    finally:
+                        col._index_lock.release_write()
+                    col._rebuild_if_wanted()
                     col._save_index()
             finally:
                 self.col._lock.release()
@@ -504,6 +513,8 @@ class Collection:
             self._index_seq = changes.head
 
     def _load_index(self) -> None:
+        # Another process may have changed the index spec since we opened the collection.
+        self.manifest = self.store.manifest()
         spec = self.manifest["index"]
         meta_path = self._index_meta_path()
         floor = self.store.changes_floor()
@@ -511,7 +522,7 @@ class Collection:
             meta = json.loads(meta_path.read_text())
             if meta["spec"] != spec or meta["dim"] != self.dimension or meta["seq"] < floor or meta["seq"] > self.store.head():
                 raise ValueError("stale or foreign index file")
-            self._index = load_index(self.path / meta["file"], spec, self.dimension)
+            self._index = load_index(self.path / meta["file"], spec, self.dimension, meta.get("factory"))
             self._index_seq = self._index_saved_seq = int(meta["seq"])
             if len(self._index) != meta["count"]:
                 raise ValueError("index file does not hold what its metadata says")
@@ -523,12 +534,60 @@ class Collection:
             self._rebuild_index()
 
     def _rebuild_index(self) -> None:
-        index = make_index(self.manifest["index"], self.dimension)
-        batches = self.store.all_embeddings(self.dimension)
-        head = next(batches)
-        for ids, vectors in batches:
-            index.add(ids, vectors)
+        from .index.build import build_from_store
+
+        index, head = build_from_store(self.store, self.manifest["index"], self.dimension)
         self._index, self._index_seq, self._index_saved_seq = index, head, -1
+
+    def _rebuild_if_wanted(self) -> None:
+        """Rebuild from the store when the index asks (trainable now, grown 2x, tombstones...).
+
+        Called with the collection's write lock held (nothing changes the store meanwhile);
+        searches keep using the old index until the new one is swapped in.
+        """
+        assert self._index is not None
+        reason = self._index.wants_rebuild()
+        if not reason:
+            return
+        from .index.build import build_from_store
+
+        log.info("rebuilding the vector index of %s: %s", self.path, reason)
+        index, head = build_from_store(self.store, self.manifest["index"], self.dimension)
+        self._index_lock.acquire_write()
+        try:
+            self._index, self._index_seq, self._index_saved_seq = index, head, -1
+            self._sync_index()
+        finally:
+            self._index_lock.release_write()
+
+    def set_index(self, spec: str) -> None:
+        """Change the index spec; rebuilds the index from the stored vectors (no re-encoding).
+
+        Crash-safe: the manifest change commits first; an index file of the old spec is then
+        treated as stale and rebuilt from the store on next use, so a kill at any point
+        leaves either the old spec or the new one, never a mix.
+
+        Raises:
+            InvalidInputError: a spec semsearch cannot build (nothing is changed).
+            CollectionBusyError: another process kept the collection busy past lock_timeout.
+        """
+        from .index import parse_spec
+        from .index.build import build_from_store
+
+        parse_spec(spec, self.dimension)
+        make_index(spec, self.dimension)  # reject a bad spec before changing anything
+        assert self._lock is not None
+        with self._lock:
+            self.store.set_manifest({"index": spec})
+            self.manifest = self.store.manifest()
+            index, head = build_from_store(self.store, spec, self.dimension)
+            self._index_lock.acquire_write()
+            try:
+                self._index, self._index_seq, self._index_saved_seq = index, head, -1
+                self._sync_index()
+                self._save_index()
+            finally:
+                self._index_lock.release_write()
 
     def _save_index(self) -> None:
         """Write the index (atomically) and forget the change-log entries it contains.
@@ -540,7 +599,11 @@ class Collection:
         seq = self._index_seq
         name = f"vectors-{seq}.faiss"
         self._index.save(self.path / name)
-        meta = {"spec": self._index.spec, "dim": self.dimension, "seq": seq, "file": name, "count": len(self._index)}
+        meta = {
+            "spec": self._index.spec, "factory": self._index.factory, "dim": self.dimension, "seq": seq,
+            "file": name, "count": len(self._index), "describe": self._index.describe(),
+            "file_bytes": sum(p.stat().st_size for p in self.path.glob(f"{name}*") if not p.name.endswith(".tmp")),
+        }
         tmp = self._index_meta_path().with_suffix(".tmp")
         with open(tmp, "w") as f:
             json.dump(meta, f)
@@ -551,7 +614,7 @@ class Collection:
 
         _fsync_dir(self.path)
         for old in self.path.glob("vectors-*.faiss*"):
-            if old.name != name:
+            if not old.name.startswith(name):  # keep this index's own side files (name.meta.json...)
                 old.unlink(missing_ok=True)
         self.store.truncate_changes(seq)
         self._index_saved_seq = seq
@@ -568,12 +631,28 @@ class Collection:
             self._index_lock.acquire_write()
             try:
                 self._sync_index()
+            finally:
+                self._index_lock.release_write()
+            self._rebuild_if_wanted()
+            self._index_lock.acquire_write()
+            try:
                 if self._index_saved_seq != self._index_seq or self._index_saved_seq_on_disk() != self._index_seq:
                     self._save_index()
             finally:
                 self._index_lock.release_write()
         finally:
             self._lock.release()
+
+    def _saved_index_details(self) -> dict[str, Any]:
+        """The saved index's description (type, bytes per vector, tuning), without loading it."""
+        try:
+            meta = json.loads(self._index_meta_path().read_text())
+        except (OSError, ValueError):
+            return {}
+        details = dict(meta.get("describe", {}))
+        if meta.get("count"):
+            details["file_bytes_per_vector"] = round(meta.get("file_bytes", 0) / meta["count"], 1)
+        return details
 
     def verify(self) -> dict[str, Any]:
         """Check that the vector index holds exactly the store's chunks; repairs it if not."""
@@ -728,6 +807,7 @@ class Collection:
             "model": m["model"],
             "dimension": m["dimension"],
             "index": m["index"],
+            "index_details": self._saved_index_details(),
             "chunk_size": m["chunk_size"],
             "chunk_overlap": m["chunk_overlap"],
             "prompts": m.get("prompts", {}),

@@ -363,6 +363,12 @@ class Store:
                 ids, blobs = zip(*rows)
                 yield _as_arrays(list(ids), list(blobs), dim)
 
+    def chunk_ids(self) -> np.ndarray:
+        """Every chunk id (= vector id), ascending."""
+        with self.read() as con:
+            rows = con.execute("SELECT rowid FROM chunks ORDER BY rowid").fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
     def chunk_count(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM chunks").fetchone()[0])
 

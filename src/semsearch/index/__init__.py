@@ -1,21 +1,55 @@
-"""Vector indexes: the interface and the factory that builds one from a spec string."""
+"""Vector indexes: the interface, the FAISS and binary implementations, and the factory.
+
+Specs are FAISS ``index_factory`` strings ("Flat", "IVF1024,Flat", "IVF1024,PQ48", "HNSW32",
+"HNSW32,SQ8", "SQ8", "PQ48", ...), "int8" (= "SQ8"), "binary" / "binary,SQ8" (sign-bit codes
+with rescoring) and "auto" / "auto:<memory budget>" (chosen from the collection size, see
+tuning.py).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .base import VectorIndex
+from .binary import BinaryIndex
 from .faiss import FaissIndex
+from .spec import IndexSpec, parse_spec
+from .tuning import resolve_auto
 
-DEFAULT_SPEC = "Flat"
-
-
-def make_index(spec: str, dim: int) -> VectorIndex:
-    """An empty index for ``spec`` (a FAISS index_factory string such as "Flat")."""
-    return FaissIndex(spec, dim)
+DEFAULT_SPEC = "auto"
 
 
-def load_index(path, spec: str, dim: int) -> VectorIndex:
-    """Read an index saved by :meth:`VectorIndex.save`."""
+def resolve_spec(spec: str, dim: int, n: int) -> str:
+    """The concrete spec an index of ``spec`` uses for n vectors ("auto" resolves by size)."""
+    info = parse_spec(spec, dim)
+    if info.kind == "auto":
+        return resolve_auto(n, dim, info.memory_budget)
+    return info.text
+
+
+def make_index(spec: str, dim: int, n: int = 0) -> VectorIndex:
+    """An empty index for ``spec``, sized for about n vectors (what "auto" resolves to).
+
+    Raises:
+        InvalidInputError: a spec semsearch cannot build, with the reason and a fix.
+    """
+    factory = resolve_spec(spec, dim, n)
+    if parse_spec(factory, dim).kind == "binary":
+        return BinaryIndex(spec, dim, factory=factory)
+    return FaissIndex(spec, dim, factory=factory)
+
+
+def load_index(path: Path, spec: str, dim: int, factory: str | None = None) -> VectorIndex:
+    """Read an index saved by :meth:`VectorIndex.save` (``factory``: the concrete spec saved)."""
+    from .base import read_json
+
+    factory = factory or read_json(path.with_name(path.name + ".meta.json")).get("factory", spec)
+    if parse_spec(factory, dim).kind == "binary":
+        return BinaryIndex.load(path, spec, dim)
     return FaissIndex.load(path, spec, dim)
 
 
-__all__ = ["DEFAULT_SPEC", "FaissIndex", "VectorIndex", "load_index", "make_index"]
+__all__ = [
+    "DEFAULT_SPEC", "BinaryIndex", "FaissIndex", "IndexSpec", "VectorIndex", "load_index", "make_index",
+    "parse_spec", "resolve_spec",
+]

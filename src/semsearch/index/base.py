@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import json
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from .spec import IndexSpec
 
 
 class VectorIndex(ABC):
     """Inner-product search over int64-keyed vectors.
 
     Scores are similarities: higher is better. ``search`` pads missing results with id -1
-    (FAISS's convention); callers drop them before anything reaches a user.
+    (FAISS's convention) only when fewer than k vectors (allowed ones, with ``allow``)
+    exist; callers still drop -1 before anything reaches a user.
+
+    Lifecycle, driven by the collection: ``make_index`` → (``train(sample)`` when
+    ``needs_training`` and enough vectors exist) → ``add`` batches → ``tune`` (see
+    tuning.py) → ``save``. ``wants_rebuild`` tells the collection, at flush time, that the
+    index should be rebuilt from the store (it can now be trained, it was tuned for a much
+    smaller collection, deletions piled up...).
     """
 
-    spec: str
+    spec: str  # what the user asked for ("auto", "IVF1024,Flat", ...)
+    factory: str  # the concrete spec in use (auto resolves to one)
+    spec_info: IndexSpec
     dim: int
+    tuning: dict[str, Any] | None = None
+    built_n: int = 0  # vectors when it was last trained/tuned
+    note: str | None = None
 
+    # -- data ---------------------------------------------------------------------------
     @abstractmethod
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add float32 vectors of shape (n, dim) under int64 ids that are not in the index."""
@@ -39,15 +57,109 @@ class VectorIndex(ABC):
     @abstractmethod
     def __len__(self) -> int: ...
 
+    # -- training and tuning ------------------------------------------------------------
+    @property
+    def needs_training(self) -> bool:
+        """True while the index searches exactly because it has not been trained yet."""
+        return False
+
+    @property
+    def min_train(self) -> int:
+        """Vectors needed to train (0: no training)."""
+        return self.spec_info.min_train
+
+    def train(self, sample: np.ndarray) -> None:
+        """Train on a sample of the collection's vectors (only called on an empty index)."""
+
+    def tuning_ladder(self) -> list[int]:
+        """Values of the search knob to try, smallest (fastest) first; empty when none."""
+        return []
+
+    def set_search_value(self, value: int) -> None:
+        """Set the search knob (nprobe, efSearch, oversample)."""
+
+    def wants_rebuild(self) -> str | None:
+        """Why the index should be rebuilt from the store now, or None."""
+        return None
+
+    # -- persistence ----------------------------------------------------------------------
     @abstractmethod
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically (temp file, fsync, rename)."""
+        """Write the index to ``path`` (plus sidecars named ``path.*``) durably.
+
+        The collection makes it visible by renaming its metadata file afterwards, so a
+        crash mid-save leaves the previous index in use.
+        """
 
     @classmethod
     @abstractmethod
     def load(cls, path: Path, spec: str, dim: int) -> VectorIndex:
         """Read an index written by :meth:`save`."""
 
+    def bytes_per_vector(self) -> float:
+        """Approximate RAM per vector (codes, ids, graph links), for `semsearch info`."""
+        return float("nan")
+
     def describe(self) -> dict[str, object]:
         """What `semsearch info` shows about the index."""
-        return {"spec": self.spec, "vectors": len(self)}
+        out: dict[str, object] = {"spec": self.spec, "type": self.factory, "vectors": len(self)}
+        bpv = self.bytes_per_vector()
+        if bpv == bpv:  # not NaN
+            out["bytes_per_vector"] = round(bpv, 1)
+        if self.tuning:
+            out["tuning"] = self.tuning
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    # -- helpers for implementations ------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"factory": self.factory, "tuning": self.tuning, "built_n": self.built_n, "note": self.note}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        self.tuning = state.get("tuning")
+        self.built_n = int(state.get("built_n", 0))
+        self.note = state.get("note")
+
+
+def write_durably(path: Path, writer: Any) -> None:
+    """Call ``writer(tmp_path)``, fsync the file and rename it to ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    writer(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_durably(path, lambda p: Path(p).write_text(json.dumps(data)))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def empty_result(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((nq, k), -np.inf, dtype=np.float32), np.full((nq, k), -1, dtype=np.int64)
+
+
+def topk_exact(queries: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of queries over a (small) candidate set, padded with -1."""
+    nq = len(queries)
+    scores_out, ids_out = empty_result(nq, k)
+    if len(ids) == 0:
+        return scores_out, ids_out
+    scores = queries @ vectors.T
+    kk = min(k, len(ids))
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    part_scores = np.take_along_axis(scores, part, 1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    scores_out[:, :kk] = np.take_along_axis(part_scores, order, 1)
+    ids_out[:, :kk] = ids[np.take_along_axis(part, order, 1)]
+    return scores_out, ids_out

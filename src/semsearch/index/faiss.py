@@ -1,72 +1,390 @@
-"""FAISS vector indexes, named by FAISS ``index_factory`` strings ("Flat", ...)."""
+"""FAISS vector indexes named by ``index_factory`` strings, inner-product metric.
+
+How each family keeps our int64 ids and handles deletes and filters:
+
+* IVF ("IVF1024,Flat", "IVF1024,PQ48", "IVF1024,SQ8", "OPQ48,IVF1024,PQ48"): FAISS IVF
+  stores ids natively and removes them; filters go through ``SearchParametersIVF(sel=...)``.
+* exhaustive codes ("Flat", "SQ8", "SQ4", "PQ48"...) and HNSW ("HNSW32", "HNSW32,SQ8"):
+  wrapped in ``IndexIDMap`` (one int64 per vector; ids are added in increasing order, so
+  id → position is a binary search). HNSW cannot remove vectors, so removed ids become
+  tombstones filtered out by an ID selector, and the index asks to be rebuilt from the store
+  when tombstones exceed 20% of it.
+* Until a trainable spec has enough vectors (39 per IVF centroid, 39·256 for PQ codebooks,
+  one for scalar quantizer ranges) the index is an exact ``Flat`` one with a note; the
+  collection trains and rebuilds it at the next flush once the collection is large enough.
+
+Filtered search (``allow``) never loses results: small allow-lists are searched exactly
+(vectors reconstructed from the index codes, or an IVF scan of every list limited to the
+allowed ids); larger ones use the selector with the knob raised for the filter's
+selectivity; any query still short of k results is retried with a wider search and finally
+exhaustively.
+"""
 
 from __future__ import annotations
 
-import os
+import math
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import VectorIndex
+from .base import VectorIndex, empty_result, read_json, topk_exact, write_durably, write_json
+from .spec import parse_spec
+from .tuning import resolve_auto
 
-SUPPORTED_SPECS = ("Flat",)
+# Allow-lists up to this many ids (or 2% of the index) are searched exactly.
+SMALL_ALLOW = 4096
+SMALL_ALLOW_FRACTION = 0.02
+TOMBSTONE_REBUILD_FRACTION = 0.2
+DEFAULT_NPROBE = 16
+DEFAULT_EF_SEARCH = 64
+HNSW_EF_CONSTRUCTION = 40  # FAISS's default, so "HNSW32" means the same as in raw FAISS
+RETUNE_GROWTH = 2.0
+
+
+def _no_polysemous_training(index: faiss.Index) -> None:
+    """index_factory turns on polysemous training for PQ; semsearch never searches polysemously
+    and the training costs minutes, so it is off (as "PQ48np" would say in FAISS)."""
+    for sub in (index, getattr(index, "index", None)):
+        sub = faiss.downcast_index(sub) if sub is not None else None
+        if sub is not None and hasattr(sub, "do_polysemous_training"):
+            sub.do_polysemous_training = False
+    if isinstance(index, faiss.IndexPreTransform):
+        _no_polysemous_training(faiss.downcast_index(index.index))
+    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    if ivf is not None and hasattr(faiss.downcast_index(ivf), "do_polysemous_training"):
+        faiss.downcast_index(ivf).do_polysemous_training = False
 
 
 class FaissIndex(VectorIndex):
-    """An ``IndexIDMap2`` around a FAISS index built from a factory string, inner-product metric."""
+    """A FAISS index for one factory string (see the module docstring for the families)."""
 
-    def __init__(self, spec: str, dim: int, index: faiss.Index | None = None) -> None:
-        if spec not in SUPPORTED_SPECS:
-            raise InvalidInputError(
-                f"index spec {spec!r} is not supported yet; use one of {', '.join(SUPPORTED_SPECS)}"
-            )
+    def __init__(self, spec: str, dim: int, *, factory: str | None = None) -> None:
         self.spec = spec
         self.dim = dim
-        # IDMap2 keeps the id map two-way, so remove_ids works and ids are ours, not positions.
-        self._index = index if index is not None else faiss.index_factory(dim, f"IDMap2,{spec}", faiss.METRIC_INNER_PRODUCT)
+        self.factory = factory or spec
+        self.spec_info = parse_spec(self.factory, dim)
+        if self.spec_info.kind in ("auto", "binary"):
+            raise InvalidInputError(f"FaissIndex needs a FAISS spec, got {self.factory!r}")
+        self.tuning = None
+        self.built_n = 0
+        self.note = None
+        self._tombstones = np.empty(0, dtype=np.int64)
+        self._ascending = True  # ids added in increasing order: id -> position is a binary search
+        self._order: np.ndarray | None = None  # cached argsort of the id map otherwise
+        self._trained = self.spec_info.min_train == 0
+        self.search_value = {"ivf": min(DEFAULT_NPROBE, self.spec_info.nlist), "hnsw": DEFAULT_EF_SEARCH}.get(
+            self.spec_info.kind
+        )
+        if self._trained:
+            self._index = self._new_index()
+        else:
+            self._index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+            self.note = self._untrained_note(0)
+        self._apply_search_value()
 
+    # -- construction -------------------------------------------------------------------
+    @property
+    def _kind(self) -> str:
+        return self.spec_info.kind if self._trained else "flat"
+
+    def _new_index(self) -> faiss.Index:
+        if self.spec_info.kind == "ivf":
+            index = faiss.index_factory(self.dim, self.factory, faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.index_factory(self.dim, f"IDMap,{self.factory}", faiss.METRIC_INNER_PRODUCT)
+            if self.spec_info.kind == "hnsw":
+                faiss.downcast_index(index.index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        _no_polysemous_training(index)
+        return index
+
+    def _untrained_note(self, n: int) -> str:
+        return (
+            f"{self.factory} needs {self.spec_info.min_train:,} vectors to train (has {n:,}); "
+            "searching exactly until then, trained at the flush after the collection is large enough"
+        )
+
+    @property
+    def needs_training(self) -> bool:
+        return not self._trained
+
+    def train(self, sample: np.ndarray) -> None:
+        if self._trained or len(self) > 0:
+            return
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
+        if len(sample) < max(1, self.spec_info.min_train):
+            self.note = self._untrained_note(len(sample))
+            return
+        index = self._new_index()
+        index.train(sample)
+        self._index, self._trained, self.note = index, True, None
+        self._apply_search_value()
+
+    # -- the search knob ------------------------------------------------------------------
+    def tuning_ladder(self) -> list[int]:
+        kind = self._kind
+        if kind == "ivf":
+            nlist = self.spec_info.nlist
+            ladder = sorted({min(nlist, v) for v in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)})
+            return ladder + ([nlist] if ladder[-1] < nlist else [])
+        if kind == "hnsw":
+            return [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
+        return []
+
+    def set_search_value(self, value: int) -> None:
+        self.search_value = int(value)
+        self._apply_search_value()
+
+    def _apply_search_value(self) -> None:
+        kind = self._kind
+        if kind == "ivf":
+            faiss.extract_index_ivf(self._index).nprobe = int(self.search_value or 1)
+        elif kind == "hnsw":
+            faiss.downcast_index(self._index.index).hnsw.efSearch = int(self.search_value or DEFAULT_EF_SEARCH)
+
+    def wants_rebuild(self) -> str | None:
+        n = len(self)
+        if not self._trained and n >= max(1, self.spec_info.min_train):
+            return f"{self.factory} can be trained now that the collection holds {n:,} vectors"
+        if len(self._tombstones) > TOMBSTONE_REBUILD_FRACTION * max(n, 1):
+            return f"{len(self._tombstones):,} deleted vectors are still in the HNSW graph"
+        if self._trained and self.spec_info.search_param and self.built_n and n >= RETUNE_GROWTH * self.built_n:
+            return f"tuned for {self.built_n:,} vectors, the collection now holds {n:,}"
+        asked = parse_spec(self.spec, self.dim)
+        if asked.kind == "auto":
+            target = resolve_auto(n, self.dim, asked.memory_budget)
+            if parse_spec(target, self.dim).kind != self.spec_info.kind:
+                return f"auto chooses {target} for {n:,} vectors (was {self.factory})"
+        return None
+
+    # -- data -----------------------------------------------------------------------------
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidInputError(f"vectors have shape {vectors.shape}; the index holds dimension {self.dim}")
-        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if self._kind != "ivf" and self._ascending:
+            current = self._id_map()
+            if np.any(np.diff(ids) <= 0) or (len(current) and ids[0] <= current[-1]):
+                self._ascending = False
+        self._index.add_with_ids(vectors, ids)
+        self._order = None
 
     def remove(self, ids: np.ndarray) -> int:
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
         if len(ids) == 0:
             return 0
-        return int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
+        if self._kind == "hnsw":
+            present = self._present(ids)
+            fresh = np.setdiff1d(present, self._tombstones, assume_unique=True)
+            self._tombstones = np.union1d(self._tombstones, fresh)
+            return len(fresh)
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+        self._order = None
+        return removed
 
+    def __len__(self) -> int:
+        return int(self._index.ntotal) - len(self._tombstones)
+
+    def _id_map(self) -> np.ndarray:
+        """The IDMap's ids by position, as a view (no copy)."""
+        n = int(self._index.ntotal)
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        return faiss.rev_swig_ptr(self._index.id_map.data(), n)
+
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids present, their positions) for an IDMap-wrapped index."""
+        id_map = self._id_map()
+        if len(id_map) == 0 or len(ids) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        if self._ascending:
+            pos = np.minimum(np.searchsorted(id_map, ids), len(id_map) - 1)
+            found = id_map[pos] == ids
+            return ids[found], pos[found]
+        if self._order is None:
+            self._order = np.argsort(id_map, kind="stable")
+        order = self._order
+        sorted_ids = id_map[order]
+        pos = np.minimum(np.searchsorted(sorted_ids, ids), len(id_map) - 1)
+        found = sorted_ids[pos] == ids
+        return ids[found], order[pos[found]]
+
+    def _present(self, ids: np.ndarray) -> np.ndarray:
+        return self._positions(ids)[0]
+
+    # -- search ---------------------------------------------------------------------------
     def search(
         self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        params = None
-        if allow is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allow, dtype=np.int64))
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise InvalidInputError(f"queries have shape {queries.shape}; the index holds dimension {self.dim}")
+        nq = len(queries)
+        total = len(self)
+        if total == 0 or k < 1:
+            return empty_result(nq, max(k, 0))
+        kind = self._kind
+        if allow is None:
+            if len(self._tombstones) == 0:
+                scores, ids = self._index.search(queries, k)
+                available = total
+            else:
+                allow_sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._tombstones))
+                scores, ids = self._search_with(queries, k, allow_sel, self.search_value)
+                available = total
+            selector = None
+        else:
+            allow = np.unique(np.asarray(allow, dtype=np.int64))
+            if kind != "ivf":
+                allow = self._present(allow)
+            if len(self._tombstones):
+                allow = np.setdiff1d(allow, self._tombstones, assume_unique=True)
+            if len(allow) == 0:
+                return empty_result(nq, k)
+            available = len(allow)
+            if len(allow) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
+                return self._search_subset(queries, k, allow)
+            if not self._supports_selector():
+                return self._search_post_filtered(queries, k, allow)
+            selector = faiss.IDSelectorBatch(allow)
+            scores, ids = self._search_with(queries, k, selector, self._filtered_value(available / total, k))
+        return self._fill_short_rows(queries, k, scores, ids, available, selector, allow)
+
+    def _supports_selector(self) -> bool:
+        # Some exhaustive code indexes (IndexPQ, ...) reject search parameters in FAISS.
+        if self._kind in ("ivf", "hnsw"):
+            return True
+        inner = faiss.downcast_index(self._index.index)
+        return isinstance(inner, (faiss.IndexFlat, faiss.IndexScalarQuantizer))
+
+    def _search_post_filtered(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exhaustive indexes without selector support: fetch more, keep allowed, until full."""
+        total = int(self._index.ntotal)
+        fetch = min(total, math.ceil(2 * k * total / len(allow)))
+        want = min(k, len(allow))
+        while True:
+            scores, ids = self._index.search(queries, fetch)
+            keep = np.isin(ids, allow)
+            scores = np.where(keep, scores, -np.inf)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(scores, order, 1)
+            ids = np.where(np.isfinite(scores), np.take_along_axis(ids, order, 1), -1)
+            if fetch >= total or np.all((ids >= 0).sum(axis=1) >= want):
+                return scores, ids
+            fetch = min(total, fetch * 4)
+
+    def _filtered_value(self, fraction: float, k: int) -> int | None:
+        """The knob raised for a filter that keeps ``fraction`` of the vectors."""
+        v = self.search_value
+        if self._kind == "ivf":
+            return min(self.spec_info.nlist, math.ceil(v / math.sqrt(max(fraction, 1e-6))))
+        if self._kind == "hnsw":
+            return int(min(max(k, math.ceil(v / max(fraction, 1e-6))), 4096))
+        return v
+
+    def _search_with(
+        self, queries: np.ndarray, k: int, selector: faiss.IDSelector | None, value: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        kind = self._kind
+        if kind == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(value))
+            if isinstance(self._index, faiss.IndexPreTransform):
+                params = faiss.SearchParametersPreTransform(index_params=params)
+        elif kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=int(max(value, k)))
+        else:
             params = faiss.SearchParameters(sel=selector)
-        scores, ids = self._index.search(queries, k, params=params)
+        return self._index.search(queries, k, params=params)
+
+    def _search_subset(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over a few allowed ids: scores from the index's own codes."""
+        if self._kind == "ivf":
+            return self._search_with(queries, k, faiss.IDSelectorBatch(allow), self.spec_info.nlist)
+        ids, pos = self._positions(allow)
+        vectors = self._index.index.reconstruct_batch(pos)
+        return topk_exact(queries, ids, vectors, k)
+
+    def _fill_short_rows(
+        self,
+        queries: np.ndarray,
+        k: int,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        available: int,
+        selector: faiss.IDSelector | None,
+        allow: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate search can come back short (-1) although k vectors exist: widen it."""
+        want = min(k, available)
+        short = np.flatnonzero((ids >= 0).sum(axis=1) < want)
+        if len(short) == 0:
+            return scores, ids
+        kind = self._kind
+        if kind == "hnsw" and selector is None:
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._tombstones)) if len(self._tombstones) else None
+        value = self.search_value or 1
+        limit = self.spec_info.nlist if kind == "ivf" else 4096
+        while len(short) and kind in ("ivf", "hnsw") and value < limit:
+            value = min(limit, value * 4)
+            s2, i2 = self._search_with(queries[short], k, selector, value)
+            scores[short], ids[short] = s2, i2
+            short = short[(i2 >= 0).sum(axis=1) < want]
+        if len(short) and kind == "hnsw":
+            # Last resort: exact over everything allowed, scored from the index's codes.
+            candidates = allow if allow is not None else np.setdiff1d(self._id_map(), self._tombstones)
+            s2, i2 = self._search_subset(queries[short], k, candidates)
+            scores[short], ids[short] = s2, i2
         return scores, ids
 
-    def __len__(self) -> int:
-        return int(self._index.ntotal)
+    # -- size and persistence -------------------------------------------------------------
+    def describe(self) -> dict[str, object]:
+        if not self._trained:
+            self.note = self._untrained_note(len(self))
+        return super().describe()
+
+    def bytes_per_vector(self) -> float:
+        n = int(self._index.ntotal)
+        if n == 0:
+            return float("nan")
+        kind = self._kind
+        if kind == "ivf":
+            ivf = faiss.extract_index_ivf(self._index)
+            return ivf.code_size + 8 + ivf.nlist * self.dim * 4 / n
+        inner = faiss.downcast_index(self._index.index)
+        if kind == "hnsw":
+            storage = faiss.downcast_index(inner.storage)
+            links = inner.hnsw.neighbors.size() * 4 + n * (8 + 4)  # neighbours, offsets, levels
+            return storage.sa_code_size() + 8 + links / n
+        return inner.sa_code_size() + 8
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_json(path.with_name(path.name + ".meta.json"), {**self._state(), "trained": self._trained,
+                                                              "search_value": self.search_value})
+        tomb = path.with_name(path.name + ".tombstones.npy")
+        if len(self._tombstones):
+            write_durably(tomb, lambda p: np.save(open(p, "wb"), self._tombstones))
+        write_durably(path, lambda p: faiss.write_index(self._index, str(p)))
 
     @classmethod
     def load(cls, path: Path, spec: str, dim: int) -> FaissIndex:
+        state = read_json(path.with_name(path.name + ".meta.json"))
         index = faiss.read_index(str(path))
         if index.d != dim:
             raise InvalidInputError(f"{path} holds dimension {index.d}, expected {dim}")
-        return cls(spec, dim, index)
+        self = cls(spec, dim, factory=state.get("factory", spec))
+        self._restore_state(state)
+        self._trained = bool(state.get("trained", True))
+        self._index = index
+        self.search_value = state.get("search_value", self.search_value)
+        tomb = path.with_name(path.name + ".tombstones.npy")
+        if tomb.exists():
+            self._tombstones = np.load(tomb)
+        if self._kind != "ivf":
+            id_map = self._id_map()
+            self._ascending = not (len(id_map) > 1 and bool(np.any(np.diff(id_map) <= 0)))
+        self._apply_search_value()
+        return self

@@ -1,0 +1,159 @@
+"""Choosing an index for a collection ("auto") and tuning its search knob to a target recall.
+
+How ``auto`` decides (documented in docs and `semsearch index --help`):
+
+* below ``EXACT_UNTIL`` (100,000) vectors: exact search ("Flat"), unless a memory budget
+  ("auto:512MB") cannot hold float32 vectors, then "SQ8" (int8, 1 byte per dimension);
+* from there on: "IVF{nlist},Flat", with nlist = 4·sqrt(n) rounded to a power of two and never
+  more than n/39 (FAISS's minimum of 39 training points per centroid); under a memory budget
+  "IVF{nlist},SQ8" and then "IVF{nlist},PQ{m}" with the largest m that fits.
+
+Tuning: sample vectors of the collection, perturbed to cosine ~0.7 (held-out queries near
+the data, see build.held_out_queries), serve as queries; exact top-10 neighbours are computed in the same pass that fills the index, and the
+search knob (nprobe, efSearch, binary oversampling) is raised along a ladder until recall@10
+reaches the target (default 0.95). The measured recall is stored with the index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .spec import MIN_POINTS_PER_CENTROID
+
+EXACT_UNTIL = 100_000
+DEFAULT_TARGET_RECALL = 0.95
+TUNING_QUERIES = 200
+RECALL_K = 10
+
+
+def nlist_for(n: int) -> int:
+    """IVF list count for n vectors: ~4·sqrt(n) as a power of two, never above n/39."""
+    if n < MIN_POINTS_PER_CENTROID:
+        return 1
+    target = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n))))
+    return max(1, min(target, n // MIN_POINTS_PER_CENTROID))
+
+
+def resolve_auto(n: int, dim: int, memory_budget: int | None = None) -> str:
+    """The concrete spec ``auto`` uses for n vectors of dimension dim (see the module docstring)."""
+    per_vector = memory_budget / max(n, 1) if memory_budget else math.inf
+    if n < EXACT_UNTIL:
+        if 4 * dim + 8 <= per_vector:
+            return "Flat"
+        if dim + 8 <= per_vector or n < 256 * MIN_POINTS_PER_CENTROID:
+            return "SQ8"
+        return f"PQ{_pq_m(dim, per_vector - 8)}"
+    nlist = nlist_for(n)
+    # IVF lists cost ~8 bytes per vector for the id; centroids are negligible.
+    if 4 * dim + 8 <= per_vector:
+        return f"IVF{nlist},Flat"
+    if dim + 8 <= per_vector:
+        return f"IVF{nlist},SQ8"
+    return f"IVF{nlist},PQ{_pq_m(dim, per_vector - 8)}"
+
+
+def _pq_m(dim: int, bytes_available: float) -> int:
+    divisors = [m for m in range(1, dim + 1) if dim % m == 0 and m <= max(bytes_available, 1)]
+    return divisors[-1] if divisors else 1
+
+
+class GroundTruth:
+    """Exact top-k neighbours of sample queries, accumulated over batches of the data."""
+
+    def __init__(self, queries: np.ndarray, query_ids: np.ndarray, k: int = RECALL_K) -> None:
+        self.queries = np.ascontiguousarray(queries, dtype=np.float32)
+        self.query_ids = np.asarray(query_ids, dtype=np.int64)
+        self.k = k
+        nq = len(self.queries)
+        self._scores = np.full((nq, 0), -np.inf, dtype=np.float32)
+        self._ids = np.full((nq, 0), -1, dtype=np.int64)
+
+    def update(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0 or len(self.queries) == 0:
+            return
+        scores = self.queries @ np.asarray(vectors, dtype=np.float32).T
+        # A query is its own nearest neighbour; leave it out, as the ANN side does.
+        scores[self.query_ids[:, None] == ids[None, :]] = -np.inf
+        keep = min(self.k, scores.shape[1])
+        part = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
+        cand_scores = np.concatenate([self._scores, np.take_along_axis(scores, part, 1)], axis=1)
+        cand_ids = np.concatenate([self._ids, ids[part]], axis=1)
+        order = np.argsort(-cand_scores, axis=1, kind="stable")[:, : self.k]
+        self._scores = np.take_along_axis(cand_scores, order, 1)
+        self._ids = np.take_along_axis(cand_ids, order, 1)
+
+    def truth(self) -> np.ndarray:
+        """(n_queries, <=k) exact neighbour ids, -1 where fewer exist."""
+        ids = self._ids.copy()
+        ids[~np.isfinite(self._scores)] = -1
+        return ids
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = RECALL_K) -> float:
+    """Mean fraction of the exact top-k found (rows of -1 padding are ignored)."""
+    hits = total = 0
+    for f, t in zip(found, truth):
+        t = t[t >= 0][:k]
+        if len(t) == 0:
+            continue
+        hits += len(np.intersect1d(f[f >= 0][:k], t))
+        total += len(t)
+    return hits / total if total else 1.0
+
+
+@dataclass
+class Tuning:
+    """The outcome of tuning: which knob, which value, what recall@10 it measured."""
+
+    param: str | None
+    value: int | None
+    recall_at_10: float
+    target: float
+    queries: int
+    reached: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def tune(index, truth: GroundTruth, target: float = DEFAULT_TARGET_RECALL) -> Tuning:  # noqa: ANN001
+    """Raise ``index``'s search knob along its ladder until recall@10 reaches ``target``.
+
+    The index is left set to the chosen value. When the target cannot be reached (PQ codes
+    cap recall), the smallest value within 0.005 of the best recall seen is kept.
+    """
+    exact = truth.truth()
+    k = truth.k
+
+    def measure() -> float:
+        _, found = index.search(truth.queries, k + 1)
+        found = np.where(found == truth.query_ids[:, None], -1, found)
+        cleaned = np.array([row[row >= 0][:k].tolist() + [-1] * (k - min(k, int((row >= 0).sum()))) for row in found])
+        return recall_at_k(cleaned.reshape(len(found), k), exact, k)
+
+    ladder = index.tuning_ladder()
+    if not ladder or len(truth.queries) == 0:
+        r = measure() if len(truth.queries) else 1.0
+        return Tuning(None, None, r, target, len(truth.queries), r >= target)
+    seen: list[tuple[int, float]] = []
+    for value in ladder:
+        index.set_search_value(value)
+        r = measure()
+        seen.append((value, r))
+        if r >= target:
+            return Tuning(index.spec_info.search_param, value, r, target, len(truth.queries), True)
+    best = max(r for _, r in seen)
+    value, r = next((v, r) for v, r in seen if r >= best - 0.005)
+    index.set_search_value(value)
+    return Tuning(index.spec_info.search_param, value, r, target, len(truth.queries), False)
+
+
+def sample_query_ids(ids: np.ndarray, n: int = TUNING_QUERIES, seed: int = 0) -> np.ndarray:
+    """A reproducible sample of stored ids used as tuning queries."""
+    if len(ids) <= n:
+        return np.sort(ids)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(ids, size=n, replace=False))

@@ -1,0 +1,151 @@
+"""Every index type on small clustered data: round trips, filters, -1 handling, training guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semsearch.errors import InvalidInputError
+from semsearch.index import load_index, make_index, parse_spec
+from semsearch.index.tuning import GroundTruth, nlist_for, recall_at_k, resolve_auto, tune
+
+DIM = 32
+SPECS = ["Flat", "IVF16,Flat", "IVF16,SQ8", "IVF16,PQ8x4", "HNSW16", "HNSW16,SQ8", "SQ8", "PQ8x4", "binary", "binary,SQ8"]
+
+
+def clustered(n: int, dim: int = DIM, clusters: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(clusters, dim))
+    x = centers[rng.integers(0, clusters, n)] + 0.6 * rng.normal(size=(n, dim))
+    x = x.astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = clustered(12_000)
+    ids = np.arange(len(x), dtype=np.int64) * 3 + 7  # ids are not positions
+    queries = clustered(50, seed=1)
+    return ids, x, queries
+
+
+def built(spec: str, ids: np.ndarray, x: np.ndarray):
+    index = make_index(spec, DIM, len(x))
+    if index.min_train:
+        index.train(x)
+    index.add(ids, x)
+    return index
+
+
+def brute(queries: np.ndarray, ids: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    scores = queries @ x.T
+    return ids[np.argsort(-scores, axis=1)[:, :k]]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_save_load_round_trip_gives_the_same_results(tmp_path, data, spec):
+    ids, x, queries = data
+    index = built(spec, ids, x)
+    index.remove(ids[:100])
+    before = index.search(queries, 10)
+    path = tmp_path / "vectors-1.faiss"
+    index.save(path)
+    again = load_index(path, spec, DIM)
+    assert len(again) == len(index) == len(x) - 100
+    after = again.search(queries, 10)
+    assert np.array_equal(before[1], after[1])
+    assert np.allclose(before[0], after[0])
+    assert not np.isin(after[1], ids[:100]).any()
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("fraction", [0.005, 0.3])
+def test_filtered_search_matches_brute_force_over_the_allowed_ids(data, spec, fraction):
+    ids, x, queries = data
+    index = built(spec, ids, x)
+    rng = np.random.default_rng(2)
+    chosen = rng.random(len(ids)) < fraction
+    allow = ids[chosen]
+    k = 10
+    scores, found = index.search(queries, k, allow=allow)
+    assert np.isin(found, allow).all(), "a result outside the allow-list"
+    assert (found >= 0).sum(axis=1).min() == min(k, len(allow)), "fewer than k results although k are allowed"
+    recall = recall_at_k(found, brute(queries, allow, x[chosen], k))
+    # 32 sign bits carry little information: binary quantization is for high dimensions.
+    floor = {"PQ8x4": 0.2, "IVF16,PQ8x4": 0.2, "binary": 0.15}.get(spec, 0.85)
+    assert recall >= floor, f"{spec} filtered recall {recall:.2f}"
+
+
+@pytest.mark.parametrize("spec", ["IVF64,Flat", "HNSW16"])
+def test_k_results_come_back_when_the_search_is_too_narrow(data, spec):
+    ids, x, queries = data
+    index = built(spec, ids, x)
+    index.set_search_value(1)  # one IVF list / efSearch 1 cannot hold 200 results
+    _, found = index.search(queries, 200)
+    assert (found >= 0).all()
+    assert all(len(set(row)) == 200 for row in found.tolist())
+
+
+def test_hnsw_deletes_are_tombstones_that_never_come_back_and_ask_for_a_rebuild(data):
+    ids, x, queries = data
+    index = built("HNSW16", ids, x)
+    gone = ids[: len(ids) // 4]
+    assert index.remove(gone) == len(gone)
+    assert index.remove(gone) == 0
+    assert len(index) == len(ids) - len(gone)
+    _, found = index.search(x[: len(gone) : 50], 10)  # queries that are deleted vectors
+    assert not np.isin(found, gone).any() and (found >= 0).all()
+    assert "deleted" in index.wants_rebuild()
+
+
+def test_nlist_never_exceeds_what_the_data_can_train():
+    for n in [0, 10, 38, 39, 100, 1000, 5000, 99_999, 100_000, 1_000_000, 10_000_000]:
+        assert 1 <= nlist_for(n) and (n < 39 or nlist_for(n) <= n // 39)
+    assert resolve_auto(50_000, 384) == "Flat"
+    assert resolve_auto(1_000_000, 384) == "IVF4096,Flat"
+    assert resolve_auto(1_000_000, 384, 500 << 20) == "IVF4096,SQ8"
+    assert resolve_auto(1_000_000, 384, 100 << 20) == "IVF4096,PQ96"
+    assert resolve_auto(10_000, 384, 1 << 20) == "PQ96"  # 104 bytes per vector
+    assert resolve_auto(5_000, 384, 100_000) == "SQ8"  # too few vectors to train PQ codebooks
+
+
+def test_untrainable_ivf_searches_exactly_with_a_note_until_it_has_enough_vectors(data):
+    ids, x, queries = data
+    index = make_index("IVF256,Flat", DIM)  # needs 39 * 256 = 9984 vectors
+    index.train(x[:1000])
+    assert index.needs_training and "9,984" in index.note
+    index.add(ids[:1000], x[:1000])
+    assert index.wants_rebuild() is None
+    _, found = index.search(queries, 10)
+    assert np.array_equal(found, brute(queries, ids[:1000], x[:1000], 10))
+    index.add(ids[1000:], x[1000:])
+    assert "trained" in index.wants_rebuild()
+
+
+def test_bad_specs_are_rejected_with_a_fix():
+    with pytest.raises(InvalidInputError, match="index_factory"):
+        parse_spec("IVF,Nonsense")
+    with pytest.raises(InvalidInputError, match="multiple of 7"):
+        parse_spec("PQ7", 32)
+    with pytest.raises(InvalidInputError, match="auto:2GB"):
+        parse_spec("auto:lots")
+    assert parse_spec("int8").text == "SQ8"
+
+
+def test_tuning_reaches_the_target_recall_and_quantized_types_really_shrink(data):
+    ids, x, _ = data
+    qids = ids[::97]
+    truth = GroundTruth(x[(qids - 7) // 3], qids)
+    truth.update(ids, x)
+    sizes = {}
+    for spec in ["IVF64,Flat", "HNSW16", "binary,SQ8", "Flat", "SQ8", "PQ8x4", "binary"]:
+        index = built(spec, ids, x)
+        result = tune(index, truth, 0.95)
+        if spec in ("IVF64,Flat", "HNSW16"):
+            assert result.reached and result.recall_at_10 >= 0.95, (spec, result)
+        if spec == "binary,SQ8":  # 32 dimensions: int8 rescoring caps recall just under 0.95
+            assert result.recall_at_10 >= 0.9 and result.value > 1, result
+        sizes[spec] = index.bytes_per_vector()
+    assert sizes["SQ8"] < sizes["Flat"] / 3
+    assert sizes["PQ8x4"] < sizes["SQ8"] / 2
+    assert sizes["binary"] < sizes["SQ8"] / 3  # 4 code bytes + an 8-byte id at 32 dimensions
