@@ -23,6 +23,7 @@ from . import __version__
 from .embedding import DEFAULT_MODEL, Embedder, canonical_model_name
 from .errors import (
     DimensionMismatchError,
+    DuplicateIdError,
     InvalidInputError,
     ModelMismatchError,
     NotACollectionError,
@@ -328,7 +329,7 @@ class Collection:
     def _reject_existing(self, con: Any, ids: Sequence[str]) -> None:
         existing = self.store.existing_ids(con, ids)
         if existing:
-            raise InvalidInputError(
+            raise DuplicateIdError(
                 f"{len(existing)} id(s) already exist in the collection (first: {existing[0]!r}); "
                 "use upsert to replace them, or choose new ids"
             )
