@@ -408,8 +408,13 @@ class Collection:
             try:
                 col = self.col
                 if col._index is not None and col.store.head() - col._index_saved_seq >= col._index_save_every:
-                    col._sync_index()
-                    col._save_index()
+                    # Searches in other threads read the index: change it only under the index write lock.
+                    col._index_lock.acquire_write()
+                    try:
+                        col._sync_index()
+                        col._save_index()
+                    finally:
+                        col._index_lock.release_write()
             finally:
                 self.col._lock.release()
 
