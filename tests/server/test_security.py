@@ -168,3 +168,13 @@ def test_static_files_cannot_escape_their_folder(client):
     for path in ("/static/../app.py", "/static/..%2fapp.py", "/static/%2e%2e/%2e%2e/collection.py"):
         r = client.get(path)
         assert r.status_code == 404, path
+
+
+def test_unauthenticated_requests_get_401_before_the_body_is_parsed(make_client):
+    client = make_client(api_key=API_KEY)
+    r = client.post("/search", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 401
+    r = client.post("/add", content=b"x" * 10_000_000, headers={"content-type": "application/json"})
+    assert r.status_code == 401
+    r = client.get("/no-such-endpoint")
+    assert r.status_code == 401  # nothing about the API is revealed without the key

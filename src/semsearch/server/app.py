@@ -35,7 +35,7 @@ from ..collection import Collection, Document, Hit
 from ..errors import CollectionBusyError, DuplicateIdError, InvalidInputError, SemsearchError
 from . import models as m
 from .search_options import UnsupportedOptionError, filter_keywords, search_keywords, supported_modes, supported_search_options
-from .security import BodySizeLimit, Limits, SecurityHeaders, check_api_key, key_matches
+from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
 log = logging.getLogger(__name__)
 
@@ -180,20 +180,7 @@ def create_app(
     app.state.semsearch = state
     _install_error_handlers(app)
 
-    def require_key(request: Request) -> None:
-        if state.api_key is not None and not key_matches(request.headers.get("authorization"), state.api_key):
-            raise ApiError(
-                401, "unauthorized", "this endpoint needs the header Authorization: Bearer <API key>",
-                {"WWW-Authenticate": 'Bearer realm="semsearch"'},
-            )
-
-    def require_read_key(request: Request) -> None:
-        if not state.public_reads:
-            require_key(request)
-
-    reads = [Depends(require_read_key)]
-    writes = [Depends(require_key)]
-
+    # Authentication is ApiKeyGate (middleware below), so it runs before any body is read or parsed.
     @app.get("/healthz", response_model=m.Health, tags=["status"])
     def healthz() -> m.Health:
         """The process is up and answering."""
@@ -209,7 +196,7 @@ def create_app(
         )
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
-    @app.get("/collections", response_model=m.CollectionList, tags=["collections"], dependencies=reads)
+    @app.get("/collections", response_model=m.CollectionList, tags=["collections"])
     def list_collections() -> m.CollectionList:
         """Every collection this server serves, with what it holds."""
         return m.CollectionList(
@@ -221,7 +208,7 @@ def create_app(
         ("", _default_collection(state), "_default"),
     ):
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
-        _collection_routes(router, state, resolve, reads, writes, suffix)
+        _collection_routes(router, state, resolve, suffix)
         app.include_router(router)
 
     static = resources.files("semsearch.server") / "static"
@@ -231,6 +218,9 @@ def create_app(
     def page() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
+    # Starlette wraps the last added outermost: CORS, headers, key gate, body limit, then the app.
+    app.add_middleware(BodySizeLimit, max_bytes=state.limits.max_body_bytes)
+    app.add_middleware(ApiKeyGate, api_key=api_key, public_reads=public_reads)
     app.add_middleware(SecurityHeaders)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -239,8 +229,6 @@ def create_app(
             CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600,
         )
-    # Outermost: refuse big bodies before anything parses them.
-    app.add_middleware(BodySizeLimit, max_bytes=state.limits.max_body_bytes)
     return app
 
 
@@ -275,8 +263,7 @@ def _default_collection(state: ServerState) -> Callable[..., tuple[str, Collecti
 
 
 def _collection_routes(
-    router: APIRouter, state: ServerState, resolve: Callable[..., tuple[str, Collection]],
-    reads: list[Any], writes: list[Any], suffix: str,
+    router: APIRouter, state: ServerState, resolve: Callable[..., tuple[str, Collection]], suffix: str
 ) -> None:
     limits = state.limits
     Target = Depends(resolve)
@@ -347,17 +334,18 @@ def _collection_routes(
         docs: list[Document] = col.get(body.ids, **kwargs) if body.ids is not None else col.get(**kwargs)
         return m.GetResponse(collection=name, documents=[m.DocumentOut(**d.to_dict()) for d in docs[:limit]])
 
-    router.add_api_route("" if router.prefix else "/info", info, methods=["GET"], response_model=m.CollectionInfo, dependencies=reads,
+    router.add_api_route("" if router.prefix else "/info", info, methods=["GET"], response_model=m.CollectionInfo,
                          name=f"info{suffix}", operation_id=f"info{suffix}")
-    for path, endpoint, model, deps in (
-        ("/search", search, m.SearchResponse, reads),
-        ("/get", get, m.GetResponse, reads),
-        ("/add", add, m.WriteResponse, writes),
-        ("/upsert", upsert, m.WriteResponse, writes),
-        ("/delete", delete, m.DeleteResponse, writes),
+    # Writes are exactly the paths ending in security.WRITE_ACTIONS (the key gate relies on it).
+    for path, endpoint, model in (
+        ("/search", search, m.SearchResponse),
+        ("/get", get, m.GetResponse),
+        ("/add", add, m.WriteResponse),
+        ("/upsert", upsert, m.WriteResponse),
+        ("/delete", delete, m.DeleteResponse),
     ):
         op = f"{endpoint.__name__}{suffix}"
-        router.add_api_route(path, endpoint, methods=["POST"], response_model=model, dependencies=deps, name=op, operation_id=op)
+        router.add_api_route(path, endpoint, methods=["POST"], response_model=model, name=op, operation_id=op)
 
 
 def _info(state: ServerState, name: str) -> m.CollectionInfo:

@@ -165,12 +165,46 @@ def _header(scope: dict, name: bytes) -> str | None:
     return None
 
 
-async def _error(send: Any, status: int, kind: str, message: str) -> None:
+async def _error(send: Any, status: int, kind: str, message: str, extra: list | None = None) -> None:
     body = json.dumps({"error": {"type": kind, "message": message}}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 413:
+        headers.append((b"connection", b"close"))  # the rest of the body is not read
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+WRITE_ACTIONS = ("/add", "/upsert", "/delete")
+
+
+class ApiKeyGate:
+    """ASGI middleware: with a key set, a request without ``Authorization: Bearer KEY`` gets 401.
+
+    It runs before the body is read or parsed, so an unauthenticated client gets nothing
+    but the 401 (not even a JSON syntax error). Public: the page and its static files,
+    health, readiness and the OpenAPI docs. With ``public_reads`` only writes need the key.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, public_reads: bool = False) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.public_reads = public_reads
+
+    def needs_key(self, method: str, path: str) -> bool:
+        if self.api_key is None or method == "OPTIONS":  # CORS preflights never carry credentials
+            return False
+        if path in PUBLIC_PATHS or path.startswith("/static/"):
+            return False
+        if self.public_reads:
+            return path.endswith(WRITE_ACTIONS)
+        return True
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.needs_key(scope["method"], scope.get("path", "")):
+            assert self.api_key is not None
+            if not key_matches(_header(scope, b"authorization"), self.api_key):
+                await _error(send, 401, "unauthorized", "this endpoint needs the header Authorization: Bearer <API key>",
+                             [(b"www-authenticate", b'Bearer realm="semsearch"')])
+                return
+        await self.app(scope, receive, send)
