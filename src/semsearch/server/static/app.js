@@ -105,9 +105,14 @@ async function runSearch() {
   }
 }
 
+// Words too common to be worth marking in a snippet.
+const STOPWORDS = new Set(("the and for with that this from are was were has have had not but you your our its into " +
+  "than then them they their there what when where which who how why can could would should will about over " +
+  "under near some any all one").split(" "));
+
 function terms(query) {
-  const words = query.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) || [];
-  return [...new Set(words)].sort((a, b) => b.length - a.length);
+  const words = query.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || [];
+  return [...new Set(words)].filter((w) => !STOPWORDS.has(w)).sort((a, b) => b.length - a.length);
 }
 
 function snippetOf(text, words) {
