@@ -188,14 +188,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
+def start_server(folder: Path, torch_threads: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("SEMSEARCH_API_KEY", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semsearch.cli", "serve", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "semsearch.cli", "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
+         "--torch-threads", str(torch_threads)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -222,6 +223,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="most seconds per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--torch-threads", type=int, default=1, help="as semsearch serve --torch-threads")
     parser.add_argument("--quick", action="store_true", help="10k docs, 1 repeat, short runs")
     args = parser.parse_args()
     if args.quick:
@@ -231,12 +233,16 @@ def main() -> None:
 
     from semsearch import Collection
 
+    from semsearch.server.cli_serve import set_compute_threads
+
+    # The same thread cap `semsearch serve` uses (--torch-threads 1), so the ratio is the HTTP layer's cost.
+    set_compute_threads(args.torch_threads)
     folder = build_collection(args.docs, args.passages)
     passages, queries = load_texts(args.passages)
     load_before = os.getloadavg()
     col = Collection(folder)
     col.search(queries[0], k=args.k)  # load the model and index
-    proc, url = start_server(folder)
+    proc, url = start_server(folder, args.torch_threads)
     results: dict[tuple[str, bool, int], list[dict]] = {}
     writer_rates: dict[tuple[str, int], list[float]] = {}
     try:
@@ -275,7 +281,7 @@ def bench_once(way: str, col, url: str, queries: list[str], clients: int, args) 
 def report(results, writer_rates, args, load_before, load_after, final_docs) -> None:  # noqa: ANN001
     med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
     print(f"\n{args.docs:,} documents at start ({final_docs:,} at the end), Flat index, all-MiniLM-L6-v2, k={args.k}; "
-          f"{args.repeats} interleaved repeats, medians; each run ≤{args.requests} requests and ≤{args.seconds:g}s. "
+          f"torch/FAISS threads {args.torch_threads} in both processes; {args.repeats} interleaved repeats, medians; each run ≤{args.requests} requests and ≤{args.seconds:g}s. "
           f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (2-core shared machine).\n")
     print("| writer | clients | Python API QPS | HTTP QPS | QPS ratio (HTTP/Python) | Python p50 / p99 ms | HTTP p50 / p99 ms | p50 ratio | writer docs/s (Python / HTTP) | HTTP errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

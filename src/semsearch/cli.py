@@ -275,6 +275,7 @@ def serve(
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 8.0,
     max_documents: Annotated[int, typer.Option("--max-documents", help="Most documents per add/upsert request.")] = 1000,
     max_k: Annotated[int, typer.Option("--max-k", help="Most hits per query.")] = 100,
+    torch_threads: Annotated[int, typer.Option("--torch-threads", help="Threads one request's encoding may use; concurrency comes from parallel requests.")] = 1,
 ) -> None:
     """Serve collections over HTTP: a JSON API (docs at /docs) and a search page at /."""
 
@@ -290,7 +291,7 @@ def serve(
         serve_collections(
             folders, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
             cors_origins=cors_origin or [], rerankers=reranker or [], max_body_bytes=int(max_body_mb * 1024 * 1024),
-            max_documents=max_documents, max_k=max_k, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
+            max_documents=max_documents, max_k=max_k, torch_threads=torch_threads, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
         )
 
     _run(go)
