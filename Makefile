@@ -21,7 +21,9 @@ install: $(BIN)/semsearch
 demo: install
 	$(BIN)/semsearch demo
 
+# The browser test drives Debian's chromium; without root it is skipped, never downloaded.
 test: install
+	-@bash .ci/install-browser.sh
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -9,6 +9,7 @@ from .embedding import DEFAULT_MODEL, Embedder  # noqa: E402
 from .errors import (  # noqa: E402
     CollectionBusyError,
     DimensionMismatchError,
+    DuplicateIdError,
     InvalidInputError,
     MissingPathError,
     ModelMismatchError,
@@ -22,6 +23,7 @@ __all__ = [
     "CollectionBusyError",
     "DimensionMismatchError",
     "Document",
+    "DuplicateIdError",
     "Embedder",
     "Hit",
     "IndexReport",

@@ -23,6 +23,7 @@ from . import __version__
 from .embedding import DEFAULT_MODEL, Embedder, canonical_model_name
 from .errors import (
     DimensionMismatchError,
+    DuplicateIdError,
     InvalidInputError,
     ModelMismatchError,
     NotACollectionError,
@@ -332,7 +333,7 @@ class Collection:
     def _reject_existing(self, con: Any, ids: Sequence[str]) -> None:
         existing = self.store.existing_ids(con, ids)
         if existing:
-            raise InvalidInputError(
+            raise DuplicateIdError(
                 f"{len(existing)} id(s) already exist in the collection (first: {existing[0]!r}); "
                 "use upsert to replace them, or choose new ids"
             )
@@ -393,13 +394,18 @@ class Collection:
             try:
                 col = self.col
                 if col._index is not None and col.store.head() - col._index_saved_seq >= col._index_save_every:
+                    # Searches in other threads read the index: change it only under the index write lock.
                     col._index_lock.acquire_write()
                     try:
                         col._sync_index()
                     finally:
                         col._index_lock.release_write()
                     col._rebuild_if_wanted()
-                    col._save_index()
+                    col._index_lock.acquire_write()
+                    try:
+                        col._save_index()
+                    finally:
+                        col._index_lock.release_write()
             finally:
                 self.col._lock.release()
 

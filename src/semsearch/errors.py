@@ -11,6 +11,10 @@ class InvalidInputError(SemsearchError, ValueError):
     """Bad input from the caller (empty text, wrong dimension, k <= 0, a malformed file...)."""
 
 
+class DuplicateIdError(InvalidInputError):
+    """A document id given to ``add`` already exists in the collection (``upsert`` replaces it)."""
+
+
 class MissingPathError(InvalidInputError, FileNotFoundError):
     """A path given to index does not exist."""
 

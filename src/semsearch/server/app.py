@@ -1,0 +1,433 @@
+"""The FastAPI application: search, write and inspect collections over HTTP, plus a search page.
+
+``create_app`` builds one app over one or more collections. Every endpoint is a plain
+``def``, so FastAPI runs it in its thread pool: searches run in parallel (the model and the
+vector index are shared, guarded by the collection's own read/write locks) while a write
+holds the collection's write lock.
+
+Authentication: with an API key set, every endpoint except the page, its static files,
+``/healthz``, ``/readyz`` and the OpenAPI docs needs ``Authorization: Bearer KEY`` —
+reads too, unless ``public_reads=True`` (then only writes need it). Without a key the
+server must be bound to loopback (see :func:`semsearch.server.security.check_bind`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..collection import Collection, Document, Hit
+from ..errors import CollectionBusyError, DuplicateIdError, InvalidInputError, SemsearchError
+from . import models as m
+from .search_options import UnsupportedOptionError, filter_keywords, search_keywords, supported_modes, supported_search_options
+from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CollectionSource = Union[Collection, str, "os.PathLike[str]"]
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"type", "message"}}`` with an HTTP status."""
+
+    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message, self.headers = status, kind, message, headers
+
+
+@dataclass
+class ServerState:
+    """What the app serves and how; one per app, shared by every request thread."""
+
+    collections: dict[str, Collection]
+    default: str
+    limits: Limits
+    api_key: str | None
+    public_reads: bool
+    rerankers: list[str]
+    owned: list[Collection] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+    warmup_error: str | None = None
+
+    def collection(self, name: str) -> Collection:
+        col = self.collections.get(name)
+        if col is None:
+            raise ApiError(404, "collection_not_found", f"no collection named {name!r}; GET /collections lists them")
+        return col
+
+
+def open_collections(
+    collections: Mapping[str, CollectionSource] | Sequence[CollectionSource] | CollectionSource,
+) -> tuple[dict[str, Collection], list[Collection]]:
+    """Name and open what to serve; returns (collections by name, the ones opened here).
+
+    A mapping keeps its names; otherwise a collection is named after its folder (with -2, -3
+    appended on clashes). Paths must hold an existing collection: the server never creates one.
+
+    Raises:
+        InvalidInputError: a name that is not [A-Za-z0-9._-] (up to 64 characters), or nothing to serve.
+        NotACollectionError: a path that is not a collection.
+    """
+    if isinstance(collections, (Collection, str, os.PathLike)):
+        collections = [collections]
+    pairs: list[tuple[str | None, CollectionSource]] = (
+        list(collections.items()) if isinstance(collections, Mapping) else [(None, c) for c in collections]
+    )
+    if not pairs:
+        raise InvalidInputError("no collections to serve; give at least one collection folder")
+    opened: dict[str, Collection] = {}
+    owned: list[Collection] = []
+    try:
+        for name, source in pairs:
+            col = source if isinstance(source, Collection) else Collection(source, create=False)
+            if not isinstance(source, Collection):
+                owned.append(col)
+            base = name or col.path.name
+            if not NAME_PATTERN.match(base):
+                if name is not None:
+                    raise InvalidInputError(f"collection name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - (not starting with . _ -)")
+                base = re.sub(r"[^A-Za-z0-9._-]", "-", base).lstrip("._-")[:64] or "collection"
+            unique, n = base, 2
+            while unique in opened:
+                if name is not None:
+                    raise InvalidInputError(f"collection name {name!r} is given twice")
+                unique, n = f"{base}-{n}", n + 1
+            opened[unique] = col
+    except BaseException:
+        for col in owned:
+            col.close()
+        raise
+    return opened, owned
+
+
+def create_app(
+    collections: Mapping[str, CollectionSource] | Sequence[CollectionSource] | CollectionSource,
+    *,
+    api_key: str | None = None,
+    public_reads: bool = False,
+    cors_origins: Sequence[str] = (),
+    limits: Limits | None = None,
+    rerankers: Sequence[str] = (),
+    default: str | None = None,
+    warm_up: bool = True,
+) -> FastAPI:
+    """A FastAPI app serving these collections (the first, or ``default``, at the short paths).
+
+    Args:
+        collections: ``{name: Collection or folder}``, or a list of either (named after folders).
+        api_key: bearer token required by every write (and by reads unless ``public_reads``).
+        public_reads: with a key set, let search / get / info through without it.
+        cors_origins: origins allowed to call the API from a browser; none means CORS is off.
+        limits: request caps (body bytes, documents per add, queries per search, k, ids).
+        rerankers: cross-encoder models a request may name in ``rerank`` (the first is ``true``).
+        default: the collection the short paths (``/search`` ...) use.
+        warm_up: load the model and vector index in the background at startup (``/readyz``).
+
+    Raises:
+        InvalidInputError: bad collection names, an unknown ``default``.
+        UnsafeBindError: an API key too short to be a secret.
+    """
+    check_api_key(api_key)
+    opened, owned = open_collections(collections)
+    default_name = default or next(iter(opened))
+    if default_name not in opened:
+        raise InvalidInputError(f"default collection {default_name!r} is not among {', '.join(opened)}")
+    state = ServerState(
+        collections=opened, default=default_name, limits=limits or Limits(), api_key=api_key,
+        public_reads=public_reads, rerankers=list(rerankers), owned=owned,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if warm_up:
+            threading.Thread(target=_warm_up, args=(state,), name="semsearch-warm-up", daemon=True).start()
+        else:
+            state.ready.set()
+        try:
+            yield
+        finally:
+            for col in state.owned:
+                col.close()
+
+    app = FastAPI(
+        title="semsearch",
+        summary="Semantic search over your documents.",
+        description=_DESCRIPTION.format(**vars(state.limits)),
+        version=_version(),
+        lifespan=lifespan,
+        responses={
+            401: {"model": m.ErrorResponse, "description": "Missing or wrong API key"},
+            413: {"model": m.ErrorResponse, "description": "Body or batch over the server's limits"},
+            422: {"model": m.ErrorResponse, "description": "Invalid request"},
+        },
+    )
+    app.state.semsearch = state
+    _install_error_handlers(app)
+
+    # Authentication is ApiKeyGate (middleware below), so it runs before any body is read or parsed.
+    @app.get("/healthz", response_model=m.Health, tags=["status"])
+    def healthz() -> m.Health:
+        """The process is up and answering."""
+        return m.Health(status="ok")
+
+    @app.get("/readyz", response_model=m.Readiness, tags=["status"], responses={503: {"model": m.Readiness}})
+    def readyz() -> Any:
+        """Ready to search: the model is loaded and every collection is open with its vector index."""
+        ready = state.ready.is_set() and state.warmup_error is None
+        body = m.Readiness(
+            ready=ready, model_loaded=ready, collections_open=ready,
+            detail=state.warmup_error or ("ready" if ready else "loading the model and vector indexes"),
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.get("/collections", response_model=m.CollectionList, tags=["collections"])
+    def list_collections() -> m.CollectionList:
+        """Every collection this server serves, with what it holds."""
+        return m.CollectionList(
+            default=state.default, collections=[_info(state, name) for name in state.collections]
+        )
+
+    for prefix, resolve, suffix in (
+        ("/collections/{name}", _by_name(state), ""),
+        ("", _default_collection(state), "_default"),
+    ):
+        router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
+        _collection_routes(router, state, resolve, suffix)
+        app.include_router(router)
+
+    static = resources.files("semsearch.server") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    # Starlette wraps the last added outermost: CORS, headers, key gate, body limit, then the app.
+    app.add_middleware(BodySizeLimit, max_bytes=state.limits.max_body_bytes)
+    app.add_middleware(ApiKeyGate, api_key=api_key, public_reads=public_reads)
+    app.add_middleware(SecurityHeaders)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600,
+        )
+    return app
+
+
+_DESCRIPTION = """\
+Search collections of documents by meaning. Results always come as one list of hits per
+query; scores are similarities (higher is better).
+
+Limits: bodies up to {max_body_bytes} bytes, {max_documents} documents per add/upsert,
+{max_queries} queries per search, k up to {max_k}, {max_ids} ids per get/delete,
+queries up to {max_query_chars} characters. Errors are `{{"error": {{"type", "message"}}}}`.
+"""
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _by_name(state: ServerState) -> Callable[..., tuple[str, Collection]]:
+    def resolve(name: str) -> tuple[str, Collection]:
+        return name, state.collection(name)
+
+    return resolve
+
+
+def _default_collection(state: ServerState) -> Callable[..., tuple[str, Collection]]:
+    def resolve() -> tuple[str, Collection]:
+        return state.default, state.collection(state.default)
+
+    return resolve
+
+
+def _collection_routes(
+    router: APIRouter, state: ServerState, resolve: Callable[..., tuple[str, Collection]], suffix: str
+) -> None:
+    limits = state.limits
+    Target = Depends(resolve)
+
+    def info(target: tuple[str, Collection] = Target) -> m.CollectionInfo:
+        """What the collection holds, how it was built, and which search options it takes."""
+        return _info(state, target[0])
+
+    def search(body: m.SearchRequest, target: tuple[str, Collection] = Target) -> m.SearchResponse:
+        """The k documents most similar in meaning to each query."""
+        name, col = target
+        queries = body.query_list()
+        if len(queries) > limits.max_queries:
+            raise ApiError(413, "batch_too_large", f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
+        if body.k > limits.max_k:
+            raise ApiError(422, "invalid_input", f"k is {body.k}; this server returns at most {limits.max_k} hits per query")
+        for i, q in enumerate(queries):
+            if len(q) > limits.max_query_chars:
+                raise ApiError(422, "invalid_input", f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
+        options = {"where": body.where, "mode": body.mode, "rerank": body.rerank, "threshold": body.threshold}
+        kwargs = search_keywords(col, options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
+        started = time.perf_counter()
+        results = col.search(queries, k=body.k, **kwargs)
+        took = (time.perf_counter() - started) * 1000
+        return m.SearchResponse(
+            collection=name,
+            results=[m.QueryResult(query=q, hits=[_hit(h) for h in hits]) for q, hits in zip(queries, results)],
+            took_ms=round(took, 3),
+        )
+
+    def write(body: m.DocumentsRequest, target: tuple[str, Collection], replace: bool) -> m.WriteResponse:
+        name, col = target
+        if len(body.documents) > limits.max_documents:
+            raise ApiError(
+                413, "batch_too_large",
+                f"{len(body.documents)} documents in one request; this server takes at most {limits.max_documents} (split the batch)",
+            )
+        if body.embeddings is not None and len({len(v) for v in body.embeddings}) > 1:
+            raise ApiError(422, "invalid_input", "embeddings have different lengths; give one vector of the collection's dimension per document")
+        method = col.upsert if replace else col.add
+        ids = method(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings, sources=body.sources)
+        return m.WriteResponse(collection=name, ids=ids, count=len(ids))
+
+    def add(body: m.DocumentsRequest, target: tuple[str, Collection] = Target) -> m.WriteResponse:
+        """Add new documents (409 if an id exists: use upsert to replace). Durable when it answers."""
+        return write(body, target, replace=False)
+
+    def upsert(body: m.UpsertRequest, target: tuple[str, Collection] = Target) -> m.WriteResponse:
+        """Add documents, replacing those that already have these ids."""
+        return write(body, target, replace=True)
+
+    def delete(body: m.DeleteRequest, target: tuple[str, Collection] = Target) -> m.DeleteResponse:
+        """Delete documents by id (unknown ids are ignored) or by metadata filter; says how many existed."""
+        name, col = target
+        if body.ids is not None and len(body.ids) > limits.max_ids:
+            raise ApiError(413, "batch_too_large", f"{len(body.ids)} ids in one request; at most {limits.max_ids}")
+        kwargs = filter_keywords(col.delete, body.where, "delete")
+        deleted = col.delete(body.ids, **kwargs) if body.ids is not None else col.delete(**kwargs)
+        return m.DeleteResponse(collection=name, deleted=int(deleted))
+
+    def get(body: m.GetRequest, target: tuple[str, Collection] = Target) -> m.GetResponse:
+        """Documents by id (in the order asked; unknown ids left out) or by metadata filter."""
+        name, col = target
+        if body.ids is not None and len(body.ids) > limits.max_ids:
+            raise ApiError(413, "batch_too_large", f"{len(body.ids)} ids in one request; at most {limits.max_ids}")
+        limit = min(body.limit or limits.max_ids, limits.max_ids)
+        kwargs = filter_keywords(col.get, body.where, "get")
+        docs: list[Document] = col.get(body.ids, **kwargs) if body.ids is not None else col.get(**kwargs)
+        return m.GetResponse(collection=name, documents=[m.DocumentOut(**d.to_dict()) for d in docs[:limit]])
+
+    router.add_api_route("" if router.prefix else "/info", info, methods=["GET"], response_model=m.CollectionInfo,
+                         name=f"info{suffix}", operation_id=f"info{suffix}")
+    # Writes are exactly the paths ending in security.WRITE_ACTIONS (the key gate relies on it).
+    for path, endpoint, model in (
+        ("/search", search, m.SearchResponse),
+        ("/get", get, m.GetResponse),
+        ("/add", add, m.WriteResponse),
+        ("/upsert", upsert, m.WriteResponse),
+        ("/delete", delete, m.DeleteResponse),
+    ):
+        op = f"{endpoint.__name__}{suffix}"
+        router.add_api_route(path, endpoint, methods=["POST"], response_model=model, name=op, operation_id=op)
+
+
+def _info(state: ServerState, name: str) -> m.CollectionInfo:
+    col = state.collection(name)
+    data = col.info()  # its "path" stays on the server: no need to tell clients where files live
+    return m.CollectionInfo(
+        name=name, default=name == state.default, documents=data["documents"], chunks=data["chunks"],
+        model=data["model"], dimension=data["dimension"], index=data["index"], chunk_size=data["chunk_size"],
+        chunk_overlap=data["chunk_overlap"], size_bytes=data["size_bytes"],
+        search_options=supported_search_options(col), modes=supported_modes(col),
+    )
+
+
+def _hit(h: Hit) -> m.HitOut:
+    return m.HitOut(**h.to_dict())
+
+
+def _warm_up(state: ServerState) -> None:
+    """Load each model once and each vector index, so the first search is as fast as the rest."""
+    try:
+        for col in state.collections.values():
+            vector = col.embedder.encode_queries(["warm up"])[0]
+            col.search(vector, k=1)
+    except Exception as exc:  # shown by /readyz; searches will report it too
+        log.exception("warm-up failed")
+        state.warmup_error = f"warm-up failed: {exc}"
+    finally:
+        state.ready.set()
+
+
+# -- errors as JSON --------------------------------------------------------------------
+def _json_error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "invalid_json", "the request body is not valid JSON"
+    parts = []
+    for e in errors[:3]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return 422, "validation_error", "; ".join(parts) + more
+
+
+_STATUS_KINDS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _json_error(exc.status, exc.kind, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _json_error(*_validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = _STATUS_KINDS.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
+        return _json_error(exc.status_code, kind, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(SemsearchError)
+    async def semsearch_error(request: Request, exc: SemsearchError) -> JSONResponse:
+        if isinstance(exc, DuplicateIdError):
+            return _json_error(409, "duplicate_id", str(exc))
+        if isinstance(exc, UnsupportedOptionError):
+            return _json_error(422, "unsupported_option", str(exc))
+        if isinstance(exc, InvalidInputError):
+            return _json_error(422, "invalid_input", str(exc))
+        if isinstance(exc, CollectionBusyError):
+            return _json_error(503, "collection_busy", str(exc), {"Retry-After": "5"})
+        log.error("semsearch error on %s: %s", request.url.path, exc)
+        return _json_error(500, type(exc).__name__, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _json_error(500, "internal_error", "the server failed to handle this request; see its log")
