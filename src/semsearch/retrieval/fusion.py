@@ -1,0 +1,94 @@
+"""Fusing a dense and a lexical candidate list into one ranking.
+
+- :func:`rrf`: reciprocal rank fusion, ``sum 1 / (k + rank)`` (Cormack et al. 2009).
+- :func:`weighted`: min-max normalise each list's scores to [0, 1], then
+  ``alpha * dense + (1 - alpha) * lexical`` (a document missing from a list gets 0 there).
+- :func:`adaptive` (the default): weighted fusion whose dense weight is chosen per query from
+  how much each retriever's top result stands out of its own candidate pool (see its
+  docstring for why and for what was measured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import Candidate
+
+FUSIONS = ("adaptive", "rrf", "weighted")
+
+
+def rrf(dense: Sequence[Candidate], lexical: Sequence[Candidate], k: float = 60.0) -> dict[str, float]:
+    """Reciprocal rank fusion scores by document id."""
+    out: dict[str, float] = {}
+    for ranked in (dense, lexical):
+        for rank, c in enumerate(ranked, 1):
+            out[c.doc_id] = out.get(c.doc_id, 0.0) + 1.0 / (k + rank)
+    return out
+
+
+def minmax(cands: Sequence[Candidate]) -> dict[str, float]:
+    """Scores rescaled so the pool's best is 1 and its worst 0 (all 1 when they are equal)."""
+    if not cands:
+        return {}
+    scores = np.array([c.score for c in cands], dtype=np.float64)
+    lo, hi = float(scores.min()), float(scores.max())
+    span = hi - lo
+    return {c.doc_id: (1.0 if span <= 0 else (c.score - lo) / span) for c in cands}
+
+
+def weighted(dense: Sequence[Candidate], lexical: Sequence[Candidate], alpha: float) -> dict[str, float]:
+    """Convex combination of min-max normalised scores, ``alpha`` the dense weight."""
+    d, lx = minmax(dense), minmax(lexical)
+    return {doc: alpha * d.get(doc, 0.0) + (1 - alpha) * lx.get(doc, 0.0) for doc in d.keys() | lx.keys()}
+
+
+def standout(cands: Sequence[Candidate]) -> float:
+    """How far the best score stands above the rest of its pool, in standard deviations."""
+    if len(cands) < 3:
+        return 0.0
+    scores = np.array([c.score for c in cands], dtype=np.float64)
+    rest = scores[1:]
+    sd = float(rest.std())
+    return 0.0 if sd <= 1e-12 else float((scores[0] - rest.mean()) / sd)
+
+
+def vocabulary_coverage(text: str, tokenizer: object) -> float:
+    """The share of the query the embedding model's vocabulary knows, in [0, 1].
+
+    A WordPiece/BPE tokenizer maps text it was not trained on to unknown tokens or shatters
+    words into many short pieces; both mean the model's embedding of the query carries
+    little meaning. 1.0: every word is a known token or two; 0.0: all unknown.
+    """
+    from .lexical import _WORD
+
+    words = _WORD.findall(text.casefold())
+    if not words:
+        return 0.0
+    unk = getattr(tokenizer, "unk_token", None)
+    known = 0.0
+    for word in words:
+        pieces = tokenizer.tokenize(word)  # type: ignore[attr-defined]
+        if not pieces or (unk is not None and unk in pieces):
+            continue
+        # A word in one or two pieces is known; each further piece halves the trust in it.
+        known += min(1.0, 2.0 / len(pieces)) if len(word) > 1 or len(pieces) == 1 else 1.0
+    return known / len(words)
+
+
+def adaptive(
+    dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object
+) -> tuple[dict[str, float], float]:
+    """Weighted fusion with a per-query dense weight; returns (scores by document, the weight)."""
+    weight = dense_weight(dense, lexical, text, tokenizer)
+    return weighted(dense, lexical, weight), weight
+
+
+def dense_weight(dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object) -> float:
+    if not lexical:
+        return 1.0
+    if not dense:
+        return 0.0
+    coverage = vocabulary_coverage(text, tokenizer)
+    return 0.5 * coverage
