@@ -64,6 +64,16 @@ PrecisionOpt = Annotated[
 ]
 
 
+WhereOpt = Annotated[
+    Optional[str],
+    typer.Option("--where", help='Metadata filter as JSON, e.g. \'{"topic": "ml", "year": {"$gte": 2020}}\'.', show_default=False),
+]
+WhereDocumentOpt = Annotated[
+    Optional[str],
+    typer.Option("--where-document", help='Document-text filter as JSON, e.g. \'{"$contains": "FAISS"}\'.', show_default=False),
+]
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -141,23 +151,48 @@ def search(
     collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits}) instead of a table.")] = False,
     precision: PrecisionOpt = "auto",
+    where: WhereOpt = None,
+    where_document: WhereDocumentOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")] = "hybrid",
+    fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")] = "adaptive",
+    alpha: Annotated[float, typer.Option("--alpha", help="Dense weight for --fusion weighted (0..1).")] = 0.7,
+    rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
+    rerank: Annotated[Optional[str], typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
+    rerank_top: Annotated[int, typer.Option("--rerank-top", help="How many candidates the cross-encoder reads.")] = 50,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
+    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
 ) -> None:
-    """Search a collection by meaning; prints rank, score, source and a snippet."""
+    """Search a collection by meaning and words; prints rank, score, source and a snippet."""
 
     def go() -> None:
         with _open(collection, create=False, precision=precision) as col:
-            results = col.search(list(queries), k=k)
+            results = col.search(
+                list(queries), k=k, where=where, where_document=where_document, mode=mode, fusion=fusion,
+                alpha=alpha, rrf_k=rrf_k, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr,
+            )
         if as_json:
             payload = [{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(queries, results)]
             sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
             return
         for q, hits in zip(queries, results):
-            _print_hits(q, hits)
+            _print_hits(q, hits, explain=explain)
 
     _run(go)
 
 
-def _print_hits(query: str, hits) -> None:  # noqa: ANN001
+def _explain(scores: dict) -> str:  # noqa: ANN001
+    parts = []
+    for stage in ("dense", "lexical", "hybrid", "rerank", "mmr"):
+        if stage in scores:
+            rank = scores.get(f"{stage}_rank")
+            parts.append(f"{stage} {scores[stage]:.3f}" + (f" (#{int(rank)})" if rank else ""))
+    if "dense_weight" in scores:
+        parts.append(f"dense weight {scores['dense_weight']:.2f}")
+    return "; ".join(parts)
+
+
+def _print_hits(query: str, hits, explain: bool = False) -> None:  # noqa: ANN001
     table = Table(title=f"[bold]{query}[/]", title_justify="left", show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
@@ -168,7 +203,10 @@ def _print_hits(query: str, hits) -> None:  # noqa: ANN001
         if h.source and h.id != h.source and not h.id.startswith(h.source):
             source = f"{h.id}\n[dim]{_short(h.source)}[/]"
         snippet = " ".join(h.text.split())
-        table.add_row(str(rank), f"{h.score:.3f}", source, snippet[:240] + ("…" if len(snippet) > 240 else ""))
+        text = snippet[:240] + ("…" if len(snippet) > 240 else "")
+        if explain:
+            text += f"\n[dim]{_explain(h.scores)}[/]"
+        table.add_row(str(rank), f"{h.score:.3f}", source, text)
     if not hits:
         table.add_row("", "", "", "[dim]no results[/]")
     out.print(table)
@@ -208,16 +246,18 @@ def info(
 def delete(
     ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
     source: Annotated[Optional[list[Path]], typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
+    where: WhereOpt = None,
+    where_document: WhereDocumentOpt = None,
     collection: CollectionOpt = None,
     lock_timeout: LockTimeoutOpt = 60.0,
 ) -> None:
-    """Delete documents by id, or every document that came from a file."""
+    """Delete documents by id, by filter (--where), or every document that came from a file."""
 
     def go() -> None:
-        if not ids and not source:
-            _fail("nothing to delete; give document ids or --source FILE")
+        if not ids and not source and not where and not where_document:
+            _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
         with _open(collection, create=False, lock_timeout=lock_timeout) as col:
-            n = col.delete(ids) if ids else 0
+            n = col.delete(ids or None, where=where, where_document=where_document) if (ids or where or where_document) else 0
             for s in source or []:
                 n += col.delete_source(s)
             col.flush()
