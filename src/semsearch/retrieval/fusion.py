@@ -85,10 +85,34 @@ def adaptive(
     return weighted(dense, lexical, weight), weight
 
 
+#: The dense weight when the model knows the query's words (min-max fusion at 0.7 is the best
+#: fixed setting on msmarco-5k, 0.801 nDCG@10, and no worse than 0.5 elsewhere we measured).
+BASE_DENSE_WEIGHT = 0.7
+#: Vocabulary coverage below LOW means the embedding is noise (dense weight 0); above HIGH the
+#: model is trusted fully. Measured: English queries 0.97 +- 0.05; Cyrillic, Thai, Georgian
+#: and CJK queries 0.0-0.4 (shattered into letters or [UNK]).
+COVERAGE_LOW, COVERAGE_HIGH = 0.35, 0.8
+#: Identifiers (tokens with digits: part numbers, versions, codes) are where dense models blur
+#: and exact words decide; their presence halves the dense weight.
+IDENTIFIER_FACTOR = 0.5
+
+
 def dense_weight(dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object) -> float:
+    """The per-query dense weight of :func:`adaptive` fusion, in [0, BASE_DENSE_WEIGHT].
+
+    It follows how much of the query the embedding model can read (its tokenizer's
+    vocabulary coverage), so a language or script the model never learnt falls back to BM25
+    instead of dragging good lexical results down with noise, and it leans to BM25 for
+    identifier lookups. A retriever that found nothing gets weight 0.
+    """
+    from .lexical import tokenize
+
     if not lexical:
         return 1.0
     if not dense:
         return 0.0
     coverage = vocabulary_coverage(text, tokenizer)
-    return 0.5 * coverage
+    weight = BASE_DENSE_WEIGHT * min(1.0, max(0.0, (coverage - COVERAGE_LOW) / (COVERAGE_HIGH - COVERAGE_LOW)))
+    if any(any(ch.isdigit() for ch in token) for token in tokenize(text)):
+        weight *= IDENTIFIER_FACTOR
+    return weight
