@@ -178,3 +178,12 @@ def test_get_and_delete_by_filter(random_collection):
 def test_filter_matching_nothing_gives_no_hits(random_collection):
     col, *_ = random_collection
     assert col.search(np.ones(col.dimension, dtype=np.float32), k=5, where={"group": 999}) == []
+
+
+def test_filters_apply_to_lexical_and_hybrid_candidates(random_collection):
+    col, _, metas, texts = random_collection
+    rare_a = [f"d{i}" for i in range(len(texts)) if "rare" in texts[i] and metas[i]["kind"] == "a"]
+    for mode in ("lexical", "hybrid"):
+        hits = col.search("rare", k=50, mode=mode, where={"kind": "a"})
+        assert all(h.metadata["kind"] == "a" for h in hits)
+        assert {h.id for h in hits if "lexical" in h.scores} == set(rare_a)
