@@ -24,6 +24,22 @@ def test_rrf_and_weighted_fusion_formulas():
     assert w["a"] == pytest.approx(0.7) and w["c"] == pytest.approx(0.3) and w["b"] == pytest.approx(0.7 * 0.5)
 
 
+def test_vocabulary_coverage_separates_languages_the_model_reads(minilm_path):
+    from transformers import AutoTokenizer
+
+    from semsearch.retrieval.fusion import dense_weight, vocabulary_coverage
+
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    assert vocabulary_coverage("how does photosynthesis turn sunlight into sugar", tok) > 0.9
+    for foreign in ("пирожки с капустой", "熊猫吃什么", "ต้มยำกุ้ง รสชาติ", "ताजमहल कहाँ स्थित है", "ქართული ენა"):
+        assert vocabulary_coverage(foreign, tok) < 0.2, foreign
+    one = [Candidate("a", 0, 1.0)]
+    assert dense_weight(one, one, "what is the capital of france", tok) == pytest.approx(0.7)
+    assert dense_weight(one, one, "пирожки с капустой", tok) == 0.0
+    assert dense_weight(one, one, "capital of france 2024", tok) == pytest.approx(0.35)  # an identifier
+    assert dense_weight(one, [], "anything", tok) == 1.0 and dense_weight([], one, "anything", tok) == 0.0
+
+
 @pytest.fixture(scope="module")
 def tiny_cross_encoder(tmp_path_factory, minilm_path):
     """A tiny randomly initialised BERT cross-encoder (1 label) with MiniLM's tokenizer."""
