@@ -301,7 +301,7 @@ class Collection:
             with self.store.write() as con:
                 if node is not None:
                     # Resolved inside the write transaction, so what is deleted is what matched.
-                    matching = [d.id for d in self.store.filtered_documents(node)]
+                    matching = self.store.filtered_document_ids(node)
                     if id_list is not None:
                         wanted = set(id_list)
                         matching = [i for i in matching if i in wanted]
@@ -892,6 +892,7 @@ class Collection:
             "size_bytes": self.store.size_on_disk(),
             "created_with": m.get("created_with"),
             "format_version": m.get("format_version"),
+            "lexical_tokenizer": m.get("lexical_tokenizer"),
         }
 
 

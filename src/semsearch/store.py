@@ -481,6 +481,14 @@ class Store:
             rows = con.execute(q, params).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
+    def filtered_document_ids(self, node: Any) -> list[str]:
+        """Ids of the documents matching a parsed filter, in insertion order."""
+        from .filters import to_sql
+
+        sql, params = to_sql(node)
+        with self.read() as con:
+            return [r[0] for r in con.execute(f"SELECT d.id FROM documents d WHERE {sql} ORDER BY d.rowid", params)]
+
     def filtered_documents(self, node: Any, limit: int | None = None) -> list[StoredDocument]:
         """Documents matching a parsed filter (all documents for ``None``), in insertion order."""
         from .filters import to_sql
