@@ -10,14 +10,14 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ _CALIBRATION = [
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
+# The precision "auto" settles on, per (model, device): calibrated once per process.
+_auto_precision: dict[tuple[str, str], str] = {}
 
 
 def canonical_model_name(name: str | os.PathLike[str]) -> str:
@@ -109,13 +111,20 @@ def load_sentence_transformer(name: str, device: str) -> Any:
             with _quiet_loading():
                 try:
                     model = SentenceTransformer(location, device=device)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
+                    reason = " ".join(str(exc).split())
                     raise InvalidInputError(
-                        f"cannot load model {name!r}: {exc}. Give a local path, or a hub name with network access"
+                        f"cannot load model {name!r} ({reason}); give the path of a sentence-transformers "
+                        "model folder, or a hub name with network access"
                     ) from exc
             model.eval()
             _models[key] = model
         return model
+
+
+def _dimension_of(model: Any) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
 
 
 @contextlib.contextmanager
@@ -159,6 +168,7 @@ class Embedder:
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 64,
+        expect_dimension: int | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -167,6 +177,7 @@ class Embedder:
         self.requested_precision = precision
         self.batch_size = batch_size
         self._model: Any = None
+        self._expect_dimension = expect_dimension
         self._precision: str | None = None
         self._warned_truncation = False
         self._lock = threading.Lock()
@@ -177,14 +188,19 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = load_sentence_transformer(self.name, self.device)
+                    model = load_sentence_transformer(self.name, self.device)
+                    dim = _dimension_of(model)
+                    if self._expect_dimension is not None and dim != self._expect_dimension:
+                        raise ModelMismatchError(
+                            f"model {self.name!r} now gives vectors of dimension {dim}, but the collection holds "
+                            f"dimension {self._expect_dimension}; restore the original model or index into a new collection"
+                        )
+                    self._model = model
         return self._model
 
     @property
     def dimension(self) -> int:
-        m = self.model
-        getter = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
-        return int(getter())
+        return _dimension_of(self.model)
 
     @property
     def max_seq_length(self) -> int:
@@ -213,47 +229,36 @@ class Embedder:
             return req
         if self.device.startswith("cuda"):
             return "fp16"
-        if self.device == "cpu" and cpu_has_fast_bf16():
-            ref = self._encode(_CALIBRATION, "document", "fp32")
-            fast = self._encode(_CALIBRATION, "document", "bf16")
-            agreement = float(np.min(np.sum(ref * fast, axis=1)))
-            if agreement >= BF16_MIN_COSINE:
-                return "bf16"
-            log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
-        return "fp32"
+        key = (self.name, self.device)
+        if key not in _auto_precision:
+            _auto_precision[key] = "fp32"
+            if self.device == "cpu" and cpu_has_fast_bf16():
+                ref = self._encode(_CALIBRATION, "document", "fp32")
+                fast = self._encode(_CALIBRATION, "document", "bf16")
+                agreement = float(np.min(np.sum(ref * fast, axis=1)))
+                if agreement >= BF16_MIN_COSINE:
+                    _auto_precision[key] = "bf16"
+                else:
+                    log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
+        return _auto_precision[key]
 
     # -- encoding ----------------------------------------------------------------------
-    def encode_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents."""
-        return self._encode_sorted(texts, "document", progress)
+        return self._encode(texts, "document", self.precision, show_progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 embeddings of queries (the model's query prompt applied)."""
         self._warn_if_truncated(texts)
-        return self._encode_sorted(texts, "query", None)
+        return self._encode(texts, "query", self.precision)
 
-    def _encode_sorted(self, texts: Sequence[str], kind: str, progress: Callable[[int], None] | None) -> np.ndarray:
-        n = len(texts)
-        if n == 0:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        precision = self.precision
-        # Longest first across the whole input (not only within one call) cuts padding, and
-        # slices of it let a progress bar move without hurting throughput.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((n, self.dimension), dtype=np.float32)
-        step = max(self.batch_size * 8, 256)
-        for i in range(0, n, step):
-            idx = order[i : i + step]
-            out[idx] = self._encode([texts[j] for j in idx], kind, precision)
-            if progress is not None:
-                progress(len(idx))
-        return out
-
-    def _encode(self, texts: Sequence[str], kind: str, precision: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False) -> np.ndarray:
+        # One call for the whole input: sentence-transformers sorts it by length into batches
+        # (little padding), so the vectors are exactly those of a plain encode_document call.
         import torch
 
+        if len(texts) == 0:
+            return np.empty((0, self.dimension), dtype=np.float32)
         model = self.model
         encode = model.encode_query if kind == "query" else model.encode_document
         if precision in ("bf16", "fp16"):
@@ -268,7 +273,7 @@ class Embedder:
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
-                show_progress_bar=False,
+                show_progress_bar=show_progress,
             )
         vectors = np.asarray(vectors, dtype=np.float32)
         # Normalise in float32 after autocast, so every vector has unit length exactly.
