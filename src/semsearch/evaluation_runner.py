@@ -131,7 +131,7 @@ def write_html_report(path: Path, dataset_name: str, info: dict[str, Any], resul
     except ImportError:
         raise InvalidInputError("--report needs matplotlib: pip install 'semsearch[report]'") from None
     names = list(results[0].metrics)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(names), 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(2.6 + 1.4 * len(names), 4.2), dpi=110)
     width = 0.8 / len(results)
     for i, r in enumerate(results):
         xs = [j + (i - (len(results) - 1) / 2) * width for j in range(len(names))]
@@ -141,7 +141,7 @@ def write_html_report(path: Path, dataset_name: str, info: dict[str, Any], resul
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("score (mean over judged queries)")
     ax.set_title(f"{dataset_name}: retrieval quality by method")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -89,7 +89,10 @@ def run_search(col: Collection, texts: list[str] | None, vectors: np.ndarray | N
         allow_sql = to_sql(opts.filter)
         if len(allow) == 0:
             return [[] for _ in range(n_queries)]
-    pool = max(opts.candidates, opts.k, opts.rerank_top if opts.rerank else 0)
+    # Fusion and MMR need a pool of candidates per retriever; a single retriever needs only k
+    # (or what the reranker reads).
+    wide = opts.mode == "hybrid" or opts.mmr is not None
+    pool = max(opts.candidates if wide else opts.k, opts.k, opts.rerank_top if opts.rerank else 0)
     dense = col._dense_candidates(vectors, pool, allow) if opts.mode != "lexical" else [[] for _ in range(n_queries)]
     if opts.mode != "dense":
         assert texts is not None
