@@ -115,9 +115,9 @@ def run_semsearch(corpus: Path, queries: list[str], qids: list[str]) -> tuple[Ti
         report = col.index_files([corpus], LoadOptions())
         col.flush()
         t2 = time.perf_counter()
-        hits10 = col.search(queries, k=10)
+        hits10 = col.search(queries, k=10, mode="dense")
         t3 = time.perf_counter()
-        hits100 = col.search(queries, k=100)  # untimed, for Recall@100
+        hits100 = col.search(queries, k=100, mode="dense")  # untimed, for Recall@100
         col.close()
         out = Outcome(run_from_hits(qids, hits10), run_from_hits(qids, hits100), report.chunks)
         return Timing("semsearch", 0, t2 - t1, t3 - t2, create_s=t1 - t0), out
@@ -245,7 +245,7 @@ def markdown(ctx: dict[str, Any]) -> str:
         "with fsync.",
         "- `Collection()` (reported, not in indexing): creating the empty collection — SQLite schema, manifest, "
         "and the bf16-vs-fp32 calibration (10 short sentences encoded twice); the model itself is already cached.",
-        "- query batch: encoding all queries in one batch + top-10 search (semsearch: `col.search(queries, k=10)`, "
+        "- query batch: encoding all queries in one batch + top-10 search (semsearch: `col.search(queries, k=10, mode=\"dense\")`, "
         "which also fetches the hits' text and metadata from SQLite). Recall@100 comes from a separate, untimed "
         "k=100 search on both sides.",
     ]

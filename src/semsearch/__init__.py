@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from .collection import Collection, Document, Hit, IndexReport  # noqa: E402
 from .embedding import DEFAULT_MODEL, Embedder  # noqa: E402
+from .filters import FilterError  # noqa: E402
 from .errors import (  # noqa: E402
     CollectionBusyError,
     DimensionMismatchError,
@@ -25,6 +26,7 @@ __all__ = [
     "Document",
     "DuplicateIdError",
     "Embedder",
+    "FilterError",
     "Hit",
     "IndexReport",
     "InvalidInputError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -61,6 +62,16 @@ PrecisionOpt = Annotated[
         "--precision",
         help="Encoding precision: auto (bf16 where the CPU has it and it agrees with fp32), fp32, bf16, fp16.",
     ),
+]
+
+
+WhereOpt = Annotated[
+    Optional[str],
+    typer.Option("--where", help='Metadata filter as JSON, e.g. \'{"topic": "ml", "year": {"$gte": 2020}}\'.', show_default=False),
+]
+WhereDocumentOpt = Annotated[
+    Optional[str],
+    typer.Option("--where-document", help='Document-text filter as JSON, e.g. \'{"$contains": "FAISS"}\'.', show_default=False),
 ]
 
 
@@ -159,23 +170,48 @@ def search(
     collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits}) instead of a table.")] = False,
     precision: PrecisionOpt = "auto",
+    where: WhereOpt = None,
+    where_document: WhereDocumentOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")] = "hybrid",
+    fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")] = "adaptive",
+    alpha: Annotated[float, typer.Option("--alpha", help="Dense weight for --fusion weighted (0..1).")] = 0.7,
+    rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
+    rerank: Annotated[Optional[str], typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
+    rerank_top: Annotated[int, typer.Option("--rerank-top", help="How many candidates the cross-encoder reads.")] = 50,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
+    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
 ) -> None:
-    """Search a collection by meaning; prints rank, score, source and a snippet."""
+    """Search a collection by meaning and words; prints rank, score, source and a snippet."""
 
     def go() -> None:
         with _open(collection, create=False, precision=precision) as col:
-            results = col.search(list(queries), k=k)
+            results = col.search(
+                list(queries), k=k, where=where, where_document=where_document, mode=mode, fusion=fusion,
+                alpha=alpha, rrf_k=rrf_k, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr,
+            )
         if as_json:
             payload = [{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(queries, results)]
             sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
             return
         for q, hits in zip(queries, results):
-            _print_hits(q, hits)
+            _print_hits(q, hits, explain=explain)
 
     _run(go)
 
 
-def _print_hits(query: str, hits) -> None:  # noqa: ANN001
+def _explain(scores: dict) -> str:  # noqa: ANN001
+    parts = []
+    for stage in ("dense", "lexical", "hybrid", "rerank", "mmr"):
+        if stage in scores:
+            rank = scores.get(f"{stage}_rank")
+            parts.append(f"{stage} {scores[stage]:.3f}" + (f" (#{int(rank)})" if rank else ""))
+    if "dense_weight" in scores:
+        parts.append(f"dense weight {scores['dense_weight']:.2f}")
+    return "; ".join(parts)
+
+
+def _print_hits(query: str, hits, explain: bool = False) -> None:  # noqa: ANN001
     table = Table(title=f"[bold]{query}[/]", title_justify="left", show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
@@ -189,7 +225,10 @@ def _print_hits(query: str, hits) -> None:  # noqa: ANN001
         else:
             source = f"{h.id}\n[dim]{Path(h.source).name}[/]"
         snippet = " ".join(h.text.split())
-        table.add_row(str(rank), f"{h.score:.3f}", source, snippet[:240] + ("…" if len(snippet) > 240 else ""))
+        text = snippet[:240] + ("…" if len(snippet) > 240 else "")
+        if explain:
+            text += f"\n[dim]{_explain(h.scores)}[/]"
+        table.add_row(str(rank), f"{h.score:.3f}", source, text)
     if not hits:
         table.add_row("", "", "", "[dim]no results[/]")
     out.print(table)
@@ -265,16 +304,18 @@ def _index_summary(details: dict) -> str:
 def delete(
     ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
     source: Annotated[Optional[list[Path]], typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
+    where: WhereOpt = None,
+    where_document: WhereDocumentOpt = None,
     collection: CollectionOpt = None,
     lock_timeout: LockTimeoutOpt = 60.0,
 ) -> None:
-    """Delete documents by id, or every document that came from a file."""
+    """Delete documents by id, by filter (--where), or every document that came from a file."""
 
     def go() -> None:
-        if not ids and not source:
-            _fail("nothing to delete; give document ids or --source FILE")
+        if not ids and not source and not where and not where_document:
+            _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
         with _open(collection, create=False, lock_timeout=lock_timeout) as col:
-            n = col.delete(ids) if ids else 0
+            n = col.delete(ids or None, where=where, where_document=where_document) if (ids or where or where_document) else 0
             for s in source or []:
                 n += col.delete_source(s)
             col.flush()
@@ -347,6 +388,66 @@ def serve(
             cors_origins=cors_origin or [], rerankers=reranker or [], max_body_bytes=int(max_body_mb * 1024 * 1024),
             max_documents=max_documents, max_k=max_k, torch_threads=torch_threads, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
         )
+
+    _run(go)
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[Path, typer.Argument(help="A BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.", show_default=False)],
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Methods to compare, e.g. dense,lexical,hybrid,rerank (also rrf, weighted).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="The one method to run when --compare is not given.")] = "hybrid",
+    split: Annotated[Optional[str], typer.Option("--split", help="qrels split (default: test, else the only one).")] = None,
+    collection: Annotated[Optional[Path], typer.Option("--collection", "-c", help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; reused when it matches).", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model for a new collection (default all-MiniLM-L6-v2).")] = None,
+    rerank: Annotated[Optional[str], typer.Option("--rerank", help="CrossEncoder for the rerank method.")] = None,
+    rerank_top: Annotated[int, typer.Option("--rerank-top", help="Candidates the cross-encoder reads.")] = 50,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write an HTML report (table and bar chart) here.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+) -> None:
+    """Measure retrieval quality on a judged BEIR dataset: nDCG@10, MRR@10, Recall@10/100, MAP@100."""
+
+    def go() -> None:
+        from .evaluation import load_beir
+        from .evaluation_runner import corpus_fingerprint, open_collection, parse_methods, run_methods, write_html_report
+
+        methods = parse_methods(compare or mode)
+        data = load_beir(dataset, split)
+        folder = collection
+        if folder is None:
+            from platformdirs import user_cache_dir
+
+            folder = Path(user_cache_dir("semsearch")) / "eval" / f"{dataset.resolve().name}-{corpus_fingerprint(data)[:12]}"
+        started = time.perf_counter()
+        col, reused = open_collection(data, folder, model, progress)
+        with col:
+            err.print(
+                f"{'reusing' if reused else 'indexed'} {col.count()} documents in {folder} "
+                f"({time.perf_counter() - started:.1f}s); {len(data.judged_queries())} judged queries",
+                highlight=False,
+            )
+            results = run_methods(col, data, methods, reranker=rerank, rerank_top=rerank_top)
+            model_name = col.manifest["model"]
+        if as_json:
+            payload = {"dataset": str(dataset), "model": model_name, "queries": len(data.judged_queries()),
+                       "results": {r.method: r.metrics for r in results}}
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        else:
+            names = list(results[0].metrics)
+            table = Table(title=f"{dataset.name} ({len(data.judged_queries())} judged queries, {model_name})", title_justify="left")
+            table.add_column("method")
+            for n in names:
+                table.add_column(n, justify="right")
+            table.add_column("search s", justify="right")
+            for r in results:
+                table.add_row(r.method, *(f"{r.metrics[n]:.4f}" for n in names), f"{r.seconds:.2f}")
+            out.print(table)
+        if report is not None:
+            info = {"dataset": str(dataset.resolve()), "split": data.split, "documents": len(data.corpus),
+                    "judged queries": len(data.judged_queries()), "model": model_name, "collection": str(folder)}
+            write_html_report(report, dataset.name, info, results)
+            err.print(f"report written to {report}", highlight=False)
 
     _run(go)
 

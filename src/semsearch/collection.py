@@ -30,11 +30,14 @@ from .errors import (
 )
 from .index import DEFAULT_SPEC, VectorIndex, load_index, make_index
 from .locking import ReadWriteLock, WriteLock
+from .retrieval.lexical import TOKENIZER_VERSION
 from .store import DB_NAME, FORMAT_VERSION, ChunkRow, DocumentRow, Store, validate_metadata
 
 log = logging.getLogger(__name__)
 
 INDEX_META = "vectors.json"
+#: A filter matching at most this many chunks is searched by scoring them all exactly.
+EXACT_SCAN_LIMIT = 20_000
 
 
 @dataclass
@@ -169,6 +172,7 @@ class Collection:
                 raise NotACollectionError(
                     f"{self.path} was written by a newer semsearch (format {self.manifest['format_version']}); upgrade semsearch"
                 )
+            self._migrate()
             self.embedder = Embedder(
                 recorded, device=device, precision=precision, batch_size=batch_size,
                 expect_dimension=int(self.manifest["dimension"]),
@@ -194,6 +198,7 @@ class Collection:
                 "chunk_size": size,
                 "chunk_overlap": chunk_overlap if chunk_overlap is not None else size // 8,
                 "index": index or DEFAULT_SPEC,
+                "lexical_tokenizer": TOKENIZER_VERSION,
                 "created_with": f"semsearch {__version__}",
                 "created_at": time.time(),
             }
@@ -212,6 +217,16 @@ class Collection:
                 f"{self.path} chunks at {self.manifest['chunk_size']} tokens; re-chunking an existing collection "
                 "is not supported, index into a new collection to change chunk_size"
             )
+
+    def _migrate(self) -> None:
+        """Upgrade an older collection's format in place (one transaction, under the write lock)."""
+        if self.manifest.get("format_version", 1) >= FORMAT_VERSION and self.manifest.get("lexical_tokenizer") == TOKENIZER_VERSION:
+            return
+        assert self._lock is not None
+        with self._lock:
+            if self.store.migrate(TOKENIZER_VERSION):
+                log.info("upgraded %s to collection format %d", self.path, FORMAT_VERSION)
+        self.manifest = self.store.manifest()
 
     # -- context management ------------------------------------------------------------
     def __enter__(self) -> Collection:
@@ -267,14 +282,39 @@ class Collection:
             raise InvalidInputError("upsert needs ids: they say which documents to replace")
         return self._write(documents, ids, metadatas, embeddings, sources, replace=True)
 
-    def delete(self, ids: str | Sequence[str]) -> int:
-        """Delete documents by id; returns how many existed. Unknown ids are ignored."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        if not ids:
+    def delete(
+        self,
+        ids: str | Sequence[str] | None = None,
+        *,
+        where: dict[str, Any] | str | None = None,
+        where_document: dict[str, Any] | str | None = None,
+    ) -> int:
+        """Delete documents by id and/or every document matching a filter; returns how many.
+
+        With both ids and a filter, only the listed documents that match are deleted. Unknown
+        ids are ignored. Calling it with neither is an error (it never means "everything").
+
+        Raises:
+            InvalidInputError: no ids and no filter, or a malformed filter.
+        """
+        from .filters import combine, parse_where, parse_where_document
+
+        node = combine(parse_where(where), parse_where_document(where_document))
+        if ids is None and node is None:
+            raise InvalidInputError("delete needs ids or a where/where_document filter; nothing was deleted")
+        id_list = None if ids is None else ([ids] if isinstance(ids, str) else list(ids))
+        if id_list is not None and not id_list:
             return 0
         with self._writing():
             with self.store.write() as con:
-                n = self.store.delete_documents(con, ids)
+                if node is not None:
+                    # Resolved inside the write transaction, so what is deleted is what matched.
+                    matching = self.store.filtered_document_ids(node)
+                    if id_list is not None:
+                        wanted = set(id_list)
+                        matching = [i for i in matching if i in wanted]
+                    id_list = matching
+                n = self.store.delete_documents(con, id_list)
         return n
 
     def delete_source(self, source: str | os.PathLike[str]) -> int:
@@ -418,43 +458,112 @@ class Collection:
         """Number of documents."""
         return self.store.document_count()
 
-    def get(self, ids: str | Sequence[str]) -> list[Document]:
-        """The documents with these ids, in the order asked; unknown ids are left out."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        return [Document(d.id, d.text, d.metadata, d.source) for d in self.store.documents(ids)]
+    def get(
+        self,
+        ids: str | Sequence[str] | None = None,
+        *,
+        where: dict[str, Any] | str | None = None,
+        where_document: dict[str, Any] | str | None = None,
+        limit: int | None = None,
+    ) -> list[Document]:
+        """Documents by id (in the order asked; unknown ids are left out) and/or by filter.
+
+        With only ``where``/``where_document`` it returns every matching document (at most
+        ``limit``), in the order they were added. See :mod:`semsearch.filters` for the filter
+        language.
+
+        Raises:
+            InvalidInputError: a malformed filter (the message names the offending part).
+        """
+        from .filters import combine, matches, parse_where, parse_where_document
+
+        node = combine(parse_where(where), parse_where_document(where_document))
+        if ids is None:
+            docs = self.store.filtered_documents(node, limit)
+        else:
+            ids = [ids] if isinstance(ids, str) else list(ids)
+            docs = [d for d in self.store.documents(ids) if matches(node, d.metadata, d.text)][:limit]
+        return [Document(d.id, d.text, d.metadata, d.source) for d in docs]
 
     @overload
-    def search(self, query: str, k: int = 10) -> list[Hit]: ...
+    def search(self, query: str, k: int = 10, **options: Any) -> list[Hit]: ...
     @overload
-    def search(self, query: Sequence[str], k: int = 10) -> list[list[Hit]]: ...
+    def search(self, query: Sequence[str], k: int = 10, **options: Any) -> list[list[Hit]]: ...
     @overload
-    def search(self, query: np.ndarray, k: int = 10) -> list[Hit] | list[list[Hit]]: ...
+    def search(self, query: np.ndarray, k: int = 10, **options: Any) -> list[Hit] | list[list[Hit]]: ...
 
-    def search(self, query: Any, k: int = 10) -> Any:
-        """The k documents most similar in meaning to the query.
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        where: dict[str, Any] | str | None = None,
+        where_document: dict[str, Any] | str | None = None,
+        mode: str | None = None,
+        fusion: str = "adaptive",
+        alpha: float = 0.7,
+        rrf_k: float = 60.0,
+        candidates: int = 100,
+        rerank: str | None = None,
+        rerank_top: int = 50,
+        threshold: float | None = None,
+        mmr: float | None = None,
+    ) -> Any:
+        """The k documents that best answer the query.
 
         A string gives a list of hits; a list of strings gives one list per query, encoded
         and searched as one batch. A 1-D (2-D) array is searched as one (several) query
-        embeddings. Each document appears once, with its best-matching chunk.
+        embeddings (dense mode only). Each document appears once, with its best chunk.
+
+        Args:
+            where: metadata filter, e.g. ``{"topic": "ml", "year": {"$gte": 2020}}``
+                (see :mod:`semsearch.filters`); the hits are the true top-k among matches.
+            where_document: document-text filter, e.g. ``{"$contains": "FAISS"}``.
+            mode: "dense" (by meaning), "lexical" (BM25 on words) or "hybrid" (both, fused).
+                Default: "hybrid" for text queries, "dense" for embeddings.
+            fusion: how hybrid fuses: "adaptive" (default; weighs each retriever per query
+                by how confident it is), "rrf" (reciprocal rank fusion with ``rrf_k``) or
+                "weighted" (min-max normalised scores, dense weight ``alpha``).
+            candidates: how many documents each retriever contributes to fusion/reranking.
+            rerank: a CrossEncoder model name or path; its score orders the top
+                ``rerank_top`` candidates.
+            threshold: drop hits whose final ``score`` is below it.
+            mmr: maximal marginal relevance lambda in [0, 1] (1 = relevance only, lower =
+                more diverse); reorders the candidates before the top k are taken.
+
+        ``Hit.score`` is the last stage's score (cosine, BM25, fused, or cross-encoder);
+        ``Hit.scores`` holds each stage's score and rank, e.g. ``dense``, ``dense_rank``,
+        ``lexical``, ``lexical_rank``, ``hybrid``, ``rerank``.
 
         Raises:
-            InvalidInputError: k < 1, an empty query, or a query embedding of the wrong dimension.
+            InvalidInputError: k < 1, an empty query, a bad option or filter, or a query
+                embedding of the wrong dimension.
         """
+        from .retrieval.search import SearchOptions, run_search
+
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}")
+        texts: list[str] | None = None
         if isinstance(query, np.ndarray):
             single = query.ndim == 1
-            vectors = self._check_query_vectors(query)
+            vectors: np.ndarray | None = self._check_query_vectors(query)
         else:
             single = isinstance(query, str)
-            queries = [query] if single else list(query)
-            if not queries:
+            texts = [query] if single else list(query)
+            if not texts:
                 raise InvalidInputError("no queries given; pass a string or a list of strings")
-            for i, q in enumerate(queries):
+            for i, q in enumerate(texts):
                 if not isinstance(q, str) or not q.strip():
                     raise InvalidInputError(f"query {i} is empty; give some text to search for")
-            vectors = self.embedder.encode_queries(queries)
-        results = self._search_vectors(vectors, int(k))
+            vectors = None
+        options = SearchOptions.checked(
+            k=int(k), where=where, where_document=where_document, mode=mode, has_text=texts is not None,
+            fusion=fusion, alpha=alpha, rrf_k=rrf_k, candidates=candidates, rerank=rerank,
+            rerank_top=rerank_top, threshold=threshold, mmr=mmr,
+        )
+        if vectors is None and options.mode != "lexical":
+            vectors = self.embedder.encode_queries(texts)
+        results = run_search(self, texts, vectors, options)
         return results[0] if single else results
 
     def _check_query_vectors(self, query: np.ndarray) -> np.ndarray:
@@ -466,24 +575,48 @@ class Collection:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
-    def _search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+    def _dense_candidates(self, vectors: np.ndarray, n: int, allow: np.ndarray | None) -> list[list[Any]]:
+        """The n best documents per query vector (each through its best chunk), exact among ``allow``."""
+        from .retrieval import Candidate
+
         self._ensure_index_current()
         self._index_lock.acquire_read()
         try:
             index = self._index
             assert index is not None
-            total = len(index)
+            total = len(index) if allow is None else len(allow)
             if total == 0:
                 return [[] for _ in range(len(vectors))]
-            # Most documents are one chunk; fetch more only when chunks of one document crowd out others.
-            fetch = min(total, k)
+            if allow is not None and len(allow) <= EXACT_SCAN_LIMIT:
+                # A small filtered subset: score all of it exactly, straight from the store.
+                ids, embs = self.store.embeddings(allow, self.dimension)
+                sims = vectors @ embs.T
+                order = np.argsort(-sims, axis=1, kind="stable")
+                scores, ids = np.take_along_axis(sims, order, axis=1), ids[order]
+                fetch = total
+            else:
+                # Most documents are one chunk; fetch more only when chunks of one document crowd out others.
+                fetch = min(total, n)
+                scores, ids = index.search(vectors, fetch, allow=allow)
             while True:
-                scores, ids = index.search(vectors, fetch)
-                chunk_info = self.store.chunks(np.unique(ids[ids >= 0]).tolist())
-                results = [_best_per_document(s, i, chunk_info, k) for s, i in zip(scores, ids)]
-                if fetch >= total or all(len(r) >= k for r in results):
+                chunk_docs = self.store.chunk_documents(np.unique(ids[ids >= 0]).tolist())
+                results = []
+                for srow, irow in zip(scores.tolist(), ids.tolist()):
+                    seen: set[str] = set()
+                    found = []
+                    for score, cid in zip(srow, irow):
+                        doc = chunk_docs.get(cid)
+                        if cid < 0 or doc is None or doc in seen:
+                            continue
+                        seen.add(doc)
+                        found.append(Candidate(doc, cid, float(score)))
+                        if len(found) == n:
+                            break
+                    results.append(found)
+                if fetch >= total or all(len(r) >= n for r in results):
                     return results
                 fetch = min(total, fetch * 4)
+                scores, ids = index.search(vectors, fetch, allow=allow)
         finally:
             self._index_lock.release_read()
 
@@ -820,23 +953,8 @@ class Collection:
             "size_bytes": self.store.size_on_disk(),
             "created_with": m.get("created_with"),
             "format_version": m.get("format_version"),
+            "lexical_tokenizer": m.get("lexical_tokenizer"),
         }
-
-
-def _best_per_document(scores: np.ndarray, ids: np.ndarray, chunk_info: dict, k: int) -> list[Hit]:
-    hits: list[Hit] = []
-    seen: set[str] = set()
-    for score, cid in zip(scores.tolist(), ids.tolist()):
-        if cid < 0:  # FAISS pads with -1 when it has fewer results
-            continue
-        c = chunk_info.get(cid)
-        if c is None or c.doc_id in seen:  # deleted meanwhile, or a lesser chunk of a listed document
-            continue
-        seen.add(c.doc_id)
-        hits.append(Hit(c.doc_id, float(score), c.text, c.metadata, c.source, c.position, c.start, c.end, {"dense": float(score)}))
-        if len(hits) == k:
-            break
-    return hits
 
 
 def _as_list(values: Any, name: str) -> list[Any]:

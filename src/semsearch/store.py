@@ -23,7 +23,18 @@ import numpy as np
 from .errors import InvalidInputError, NotACollectionError
 
 DB_NAME = "collection.sqlite3"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the lexical (FTS5) index of chunks
+
+# The lexical index: one row per chunk (rowid = chunk rowid) holding the chunk's tokens as
+# made by semsearch.retrieval.lexical (FTS5's ascii tokenizer then splits only on spaces).
+# Rows are inserted with their chunks and removed by trigger, in the same transaction, so the
+# store and its lexical index never disagree.
+_LEXICAL_SCHEMA = """
+CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii');
+CREATE TRIGGER chunks_removed_fts AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_fts WHERE rowid = old.rowid;
+END;
+"""
 
 _SCHEMA = """
 CREATE TABLE manifest (
@@ -66,7 +77,7 @@ CREATE TABLE sources (
     content_hash TEXT NOT NULL,
     indexed_at   REAL NOT NULL
 );
-"""
+""" + _LEXICAL_SCHEMA
 
 
 @dataclass
@@ -257,6 +268,8 @@ class Store:
 
     @staticmethod
     def insert_documents(con: sqlite3.Connection, docs: Iterable[DocumentRow]) -> None:
+        from .retrieval.lexical import index_text
+
         for doc in docs:
             cur = con.execute(
                 "INSERT INTO documents(id, text, metadata, source) VALUES (?, ?, ?, ?)",
@@ -269,6 +282,15 @@ class Store:
                     (doc_rowid, c.position, c.start, c.end, np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes())
                     for c in doc.chunks
                 ],
+            )
+            if not doc.chunks:
+                continue
+            # Chunk rowids of this document are the last len(chunks) assigned, in order.
+            last = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()[0]
+            first = last - len(doc.chunks) + 1
+            con.executemany(
+                "INSERT INTO chunks_fts(rowid, tokens) VALUES (?, ?)",
+                [(first + i, index_text(doc.text[c.start : c.end])) for i, c in enumerate(doc.chunks)],
             )
 
     @staticmethod
@@ -308,6 +330,49 @@ class Store:
             con.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
             floor = max(upto, int(self._manifest_value(con, "changes_floor", 0)))
             self.set_manifest({"changes_floor": floor}, con)
+
+    def migrate(self, tokenizer_version: str) -> bool:
+        """Bring an older collection to this format inside one transaction; True if it changed.
+
+        Format 1 had no lexical index: the FTS5 table is created and filled from the stored
+        documents. A lexical index built by another tokenizer version is rebuilt the same way.
+        The caller holds the collection's write lock.
+        """
+        from .retrieval.lexical import index_text
+
+        manifest = self.manifest()
+        if manifest.get("format_version", 1) >= FORMAT_VERSION and manifest.get("lexical_tokenizer") == tokenizer_version:
+            return False
+        with self.write() as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            if "chunks_fts" in tables:
+                con.execute("DELETE FROM chunks_fts")
+            else:
+                for statement in _split_sql(_LEXICAL_SCHEMA):
+                    con.execute(statement)
+            cur = con.execute(
+                "SELECT c.rowid, substr(d.text, c.start + 1, c.end - c.start) FROM chunks c JOIN documents d ON d.rowid = c.doc"
+            )
+            while rows := cur.fetchmany(4096):
+                con.executemany("INSERT INTO chunks_fts(rowid, tokens) VALUES (?, ?)", [(r, index_text(t)) for r, t in rows])
+            self.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": tokenizer_version}, con)
+        return True
+
+    def lexical_search(self, expression: str, limit: int, allow_sql: tuple[str, list[Any]] | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) of the best ``limit`` chunks for an FTS5 MATCH expression.
+
+        Scores are BM25 (FTS5's, k1=1.2, b=0.75): higher is better. ``allow_sql`` restricts
+        the chunks to those whose document matches a compiled filter.
+        """
+        q = "SELECT f.rowid, -bm25(chunks_fts) AS s FROM chunks_fts f WHERE chunks_fts MATCH ?"
+        params: list[Any] = [expression]
+        if allow_sql is not None:
+            q += f" AND f.rowid IN (SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {allow_sql[0]})"
+            params.extend(allow_sql[1])
+        q += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        params.append(int(limit))
+        with self.read() as con:
+            return [(int(r), float(s)) for r, s in con.execute(q, params)]
 
     # -- reads -------------------------------------------------------------------------
     @staticmethod
@@ -391,6 +456,18 @@ class Store:
                     )
         return out
 
+    def chunk_documents(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The document id of each given chunk that still exists."""
+        out: dict[int, str] = {}
+        with self.read() as con:
+            for part in _batches(list(chunk_ids), 900):
+                q = (
+                    "SELECT c.rowid, d.id FROM chunks c JOIN documents d ON d.rowid = c.doc "
+                    f"WHERE c.rowid IN ({','.join('?' * len(part))})"
+                )
+                out.update(con.execute(q, part))
+        return out
+
     def documents(self, ids: Sequence[str]) -> list[StoredDocument]:
         found: dict[str, StoredDocument] = {}
         with self.read() as con:
@@ -400,6 +477,36 @@ class Store:
                     found[row[0]] = StoredDocument(row[0], row[1], json.loads(row[2]), row[3])
         return [found[i] for i in ids if i in found]
 
+    def filtered_chunk_ids(self, node: Any) -> np.ndarray:
+        """Ids of the chunks whose document matches a parsed filter (see :mod:`semsearch.filters`)."""
+        from .filters import to_sql
+
+        sql, params = to_sql(node)
+        q = f"SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {sql} ORDER BY c.rowid"
+        with self.read() as con:
+            rows = con.execute(q, params).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def filtered_document_ids(self, node: Any) -> list[str]:
+        """Ids of the documents matching a parsed filter, in insertion order."""
+        from .filters import to_sql
+
+        sql, params = to_sql(node)
+        with self.read() as con:
+            return [r[0] for r in con.execute(f"SELECT d.id FROM documents d WHERE {sql} ORDER BY d.rowid", params)]
+
+    def filtered_documents(self, node: Any, limit: int | None = None) -> list[StoredDocument]:
+        """Documents matching a parsed filter (all documents for ``None``), in insertion order."""
+        from .filters import to_sql
+
+        sql, params = to_sql(node) if node is not None else ("1", [])
+        q = f"SELECT d.id, d.text, d.metadata, d.source FROM documents d WHERE {sql} ORDER BY d.rowid"
+        if limit is not None:
+            q += " LIMIT ?"
+            params = [*params, int(limit)]
+        with self.read() as con:
+            return [StoredDocument(r[0], r[1], json.loads(r[2]), r[3]) for r in con.execute(q, params)]
+
     def document_ids_for_source_prefix(self, prefix: str) -> list[str]:
         """Sources indexed from files under a folder (to notice files that disappeared)."""
         like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -407,6 +514,18 @@ class Store:
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a schema script (triggers kept whole), for running inside a transaction."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and (not text.upper().startswith("CREATE TRIGGER") or text.upper().endswith("END;")):
+            statements.append(text)
+            current = []
+    return statements
 
 
 def _as_arrays(ids: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,167 @@
+"""Fusion, reranking, threshold, MMR and the explanation each hit carries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semsearch import InvalidInputError
+from semsearch.retrieval import Candidate
+from semsearch.retrieval.fusion import minmax, rrf, weighted
+
+
+def _c(*pairs):
+    return [Candidate(d, i, s) for i, (d, s) in enumerate(pairs)]
+
+
+def test_rrf_and_weighted_fusion_formulas():
+    dense = _c(("a", 0.9), ("b", 0.5), ("c", 0.1))
+    lexical = _c(("c", 12.0), ("a", 3.0))
+    fused = rrf(dense, lexical, k=60)
+    assert fused["a"] == pytest.approx(1 / 61 + 1 / 62) and fused["b"] == pytest.approx(1 / 62)
+    assert minmax(lexical) == {"c": 1.0, "a": 0.0}
+    w = weighted(dense, lexical, alpha=0.7)
+    assert w["a"] == pytest.approx(0.7) and w["c"] == pytest.approx(0.3) and w["b"] == pytest.approx(0.7 * 0.5)
+
+
+def test_vocabulary_coverage_separates_languages_the_model_reads(minilm_path):
+    from transformers import AutoTokenizer
+
+    from semsearch.retrieval.fusion import dense_weight, vocabulary_coverage
+
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    assert vocabulary_coverage("how does photosynthesis turn sunlight into sugar", tok) > 0.9
+    for foreign in ("пирожки с капустой", "熊猫吃什么", "ต้มยำกุ้ง รสชาติ", "ताजमहल कहाँ स्थित है", "ქართული ენა"):
+        assert vocabulary_coverage(foreign, tok) < 0.2, foreign
+    one = [Candidate("a", 0, 1.0)]
+    assert dense_weight(one, one, "what is the capital of france", tok) == pytest.approx(0.7)
+    assert dense_weight(one, one, "пирожки с капустой", tok) == 0.0
+    assert dense_weight(one, one, "capital of france 2024", tok) == pytest.approx(0.35)  # an identifier
+    assert dense_weight(one, [], "anything", tok) == 1.0 and dense_weight([], one, "anything", tok) == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory, minilm_path):
+    """A tiny randomly initialised BERT cross-encoder (1 label) with MiniLM's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-ce")
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture()
+def vec_col(tmp_path, tiny_model_dir):
+    from semsearch import Collection
+
+    col = Collection(tmp_path / "col", model=str(tiny_model_dir))
+    base = np.eye(4, col.dimension, dtype=np.float32)
+    vectors = np.stack([base[0], base[0] + 0.05 * base[1], 0.6 * base[0] + base[2], base[3]])
+    col.add(["apple pie recipe", "apple pie recipe again", "pear tart baking", "car engine repair"],
+            ids=["a", "a2", "p", "car"], embeddings=vectors)
+    yield col, base
+    col.close()
+
+
+def test_rerank_orders_by_the_cross_encoder_and_reports_both_scores(vec_col, tiny_cross_encoder):
+    from sentence_transformers import CrossEncoder
+
+    col, _ = vec_col
+    hits = col.search("apple pie", k=4, mode="lexical", rerank=tiny_cross_encoder, rerank_top=2)
+    reranked = hits[:2]
+    expected = CrossEncoder(tiny_cross_encoder).predict([("apple pie", h.text) for h in reranked])
+    assert [h.scores["rerank"] for h in reranked] == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-5)
+    assert all(h.score == h.scores["rerank"] and "lexical" in h.scores and "first_stage" in h.scores for h in reranked)
+    assert all("rerank" not in h.scores for h in hits[2:])  # beyond rerank_top: first-stage order
+    with pytest.raises(InvalidInputError, match="cannot load the cross-encoder"):
+        col.search("apple", rerank=str(col.path / "no-such-model"))
+
+
+def test_threshold_drops_weak_hits(vec_col):
+    col, base = vec_col
+    hits = col.search(base[0], k=4, threshold=0.5)
+    assert {h.id for h in hits} == {"a", "a2", "p"} and all(h.score >= 0.5 for h in hits)
+    assert col.search(base[0], k=4, threshold=1.5) == []
+
+
+def test_mmr_skips_near_duplicates(vec_col):
+    col, base = vec_col
+    query = base[0] + 0.3 * base[2]
+    assert [h.id for h in col.search(query, k=3)] == ["a", "a2", "p"]
+    diverse = col.search(query, k=2, mmr=0.5)
+    assert [h.id for h in diverse] == ["a", "p"] and "mmr" in diverse[1].scores
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"mode": "fuzzy"}, "mode 'fuzzy'"), ({"fusion": "max"}, "fusion 'max'"), ({"alpha": 2}, "alpha"),
+     ({"mmr": -1}, "mmr"), ({"candidates": 0}, "candidates"), ({"where": {"a": {"$x": 1}}}, "where.a.$x")],
+)
+def test_bad_options_are_clear_errors(vec_col, options, message):
+    col, _ = vec_col
+    with pytest.raises(InvalidInputError, match=message.replace("$", r"\$")):
+        col.search("apple", **options)
+
+
+def test_embedding_queries_are_dense_only(vec_col):
+    col, base = vec_col
+    with pytest.raises(InvalidInputError, match="needs query text"):
+        col.search(base[0], mode="hybrid")
+
+
+# -- hybrid with the real model ------------------------------------------------------------
+
+MIXED = {
+    "hotel": "Budget-friendly lodging by the coast, a short walk from the sand.",
+    "beach-distractor": "The beach near the hotel was closed, and nothing there was cheap.",
+    "bank": "The central bank raised interest rates by a quarter point.",
+    "cake": "Preheat the oven and whisk the eggs with sugar for the sponge cake.",
+    "bolt": "Part XK-4471: stainless steel hex bolt, 8 mm, sold in packs of 50.",
+    "screw": "Part XK-4417: stainless steel wood screw, 8 mm, sold in packs of 50.",
+    "tomyum": "ต้มยำกุ้งเป็นอาหารไทยที่มีรสเปรี้ยวและเผ็ด",
+    "songkran": "ช่วงสงกรานต์คนไทยจะเล่นสาดน้ำกันทั่วประเทศ",
+    "market": "ตลาดน้ำดำเนินสะดวกเปิดทุกวันตั้งแต่เช้าตรู่",
+    "moscow": "Метро в Москве работает с шести утра до часа ночи.",
+    "pies": "Бабушка испекла пирожки с капустой и яйцом к праздничному ужину.",
+}
+
+
+@pytest.fixture(scope="module")
+def mixed_col(tmp_path_factory, minilm_path):
+    from semsearch import Collection
+
+    col = Collection(tmp_path_factory.mktemp("mixed") / "col")
+    col.add(list(MIXED.values()), ids=list(MIXED))
+    yield col
+    col.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("affordable accommodation by the seaside", "hotel"),  # no shared words: meaning decides
+        ("XK-4471", "bolt"),  # an identifier: the words decide
+        ("สงกรานต์ สาดน้ำ", "songkran"),  # a script the model does not know: [UNK] for dense
+        ("пирожки с капустой", "pies"),  # Cyrillic shattered into letters by WordPiece
+    ],
+)
+def test_default_hybrid_follows_the_retriever_that_understands_the_query(mixed_col, query, expected):
+    hit = mixed_col.search(query, k=3)[0]
+    assert hit.id == expected
+    assert "hybrid" in hit.scores and "dense_weight" in hit.scores
+    assert hit.score == hit.scores["hybrid"]
+
+
+def test_hits_explain_which_stages_found_them(mixed_col):
+    hits = mixed_col.search("stainless steel bolt XK-4471", k=5)
+    top = hits[0]
+    assert top.id == "bolt"
+    assert {"dense", "dense_rank", "lexical", "lexical_rank", "hybrid"} <= set(top.scores)
+    dense_only = [h for h in mixed_col.search("stainless steel bolt XK-4471", k=11) if "lexical" not in h.scores]
+    assert dense_only and all("dense_rank" in h.scores for h in dense_only)
