@@ -17,12 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from .embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from .errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Queries and documents are encoded in slices of this many texts at most, so a progress bar
+# moves; the global longest-first order is kept across slices.
+_SLICE = 512
 # Below this agreement with fp32 (minimum cosine over the calibration sentences) bf16 is refused.
 BF16_MIN_COSINE = 0.999
 _CALIBRATION = [
@@ -92,6 +96,16 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cuda_precision() -> str:
+    """Half precision for CUDA: bf16 where the GPU computes it natively (Ampere+), else fp16."""
+    import torch
+
+    try:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    except Exception:  # noqa: BLE001 - an old driver or build without the query: fp16 is safe
+        return "fp16"
+
+
 def load_sentence_transformer(name: str, device: str) -> Any:
     """A SentenceTransformer, loaded once per process and shared (it is read-only at inference)."""
     key = (name, device)
@@ -148,8 +162,14 @@ class EmbedderInfo:
 class Embedder:
     """Encodes documents and queries with one sentence-transformers model.
 
-    ``precision="auto"`` uses bf16 autocast on CPUs with native bf16 when it agrees with fp32
-    to at least 0.999 cosine on a calibration set, fp16 on CUDA, and fp32 otherwise.
+    ``precision="auto"`` picks the fastest path that agrees with fp32: on CUDA, bf16 where the
+    GPU supports it and fp16 otherwise; on CPUs with native bf16 (AVX512-BF16 or AMX), bf16
+    autocast once it agrees with fp32 to at least 0.999 cosine on a calibration set; fp32
+    otherwise. ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a path.
+
+    Vectors are cached: queries in memory (``query_cache``, an LRU; 0 turns it off) and
+    documents in ``cache`` when one is given (a :class:`DiskEmbeddingCache`, e.g. one per
+    collection), both keyed by (model, precision, text), so the same text is never encoded twice.
     """
 
     def __init__(
@@ -159,17 +179,23 @@ class Embedder:
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 64,
+        cache: DiskEmbeddingCache | None = None,
+        query_cache: QueryCache | int = 4096,
     ) -> None:
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         self.name = canonical_model_name(model)
         self.device = pick_device(device)
         self.requested_precision = precision
         self.batch_size = batch_size
+        self.cache = cache
+        self.query_cache = query_cache if isinstance(query_cache, QueryCache) else QueryCache(query_cache)
         self._model: Any = None
         self._precision: str | None = None
         self._warned_truncation = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # -- lazy model --------------------------------------------------------------------
     @property
@@ -200,8 +226,15 @@ class Embedder:
 
     @property
     def precision(self) -> str:
+        """The precision encoding runs at; resolving it loads, calibrates and warms the model."""
         if self._precision is None:
-            self._precision = self._choose_precision()
+            with self._lock:
+                if self._precision is None:
+                    precision = self._choose_precision()
+                    # One tiny encode at load, so the first real query pays no first-call cost
+                    # (allocator growth, kernel selection): its latency is the steady one.
+                    self._encode(["warm up"], "query", precision)
+                    self._precision = precision
         return self._precision
 
     def info(self) -> EmbedderInfo:
@@ -212,7 +245,7 @@ class Embedder:
         if req != "auto":
             return req
         if self.device.startswith("cuda"):
-            return "fp16"
+            return cuda_precision()
         if self.device == "cpu" and cpu_has_fast_bf16():
             ref = self._encode(_CALIBRATION, "document", "fp32")
             fast = self._encode(_CALIBRATION, "document", "bf16")
@@ -226,13 +259,54 @@ class Embedder:
     def encode_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents."""
-        return self._encode_sorted(texts, "document", progress)
+        """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents.
+
+        Texts found in ``cache`` are not encoded again; ``progress`` is called with the number
+        of texts finished after each slice (cached ones included).
+        """
+        return self._encode_cached(texts, "document", progress, self.cache)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 embeddings of queries (the model's query prompt applied)."""
         self._warn_if_truncated(texts)
-        return self._encode_sorted(texts, "query", None)
+        return self._encode_cached(texts, "query", None, self.query_cache)
+
+    def _encode_cached(
+        self,
+        texts: Sequence[str],
+        kind: str,
+        progress: Callable[[int], None] | None,
+        cache: DiskEmbeddingCache | QueryCache | None,
+    ) -> np.ndarray:
+        n = len(texts)
+        if n == 0:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        if cache is None or (isinstance(cache, QueryCache) and cache.max_entries == 0):
+            return self._encode_sorted(texts, kind, progress)
+        precision = self.precision
+        keys = [text_key(self.name, precision, kind, t) for t in texts]
+        if isinstance(cache, DiskEmbeddingCache):
+            found = cache.get_many(keys, self.dimension)
+        else:
+            found = cache.get_many(keys)
+        missing = [i for i, v in enumerate(found) if v is None]
+        # The same new text twice in one call is encoded once.
+        first: dict[bytes, int] = {}
+        for i in missing:
+            first.setdefault(keys[i], i)
+        todo = list(first.values())
+        if progress is not None and n - len(missing):
+            progress(n - len(missing))
+        fresh = self._encode_sorted([texts[i] for i in todo], kind, progress) if todo else None
+        if fresh is not None:
+            cache.put_many([keys[i] for i in todo], fresh)
+        out = np.empty((n, fresh.shape[1] if fresh is not None else self.dimension), dtype=np.float32)
+        by_key = {keys[i]: fresh[j] for j, i in enumerate(todo)} if fresh is not None else {}
+        for i, vec in enumerate(found):
+            out[i] = vec if vec is not None else by_key[keys[i]]
+        if progress is not None and len(missing) > len(todo):
+            progress(len(missing) - len(todo))
+        return out
 
     def _encode_sorted(self, texts: Sequence[str], kind: str, progress: Callable[[int], None] | None) -> np.ndarray:
         n = len(texts)
@@ -243,7 +317,7 @@ class Embedder:
         # slices of it let a progress bar move without hurting throughput.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((n, self.dimension), dtype=np.float32)
-        step = max(self.batch_size * 8, 256)
+        step = max(self.batch_size * 8, _SLICE)
         for i in range(0, n, step):
             idx = order[i : i + step]
             out[idx] = self._encode([texts[j] for j in idx], kind, precision)
@@ -252,6 +326,7 @@ class Embedder:
         return out
 
     def _encode(self, texts: Sequence[str], kind: str, precision: str) -> np.ndarray:
+        """One call to the model at ``precision``: normalised float32 vectors, input order."""
         import torch
 
         model = self.model
