@@ -29,6 +29,15 @@ def collection(tmp_path, minilm_path):
     col.close()
 
 
+def st_modules():
+    """sentence-transformers' module classes (Transformer, Pooling, Dense), wherever this version keeps them."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers import models as modules
+    return modules
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     """A tiny BERT sentence-transformer with query/document prompts, saved to a temp dir.
@@ -36,7 +45,7 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     Random weights, so its embeddings mean nothing, but every loading and encoding path
     is the real one. It reuses MiniLM's tokenizer files (no network).
     """
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     import torch
@@ -51,8 +60,10 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     )
     BertModel(config).save_pretrained(bert_dir)
     tok.save_pretrained(bert_dir)
+    models = st_modules()
     transformer = models.Transformer(str(bert_dir), max_seq_length=64)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    dim_of = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    pooling = models.Pooling(dim_of(), pooling_mode="mean")
     model = SentenceTransformer(
         modules=[transformer, pooling], prompts={"query": "query: ", "document": "passage: "}, device="cpu"
     )

@@ -253,3 +253,29 @@ def test_other_collection_object_sees_committed_writes(tmp_path, minilm_path):
     assert [h.id for h in reader.search("rivers", k=5)] == ["m1"]
     writer.close()
     reader.close()
+
+
+def test_model_that_changed_dimension_is_refused(tmp_path, tiny_model_dir):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    with Collection(tmp_path / "c", model=str(model), precision="fp32") as col:
+        col.add(["some text"], ids=["a"])
+    # The folder the collection was built from now holds a model of another dimension.
+    from sentence_transformers import SentenceTransformer
+
+    from conftest import st_modules
+
+    bigger = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    bigger.append(st_modules().Dense(32, 48))
+    shutil.rmtree(model)
+    bigger.save(str(model))
+    from semsearch import embedding
+
+    for key in [k for k in embedding._models if k[0] == str(model)]:
+        del embedding._models[key]  # a new process would load the changed folder
+    with Collection(tmp_path / "c") as col:
+        with pytest.raises(ModelMismatchError, match="dimension 48.*dimension 32"):
+            col.search("query", k=1)
+        assert col.count() == 1

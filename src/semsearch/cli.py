@@ -128,7 +128,7 @@ def index(
                 f"{report.files_added} new and {report.files_replaced} changed file(s); "
                 f"{report.files_unchanged} unchanged, {report.files_removed} removed, "
                 f"{len(report.warnings)} skipped ({report.seconds:.1f}s) -> {col.path}",
-                highlight=False,
+                highlight=False, soft_wrap=True,
             )
 
     _run(go)
@@ -164,9 +164,12 @@ def _print_hits(query: str, hits) -> None:  # noqa: ANN001
     table.add_column("source", overflow="fold", ratio=1)
     table.add_column("snippet", ratio=3)
     for rank, h in enumerate(hits, 1):
-        source = h.id if not h.source or h.source == h.id else f"{_short(h.source)}"
-        if h.source and h.id != h.source and not h.id.startswith(h.source):
-            source = f"{h.id}\n[dim]{_short(h.source)}[/]"
+        if not h.source or h.id == h.source:
+            source = _short(h.source or h.id)
+        elif h.id.startswith(h.source):  # a row of a CSV/JSONL file: path#line
+            source = _short(h.id)
+        else:
+            source = f"{h.id}\n[dim]{Path(h.source).name}[/]"
         snippet = " ".join(h.text.split())
         table.add_row(str(rank), f"{h.score:.3f}", source, snippet[:240] + ("…" if len(snippet) > 240 else ""))
     if not hits:

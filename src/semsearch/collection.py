@@ -168,7 +168,10 @@ class Collection:
                 raise NotACollectionError(
                     f"{self.path} was written by a newer semsearch (format {self.manifest['format_version']}); upgrade semsearch"
                 )
-            self.embedder = Embedder(recorded, device=device, precision=precision, batch_size=batch_size)
+            self.embedder = Embedder(
+                recorded, device=device, precision=precision, batch_size=batch_size,
+                expect_dimension=int(self.manifest["dimension"]),
+            )
             if index is not None and index != self.manifest["index"]:
                 raise InvalidInputError(
                     f"{self.path} uses index {self.manifest['index']!r}; changing it to {index!r} is not supported yet"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .embedding_cache import DiskEmbeddingCache, QueryCache, text_key
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ModelMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ _CALIBRATION = [
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
+# The precision "auto" settles on, per (model, device): calibrated once per process.
+_auto_precision: dict[tuple[str, str], str] = {}
 
 
 def canonical_model_name(name: str | os.PathLike[str]) -> str:
@@ -123,13 +125,20 @@ def load_sentence_transformer(name: str, device: str) -> Any:
             with _quiet_loading():
                 try:
                     model = SentenceTransformer(location, device=device)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
+                    reason = " ".join(str(exc).split())
                     raise InvalidInputError(
-                        f"cannot load model {name!r}: {exc}. Give a local path, or a hub name with network access"
+                        f"cannot load model {name!r} ({reason}); give the path of a sentence-transformers "
+                        "model folder, or a hub name with network access"
                     ) from exc
             model.eval()
             _models[key] = model
         return model
+
+
+def _dimension_of(model: Any) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
 
 
 @contextlib.contextmanager
@@ -179,6 +188,7 @@ class Embedder:
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 64,
+        expect_dimension: int | None = None,
         cache: DiskEmbeddingCache | None = None,
         query_cache: QueryCache | int = 4096,
     ) -> None:
@@ -193,6 +203,7 @@ class Embedder:
         self.cache = cache
         self.query_cache = query_cache if isinstance(query_cache, QueryCache) else QueryCache(query_cache)
         self._model: Any = None
+        self._expect_dimension = expect_dimension
         self._precision: str | None = None
         self._warned_truncation = False
         self._lock = threading.RLock()
@@ -203,14 +214,19 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = load_sentence_transformer(self.name, self.device)
+                    model = load_sentence_transformer(self.name, self.device)
+                    dim = _dimension_of(model)
+                    if self._expect_dimension is not None and dim != self._expect_dimension:
+                        raise ModelMismatchError(
+                            f"model {self.name!r} now gives vectors of dimension {dim}, but the collection holds "
+                            f"dimension {self._expect_dimension}; restore the original model or index into a new collection"
+                        )
+                    self._model = model
         return self._model
 
     @property
     def dimension(self) -> int:
-        m = self.model
-        getter = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
-        return int(getter())
+        return _dimension_of(self.model)
 
     @property
     def max_seq_length(self) -> int:
@@ -246,14 +262,18 @@ class Embedder:
             return req
         if self.device.startswith("cuda"):
             return cuda_precision()
-        if self.device == "cpu" and cpu_has_fast_bf16():
-            ref = self._encode(_CALIBRATION, "document", "fp32")
-            fast = self._encode(_CALIBRATION, "document", "bf16")
-            agreement = float(np.min(np.sum(ref * fast, axis=1)))
-            if agreement >= BF16_MIN_COSINE:
-                return "bf16"
-            log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
-        return "fp32"
+        key = (self.name, self.device)
+        if key not in _auto_precision:
+            _auto_precision[key] = "fp32"
+            if self.device == "cpu" and cpu_has_fast_bf16():
+                ref = self._encode(_CALIBRATION, "document", "fp32")
+                fast = self._encode(_CALIBRATION, "document", "bf16")
+                agreement = float(np.min(np.sum(ref * fast, axis=1)))
+                if agreement >= BF16_MIN_COSINE:
+                    _auto_precision[key] = "bf16"
+                else:
+                    log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
+        return _auto_precision[key]
 
     # -- encoding ----------------------------------------------------------------------
     def encode_documents(

@@ -43,7 +43,7 @@ class WriteLock:
         if not self._thread_lock.acquire(timeout=timeout if timeout >= 0 else -1):
             raise CollectionBusyError(
                 f"collection {self.path.parent} is being written by another thread of this process; "
-                f"waited {timeout:.0f}s"
+                f"waited {timeout:g}s"
             )
         if self._depth == 0:
             try:
@@ -80,7 +80,7 @@ class WriteLock:
                     who = f"process {holder}" if holder else "another process"
                     raise CollectionBusyError(
                         f"collection {self.path.parent} is in use by {who}, which is writing to it; "
-                        f"waited {timeout:.0f}s. Retry when it has finished, or raise the wait "
+                        f"waited {timeout:g}s. Retry when it has finished, or raise the wait "
                         "with lock_timeout= / --lock-timeout"
                     ) from None
                 time.sleep(delay)

@@ -1,0 +1,158 @@
+"""The command line, end to end with the real model: index, search, info, delete, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from semsearch.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "beach.txt").write_text("Budget-friendly lodging by the coast, five minutes from the sand.")
+    (folder / "bank.md").write_text("# Rates\n\nThe central bank raised interest rates by a quarter point.")
+    (folder / "sub" / "cake.html").write_text(
+        "<html><head><title>Cake</title><style>p{color:red}</style></head>"
+        "<body><p>Whisk the eggs with sugar, then fold in the flour for a sponge cake.</p></body></html>"
+    )
+    (folder / "sub" / "sports.csv").write_text(
+        "id,text,year\nm1,The striker scored twice in the final,2021\nm2,The goalkeeper saved a penalty,2022\n"
+    )
+    (folder / "sub" / "science.jsonl").write_text(
+        json.dumps({"_id": "p1", "title": "", "text": "Photosynthesis turns sunlight into sugar in green leaves."}) + "\n"
+    )
+    return folder
+
+
+def invoke(*args: str, collection=None):
+    argv = list(args) + (["--collection", str(collection)] if collection else [])
+    result = runner.invoke(app, argv)
+    result.text = " ".join(result.output.split())  # independent of the terminal's width
+    return result
+
+
+def test_index_search_info_delete(tmp_path, docs, minilm_path):
+    col = tmp_path / "col"
+    r = invoke("index", str(docs), collection=col)
+    assert r.exit_code == 0, r.output
+    assert "indexed 6 document(s)" in r.text
+    r = invoke("search", "affordable accommodation near the beach", "-k", "3", "--json", collection=col)
+    assert r.exit_code == 0, r.output
+    (result,) = json.loads(r.stdout)
+    assert result["hits"][0]["source"].endswith("beach.txt")
+    assert result["hits"][0]["score"] >= result["hits"][1]["score"]
+    r = invoke("search", "football match", collection=col)
+    assert r.exit_code == 0 and "striker" in r.output  # the readable table
+    r = invoke("search", "baking", "--json", collection=col)
+    assert json.loads(r.stdout)[0]["hits"][0]["text"].startswith("Cake")  # HTML title, not tags
+    assert "<p>" not in r.stdout
+    r = invoke("info", "--json", collection=col)
+    info = json.loads(r.stdout)
+    assert (info["documents"], info["model"], info["index"]) == (6, "sentence-transformers/all-MiniLM-L6-v2", "Flat")
+    assert info["size_bytes"] > 0
+    r = invoke("delete", "m1", collection=col)
+    assert r.exit_code == 0 and "deleted 1" in r.text
+    r = invoke("delete", "--source", str(docs / "beach.txt"), collection=col)
+    assert "deleted 1" in r.text
+    assert json.loads(invoke("info", "--json", collection=col).stdout)["documents"] == 4
+
+
+def test_reindex_skips_unchanged_replaces_changed_and_prunes_removed(tmp_path, docs, minilm_path):
+    col = tmp_path / "col"
+    assert invoke("index", str(docs), collection=col).exit_code == 0
+    r = invoke("index", str(docs), collection=col)
+    assert "0 new and 0 changed" in r.text and "5 unchanged" in r.text
+    (docs / "beach.txt").write_text("A mountain cabin with a wood stove, far from any coast.")
+    (docs / "bank.md").unlink()
+    r = invoke("index", str(docs), collection=col)
+    assert "1 changed" in r.text and "1 removed" in r.text, r.output
+    hits = json.loads(invoke("search", "cosy hut in the mountains", "--json", collection=col).stdout)[0]["hits"]
+    assert hits[0]["text"].startswith("A mountain cabin")
+    assert all("central bank" not in h["text"] for h in hits)
+    assert sum("beach.txt" in (h["source"] or "") for h in hits) == 1
+
+
+def test_default_collection_location(tmp_path, docs, minilm_path, monkeypatch):
+    monkeypatch.setenv("SEMSEARCH_COLLECTION", str(tmp_path / "default"))
+    assert runner.invoke(app, ["index", str(docs / "beach.txt")]).exit_code == 0
+    r = runner.invoke(app, ["search", "seaside hotel", "--json"])
+    assert json.loads(r.stdout)[0]["hits"][0]["source"].endswith("beach.txt")
+
+
+def _one_line_error(result, *needles: str) -> None:
+    assert result.exit_code != 0
+    assert "error:" in result.text, result.output
+    for needle in needles:
+        assert needle in result.text, result.output
+
+
+def test_missing_path(tmp_path, minilm_path):
+    r = invoke("index", str(tmp_path / "nope"), collection=tmp_path / "col")
+    _one_line_error(r, "nope", "no such file")
+
+
+def test_malformed_jsonl_names_the_line_and_changes_nothing(tmp_path, docs, minilm_path):
+    col = tmp_path / "col"
+    invoke("index", str(docs / "beach.txt"), collection=col)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": "also fine"}\n{"text": broken\n')
+    r = invoke("index", str(bad), str(docs / "bank.md"), collection=col)
+    _one_line_error(r, "bad.jsonl:3")
+    assert json.loads(invoke("info", "--json", collection=col).stdout)["documents"] == 1
+
+
+def test_csv_without_the_chosen_column(tmp_path, docs, minilm_path):
+    r = invoke("index", str(docs / "sub" / "sports.csv"), "--text-column", "body", collection=tmp_path / "col")
+    _one_line_error(r, "body", "text")
+
+
+def test_binary_and_undecodable_files_are_skipped_with_a_warning(tmp_path, docs, minilm_path):
+    (docs / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (docs / "blank.md").write_text("   \n\n ")
+    r = invoke("index", str(docs), collection=tmp_path / "col")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("warning:") == 3
+    assert "indexed 6 document(s)" in r.text
+
+
+def test_bad_k_and_not_a_collection(tmp_path, docs, minilm_path):
+    col = tmp_path / "col"
+    invoke("index", str(docs / "beach.txt"), collection=col)
+    _one_line_error(invoke("search", "x", "-k", "0", collection=col), "k must be")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("hello")
+    _one_line_error(invoke("search", "x", collection=plain), "no collection")
+    _one_line_error(invoke("index", str(docs / "beach.txt"), collection=plain), "not a semsearch collection")
+
+
+def test_other_model_is_refused(tmp_path, docs, minilm_path, tiny_model_dir):
+    col = tmp_path / "col"
+    invoke("index", str(docs / "beach.txt"), collection=col)
+    r = invoke("index", str(docs / "bank.md"), "--model", str(tiny_model_dir), collection=col)
+    _one_line_error(r, "was built with model", "all-MiniLM-L6-v2")
+
+
+def test_every_command_explains_every_option():
+    for command in ["index", "search", "info", "delete", "demo"]:
+        r = runner.invoke(app, [command, "--help"])
+        assert r.exit_code == 0
+        for line in r.output.splitlines():
+            if line.strip().startswith("│ --") or line.strip().startswith("│ -"):
+                assert len(line.strip("│ ").split()) > 1, f"{command}: option without help: {line}"
+
+
+def test_console_script_runs(tmp_path):
+    exe = [sys.executable, "-m", "semsearch.cli", "--help"]
+    r = subprocess.run(exe, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "index" in r.stdout and "search" in r.stdout
