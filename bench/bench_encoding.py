@@ -225,6 +225,10 @@ def main() -> None:
     ap.add_argument("--skip-pool", action="store_true", help="skip sentence-transformers' 2-process pool")
     ap.add_argument("--max-docs", type=int, default=0, help="use only the first N passages (a smoke test)")
     ap.add_argument(
+        "--corpus-docs", type=int, default=0,
+        help="retrieve from a seeded sample of N passages (a smaller task when the machine is loaded)",
+    )
+    ap.add_argument(
         "--quality-paths",
         default="reference,st-bf16,st-bf16-w,semsearch-default,ort-fp32,ort-int8",
         help="paths encoded over the full corpus for nDCG@10 (the others: agreement on the timing sample)",
@@ -239,6 +243,11 @@ def main() -> None:
     if args.max_docs:
         doc_ids, docs = doc_ids[: args.max_docs], docs[: args.max_docs]
     qrels = {q: r for q, r in qrels.items() if q in set(query_ids)}
+    if args.corpus_docs and args.corpus_docs < len(docs):
+        # Most passages are judged (graded TREC-style qrels), so a sample keeps the task
+        # meaningful; its nDCG compares paths with each other, not with the full-corpus number.
+        keep = sorted(np.random.default_rng(1).choice(len(docs), size=args.corpus_docs, replace=False))
+        doc_ids, docs = [doc_ids[i] for i in keep], [docs[i] for i in keep]
     rng = np.random.default_rng(0)
     sample = [docs[i] for i in rng.choice(len(docs), size=min(args.timing_docs, len(docs)), replace=False)]
     print(f"{len(docs)} passages, {len(queries)} queries ({len(qrels)} judged); timing sample {len(sample)}; "

@@ -225,3 +225,18 @@ def test_reindexing_unchanged_text_encodes_nothing(tiny_model_dir, tmp_path):
         col.upsert(["the first document", "the second document, edited"], ids=["a", "b"])
         assert spy.texts == ["the second document, edited"]
         assert col.search("first", k=1)[0].id in {"a", "b"}
+
+
+def test_unavailable_disk_cache_does_not_stop_encoding(tiny, tmp_path, monkeypatch):
+    import sqlite3
+
+    cache = DiskEmbeddingCache(tmp_path / "c.sqlite")
+
+    def locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(cache, "_connect", locked)
+    tiny.cache = cache
+    spy = CountingEncode(tiny)
+    out = tiny.encode_documents(["one text", "another text"])
+    assert out.shape[0] == 2 and spy.texts and cache.misses == 2

@@ -119,7 +119,7 @@ class DiskEmbeddingCache:
         return con
 
     def _open(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=2.0)
         con.execute("PRAGMA journal_mode=WAL")
         # A lost write only costs a re-encode, so the cache does not pay for fsyncs.
         con.execute("PRAGMA synchronous=OFF")
@@ -145,6 +145,17 @@ class DiskEmbeddingCache:
     def get_many(self, keys: Sequence[bytes], dim: int) -> list[np.ndarray | None]:
         """The cached vector for each key, or None where absent or of another dimension."""
         found: dict[bytes, np.ndarray] = {}
+        try:
+            self._lookup(keys, dim, found)
+        except sqlite3.Error as exc:  # another writer holding the file, a full disk...: just a miss
+            log.warning("embedding cache %s unavailable (%s); encoding without it", self.path, exc)
+        out = [found.get(k) for k in keys]
+        hits = sum(v is not None for v in out)
+        self.hits += hits
+        self.misses += len(out) - hits
+        return out
+
+    def _lookup(self, keys: Sequence[bytes], dim: int, found: dict[bytes, np.ndarray]) -> None:
         with self._lock:
             con = self._connect()
             unique = list(dict.fromkeys(keys))
@@ -157,18 +168,27 @@ class DiskEmbeddingCache:
             if found:
                 now = time.time()
                 con.execute("BEGIN")
-                con.executemany("UPDATE embeddings SET used=? WHERE key=?", [(now, k) for k in found])
-                con.execute("COMMIT")
-        out = [found.get(k) for k in keys]
-        hits = sum(v is not None for v in out)
-        self.hits += hits
-        self.misses += len(out) - hits
-        return out
+                try:
+                    con.executemany("UPDATE embeddings SET used=? WHERE key=?", [(now, k) for k in found])
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
 
     def put_many(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        """Store vectors, then evict the least recently used entries beyond the bound."""
+        """Store vectors, then evict the least recently used entries beyond the bound.
+
+        A cache that cannot be written (locked by another process, disk full) is skipped with a
+        warning: the vectors were computed, so the caller's work goes on.
+        """
         if len(keys) == 0:
             return
+        try:
+            self._store(keys, vectors)
+        except sqlite3.Error as exc:
+            log.warning("embedding cache %s not updated (%s)", self.path, exc)
+
+    def _store(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         now = time.time()
         rows = [(k, np.asarray(v, dtype=np.float32).tobytes(), now) for k, v in zip(keys, vectors)]
         with self._lock:
