@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -102,7 +102,7 @@ class Collection:
             "fp32", "bf16" or "fp16".
         device: "cpu", "cuda", ... (default: the best available).
         lock_timeout: seconds to wait for another process's write before giving up.
-        progress: show progress bars (default: when stderr is a terminal).
+        progress: show a progress bar while encoding (default: on a terminal, for 512+ chunks).
         embedding_cache: how many chunk embeddings to keep in the folder's embedding cache, so
             re-indexing unchanged text does not encode it again (0 turns the cache off).
 
@@ -370,40 +370,22 @@ class Collection:
             )
         return self._chunker
 
-    def _chunk_and_encode(self, rows: list[DocumentRow], progress: Callable[[int], None] | None = None) -> None:
+    def _chunk_and_encode(self, rows: list[DocumentRow]) -> None:
         pieces = self.chunker.split_many([r.text for r in rows])
-        texts: list[str] = []
         for row, chunks in zip(rows, pieces):
-            for c in chunks:
-                row.chunks.append(ChunkRow(c.position, c.start, c.end, None))  # type: ignore[arg-type]
-                texts.append(row.text[c.start : c.end])
-        with self._progress_bar(len(texts), "encoding", progress) as advance:
-            vectors = self.embedder.encode_documents(texts, progress=advance)
+            row.chunks = [ChunkRow(c.position, c.start, c.end, None) for c in chunks]  # type: ignore[arg-type]
+        self._encode_chunks(rows)
+
+    def _encode_chunks(self, rows: list[DocumentRow]) -> None:
+        """Fill in the embedding of every chunk of these rows, in one batched call."""
+        texts = [row.text[c.start : c.end] for row in rows for c in row.chunks]
+        show = self._progress if self._progress is not None else (sys.stderr.isatty() and len(texts) >= 512)
+        vectors = self.embedder.encode_documents(texts, show_progress=show)
         i = 0
         for row in rows:
             for c in row.chunks:
                 c.embedding = vectors[i]
                 i += 1
-
-    def _progress_bar(self, total: int, label: str, outer: Callable[[int], None] | None) -> Any:
-        from contextlib import contextmanager
-
-        @contextmanager
-        def bar():
-            show = self._progress if self._progress is not None else (sys.stderr.isatty() and total >= 512)
-            if outer is not None or not show:
-                yield outer
-                return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            with Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                transient=True,
-            ) as p:
-                task = p.add_task(label, total=total)
-                yield lambda k: p.advance(task, k)
-
-        return bar()
 
     class _WritingContext:
         def __init__(self, col: Collection) -> None:
@@ -672,23 +654,21 @@ class Collection:
                 prefix = str(folder) + os.sep
                 gone.extend(s for s in self.store.document_ids_for_source_prefix(prefix) if s not in seen)
 
-        # Chunk everything first (fast), so the progress bar knows the total.
+        # Chunk everything first (fast), then encode and commit whole files in batches.
         all_rows = [row for _, _, rows in pending for row in rows]
         pieces = self.chunker.split_many([r.text for r in all_rows])
         for row, chunks in zip(all_rows, pieces):
             row.chunks = [ChunkRow(c.position, c.start, c.end, None) for c in chunks]  # type: ignore[arg-type]
-        total = sum(len(r.chunks) for r in all_rows)
-        with self._progress_bar(total, f"indexing {len(pending)} file(s)", None) as advance:
-            batch: list[tuple[str, str, list[DocumentRow]]] = []
-            size = 0
-            for item in pending:
-                batch.append(item)
-                size += sum(len(r.chunks) for r in item[2])
-                if size >= batch_chunks:
-                    self._commit_files(batch, known, report, advance)
-                    batch, size = [], 0
-            if batch:
-                self._commit_files(batch, known, report, advance)
+        batch: list[tuple[str, str, list[DocumentRow]]] = []
+        size = 0
+        for item in pending:
+            batch.append(item)
+            size += sum(len(r.chunks) for r in item[2])
+            if size >= batch_chunks:
+                self._commit_files(batch, known, report)
+                batch, size = [], 0
+        if batch:
+            self._commit_files(batch, known, report)
         if gone:
             with self._writing():
                 with self.store.write() as con:
@@ -726,16 +706,8 @@ class Collection:
         batch: list[tuple[str, str, list[DocumentRow]]],
         known: dict[str, str],
         report: IndexReport,
-        advance: Callable[[int], None] | None,
     ) -> None:
-        rows = [row for _, _, rs in batch for row in rs]
-        texts = [row.text[c.start : c.end] for row in rows for c in row.chunks]
-        vectors = self.embedder.encode_documents(texts, progress=advance)
-        i = 0
-        for row in rows:
-            for c in row.chunks:
-                c.embedding = vectors[i]
-                i += 1
+        self._encode_chunks([row for _, _, rs in batch for row in rs])
         with self._writing():
             with self.store.write() as con:
                 for key, digest, file_rows in batch:

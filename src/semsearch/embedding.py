@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# Queries and documents are encoded in slices of this many texts at most, so a progress bar
-# moves; the global longest-first order is kept across slices.
-_SLICE = 512
 # Below this agreement with fp32 (minimum cosine over the calibration sentences) bf16 is refused.
 BF16_MIN_COSINE = 0.999
 _CALIBRATION = [
@@ -276,79 +273,58 @@ class Embedder:
         return _auto_precision[key]
 
     # -- encoding ----------------------------------------------------------------------
-    def encode_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents.
 
-        Texts found in ``cache`` are not encoded again; ``progress`` is called with the number
-        of texts finished after each slice (cached ones included).
+        Texts found in ``cache`` (same model, precision and text) are not encoded again.
         """
-        return self._encode_cached(texts, "document", progress, self.cache)
+        return self._encode_cached(texts, "document", self.cache, show_progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 embeddings of queries (the model's query prompt applied)."""
         self._warn_if_truncated(texts)
-        return self._encode_cached(texts, "query", None, self.query_cache)
+        return self._encode_cached(texts, "query", self.query_cache)
 
     def _encode_cached(
         self,
         texts: Sequence[str],
         kind: str,
-        progress: Callable[[int], None] | None,
         cache: DiskEmbeddingCache | QueryCache | None,
+        show_progress: bool = False,
     ) -> np.ndarray:
         n = len(texts)
         if n == 0:
             return np.empty((0, self.dimension), dtype=np.float32)
-        if cache is None or (isinstance(cache, QueryCache) and cache.max_entries == 0):
-            return self._encode_sorted(texts, kind, progress)
         precision = self.precision
+        if cache is None or (isinstance(cache, QueryCache) and cache.max_entries == 0):
+            return self._encode(texts, kind, precision, show_progress)
         keys = [text_key(self.name, precision, kind, t) for t in texts]
         if isinstance(cache, DiskEmbeddingCache):
             found = cache.get_many(keys, self.dimension)
         else:
             found = cache.get_many(keys)
-        missing = [i for i, v in enumerate(found) if v is None]
-        # The same new text twice in one call is encoded once.
-        first: dict[bytes, int] = {}
-        for i in missing:
-            first.setdefault(keys[i], i)
-        todo = list(first.values())
-        if progress is not None and n - len(missing):
-            progress(n - len(missing))
-        fresh = self._encode_sorted([texts[i] for i in todo], kind, progress) if todo else None
-        if fresh is not None:
-            cache.put_many([keys[i] for i in todo], fresh)
-        out = np.empty((n, fresh.shape[1] if fresh is not None else self.dimension), dtype=np.float32)
-        by_key = {keys[i]: fresh[j] for j, i in enumerate(todo)} if fresh is not None else {}
+        # Each missing text is encoded once, even if it occurs several times in this call.
+        todo: dict[bytes, int] = {}
         for i, vec in enumerate(found):
-            out[i] = vec if vec is not None else by_key[keys[i]]
-        if progress is not None and len(missing) > len(todo):
-            progress(len(missing) - len(todo))
-        return out
-
-    def _encode_sorted(self, texts: Sequence[str], kind: str, progress: Callable[[int], None] | None) -> np.ndarray:
-        n = len(texts)
-        if n == 0:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        precision = self.precision
-        # Longest first across the whole input (not only within one call) cuts padding, and
-        # slices of it let a progress bar move without hurting throughput.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+            if vec is None:
+                todo.setdefault(keys[i], i)
+        fresh: dict[bytes, np.ndarray] = {}
+        if todo:
+            vectors = self._encode([texts[i] for i in todo.values()], kind, precision, show_progress)
+            cache.put_many(list(todo), vectors)
+            fresh = dict(zip(todo, vectors))
         out = np.empty((n, self.dimension), dtype=np.float32)
-        step = max(self.batch_size * 8, _SLICE)
-        for i in range(0, n, step):
-            idx = order[i : i + step]
-            out[idx] = self._encode([texts[j] for j in idx], kind, precision)
-            if progress is not None:
-                progress(len(idx))
+        for i, vec in enumerate(found):
+            out[i] = vec if vec is not None else fresh[keys[i]]
         return out
 
-    def _encode(self, texts: Sequence[str], kind: str, precision: str) -> np.ndarray:
-        """One call to the model at ``precision``: normalised float32 vectors, input order."""
+    def _encode(self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False) -> np.ndarray:
+        # One call for the whole input: sentence-transformers sorts it by length into batches
+        # (little padding), so the vectors are exactly those of a plain encode_document call.
         import torch
 
+        if len(texts) == 0:
+            return np.empty((0, self.dimension), dtype=np.float32)
         model = self.model
         encode = model.encode_query if kind == "query" else model.encode_document
         if precision in ("bf16", "fp16"):
@@ -363,7 +339,7 @@ class Embedder:
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
-                show_progress_bar=False,
+                show_progress_bar=show_progress,
             )
         vectors = np.asarray(vectors, dtype=np.float32)
         # Normalise in float32 after autocast, so every vector has unit length exactly.
