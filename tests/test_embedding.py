@@ -1,11 +1,13 @@
-"""Model resolution, precision choice and the vectors the embedder returns."""
+"""Model resolution, device and precision choice, the vectors returned, caches that spare the model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from semsearch import embedding as emb
 from semsearch.embedding import DEFAULT_MODEL, Embedder, canonical_model_name, cpu_has_fast_bf16, model_location
+from semsearch.embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from semsearch.errors import InvalidInputError
 
 
@@ -56,3 +58,184 @@ def test_unknown_local_model_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidInputError, match="cannot load model .*not-a-model.*give the path"):
         Collection(tmp_path / "c", model=str(empty))
     assert not (tmp_path / "c").exists()  # nothing created for a model that does not load
+
+
+class CountingEncode:
+    """Wraps Embedder._encode to count the texts that really reach the model."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.texts: list[str] = []
+        self._inner = embedder._encode
+        embedder._encode = self  # type: ignore[method-assign]
+
+    def __call__(self, texts, kind, precision, show_progress=False):
+        self.texts.extend(texts)
+        return self._inner(texts, kind, precision, show_progress)
+
+
+@pytest.fixture()
+def tiny(tiny_model_dir) -> Embedder:
+    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", batch_size=4)
+    _ = e.precision  # load and warm up before any spy is attached
+    return e
+
+
+# -- device and precision choice (no GPU needed) ----------------------------------------
+def test_cuda_is_chosen_when_available(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert emb.pick_device() == "cuda"
+    assert emb.pick_device("cpu") == "cpu"
+
+
+def test_cpu_when_no_accelerator(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if getattr(torch.backends, "mps", None) is not None:
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert emb.pick_device() == "cpu"
+
+
+@pytest.mark.parametrize(("bf16_supported", "expected"), [(True, "bf16"), (False, "fp16")])
+def test_cuda_uses_half_precision(monkeypatch, bf16_supported, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
+    e = Embedder("some/model", device="cuda")
+    assert e._choose_precision() == expected
+
+
+def test_cpu_without_native_bf16_stays_fp32(monkeypatch):
+    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
+    assert Embedder("some/model", device="cpu")._choose_precision() == "fp32"
+
+
+def test_bf16_refused_when_calibration_disagrees(monkeypatch, tiny_model_dir):
+    monkeypatch.setattr(emb, "_auto_precision", {})  # the per-process choice would hide the second case
+    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # no real agreement can pass this
+    assert Embedder(str(tiny_model_dir), device="cpu")._choose_precision() == "fp32"
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
+    assert Embedder(str(tiny_model_dir), device="cpu")._choose_precision() == "bf16"
+
+
+def test_explicit_precision_is_kept_and_bad_values_rejected():
+    assert Embedder("some/model", device="cpu", precision="fp32")._choose_precision() == "fp32"
+    with pytest.raises(InvalidInputError, match="precision must be one of"):
+        Embedder("some/model", precision="fp8")
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        Embedder("some/model", batch_size=0)
+
+
+def test_model_is_warmed_when_precision_resolves(tiny_model_dir):
+    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32")
+    spy = CountingEncode(e)
+    assert e.precision == "fp32"
+    assert spy.texts == ["warm up"]
+
+
+# -- encoding results ---------------------------------------------------------------------
+def test_documents_come_back_in_input_order_and_normalised(tiny):
+    texts = ["short", "a much longer text than the others by far", "mid length text", "short"]
+    out = tiny.encode_documents(texts)
+    one_by_one = np.vstack([tiny._encode([t], "document", "fp32") for t in texts])
+    np.testing.assert_allclose(out, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+
+
+# -- caches -------------------------------------------------------------------------------
+def test_repeated_query_does_not_call_the_model(tiny):
+    spy = CountingEncode(tiny)
+    first = tiny.encode_queries(["what is a fox"])
+    second = tiny.encode_queries(["what is a fox", "what is a fox"])
+    assert spy.texts == ["what is a fox"]
+    np.testing.assert_array_equal(second, np.vstack([first, first]))
+    second[:] = 0  # a caller scribbling on its result must not poison the cache
+    np.testing.assert_array_equal(tiny.encode_queries(["what is a fox"]), first)
+
+
+def test_query_cache_is_bounded_and_least_recent_goes_first():
+    cache = QueryCache(max_entries=2)
+    keys = [bytes([i]) * 32 for i in range(3)]
+    vecs = np.eye(3, dtype=np.float32)
+    cache.put_many(keys[:2], vecs[:2])
+    cache.get_many([keys[0]])  # key 0 is now the most recent
+    cache.put_many(keys[2:], vecs[2:])
+    assert len(cache) == 2
+    got = cache.get_many(keys)
+    assert got[1] is None and got[0] is not None and got[2] is not None
+
+
+def test_disk_cache_spares_the_model_across_embedders(tiny_model_dir, tmp_path):
+    texts = ["alpha document", "beta document", "gamma document"]
+    a = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", cache=DiskEmbeddingCache(tmp_path / "c.sqlite"))
+    ref = a.encode_documents(texts)
+    a.cache.close()
+    b = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", cache=DiskEmbeddingCache(tmp_path / "c.sqlite"))
+    _ = b.precision
+    spy = CountingEncode(b)
+    again = b.encode_documents(texts + ["delta document", "delta document"])
+    assert spy.texts == ["delta document"]  # new text encoded once, cached texts not at all
+    np.testing.assert_array_equal(again[3], again[4])
+    np.testing.assert_array_equal(again[:3], ref)
+
+
+def test_other_precision_or_model_or_kind_misses():
+    base = text_key("m", "fp32", "document", "text")
+    assert base == text_key("m", "fp32", "document", "text")
+    assert base != text_key("m", "bf16", "document", "text")
+    assert base != text_key("m2", "fp32", "document", "text")
+    assert base != text_key("m", "fp32", "query", "text")
+
+
+def test_disk_cache_is_bounded(tmp_path):
+    cache = DiskEmbeddingCache(tmp_path / "c.sqlite", max_entries=5)
+    rng = np.random.default_rng(0)
+    for batch in range(4):
+        keys = [text_key("m", "fp32", "document", f"{batch}-{i}") for i in range(3)]
+        cache.put_many(keys, rng.standard_normal((3, 8)).astype(np.float32))
+    assert len(cache) == 5
+    newest = [text_key("m", "fp32", "document", f"3-{i}") for i in range(3)]
+    assert all(v is not None for v in cache.get_many(newest, 8))
+    assert cache.get_many(newest, 16) == [None, None, None]  # another dimension never matches
+
+
+def test_damaged_disk_cache_is_set_aside(tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not a sqlite database at all" * 100)
+    cache = DiskEmbeddingCache(path)
+    key = text_key("m", "fp32", "document", "x")
+    cache.put_many([key], np.ones((1, 4), dtype=np.float32))
+    assert cache.get_many([key], 4)[0] is not None
+    assert list(tmp_path.glob("c.sqlite.broken-*"))
+
+
+def test_reindexing_unchanged_text_encodes_nothing(tiny_model_dir, tmp_path):
+    from semsearch import Collection
+
+    with Collection(tmp_path / "col", model=str(tiny_model_dir), precision="fp32") as col:
+        col.add(["the first document", "the second document"], ids=["a", "b"])
+    with Collection(tmp_path / "col", precision="fp32") as col:
+        _ = col.embedder.precision
+        spy = CountingEncode(col.embedder)
+        col.upsert(["the first document", "the second document, edited"], ids=["a", "b"])
+        assert spy.texts == ["the second document, edited"]
+        assert col.search("first", k=1)[0].id in {"a", "b"}
+
+
+def test_unavailable_disk_cache_does_not_stop_encoding(tiny, tmp_path, monkeypatch):
+    import sqlite3
+
+    cache = DiskEmbeddingCache(tmp_path / "c.sqlite")
+
+    def locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(cache, "_connect", locked)
+    tiny.cache = cache
+    spy = CountingEncode(tiny)
+    out = tiny.encode_documents(["one text", "another text"])
+    assert out.shape[0] == 2 and spy.texts and cache.misses == 2

@@ -21,6 +21,8 @@ import numpy as np
 
 from . import __version__
 from .embedding import DEFAULT_MODEL, Embedder, canonical_model_name
+from .embedding_cache import CACHE_FILE as EMBEDDING_CACHE_FILE
+from .embedding_cache import DiskEmbeddingCache
 from .errors import (
     DimensionMismatchError,
     DuplicateIdError,
@@ -109,6 +111,8 @@ class Collection:
         device: "cpu", "cuda", ... (default: the best available).
         lock_timeout: seconds to wait for another process's write before giving up.
         progress: show a progress bar while encoding (default: on a terminal, for 512+ chunks).
+        embedding_cache: how many chunk embeddings to keep in the folder's embedding cache, so
+            re-indexing unchanged text does not encode it again (0 turns the cache off).
 
     Raises:
         NotACollectionError: the folder exists but holds something else, or ``create=False``.
@@ -130,6 +134,7 @@ class Collection:
         lock_timeout: float = 60.0,
         progress: bool | None = None,
         index_save_every: int = 200_000,
+        embedding_cache: int = 1_000_000,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         if self.path.exists() and not self.path.is_dir():
@@ -210,6 +215,8 @@ class Collection:
                     self.store.set_manifest(manifest)
             self.manifest = self.store.manifest()
         self.dimension = int(self.manifest["dimension"])
+        if embedding_cache > 0:
+            self.embedder.cache = DiskEmbeddingCache(self.path / EMBEDDING_CACHE_FILE, max_entries=embedding_cache)
         if db.exists() and change_index_to is not None:
             self.set_index(change_index_to)
         if chunk_size is not None and chunk_size != self.manifest["chunk_size"] and db.exists():
@@ -246,6 +253,8 @@ class Collection:
         except Exception as exc:  # closing must not lose the caller's real error
             log.warning("could not save the vector index of %s: %s", self.path, exc)
         self.store.close()
+        if self.embedder.cache is not None:
+            self.embedder.cache.close()
 
     # -- writing -----------------------------------------------------------------------
     def add(

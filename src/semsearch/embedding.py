@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from .errors import InvalidInputError, ModelMismatchError
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,16 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cuda_precision() -> str:
+    """Half precision for CUDA: bf16 where the GPU computes it natively (Ampere+), else fp16."""
+    import torch
+
+    try:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    except Exception:  # noqa: BLE001 - an old driver or build without the query: fp16 is safe
+        return "fp16"
+
+
 def load_sentence_transformer(name: str, device: str) -> Any:
     """A SentenceTransformer, loaded once per process and shared (it is read-only at inference)."""
     key = (name, device)
@@ -157,8 +168,14 @@ class EmbedderInfo:
 class Embedder:
     """Encodes documents and queries with one sentence-transformers model.
 
-    ``precision="auto"`` uses bf16 autocast on CPUs with native bf16 when it agrees with fp32
-    to at least 0.999 cosine on a calibration set, fp16 on CUDA, and fp32 otherwise.
+    ``precision="auto"`` picks the fastest path that agrees with fp32: on CUDA, bf16 where the
+    GPU supports it and fp16 otherwise; on CPUs with native bf16 (AVX512-BF16 or AMX), bf16
+    autocast once it agrees with fp32 to at least 0.999 cosine on a calibration set; fp32
+    otherwise. ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a path.
+
+    Vectors are cached: queries in memory (``query_cache``, an LRU; 0 turns it off) and
+    documents in ``cache`` when one is given (a :class:`DiskEmbeddingCache`, e.g. one per
+    collection), both keyed by (model, precision, text), so the same text is never encoded twice.
     """
 
     def __init__(
@@ -169,18 +186,24 @@ class Embedder:
         precision: str = "auto",
         batch_size: int = 64,
         expect_dimension: int | None = None,
+        cache: DiskEmbeddingCache | None = None,
+        query_cache: QueryCache | int = 4096,
     ) -> None:
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         self.name = canonical_model_name(model)
         self.device = pick_device(device)
         self.requested_precision = precision
         self.batch_size = batch_size
+        self.cache = cache
+        self.query_cache = query_cache if isinstance(query_cache, QueryCache) else QueryCache(query_cache)
         self._model: Any = None
         self._expect_dimension = expect_dimension
         self._precision: str | None = None
         self._warned_truncation = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # -- lazy model --------------------------------------------------------------------
     @property
@@ -216,8 +239,15 @@ class Embedder:
 
     @property
     def precision(self) -> str:
+        """The precision encoding runs at; resolving it loads, calibrates and warms the model."""
         if self._precision is None:
-            self._precision = self._choose_precision()
+            with self._lock:
+                if self._precision is None:
+                    precision = self._choose_precision()
+                    # One tiny encode at load, so the first real query pays no first-call cost
+                    # (allocator growth, kernel selection): its latency is the steady one.
+                    self._encode(["warm up"], "query", precision)
+                    self._precision = precision
         return self._precision
 
     def info(self) -> EmbedderInfo:
@@ -228,7 +258,7 @@ class Embedder:
         if req != "auto":
             return req
         if self.device.startswith("cuda"):
-            return "fp16"
+            return cuda_precision()
         key = (self.name, self.device)
         if key not in _auto_precision:
             _auto_precision[key] = "fp32"
@@ -244,13 +274,49 @@ class Embedder:
 
     # -- encoding ----------------------------------------------------------------------
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents."""
-        return self._encode(texts, "document", self.precision, show_progress)
+        """Normalised float32 embeddings of shape (len(texts), dim), encoded as documents.
+
+        Texts found in ``cache`` (same model, precision and text) are not encoded again.
+        """
+        return self._encode_cached(texts, "document", self.cache, show_progress)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised float32 embeddings of queries (the model's query prompt applied)."""
         self._warn_if_truncated(texts)
-        return self._encode(texts, "query", self.precision)
+        return self._encode_cached(texts, "query", self.query_cache)
+
+    def _encode_cached(
+        self,
+        texts: Sequence[str],
+        kind: str,
+        cache: DiskEmbeddingCache | QueryCache | None,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        n = len(texts)
+        if n == 0:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        precision = self.precision
+        if cache is None or (isinstance(cache, QueryCache) and cache.max_entries == 0):
+            return self._encode(texts, kind, precision, show_progress)
+        keys = [text_key(self.name, precision, kind, t) for t in texts]
+        if isinstance(cache, DiskEmbeddingCache):
+            found = cache.get_many(keys, self.dimension)
+        else:
+            found = cache.get_many(keys)
+        # Each missing text is encoded once, even if it occurs several times in this call.
+        todo: dict[bytes, int] = {}
+        for i, vec in enumerate(found):
+            if vec is None:
+                todo.setdefault(keys[i], i)
+        fresh: dict[bytes, np.ndarray] = {}
+        if todo:
+            vectors = self._encode([texts[i] for i in todo.values()], kind, precision, show_progress)
+            cache.put_many(list(todo), vectors)
+            fresh = dict(zip(todo, vectors))
+        out = np.empty((n, self.dimension), dtype=np.float32)
+        for i, vec in enumerate(found):
+            out[i] = vec if vec is not None else fresh[keys[i]]
+        return out
 
     def _encode(self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False) -> np.ndarray:
         # One call for the whole input: sentence-transformers sorts it by length into batches
