@@ -54,6 +54,8 @@ def test_adaptive_weight_follows_each_retrievers_evidence(minilm_path):
     assert dense_weight(one, one, english, tok, lexical_match=0.0) == pytest.approx(1.0)
     weights = [dense_weight(one, one, english, tok, lexical_match=m) for m in (1.0, 0.6, 0.3, 0.1)]
     assert weights == sorted(weights) and weights[0] < weights[-1]
+    # A poor BM25 match does not hand the query to a model that cannot read it.
+    assert dense_weight(one, one, "ქართული ენა", tok, lexical_match=0.0) == pytest.approx(0.0, abs=1e-9)
     # Matching a rare word counts for more than matching a common one.
     freq, total = {"the": 90, "of": 95, "mercury": 2, "planet": 5}, 100
     query = ["the", "planet", "of", "mercury"]

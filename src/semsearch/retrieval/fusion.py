@@ -13,7 +13,7 @@ tried on eleven judged sets): fixed fusions fail somewhere. RRF and min-max 0.7 
 the model cannot read the language (dense is noise) or the query is a part number; a fixed
 lexical share drags paraphrased questions (FAQ-style) down because BM25 always returns
 *something* and min-max makes its best hit look perfect. Coverage alone fixed the first
-failure; scaling the lexical share by the matched share of the query fixes the second
+failure; moving BM25's share to dense when its best hit matches little of the query fixes the second
 without changing the cases where BM25 matched the query's rare words (entity names,
 identifiers, msmarco), where both retrievers keep their weight.
 """
@@ -133,8 +133,8 @@ COVERAGE_LOW, COVERAGE_HIGH = 0.35, 0.8
 #: Identifiers (tokens with digits: part numbers, versions, codes) are where dense models blur
 #: and exact words decide; their presence halves the dense weight.
 IDENTIFIER_FACTOR = 0.5
-#: The lexical weight follows the matched share of the query to this power: matching half of
-#: the query's information (share 0.5) keeps a quarter of the lexical weight.
+#: BM25's share follows the matched share of the query to this power: matching half of the
+#: query's information (share 0.5) keeps a quarter of BM25's share (for a query the model reads).
 MATCH_POWER = 2.0
 
 
@@ -143,18 +143,21 @@ def dense_weight(
 ) -> float:
     """The per-query dense weight (alpha) of :func:`adaptive` fusion, in [0, 1].
 
-    Each retriever's weight is scaled by the evidence that it can answer this query:
+    It starts from how much of the query the embedding model can read, ``readable`` in
+    [0, 1]: its tokenizer's vocabulary coverage (:func:`vocabulary_coverage`) mapped through
+    COVERAGE_LOW..HIGH, halved for identifier lookups. The base dense weight is
+    ``BASE_DENSE_WEIGHT * readable`` -- 0 for a language or script the model never learnt.
+    Then BM25's share ``1 - base`` is cut by ``readable * (1 - lexical_match ** MATCH_POWER)``
+    and handed to dense, where ``lexical_match`` is the idf-weighted share of the query's
+    terms that BM25's best hit contains (:func:`matched_share`):
 
-    - dense: ``BASE_DENSE_WEIGHT`` times how much of the query the embedding model can read
-      (its tokenizer's vocabulary coverage, :func:`vocabulary_coverage`), halved for
-      identifier lookups, so a language or script the model never learnt falls back to BM25;
-    - lexical: ``1 - BASE_DENSE_WEIGHT`` times ``lexical_match ** MATCH_POWER``, where
-      ``lexical_match`` is the idf-weighted share of the query's terms that BM25's best hit
-      contains (:func:`matched_share`), so BM25 leads when it found the query's rare words
-      and steps back when its best hit only shares a few common ones (a paraphrased question).
+        alpha = base + (1 - base) * readable * (1 - lexical_match ** MATCH_POWER)
 
-    alpha is the dense share of the two. A retriever that found nothing gets weight 0; when
-    the model cannot read the query at all alpha is 0 whatever BM25 matched.
+    So BM25 keeps its share when its best hit holds the query's rare words (names, codes),
+    steps back when it only shares a few common ones (a paraphrased question), and steps
+    back only as far as the model can read the query (a weak dense side is not promoted
+    because BM25 matched partly). With ``lexical_match = 1`` this is the base weight. A
+    retriever that found nothing gets weight 0.
     """
     from .lexical import tokenize
 
@@ -163,10 +166,9 @@ def dense_weight(
     if not dense:
         return 0.0
     coverage = vocabulary_coverage(text, tokenizer)
-    dense_part = BASE_DENSE_WEIGHT * min(1.0, max(0.0, (coverage - COVERAGE_LOW) / (COVERAGE_HIGH - COVERAGE_LOW)))
+    readable = min(1.0, max(0.0, (coverage - COVERAGE_LOW) / (COVERAGE_HIGH - COVERAGE_LOW)))
     if any(any(ch.isdigit() for ch in token) for token in tokenize(text)):
-        dense_part *= IDENTIFIER_FACTOR
-    if dense_part <= 0.0:
-        return 0.0
-    lexical_part = (1.0 - BASE_DENSE_WEIGHT) * min(1.0, max(0.0, lexical_match)) ** MATCH_POWER
-    return dense_part / (dense_part + lexical_part)
+        readable *= IDENTIFIER_FACTOR
+    base = BASE_DENSE_WEIGHT * readable
+    unmatched = 1.0 - min(1.0, max(0.0, lexical_match)) ** MATCH_POWER
+    return base + (1.0 - base) * readable * unmatched
