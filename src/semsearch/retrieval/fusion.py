@@ -9,7 +9,7 @@
   BM25's best hit actually contains (lexical). See :func:`dense_weight`.
 
 Why this rule (bench/RESULTS.md, "Retrieval quality (issue 3)", has the table of every rule
-tried on eleven judged sets): fixed fusions fail somewhere. RRF and min-max 0.7 collapse when
+tried on ten judged sets): fixed fusions fail somewhere. RRF and min-max 0.7 collapse when
 the model cannot read the language (dense is noise) or the query is a part number; a fixed
 lexical share drags paraphrased questions (FAQ-style) down because BM25 always returns
 *something* and min-max makes its best hit look perfect. Coverage alone fixed the first
