@@ -15,6 +15,21 @@ Each set is a BEIR-like triple (corpus {id: text}, queries {id: text}, qrels {qi
   answers, next to distractors that share the words but not the meaning: dense wins.
 - ``multilingual``: hand-written short texts in German, French, Spanish, Russian, Chinese,
   Japanese, Thai and Hindi, with queries in the same language.
+
+Four more hand-written sets (bench/judged/*.jsonl, one document per line with the queries it
+answers), added so the default fusion is chosen across kinds of search, not for one set:
+
+- ``entities``: short entity-name queries ("jaguar cars", "mercury planet", "queen band")
+  and a few descriptive ones over encyclopedia-style entity descriptions, with ambiguous
+  names (Paris, Mercury, Jaguar, Amazon, Java, Titanic...) so that both retrievers work but
+  neither is perfect (the kind of set where RRF loses to dense).
+- ``faq``: help-centre question/answer entries searched with users' own wording of the
+  question (some shared words, mostly paraphrase).
+- ``european``: German, French and Spanish news/recipe/travel sentences with keyword and
+  paraphrased queries in the same language (a language MiniLM, trained on English, partly
+  reads).
+- ``cjk``: Chinese, Japanese and Korean sentences and queries (scripts MiniLM barely reads;
+  BM25 works on character bigrams).
 """
 
 from __future__ import annotations
@@ -177,6 +192,23 @@ def multilingual() -> Dataset:
     return corpus, queries, qrels
 
 
+def judged(name: str) -> Dataset:
+    """A hand-written set from bench/judged/NAME.jsonl (each query judges its line's document relevant)."""
+    path = Path(__file__).with_name("judged") / f"{name}.jsonl"
+    corpus, queries, qrels = {}, {}, {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        corpus[r["id"]] = r["doc"]
+        for j, q in enumerate(r.get("queries", [])):
+            qid = f"{r['id']}-q{j}"
+            queries[qid] = q
+            qrels[qid] = {r["id"]: 1}
+    return corpus, queries, qrels
+
+
+JUDGED = ("entities", "faq", "european", "cjk")
+
+
 def all_sets(include_msmarco: bool = True) -> dict[str, Dataset]:
     sets: dict[str, Dataset] = {}
     folder = SHARED / "msmarco-5k"
@@ -188,4 +220,6 @@ def all_sets(include_msmarco: bool = True) -> dict[str, Dataset]:
     sets["codes"] = codes()
     sets["paraphrase"] = paraphrase()
     sets["multilingual"] = multilingual()
+    for name in JUDGED:
+        sets[name] = judged(name)
     return sets

@@ -36,8 +36,46 @@ def test_vocabulary_coverage_separates_languages_the_model_reads(minilm_path):
     one = [Candidate("a", 0, 1.0)]
     assert dense_weight(one, one, "what is the capital of france", tok) == pytest.approx(0.7)
     assert dense_weight(one, one, "пирожки с капустой", tok) == 0.0
-    assert dense_weight(one, one, "capital of france 2024", tok) == pytest.approx(0.35)  # an identifier
+    assert dense_weight(one, one, "capital of france 2024", tok) < 0.7  # an identifier leans to BM25
     assert dense_weight(one, [], "anything", tok) == 1.0 and dense_weight([], one, "anything", tok) == 0.0
+
+
+def test_adaptive_weight_follows_each_retrievers_evidence(minilm_path):
+    """Behaviour, not constants: unreadable script -> BM25 only; BM25 matching nothing of the
+    query -> dense only; BM25 matching less of the query -> less lexical weight."""
+    from transformers import AutoTokenizer
+
+    from semsearch.retrieval.fusion import dense_weight, matched_share
+
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    one = [Candidate("a", 0, 1.0)]
+    english = "how do I get back into my account"
+    assert dense_weight(one, one, "ქართული ენა", tok, lexical_match=1.0) == pytest.approx(0.0, abs=1e-9)
+    assert dense_weight(one, one, english, tok, lexical_match=0.0) == pytest.approx(1.0)
+    weights = [dense_weight(one, one, english, tok, lexical_match=m) for m in (1.0, 0.6, 0.3, 0.1)]
+    assert weights == sorted(weights) and weights[0] < weights[-1]
+    # A poor BM25 match does not hand the query to a model that cannot read it.
+    assert dense_weight(one, one, "ქართული ენა", tok, lexical_match=0.0) == pytest.approx(0.0, abs=1e-9)
+    # Matching a rare word counts for more than matching a common one.
+    freq, total = {"the": 90, "of": 95, "mercury": 2, "planet": 5}, 100
+    query = ["the", "planet", "of", "mercury"]
+    assert matched_share(query, {"mercury", "planet"}, freq, total) > 0.8
+    assert matched_share(query, {"the", "of"}, freq, total) < 0.1
+    assert matched_share(query, set(), freq, total) == 0.0 and matched_share([], {"x"}, freq, total) == 0.0
+
+
+def test_lexical_term_statistics_read_fts5(tmp_path, minilm_path):
+    from semsearch import Collection
+    from semsearch.retrieval.lexical import tokenize
+
+    col = Collection(tmp_path / "c", model=minilm_path, progress=False)
+    col.add(["the red planet mercury", "the blue sea", "the green hill"], ids=["a", "b", "c"])
+    hit = col.search("mercury", k=1, mode="lexical")[0]
+    chunk = col.store.lexical_term_statistics(tokenize("the mercury"), 0)
+    assert hit.id == "a"
+    freq, total, _ = chunk
+    assert freq == {"the": 3, "mercury": 1} and total == 3
+    col.close()
 
 
 @pytest.fixture(scope="module")

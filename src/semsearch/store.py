@@ -374,6 +374,24 @@ class Store:
         with self.read() as con:
             return [(int(r), float(s)) for r, s in con.execute(q, params)]
 
+    def lexical_term_statistics(self, terms: Sequence[str], chunk_id: int) -> tuple[dict[str, int], int, set[str]]:
+        """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
+
+        What adaptive fusion needs to tell how much of a query a lexical hit matched: the
+        document frequencies come from FTS5's own vocabulary (an ``fts5vocab`` table in the
+        connection's temp schema), the chunk's terms from its indexed tokens.
+        """
+        con = self.con
+        con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_vocab USING fts5vocab(main, 'chunks_fts', 'row')")
+        frequencies: dict[str, int] = {}
+        with self.read() as con:
+            for part in _batches(list(dict.fromkeys(terms)), 900):
+                q = f"SELECT term, doc FROM temp.chunks_fts_vocab WHERE term IN ({','.join('?' * len(part))})"
+                frequencies.update((str(t), int(n)) for t, n in con.execute(q, part))
+            total = int(con.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            row = con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?", (int(chunk_id),)).fetchone()
+        return frequencies, total, set(row[0].split()) if row else set()
+
     # -- reads -------------------------------------------------------------------------
     @staticmethod
     def _manifest_value(con: sqlite3.Connection, key: str, default: Any) -> Any:

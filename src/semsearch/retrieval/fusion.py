@@ -3,13 +3,24 @@
 - :func:`rrf`: reciprocal rank fusion, ``sum 1 / (k + rank)`` (Cormack et al. 2009).
 - :func:`weighted`: min-max normalise each list's scores to [0, 1], then
   ``alpha * dense + (1 - alpha) * lexical`` (a document missing from a list gets 0 there).
-- :func:`adaptive` (the default): weighted fusion whose dense weight is chosen per query from
-  how much each retriever's top result stands out of its own candidate pool (see its
-  docstring for why and for what was measured).
+- :func:`adaptive` (the default): weighted fusion whose dense weight is chosen per query
+  from the evidence that each retriever can answer it: how much of the query the embedding
+  model's vocabulary covers (dense) and how much of the query's information, idf-weighted,
+  BM25's best hit actually contains (lexical). See :func:`dense_weight`.
+
+Why this rule (bench/RESULTS.md, "Retrieval quality (issue 3)", has the table of every rule
+tried on ten judged sets): fixed fusions fail somewhere. RRF and min-max 0.7 collapse when
+the model cannot read the language (dense is noise) or the query is a part number; a fixed
+lexical share drags paraphrased questions (FAQ-style) down because BM25 always returns
+*something* and min-max makes its best hit look perfect. Coverage alone fixed the first
+failure; moving BM25's share to dense when its best hit matches little of the query fixes the second
+without changing the cases where BM25 matched the query's rare words (entity names,
+identifiers, msmarco), where both retrievers keep their weight.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,16 +100,30 @@ def vocabulary_coverage(text: str, tokenizer: object) -> float:
 SHATTERED, WHOLE = 1.5, 3.0
 
 
+def matched_share(query_terms: Sequence[str], doc_terms: set[str], frequencies: dict[str, int], total: int) -> float:
+    """The idf-weighted share of a query's distinct terms found in a document, in [0, 1].
+
+    idf is BM25's, ``log(1 + (N - df + 0.5) / (df + 0.5))``, so matching a rare word counts
+    for much more than matching "the" or "how".
+    """
+    terms = list(dict.fromkeys(query_terms))
+    if not terms:
+        return 0.0
+    idf = {t: math.log(1.0 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
+    whole = sum(idf.values())
+    return 0.0 if whole <= 0 else sum(v for t, v in idf.items() if t in doc_terms) / whole
+
+
 def adaptive(
-    dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object
+    dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object, lexical_match: float = 1.0
 ) -> tuple[dict[str, float], float]:
     """Weighted fusion with a per-query dense weight; returns (scores by document, the weight)."""
-    weight = dense_weight(dense, lexical, text, tokenizer)
+    weight = dense_weight(dense, lexical, text, tokenizer, lexical_match)
     return weighted(dense, lexical, weight), weight
 
 
-#: The dense weight when the model knows the query's words (min-max fusion at 0.7 is the best
-#: fixed setting on msmarco-5k, 0.801 nDCG@10, and no worse than 0.5 elsewhere we measured).
+#: The two retrievers' weights before the per-query evidence: 0.7 dense / 0.3 lexical, the
+#: best fixed min-max setting on msmarco-5k (0.801 nDCG@10) and no worse than 0.5 elsewhere.
 BASE_DENSE_WEIGHT = 0.7
 #: Vocabulary coverage below LOW means the embedding is noise (dense weight 0); above HIGH the
 #: model is trusted fully. Measured with MiniLM's tokenizer: msmarco's English queries 0.95
@@ -108,15 +133,31 @@ COVERAGE_LOW, COVERAGE_HIGH = 0.35, 0.8
 #: Identifiers (tokens with digits: part numbers, versions, codes) are where dense models blur
 #: and exact words decide; their presence halves the dense weight.
 IDENTIFIER_FACTOR = 0.5
+#: BM25's share follows the matched share of the query to this power: matching half of the
+#: query's information (share 0.5) keeps a quarter of BM25's share (for a query the model reads).
+MATCH_POWER = 2.0
 
 
-def dense_weight(dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object) -> float:
-    """The per-query dense weight of :func:`adaptive` fusion, in [0, BASE_DENSE_WEIGHT].
+def dense_weight(
+    dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object, lexical_match: float = 1.0
+) -> float:
+    """The per-query dense weight (alpha) of :func:`adaptive` fusion, in [0, 1].
 
-    It follows how much of the query the embedding model can read (its tokenizer's
-    vocabulary coverage), so a language or script the model never learnt falls back to BM25
-    instead of dragging good lexical results down with noise, and it leans to BM25 for
-    identifier lookups. A retriever that found nothing gets weight 0.
+    It starts from how much of the query the embedding model can read, ``readable`` in
+    [0, 1]: its tokenizer's vocabulary coverage (:func:`vocabulary_coverage`) mapped through
+    COVERAGE_LOW..HIGH, halved for identifier lookups. The base dense weight is
+    ``BASE_DENSE_WEIGHT * readable`` -- 0 for a language or script the model never learnt.
+    Then BM25's share ``1 - base`` is cut by ``readable * (1 - lexical_match ** MATCH_POWER)``
+    and handed to dense, where ``lexical_match`` is the idf-weighted share of the query's
+    terms that BM25's best hit contains (:func:`matched_share`):
+
+        alpha = base + (1 - base) * readable * (1 - lexical_match ** MATCH_POWER)
+
+    So BM25 keeps its share when its best hit holds the query's rare words (names, codes),
+    steps back when it only shares a few common ones (a paraphrased question), and steps
+    back only as far as the model can read the query (a weak dense side is not promoted
+    because BM25 matched partly). With ``lexical_match = 1`` this is the base weight. A
+    retriever that found nothing gets weight 0.
     """
     from .lexical import tokenize
 
@@ -125,7 +166,9 @@ def dense_weight(dense: Sequence[Candidate], lexical: Sequence[Candidate], text:
     if not dense:
         return 0.0
     coverage = vocabulary_coverage(text, tokenizer)
-    weight = BASE_DENSE_WEIGHT * min(1.0, max(0.0, (coverage - COVERAGE_LOW) / (COVERAGE_HIGH - COVERAGE_LOW)))
+    readable = min(1.0, max(0.0, (coverage - COVERAGE_LOW) / (COVERAGE_HIGH - COVERAGE_LOW)))
     if any(any(ch.isdigit() for ch in token) for token in tokenize(text)):
-        weight *= IDENTIFIER_FACTOR
-    return weight
+        readable *= IDENTIFIER_FACTOR
+    base = BASE_DENSE_WEIGHT * readable
+    unmatched = 1.0 - min(1.0, max(0.0, lexical_match)) ** MATCH_POWER
+    return base + (1.0 - base) * readable * unmatched

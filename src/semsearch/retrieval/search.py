@@ -11,8 +11,8 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..filters import Node, combine, parse_where, parse_where_document, to_sql
 from . import Candidate
-from .fusion import FUSIONS, adaptive, rrf, weighted
-from .lexical import match_expression
+from .fusion import FUSIONS, adaptive, matched_share, rrf, weighted
+from .lexical import match_expression, tokenize
 
 if TYPE_CHECKING:
     from ..collection import Collection, Hit
@@ -158,7 +158,7 @@ def _fuse(col: Collection, text: str | None, dense: list[Candidate], lexical: li
     elif opts.fusion == "weighted":
         fused = weighted(dense, lexical, opts.alpha)
     else:
-        fused, weight = adaptive(dense, lexical, text or "", col.embedder.tokenizer)
+        fused, weight = adaptive(dense, lexical, text or "", col.embedder.tokenizer, _lexical_match(col, text or "", lexical))
         for r in by_doc.values():
             r.scores["dense_weight"] = weight
     for doc, score in fused.items():
@@ -170,6 +170,15 @@ def _fuse(col: Collection, text: str | None, dense: list[Candidate], lexical: li
         return (-r.score, best, r.doc_id)
 
     return sorted(by_doc.values(), key=order)
+
+
+def _lexical_match(col: Collection, text: str, lexical: list[Candidate]) -> float:
+    """The idf-weighted share of the query's terms that BM25's best hit contains (0 if none)."""
+    if not lexical:
+        return 0.0
+    terms = tokenize(text)
+    frequencies, total, doc_terms = col.store.lexical_term_statistics(terms, lexical[0].chunk_id)
+    return matched_share(terms, doc_terms, frequencies, total)
 
 
 def _to_hits(col: Collection, results: list[list[Ranked]]) -> list[list[Hit]]:
