@@ -81,7 +81,6 @@ def real_embeddings(max_texts: int = 40_000, encode: bool = False) -> tuple[np.n
     part = CACHE / f"real_minilm_{max_texts}.partial.npy"
     done = np.load(part) if part.exists() else np.empty((0, DIM), dtype=np.float32)
     started, step = time.perf_counter(), 2000
-    # Encode shortest first within a checkpoint step to waste less padding.
     for s in range(len(done), len(texts), step):
         chunk = texts[s : s + step]
         emb = model.encode(chunk, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
