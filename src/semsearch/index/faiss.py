@@ -71,6 +71,8 @@ class FaissIndex(VectorIndex):
         self.built_n = 0
         self.note = None
         self._tombstones = np.empty(0, dtype=np.int64)
+        self._tomb_selector: faiss.IDSelector | None = None
+        self._params_cache: dict[tuple[int, int], faiss.SearchParameters] = {}
         self._ascending = True  # ids added in increasing order: id -> position is a binary search
         self._order: np.ndarray | None = None  # cached argsort of the id map otherwise
         self._trained = self.spec_info.min_train == 0
@@ -181,6 +183,8 @@ class FaissIndex(VectorIndex):
             present = self._present(ids)
             fresh = np.setdiff1d(present, self._tombstones, assume_unique=True)
             self._tombstones = np.union1d(self._tombstones, fresh)
+            self._tomb_selector = None
+            self._params_cache.clear()
             return len(fresh)
         removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         self._order = None
@@ -224,18 +228,27 @@ class FaissIndex(VectorIndex):
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InvalidInputError(f"queries have shape {queries.shape}; the index holds dimension {self.dim}")
         nq = len(queries)
+        if allow is None and k >= 1 and not len(self._tombstones):
+            # The common case, kept lean (a few µs over raw FAISS): one C++ call into arrays
+            # we allocate, and one vectorised look at the k-th column, since FAISS puts any
+            # -1 padding at the end of a row. Only a short row takes the slow path.
+            scores = np.empty((nq, k), dtype=np.float32)
+            ids = np.empty((nq, k), dtype=np.int64)
+            self._index.search_c(nq, faiss.swig_ptr(queries), k, faiss.swig_ptr(scores), faiss.swig_ptr(ids), None)
+            if nq == 0 or ids[:, k - 1].min() >= 0:
+                return scores, ids
+            total = len(self)
+            if total == 0:
+                return empty_result(nq, k)
+            return self._fill_short_rows(queries, k, scores, ids, total, None, None)
         total = len(self)
         if total == 0 or k < 1:
             return empty_result(nq, max(k, 0))
         kind = self._kind
         if allow is None:
-            if len(self._tombstones) == 0:
-                scores, ids = self._index.search(queries, k)
-                available = total
-            else:
-                allow_sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._tombstones))
-                scores, ids = self._search_with(queries, k, allow_sel, self.search_value)
-                available = total
+            # Tombstones (HNSW deletes) are excluded by a selector built once per tombstone set.
+            scores, ids = self._search_with(queries, k, self._not_tombstoned(), self.search_value)
+            available = total
             selector = None
         else:
             allow = np.unique(np.asarray(allow, dtype=np.int64))
@@ -253,6 +266,14 @@ class FaissIndex(VectorIndex):
             selector = faiss.IDSelectorBatch(allow)
             scores, ids = self._search_with(queries, k, selector, self._filtered_value(available / total, k))
         return self._fill_short_rows(queries, k, scores, ids, available, selector, allow)
+
+    def _not_tombstoned(self) -> faiss.IDSelector:
+        """A selector excluding the tombstones, cached until they change."""
+        if self._tomb_selector is None:
+            batch = faiss.IDSelectorBatch(self._tombstones)
+            self._tomb_selector = faiss.IDSelectorNot(batch)
+            self._tomb_selector.referenced = batch  # keep the wrapped selector alive
+        return self._tomb_selector
 
     def _supports_selector(self) -> bool:
         # Some exhaustive code indexes (IndexPQ, ...) reject search parameters in FAISS.
@@ -289,16 +310,30 @@ class FaissIndex(VectorIndex):
     def _search_with(
         self, queries: np.ndarray, k: int, selector: faiss.IDSelector | None, value: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Search with a selector and knob value; parameters for the tombstone selector (the
+        one reused on every call) are built once per value and cached."""
+        reusable = selector is not None and selector is self._tomb_selector
+        key = (int(value or 0), int(k))
+        params = self._params_cache.get(key) if reusable else None
+        if params is None:
+            params = self._make_params(k, selector, value)
+            if reusable:
+                self._params_cache[key] = params
+        return self._index.search(queries, k, params=params)
+
+    def _make_params(self, k: int, selector: faiss.IDSelector | None, value: int | None) -> faiss.SearchParameters:
         kind = self._kind
         if kind == "ivf":
             params = faiss.SearchParametersIVF(sel=selector, nprobe=int(value))
             if isinstance(self._index, faiss.IndexPreTransform):
                 params = faiss.SearchParametersPreTransform(index_params=params)
+                params.referenced = params.index_params  # keep the inner parameters alive
         elif kind == "hnsw":
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=int(max(value, k)))
         else:
             params = faiss.SearchParameters(sel=selector)
-        return self._index.search(queries, k, params=params)
+        params.referenced_sel = selector  # the C++ side holds a raw pointer
+        return params
 
     def _search_subset(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a few allowed ids: scores from the index's own codes."""
@@ -325,7 +360,7 @@ class FaissIndex(VectorIndex):
             return scores, ids
         kind = self._kind
         if kind == "hnsw" and selector is None:
-            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._tombstones)) if len(self._tombstones) else None
+            selector = self._not_tombstoned() if len(self._tombstones) else None
         value = self.search_value or 1
         limit = self.spec_info.nlist if kind == "ivf" else 4096
         while len(short) and kind in ("ivf", "hnsw") and value < limit:
@@ -383,6 +418,7 @@ class FaissIndex(VectorIndex):
         tomb = path.with_name(path.name + ".tombstones.npy")
         if tomb.exists():
             self._tombstones = np.load(tomb)
+            self._tomb_selector = None
         if self._kind != "ivf":
             id_map = self._id_map()
             self._ascending = not (len(id_map) > 1 and bool(np.any(np.diff(id_map) <= 0)))
