@@ -6,7 +6,7 @@ row carries, next to its metadata, a *facets* JSON object built by :func:`facets
 are compiled against the facets, never against the raw metadata:
 
 - ``n_<key>`` / ``s_<key>`` / ``b_<key>``: the key's numbers / strings / booleans, always as a
-  list (a scalar is a list of one), so equality is ``json_contains`` on the list of the value's
+  list (a scalar is a list of one), so equality is ``json_contains_any`` on the list of the value's
   kind and a string never equals a number, ``true`` is never ``1``;
 - ``lo_<key>`` / ``hi_<key>``: the smallest / largest number, so "any element > x" is
   ``hi > x`` and "any element < x" is ``lo < x`` — exact for lists and scalars alike;
@@ -139,10 +139,8 @@ def _compare(node: Compare) -> str:
     for kind, lits in by_kind.items():
         if not lits:
             continue
-        field = f'facets["{kind}_{k}"]'
-        if len(lits) == 1:
-            terms.append(f"json_contains({field}, {lits[0]})")
-        else:
-            terms.append(f"json_contains_any({field}, [{', '.join(lits)}])")
+        # Always the list form: Milvus Lite 3.2 cannot parse a negative number as a function
+        # argument (``json_contains(f, -1)``) but can inside a list literal.
+        terms.append(f"json_contains_any(facets[\"{kind}_{k}\"], [{', '.join(lits)}])")
     expr = terms[0] if len(terms) == 1 else "(" + " or ".join(terms) + ")"
     return f"(not {expr})" if op in ("$ne", "$nin") else expr
