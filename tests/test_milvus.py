@@ -227,3 +227,34 @@ def test_migrate_local_to_milvus_and_back_is_lossless(tmp_path, milvus_uri, mini
         mid.drop()
         for col in (src, mid, back):
             col.close()
+
+
+def test_cli_migrate_then_search_and_delete_on_milvus(tmp_path, milvus_uri, tiny_model_dir):
+    import json
+
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    path = tmp_path / "col"
+    with Collection(path, model=str(tiny_model_dir)) as col:
+        rng = np.random.default_rng(0)
+        col.add(["red apple pie", "green apple tart", "blue car engine"], ids=["a", "b", "c"],
+                metadatas=[{"n": 1}, {"n": 2}, {"n": 3}], embeddings=rng.normal(size=(3, col.dimension)))
+    runner = CliRunner()
+    r = runner.invoke(app, ["migrate", str(path), "cli_copy", "--dst-uri", milvus_uri, "--index", "HNSW16"])
+    assert r.exit_code == 0 and "copied 3 document(s)" in r.output and "counts verified" in r.output, r.output
+    common = ["-c", "cli_copy", "--backend", "milvus", "--uri", milvus_uri]
+    r = runner.invoke(app, ["search", "apple", *common, "--mode", "lexical", "--where", '{"n": {"$gte": 2}}', "--json"])
+    assert r.exit_code == 0, r.output
+    assert [h["id"] for h in json.loads(r.stdout)[0]["hits"]] == ["b"]
+    r = runner.invoke(app, ["info", *common, "--json"])
+    assert json.loads(r.stdout)["milvus_index"]["type"] == "HNSW" and json.loads(r.stdout)["documents"] == 3
+    r = runner.invoke(app, ["delete", "a", *common])
+    assert r.exit_code == 0 and "deleted 1" in r.output
+    r = runner.invoke(app, ["migrate", "cli_copy", str(tmp_path / "back"), "--src-uri", milvus_uri])
+    assert r.exit_code == 0 and "copied 2 document(s)" in r.output, r.output
+    r = runner.invoke(app, ["search", "x", *common[:2], "--backend", "nope"])
+    assert r.exit_code != 0 and "backend 'nope'" in r.output
+    with MilvusCollection("cli_copy", uri=milvus_uri) as col:
+        col.drop()

@@ -221,6 +221,8 @@ class MilvusCollection:
 
         self.name = collection_name(name)
         self.uri = str(uri)
+        #: Where it lives, for messages (``Collection.path`` is a folder; this is not).
+        self.path = f"{self.uri}#{self.name}"
         self._progress = progress
         self._insert_batch = insert_batch
         self._chunker = None
