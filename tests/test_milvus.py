@@ -101,6 +101,13 @@ def test_where_in_milvus_matches_the_reference(milvus_docs, random_docs, where):
     assert sorted(h.id for h in hits) == sorted(expected)
 
 
+def test_reading_many_rows_pages_through_all_of_them(milvus_docs, random_docs, monkeypatch):
+    monkeypatch.setattr(milvus_docs, "query_batch", 7)  # 80 documents: a dozen pages
+    assert [d.id for d in milvus_docs.get()] == [i for i, _, _ in random_docs]
+    expected = [i for i, text, meta in random_docs if matches(parse_where({"a": {"$ne": 1}}), meta, text)]
+    assert [d.id for d in milvus_docs.get(where={"a": {"$ne": 1}})] == expected
+
+
 @pytest.mark.parametrize("needle", ["text 1", "50%_off", "%", "_", 'say "hi"', "line\nbreak", "back\\slash", "absent"])
 def test_where_document_in_milvus_matches_the_reference(milvus_docs, random_docs, needle):
     for op in ("$contains", "$not_contains"):

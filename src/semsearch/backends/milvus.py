@@ -196,6 +196,8 @@ class MilvusCollection:
     """
 
     backend = "milvus"
+    #: Rows per page when reading many rows back (get/delete by filter, migration).
+    query_batch = 4000
 
     def __init__(
         self,
@@ -579,26 +581,27 @@ class MilvusCollection:
         out: list[dict[str, Any]] = []
         for part in _parts(ids, 1000):
             e = f"doc_id in {id_list(part)}" + (f" and {expr}" if expr else "")
-            out.extend(self._query_all(self.docs_name, e, fields))
+            # At most len(part) rows match a primary-key list, so one plain query is exact.
+            out.extend(with_retries(lambda e=e, n=len(part): self.client.query(
+                self.docs_name, filter=e, output_fields=fields, limit=n, consistency_level="Strong"), "read documents"))
         return out
 
-    def _query_all(self, collection: str, expr: str, fields: list[str], batch: int = 4000) -> Iterator[dict[str, Any]]:
-        """Every row matching ``expr``, paged by primary key (Milvus caps one query at 16384 rows)."""
-        pk = {"doc_id": "doc_id", "source": "source"}.get(_primary(collection, self), "pk")
-        out_fields = list(dict.fromkeys([pk, *fields]))
-        last: Any = None
-        while True:
-            page_expr = expr
-            if last is not None:
-                cursor = f"{pk} > {string_literal(last) if isinstance(last, str) else int(last)}"
-                page_expr = f"({expr}) and {cursor}" if expr else cursor
-            rows = with_retries(lambda e=page_expr: self.client.query(
-                collection, filter=e, output_fields=out_fields, limit=batch, consistency_level="Strong"), f"read {collection}")
-            rows = sorted(rows, key=lambda r: r[pk])
-            yield from rows
-            if len(rows) < batch:
-                return
-            last = rows[-1][pk]
+    def _query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row matching ``expr`` (Milvus caps one query at 16384 rows, so this pages).
+
+        Pages come from pymilvus' query iterator: a plain ``query`` with ``limit`` returns
+        *some* matching rows, not the lowest keys, so paging by "key > last" would skip rows.
+        """
+        it = with_retries(lambda: self.client.query_iterator(
+            collection, batch_size=self.query_batch, filter=expr, output_fields=fields, consistency_level="Strong"), f"read {collection}")
+        try:
+            while True:
+                rows = with_retries(it.next, f"read {collection}")
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            it.close()
 
     def filter_expression(self, node: Node | None) -> str:
         """The Milvus expression for a parsed filter ("" for none); text conditions resolved here."""
@@ -917,14 +920,6 @@ def _best_per_document(hits: Iterable[dict[str, Any]], n: int) -> list[Candidate
 def _parts(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _primary(collection: str, col: MilvusCollection) -> str:
-    if collection == col.docs_name:
-        return "doc_id"
-    if collection == col.sources_name:
-        return "source"
-    return "pk"
 
 
 def release_lite(uri: str) -> None:
