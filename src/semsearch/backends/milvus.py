@@ -187,6 +187,9 @@ class MilvusCollection:
         insert_batch: rows per insert call (throughput vs. request size; 2000 rows of 384-d
             vectors is ~4 MB, well under gRPC's 64 MB).
         shards: shards of a new collection (cluster; write throughput scales with them).
+        replicas: in-memory replicas to load (cluster; read throughput and availability).
+        consistency: "Strong" (default: a returned write is visible to the next search),
+            "Bounded" or "Eventually" (faster reads on a cluster, may miss the latest writes).
         Other arguments as for :class:`semsearch.Collection`.
 
     Raises:
@@ -217,6 +220,8 @@ class MilvusCollection:
         progress: bool | None = None,
         insert_batch: int = 2000,
         shards: int | None = None,
+        replicas: int | None = None,
+        consistency: str = "Strong",
         lock_timeout: float | None = None,  # accepted for interface parity; Milvus serialises writes itself
     ) -> None:
         from pymilvus import MilvusClient
@@ -227,6 +232,9 @@ class MilvusCollection:
         self.path = f"{self.uri}#{self.name}"
         self._progress = progress
         self._insert_batch = insert_batch
+        if consistency not in ("Strong", "Bounded", "Session", "Eventually"):
+            raise InvalidInputError(f"consistency {consistency!r} is not one of Strong, Bounded, Session, Eventually")
+        self.consistency = consistency
         self._chunker = None
         kwargs: dict[str, Any] = {"uri": self.uri}
         if token:
@@ -290,6 +298,8 @@ class MilvusCollection:
                 "created_at": time.time(),
             }
             self._create(shards)
+        if replicas:
+            with_retries(lambda: self.client.load_collection(self.name, replica_number=replicas), f"load {replicas} replicas")
         self.dimension = int(self.manifest["dimension"])
         self.index = milvus_index(self.manifest["index"])
         self.store = MilvusChunkReader(self)
@@ -537,12 +547,12 @@ class MilvusCollection:
     def count(self) -> int:
         """Number of documents."""
         res = with_retries(lambda: self.client.query(self.docs_name, filter="", output_fields=["count(*)"],
-                                                     consistency_level="Strong"), "count documents")
+                                                     consistency_level=self.consistency), "count documents")
         return int(res[0]["count(*)"])
 
     def chunk_count(self) -> int:
         res = with_retries(lambda: self.client.query(self.name, filter="", output_fields=["count(*)"],
-                                                     consistency_level="Strong"), "count chunks")
+                                                     consistency_level=self.consistency), "count chunks")
         return int(res[0]["count(*)"])
 
     def get(
@@ -583,7 +593,7 @@ class MilvusCollection:
             e = f"doc_id in {id_list(part)}" + (f" and {expr}" if expr else "")
             # At most len(part) rows match a primary-key list, so one plain query is exact.
             out.extend(with_retries(lambda e=e, n=len(part): self.client.query(
-                self.docs_name, filter=e, output_fields=fields, limit=n, consistency_level="Strong"), "read documents"))
+                self.docs_name, filter=e, output_fields=fields, limit=n, consistency_level=self.consistency), "read documents"))
         return out
 
     def _query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
@@ -593,7 +603,7 @@ class MilvusCollection:
         *some* matching rows, not the lowest keys, so paging by "key > last" would skip rows.
         """
         it = with_retries(lambda: self.client.query_iterator(
-            collection, batch_size=self.query_batch, filter=expr, output_fields=fields, consistency_level="Strong"), f"read {collection}")
+            collection, batch_size=self.query_batch, filter=expr, output_fields=fields, consistency_level=self.consistency), f"read {collection}")
         try:
             while True:
                 rows = with_retries(it.next, f"read {collection}")
@@ -670,7 +680,7 @@ class MilvusCollection:
         while pending:
             res = with_retries(lambda: self.client.search(
                 self.name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
-                filter=expr, search_params=params, output_fields=["doc_id"], consistency_level="Strong"), "search")
+                filter=expr, search_params=params, output_fields=["doc_id"], consistency_level=self.consistency), "search")
             again = []
             for qi, hits in zip(pending, res):
                 found = _best_per_document(hits, n)
@@ -687,7 +697,7 @@ class MilvusCollection:
         while True:
             res = with_retries(lambda: self.client.search(
                 self.name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
-                search_params={"metric_type": "BM25"}, output_fields=["doc_id"], consistency_level="Strong"), "search BM25")
+                search_params={"metric_type": "BM25"}, output_fields=["doc_id"], consistency_level=self.consistency), "search BM25")
             hits = list(res[0])
             # Milvus Lite reports BM25 as a negated distance; a cluster as the (positive) score.
             if any(h["distance"] < 0 for h in hits):
