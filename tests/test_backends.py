@@ -244,3 +244,13 @@ def test_threshold_and_mmr(shared):
     assert [h.id for h in hits] == ["s0"]
     diverse = shared.search("sugar", k=3, mode="dense", mmr=0.3)
     assert len(diverse) == 3 and len({h.id for h in diverse}) == 3 and "mmr" in diverse[0].scores
+
+
+def test_open_collection_chooses_the_backend_and_rejects_mixups(tmp_path):
+    from semsearch.backends import open_collection
+
+    with pytest.raises(InvalidInputError, match="backend 'sqlite' is not one of local, milvus"):
+        open_collection(tmp_path / "x", backend="sqlite")
+    with pytest.raises(InvalidInputError, match="uri and token are for backend='milvus'"):
+        open_collection(tmp_path / "x", uri="./milvus.db")
+    assert not (tmp_path / "x").exists()
