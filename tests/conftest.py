@@ -70,3 +70,15 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     out = folder / "st"
     model.save(str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory):
+    """A Milvus Lite database for the session; its in-process server listens on 127.0.0.1 only."""
+    pytest.importorskip("pymilvus", reason="the Milvus backend needs pymilvus (pip install semsearch[milvus])")
+    pytest.importorskip("milvus_lite", reason="Milvus Lite is not installed (pip install milvus-lite); no server to test against")
+    from semsearch.backends.milvus import release_lite
+
+    uri = str(tmp_path_factory.mktemp("milvus") / "milvus.db")
+    yield uri
+    release_lite(uri)

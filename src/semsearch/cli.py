@@ -75,6 +75,19 @@ WhereDocumentOpt = Annotated[
 ]
 
 
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="Where the collection lives: local (a folder) or milvus (Milvus Lite file or cluster).")
+]
+UriOpt = Annotated[
+    Optional[str],
+    typer.Option("--uri", help="Milvus: ./milvus.db (Milvus Lite) or http://host:19530. Default ./milvus.db.", show_default=False),
+]
+TokenOpt = Annotated[
+    Optional[str],
+    typer.Option("--token", envvar="SEMSEARCH_MILVUS_TOKEN", help="Milvus credentials (user:password or API key); also $SEMSEARCH_MILVUS_TOKEN.", show_default=False),
+]
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -95,10 +108,15 @@ def _exists(path: Path | None) -> bool:
     return ((path or default_collection()) / "collection.sqlite3").exists()
 
 
-def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, **kwargs):
+def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, backend: str = "local",
+          uri: str | None = None, token: str | None = None, **kwargs):
     from .collection import Collection
 
     folder = path or default_collection()
+    if backend != "local":
+        from .backends import open_collection
+
+        return open_collection(folder, backend=backend, uri=uri, token=token, create=create, lock_timeout=lock_timeout, **kwargs)
     if not create and not (folder / "collection.sqlite3").exists():
         hint = "" if path else " (the default collection)"
         _fail(f"no collection at {folder}{hint}; index documents first: semsearch index PATH")
@@ -131,6 +149,9 @@ def index(
     precision: PrecisionOpt = "auto",
     progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
     lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Index files and folders into a collection. Unchanged files are skipped, changed ones replaced."""
 
@@ -140,7 +161,7 @@ def index(
         options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
         with _open(
             collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap, precision=precision, progress=progress,
+            chunk_overlap=chunk_overlap, precision=precision, progress=progress, backend=backend, uri=uri, token=token,
             index=index_spec if index_spec and not _exists(collection) else None,
         ) as col:
             if index_spec and col.manifest["index"] != index_spec:
@@ -181,11 +202,14 @@ def search(
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
     mmr: Annotated[Optional[float], typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Search a collection by meaning and words; prints rank, score, source and a snippet."""
 
     def go() -> None:
-        with _open(collection, create=False, precision=precision) as col:
+        with _open(collection, create=False, precision=precision, backend=backend, uri=uri, token=token) as col:
             results = col.search(
                 list(queries), k=k, where=where, where_document=where_document, mode=mode, fusion=fusion,
                 alpha=alpha, rrf_k=rrf_k, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr,
@@ -245,11 +269,14 @@ def _short(path: str) -> str:
 def info(
     collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Show what a collection holds: counts, model, index type, size on disk."""
 
     def go() -> None:
-        with _open(collection, create=False) as col:
+        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
             data = col.info()
         if as_json:
             sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -308,13 +335,16 @@ def delete(
     where_document: WhereDocumentOpt = None,
     collection: CollectionOpt = None,
     lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Delete documents by id, by filter (--where), or every document that came from a file."""
 
     def go() -> None:
         if not ids and not source and not where and not where_document:
             _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
-        with _open(collection, create=False, lock_timeout=lock_timeout) as col:
+        with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
             n = col.delete(ids or None, where=where, where_document=where_document) if (ids or where or where_document) else 0
             for s in source or []:
                 n += col.delete_source(s)
@@ -322,6 +352,62 @@ def delete(
         out.print(f"deleted {n} document(s)")
 
     _run(go)
+
+
+@app.command()
+def migrate(
+    src: Annotated[str, typer.Argument(help="Source: a collection folder, or a Milvus collection name with --src-uri.", show_default=False)],
+    dst: Annotated[str, typer.Argument(help="Target: a folder, or a Milvus collection name with --dst-uri (created if new).", show_default=False)],
+    src_uri: Annotated[Optional[str], typer.Option("--src-uri", help="The source is in Milvus at this uri (./milvus.db or http://host:19530).", show_default=False)] = None,
+    dst_uri: Annotated[Optional[str], typer.Option("--dst-uri", help="The target is in Milvus at this uri.", show_default=False)] = None,
+    src_token: Annotated[Optional[str], typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", show_default=False)] = None,
+    dst_token: Annotated[Optional[str], typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", show_default=False)] = None,
+    index: Annotated[Optional[str], typer.Option("--index", help="Index spec of a new target (default: the source's).", show_default=False)] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Documents per batch.")] = 1000,
+) -> None:
+    """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
+
+    def go() -> None:
+        from .backends import open_collection
+        from .migrate import migrate as copy
+
+        source = open_collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
+                                 uri=src_uri, token=src_token, create=False)
+        with source:
+            m = source.manifest
+            target = open_collection(
+                Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local", uri=dst_uri,
+                token=dst_token, index=index or _target_spec(m["index"], int(m["dimension"]), milvus=dst_uri is not None),
+                chunk_size=m["chunk_size"], chunk_overlap=m["chunk_overlap"],
+            )
+            with target:
+                report = copy(source, target, batch=batch)
+                if dst_uri is None:
+                    target.flush()
+        out.print(
+            f"copied {report.documents} document(s), {report.chunks} chunk(s), {report.sources} file hash(es) "
+            f"in {report.seconds:.1f}s; counts verified -> {target.path}", highlight=False,
+        )
+
+    _run(go)
+
+
+def _target_spec(spec: str, dim: int, *, milvus: bool) -> str:
+    """The source's index spec if the target backend has it, else Flat (with a warning; --index chooses)."""
+    try:
+        if milvus:
+            from .backends.milvus import milvus_index
+
+            milvus_index(spec)
+        else:
+            from .index import make_index
+
+            make_index(spec, dim)
+        return spec
+    except (SemsearchError, ValueError, RuntimeError):
+        where = "Milvus" if milvus else "the local backend"
+        err.print(f"[yellow]warning:[/] index {spec!r} is not available on {where}; the copy uses Flat (choose with --index)")
+        return "Flat"
 
 
 @app.command()

@@ -111,6 +111,9 @@ class Collection:
         device: "cpu", "cuda", ... (default: the best available).
         lock_timeout: seconds to wait for another process's write before giving up.
         progress: show a progress bar while encoding (default: on a terminal, for 512+ chunks).
+        backend: "local" (this folder: SQLite + FAISS) or "milvus"; with "milvus", ``path`` names
+            the collection and ``uri`` is a Milvus Lite file ("./milvus.db") or a server
+            ("http://host:19530", with ``token``): the object returned has the same methods.
         embedding_cache: how many chunk embeddings to keep in the folder's embedding cache, so
             re-indexing unchanged text does not encode it again (0 turns the cache off).
 
@@ -119,11 +122,25 @@ class Collection:
         ModelMismatchError: ``model`` differs from the model the collection was built with.
     """
 
+    def __new__(
+        cls, path: str | os.PathLike[str], model: str | None = None, *, backend: str = "local",
+        uri: str | None = None, token: str | None = None, **kwargs: Any,
+    ) -> Any:
+        # backend="milvus" gives the same interface on Milvus (Lite or a cluster); see backends/.
+        if backend != "local" or uri is not None or token is not None:
+            from .backends import open_collection
+
+            return open_collection(path, model, backend=backend, uri=uri, token=token, **kwargs)
+        return super().__new__(cls)
+
     def __init__(
         self,
         path: str | os.PathLike[str],
         model: str | None = None,
         *,
+        backend: str = "local",
+        uri: str | None = None,
+        token: str | None = None,
         create: bool = True,
         index: str | None = None,
         chunk_size: int | None = None,

@@ -1,0 +1,249 @@
+"""One behavioural suite, run against every backend: what a user relies on, whatever stores it.
+
+The ``open_collection`` fixture is parametrized over ``local`` (SQLite + FAISS in a folder)
+and ``milvus`` (Milvus Lite, started in this process on 127.0.0.1 by the ``milvus_uri``
+fixture and stopped at the end of the session). The test bodies never look at the backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from semsearch import Collection, DimensionMismatchError, InvalidInputError, ModelMismatchError
+
+SENTENCES = [
+    "Budget-friendly lodging by the coast, a short walk from the sand.",
+    "The central bank raised interest rates by a quarter point.",
+    "Preheat the oven and whisk the eggs with sugar for the sponge cake.",
+    "The striker scored twice in the second half of the final.",
+    "Install the package with pip and import it in your script.",
+    "Photosynthesis turns sunlight, water and carbon dioxide into sugar.",
+    "The museum's new wing displays medieval manuscripts.",
+]
+IDS = [f"s{i}" for i in range(len(SENTENCES))]
+METAS = [
+    {"topic": "travel", "year": 2021, "tags": ["sea", "cheap"]},
+    {"topic": "finance", "year": 2024},
+    {"topic": "food", "year": 2019, "tags": ["baking"]},
+    {"topic": "sport", "year": 2024, "tags": ["football"]},
+    {"topic": "tech", "year": 2023},
+    {"topic": "science", "year": "2020"},
+    {"topic": "culture", "draft": True},
+]
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module", params=["local", "milvus"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def opener(backend, request, tmp_path_factory, minilm_path):
+    """``make(name, **kwargs)`` opens (creating) a collection on this module's backend; all removed at the end."""
+    opened = []
+    folder = tmp_path_factory.mktemp("collections")
+    where = {"backend": "milvus", "uri": request.getfixturevalue("milvus_uri")} if backend == "milvus" else {}
+
+    def make(name, **kwargs):
+        # The same constructor for both: Collection(..., backend="milvus", uri=...) returns the Milvus one.
+        col = Collection(folder / name, **where, **kwargs)
+        opened.append(col)
+        return col
+
+    yield make
+    for col in opened:
+        col.close()
+    if backend == "milvus":
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(where["uri"])
+        for name in client.list_collections():
+            client.drop_collection(name)
+        client.close()
+
+
+@pytest.fixture()
+def open_collection(opener):
+    """``open_collection(**kwargs)``: this test's own collection (same name on every call in the test)."""
+    name = f"t{next(_names)}"
+    return lambda **kwargs: opener(name, **kwargs)
+
+
+def _fill(col):
+    col.add(SENTENCES, ids=IDS, metadatas=METAS, sources=[f"notes/{i}.txt" for i in IDS])
+    return col
+
+
+@pytest.fixture()
+def filled(open_collection):
+    """A collection of SENTENCES that the test may change."""
+    return _fill(open_collection())
+
+
+@pytest.fixture(scope="module")
+def shared(opener):
+    """A collection of SENTENCES that tests only read."""
+    return _fill(opener("shared"))
+
+
+def test_meaning_beats_keywords(shared):
+    hits = shared.search("affordable accommodation near the beach", k=3, mode="dense")
+    assert hits[0].id == "s0" and hits[0].text == SENTENCES[0]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].score > hits[1].score + 0.1
+    assert shared.search("affordable accommodation near the beach", k=3)[0].id == "s0"  # default (hybrid) too
+
+
+def test_batch_search_matches_single(shared):
+    queries = ["baking a cake", "football match", "monetary policy"]
+    batch = shared.search(queries, k=2, mode="dense")
+    assert [hits[0].id for hits in batch] == ["s2", "s3", "s1"]
+    for q, hits in zip(queries, batch):
+        single = shared.search(q, k=2, mode="dense")
+        assert [h.id for h in hits] == [h.id for h in single]
+        assert np.allclose([h.score for h in hits], [h.score for h in single], atol=1e-5)
+
+
+def test_hits_carry_metadata_source_and_offsets(shared):
+    hit = shared.search("interest rates and central banks", k=1)[0]
+    assert (hit.id, hit.metadata, hit.source) == ("s1", METAS[1], "notes/s1.txt")
+    assert (hit.chunk, hit.start, hit.end) == (0, 0, len(SENTENCES[1]))
+
+
+def test_get_count_delete_upsert(filled):
+    assert filled.count() == len(SENTENCES)
+    assert [d.id for d in filled.get(["s3", "missing", "s0"])] == ["s3", "s0"]
+    assert filled.get("s0")[0].metadata == METAS[0]
+    assert filled.delete(["s1", "nope"]) == 1
+    assert filled.count() == len(SENTENCES) - 1
+    assert all(h.id != "s1" for h in filled.search("interest rates", k=10))
+    filled.upsert(["A volcano erupted and lava reached the village."], ids=["s0"], metadatas=[{"topic": "geo"}])
+    assert filled.count() == len(SENTENCES) - 1
+    assert filled.get("s0")[0].metadata == {"topic": "geo"}
+    hits = filled.search("volcanic eruption", k=3)
+    assert hits[0].id == "s0" and [h.id for h in hits].count("s0") == 1
+    assert filled.delete(where={"year": 2024}) == 1  # s1 went already; s3 is left
+    assert filled.delete(["s3"], where={"topic": "sport"}) == 0
+    assert filled.count() == len(SENTENCES) - 2
+
+
+def test_where_filters_search_and_get(shared):
+    hits = shared.search("something to read", k=10, where={"year": {"$gte": 2023}})
+    assert {h.id for h in hits} == {"s1", "s3", "s4"}  # "2020" is text: never compared with numbers
+    assert {h.id for h in shared.search("sea", k=10, where={"tags": "sea"})} == {"s0"}  # any element of a list
+    ne = {h.id for h in shared.search("anything", k=10, where={"topic": {"$ne": "food"}})}
+    assert ne == set(IDS) - {"s2"}
+    either = {"$or": [{"draft": True}, {"topic": {"$in": ["food", "tech"]}}]}
+    assert [d.id for d in shared.get(where=either)] == ["s2", "s4", "s6"]
+    assert shared.search("anything", k=5, where={"topic": "nothing-has-this"}) == []
+
+
+def test_where_document_contains(shared):
+    assert [d.id for d in shared.get(where_document={"$contains": "sugar"})] == ["s2", "s5"]
+    hits = shared.search("cooking", k=10, where_document={"$not_contains": "sugar"})
+    assert "s2" not in {h.id for h in hits} and len(hits) == len(SENTENCES) - 2
+    assert shared.get(where_document={"$contains": "100%_off"}) == []  # wildcard characters are literal
+
+
+def test_lexical_and_hybrid_modes_find_exact_words(shared):
+    lexical = shared.search("manuscripts", k=3, mode="lexical")
+    assert lexical[0].id == "s6" and "lexical" in lexical[0].scores
+    hybrid = shared.search("photosynthesis", k=3, mode="hybrid")
+    assert hybrid[0].id == "s5" and "hybrid" in hybrid[0].scores
+    assert shared.search("zzzunknownword", k=3, mode="lexical") == []
+
+
+def test_precomputed_embeddings_and_vector_queries(open_collection):
+    col = open_collection()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20, 384)).astype(np.float32)
+    col.add([f"doc {i}" for i in range(20)], ids=[f"d{i}" for i in range(20)], embeddings=vectors)
+    hits = col.search(vectors[7], k=3)
+    assert hits[0].id == "d7" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    batch = col.search(vectors[[3, 11]], k=1)
+    assert [b[0].id for b in batch] == ["d3", "d11"]
+    with pytest.raises(DimensionMismatchError, match="dimension 5"):
+        col.add(["x"], ids=["bad"], embeddings=np.ones((1, 5)))
+
+
+def test_long_documents_are_chunked_and_found_once(open_collection):
+    col = open_collection(chunk_size=32, chunk_overlap=4)
+    filler = " ".join(f"Paragraph {i} talks about gardening, soil and seasonal planting." for i in range(12))
+    text = filler + " The last part explains how to repair a punctured bicycle tyre with a patch kit."
+    col.add([text, "A short note on baking bread."], ids=["long", "short"])
+    hits = col.search("fixing a flat bike tire", k=2, mode="dense")
+    assert hits[0].id == "long" and [h.id for h in hits].count("long") == 1
+    assert hits[0].chunk > 0 and "bicycle" in hits[0].text and text[hits[0].start : hits[0].end] == hits[0].text
+    assert col.get("long")[0].text == text
+
+
+BAD_CALLS = [
+    (lambda c: c.add(["  "], ids=["e"]), "empty or whitespace"),
+    (lambda c: c.add(["a", "b"], ids=["x"]), "2 documents but 1 ids"),
+    (lambda c: c.add(["a"], ids=["x"], metadatas=[{"k": object()}]), "not JSON-serialisable"),
+    (lambda c: c.add(["a"], ids=["s1"]), "already exist.*upsert"),
+    (lambda c: c.search("q", k=0), "k must be"),
+    (lambda c: c.search("", k=1), "query 0 is empty"),
+    (lambda c: c.search("q", k=1, where={"year": {"$gt": "2020"}}), "numbers only"),
+    (lambda c: c.search("q", k=1, mode="fuzzy"), "mode 'fuzzy'"),
+    (lambda c: c.search(np.ones(7, dtype=np.float32), k=1), "dimension 7"),
+    (lambda c: c.delete(), "needs ids or a where"),
+    (lambda c: c.upsert(["a"], ids=None), "upsert needs ids"),
+]
+
+
+def test_bad_input_is_a_clear_error_that_changes_nothing(shared):
+    for call, message in BAD_CALLS:
+        with pytest.raises(InvalidInputError, match=message):
+            call(shared)
+    assert shared.count() == len(SENTENCES) and shared.get("x") == [] and shared.get("e") == []
+
+
+def test_reopen_keeps_data_and_checks_the_model(open_collection):
+    col = open_collection()
+    col.add(SENTENCES[:2], ids=IDS[:2])
+    col.close()
+    again = open_collection(create=False)
+    assert again.count() == 2 and again.search("beach hotel", k=1, mode="dense")[0].id == "s0"
+    with pytest.raises(ModelMismatchError, match="was built with model"):
+        open_collection(model="sentence-transformers/all-mpnet-base-v2")
+
+
+def test_index_files_skips_unchanged_and_replaces_changed(open_collection, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Whales and dolphins are marine mammals that breathe air.")
+    (folder / "b.md").write_text("# Trains\n\nHigh-speed rail links the two capitals in three hours.")
+    col = open_collection()
+    first = col.index_files([folder])
+    assert (first.files_added, first.documents) == (2, 2)
+    assert col.search("sea creatures", k=1, mode="dense")[0].source.endswith("a.txt")
+    assert col.index_files([folder]).files_unchanged == 2
+    (folder / "a.txt").write_text("Volcanoes erupt molten rock called lava.")
+    (folder / "b.md").unlink()
+    second = col.index_files([folder])
+    assert (second.files_replaced, second.files_unchanged, second.files_removed) == (1, 0, 1)
+    assert col.count() == 1
+    assert "Volcanoes" in col.search("eruption", k=1)[0].text
+
+
+def test_threshold_and_mmr(shared):
+    hits = shared.search("affordable accommodation near the beach", k=5, mode="dense", threshold=0.3)
+    assert [h.id for h in hits] == ["s0"]
+    diverse = shared.search("sugar", k=3, mode="dense", mmr=0.3)
+    assert len(diverse) == 3 and len({h.id for h in diverse}) == 3 and "mmr" in diverse[0].scores
+
+
+def test_open_collection_chooses_the_backend_and_rejects_mixups(tmp_path):
+    from semsearch.backends import open_collection
+
+    with pytest.raises(InvalidInputError, match="backend 'sqlite' is not one of local, milvus"):
+        open_collection(tmp_path / "x", backend="sqlite")
+    with pytest.raises(InvalidInputError, match="uri and token are for backend='milvus'"):
+        open_collection(tmp_path / "x", uri="./milvus.db")
+    assert not (tmp_path / "x").exists()
