@@ -303,19 +303,19 @@ class Embedder:
             found = cache.get_many(keys, self.dimension)
         else:
             found = cache.get_many(keys)
-        # Each missing text is encoded once, even if it occurs several times in this call.
-        todo: dict[bytes, int] = {}
-        for i, vec in enumerate(found):
-            if vec is None:
-                todo.setdefault(keys[i], i)
-        fresh: dict[bytes, np.ndarray] = {}
-        if todo:
-            vectors = self._encode([texts[i] for i in todo.values()], kind, precision, show_progress)
-            cache.put_many(list(todo), vectors)
-            fresh = dict(zip(todo, vectors))
+        # Every miss is encoded, duplicates included: the batch sentence-transformers sees is
+        # then exactly the one a plain encode_document call would see, so the vectors are the
+        # same bit for bit (bf16 results depend slightly on which texts share a batch).
+        missing = [i for i, vec in enumerate(found) if vec is None]
         out = np.empty((n, self.dimension), dtype=np.float32)
+        if missing:
+            vectors = self._encode([texts[i] for i in missing], kind, precision, show_progress)
+            out[missing] = vectors
+            unique = dict(zip((keys[i] for i in missing), vectors))
+            cache.put_many(list(unique), np.asarray(list(unique.values()), dtype=np.float32).reshape(len(unique), -1))
         for i, vec in enumerate(found):
-            out[i] = vec if vec is not None else fresh[keys[i]]
+            if vec is not None:
+                out[i] = vec
         return out
 
     def _encode(self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False) -> np.ndarray:
