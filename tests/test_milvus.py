@@ -265,3 +265,29 @@ def test_cli_migrate_then_search_and_delete_on_milvus(tmp_path, milvus_uri, tiny
     assert r.exit_code != 0 and "backend 'nope'" in r.output
     with MilvusCollection("cli_copy", uri=milvus_uri) as col:
         col.drop()
+
+
+def test_http_api_serves_a_milvus_collection(milvus_uri, minilm_path):
+    """The server takes an open Milvus collection like a local one: same endpoints, same answers."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from semsearch import Collection
+    from semsearch.server.app import create_app
+
+    col = Collection("served", backend="milvus", uri=milvus_uri)
+    try:
+        col.add(
+            ["Budget-friendly lodging by the coast, five minutes from the sand.", "The central bank raised rates."],
+            ids=["hotel-1", "news-1"], metadatas=[{"kind": "travel"}, {"kind": "news"}],
+        )
+        with TestClient(create_app([col], warm_up=False)) as client:
+            assert [c["name"] for c in client.get("/collections").json()["collections"]] == ["served"]
+            r = client.post("/search", json={"query": "affordable accommodation near the beach", "k": 2})
+            assert r.status_code == 200, r.text
+            assert r.json()["results"][0]["hits"][0]["id"] == "hotel-1"
+            r = client.post("/search", json={"query": "interest rates", "k": 2, "where": {"kind": "travel"}})
+            assert [h["id"] for h in r.json()["results"][0]["hits"]] == ["hotel-1"]
+    finally:
+        col.drop()
+        col.close()

@@ -456,6 +456,9 @@ def serve(
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 8.0,
     max_documents: Annotated[int, typer.Option("--max-documents", help="Most documents per add/upsert request.")] = 1000,
     max_k: Annotated[int, typer.Option("--max-k", help="Most hits per query.")] = 100,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
     torch_threads: Annotated[int, typer.Option("--torch-threads", help="Threads one request's encoding may use; concurrency comes from parallel requests.")] = 1,
 ) -> None:
     """Serve collections over HTTP: a JSON API (docs at /docs) and a search page at /."""
@@ -466,11 +469,15 @@ def serve(
 
         check_bind(host, api_key or None)  # before anything else: refuse an unsafe bind first
         folders = list(paths or [default_collection()])
-        for folder in folders:
-            if not (folder / "collection.sqlite3").exists():
-                _fail(f"no collection at {folder}; index documents first: semsearch index PATH -c {folder}")
+        if backend == "local":
+            for folder in folders:
+                if not (folder / "collection.sqlite3").exists():
+                    _fail(f"no collection at {folder}; index documents first: semsearch index PATH -c {folder}")
+            sources: list = folders
+        else:  # the same API over Milvus collections, opened here with the same options as the CLI's
+            sources = [_open(folder, create=False, backend=backend, uri=uri, token=token) for folder in folders]
         serve_collections(
-            folders, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
+            sources, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
             cors_origins=cors_origin or [], rerankers=reranker or [], max_body_bytes=int(max_body_mb * 1024 * 1024),
             max_documents=max_documents, max_k=max_k, torch_threads=torch_threads, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
         )

@@ -95,10 +95,12 @@ def open_collections(
     owned: list[Collection] = []
     try:
         for name, source in pairs:
-            col = source if isinstance(source, Collection) else Collection(source, create=False)
-            if not isinstance(source, Collection):
+            # An already-open collection (local or Milvus: same interface) is served as it is.
+            opened_here = isinstance(source, (str, os.PathLike))
+            col = Collection(source, create=False) if opened_here else source
+            if opened_here:
                 owned.append(col)
-            base = name or col.path.name
+            base = name or (col.path.name if isinstance(col, Collection) else col.name)
             if not NAME_PATTERN.match(base):
                 if name is not None:
                     raise InvalidInputError(f"collection name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - (not starting with . _ -)")
@@ -354,7 +356,7 @@ def _info(state: ServerState, name: str) -> m.CollectionInfo:
     return m.CollectionInfo(
         name=name, default=name == state.default, documents=data["documents"], chunks=data["chunks"],
         model=data["model"], dimension=data["dimension"], index=data["index"], chunk_size=data["chunk_size"],
-        chunk_overlap=data["chunk_overlap"], size_bytes=data["size_bytes"],
+        chunk_overlap=data["chunk_overlap"], size_bytes=data.get("size_bytes"),
         search_options=supported_search_options(col), modes=supported_modes(col),
     )
 

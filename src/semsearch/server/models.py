@@ -167,7 +167,7 @@ class CollectionInfo(BaseModel):
     index: str
     chunk_size: int
     chunk_overlap: int
-    size_bytes: int
+    size_bytes: Optional[int] = Field(None, description="Size on disk (local collections; a Milvus server does not say).")
     search_options: list[str] = Field(description="Which of where / mode / rerank / threshold this server supports.")
     modes: list[str]
 

@@ -23,8 +23,16 @@ class UnsupportedOptionError(InvalidInputError):
 
 def accepted_keywords(method: Callable[..., Any]) -> frozenset[str]:
     """Keyword arguments a method accepts (by name)."""
-    params = inspect.signature(method).parameters.values()
-    return frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    params = list(inspect.signature(method).parameters.values())
+    names = frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        # A backend that forwards **options (Milvus) takes what the local Collection's method takes.
+        from ..collection import Collection
+
+        local = getattr(Collection, getattr(method, "__name__", ""), None)
+        if local is not None and local is not method:
+            names |= accepted_keywords(local)
+    return names
 
 
 def supported_search_options(collection: Any) -> list[str]:
