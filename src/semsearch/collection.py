@@ -361,23 +361,10 @@ class Collection:
         *,
         replace: bool,
     ) -> list[str]:
-        docs = _as_list(documents, "documents")
-        n = len(docs)
-        id_list = _check_ids(ids, n)
-        metas = _check_metadatas(metadatas, n)
-        srcs = list(sources) if sources is not None else [None] * n
-        if len(srcs) != n:
-            raise InvalidInputError(f"got {n} documents but {len(srcs)} sources; give one source per document")
-        for i, text in enumerate(docs):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"document {i} (id {id_list[i]!r}) is a {type(text).__name__}, not text")
-            if not text.strip():
-                raise InvalidInputError(
-                    f"document {i} (id {id_list[i]!r}) is empty or whitespace only; give it text or leave it out"
-                )
-        if n == 0:
+        rows = document_rows(documents, ids, metadatas, sources)
+        if not rows:
             return []
-        rows = [DocumentRow(id_list[i], docs[i], metas[i], srcs[i]) for i in range(n)]
+        n, id_list = len(rows), [r.id for r in rows]
         if embeddings is not None:
             vectors = self._check_embeddings(embeddings, n)
             for row, vec in zip(rows, vectors):
@@ -981,6 +968,29 @@ class Collection:
             "format_version": m.get("format_version"),
             "lexical_tokenizer": m.get("lexical_tokenizer"),
         }
+
+
+def document_rows(documents: Any, ids: Any, metadatas: Any, sources: Any) -> list[DocumentRow]:
+    """Checked rows (no chunks yet) for add/upsert, shared by every backend.
+
+    Raises:
+        InvalidInputError: mismatched lengths, a non-text or empty document, bad ids or metadata.
+    """
+    docs = _as_list(documents, "documents")
+    n = len(docs)
+    id_list = _check_ids(ids, n)
+    metas = _check_metadatas(metadatas, n)
+    srcs = list(sources) if sources is not None else [None] * n
+    if len(srcs) != n:
+        raise InvalidInputError(f"got {n} documents but {len(srcs)} sources; give one source per document")
+    for i, text in enumerate(docs):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"document {i} (id {id_list[i]!r}) is a {type(text).__name__}, not text")
+        if not text.strip():
+            raise InvalidInputError(
+                f"document {i} (id {id_list[i]!r}) is empty or whitespace only; give it text or leave it out"
+            )
+    return [DocumentRow(id_list[i], docs[i], metas[i], srcs[i]) for i in range(n)]
 
 
 def _as_list(values: Any, name: str) -> list[Any]:

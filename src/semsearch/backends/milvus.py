@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..collection import Collection, Document, Hit, IndexReport, _as_list, _check_ids, _check_metadatas
+from ..collection import Collection, Document, Hit, IndexReport, document_rows
 from ..embedding import DEFAULT_MODEL, Embedder, canonical_model_name
 from ..errors import InvalidInputError, ModelMismatchError, NotACollectionError, SemsearchError
 from ..filters import Contains, Node, combine, parse_where, parse_where_document
@@ -449,23 +449,10 @@ class MilvusCollection:
         return self._write(documents, ids, metadatas, embeddings, sources, replace=True)
 
     def _write(self, documents: Any, ids: Any, metadatas: Any, embeddings: Any, sources: Any, *, replace: bool) -> list[str]:
-        docs = _as_list(documents, "documents")
-        n = len(docs)
-        id_list_ = _check_ids(ids, n)
-        metas = _check_metadatas(metadatas, n)
-        srcs = list(sources) if sources is not None else [None] * n
-        if len(srcs) != n:
-            raise InvalidInputError(f"got {n} documents but {len(srcs)} sources; give one source per document")
-        for i, text in enumerate(docs):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"document {i} (id {id_list_[i]!r}) is a {type(text).__name__}, not text")
-            if not text.strip():
-                raise InvalidInputError(
-                    f"document {i} (id {id_list_[i]!r}) is empty or whitespace only; give it text or leave it out"
-                )
-        if n == 0:
+        rows = document_rows(documents, ids, metadatas, sources)
+        if not rows:
             return []
-        rows = [DocumentRow(id_list_[i], docs[i], metas[i], srcs[i]) for i in range(n)]
+        n, id_list_ = len(rows), [r.id for r in rows]
         self._check_sizes(rows)
         if not replace:
             existing = self._existing_ids(id_list_)
