@@ -903,7 +903,7 @@ class MilvusChunkReader:
 
 def run_milvus_search(col: MilvusCollection, texts: list[str] | None, vectors: np.ndarray | None, opts: Any) -> list[list[Hit]]:
     """The local search pipeline with Milvus as the candidate source (see :func:`semsearch.retrieval.search.run_search`)."""
-    from ..retrieval.search import _fuse, _to_hits
+    from ..retrieval.search import rank_candidates
 
     n_queries = len(texts) if texts is not None else len(vectors)  # type: ignore[arg-type]
     expr = col.filter_expression(opts.filter)
@@ -912,21 +912,7 @@ def run_milvus_search(col: MilvusCollection, texts: list[str] | None, vectors: n
     pool = max(opts.candidates, opts.k, opts.rerank_top if opts.rerank else 0)
     dense = col.dense_candidates(vectors, pool, expr) if opts.mode != "lexical" else [[] for _ in range(n_queries)]
     lexical = [col.lexical_candidates(t, pool, expr) for t in texts] if opts.mode != "dense" else [[] for _ in range(n_queries)]
-    ranked = [_fuse(col, texts[i] if texts is not None else None, dense[i], lexical[i], opts) for i in range(n_queries)]  # type: ignore[arg-type]
-    if opts.rerank:
-        from ..retrieval.rerank import rerank_ranked
-
-        rerank_ranked(col, texts, ranked, opts.rerank, opts.rerank_top)  # type: ignore[arg-type]
-    results = []
-    for query_ranked in ranked:
-        if opts.threshold is not None:
-            query_ranked = [r for r in query_ranked if r.score >= opts.threshold]
-        if opts.mmr is not None:
-            from ..retrieval.mmr import mmr_order
-
-            query_ranked = mmr_order(col, query_ranked, opts.mmr, opts.k)  # type: ignore[arg-type]
-        results.append(query_ranked[: opts.k])
-    return _to_hits(col, results)  # type: ignore[arg-type]
+    return rank_candidates(col, texts, dense, lexical, opts)
 
 
 def _best_per_document(hits: Iterable[dict[str, Any]], n: int) -> list[Candidate]:

@@ -99,8 +99,15 @@ def run_search(col: Collection, texts: list[str] | None, vectors: np.ndarray | N
         lexical = [lexical_candidates(col, t, pool, allow_sql) for t in texts]
     else:
         lexical = [[] for _ in range(n_queries)]
+    return rank_candidates(col, texts, dense, lexical, opts)
+
+
+def rank_candidates(
+    col: Any, texts: list[str] | None, dense: list[list[Candidate]], lexical: list[list[Candidate]], opts: SearchOptions
+) -> list[list[Hit]]:
+    """The stages after retrieval, shared by every backend: fuse, rerank, threshold, MMR, hits."""
     ranked = [
-        _fuse(col, texts[i] if texts is not None else None, dense[i], lexical[i], opts) for i in range(n_queries)
+        _fuse(col, texts[i] if texts is not None else None, dense[i], lexical[i], opts) for i in range(len(dense))
     ]
     if opts.rerank:
         from .rerank import rerank_ranked
