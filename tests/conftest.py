@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Converted models (OpenVINO) are cached per test session, never in the user's cache directory;
+# processes the tests start inherit it.
+_CACHE = tempfile.mkdtemp(prefix="semsearch-test-cache-")
+os.environ["SEMSEARCH_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 import pytest  # noqa: E402
 

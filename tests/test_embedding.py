@@ -9,6 +9,7 @@ from semsearch import embedding as emb
 from semsearch.embedding import DEFAULT_MODEL, Embedder, canonical_model_name, cpu_has_fast_bf16, model_location
 from semsearch.embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from semsearch.errors import InvalidInputError
+from semsearch.openvino_engine import openvino_available
 
 
 def test_default_model_resolves_offline_to_the_bundled_weights(minilm_path):
@@ -38,7 +39,8 @@ def test_order_is_preserved_despite_length_sorting(minilm_path):
 def test_auto_precision_uses_bf16_only_when_it_agrees_with_fp32(minilm_path):
     auto = Embedder(precision="auto")
     assert auto.precision == "bf16"
-    fp32 = Embedder(precision="fp32")
+    assert auto.engine == ("openvino" if openvino_available() else "torch")
+    fp32 = Embedder(precision="fp32", engine="torch")
     texts = ["affordable accommodation near the beach", "The central bank raised interest rates."]
     agreement = np.sum(auto.encode_documents(texts) * fp32.encode_documents(texts), axis=1)
     assert agreement.min() >= 0.999
@@ -68,9 +70,9 @@ class CountingEncode:
         self._inner = embedder._encode
         embedder._encode = self  # type: ignore[method-assign]
 
-    def __call__(self, texts, kind, precision, show_progress=False):
+    def __call__(self, texts, kind, precision, show_progress=False, **kwargs):
         self.texts.extend(texts)
-        return self._inner(texts, kind, precision, show_progress)
+        return self._inner(texts, kind, precision, show_progress, **kwargs)
 
 
 @pytest.fixture()
@@ -109,21 +111,58 @@ def test_cuda_uses_half_precision(monkeypatch, bf16_supported, expected):
 
 def test_cpu_without_native_bf16_stays_fp32(monkeypatch):
     monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
-    assert Embedder("some/model", device="cpu")._choose_precision() == "fp32"
+    assert Embedder("some/model", device="cpu", engine="torch")._choose_precision() == "fp32"
 
 
 def test_bf16_refused_when_calibration_disagrees(monkeypatch, tiny_model_dir):
     monkeypatch.setattr(emb, "_auto_precision", {})  # the per-process choice would hide the second case
     monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
     monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # no real agreement can pass this
-    assert Embedder(str(tiny_model_dir), device="cpu")._choose_precision() == "fp32"
+    assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose_precision() == "fp32"
     monkeypatch.setattr(emb, "_auto_precision", {})
     monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
-    assert Embedder(str(tiny_model_dir), device="cpu")._choose_precision() == "bf16"
+    assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose_precision() == "bf16"
+
+
+@pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
+def test_auto_engine_takes_openvino_only_when_it_agrees_with_torch(monkeypatch, tiny_model_dir):
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # every faster path refused: torch fp32 remains
+    assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("torch", "fp32")
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
+    assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("openvino", "bf16")
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
+    assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("openvino", "fp32")
+    # An explicit engine or precision keeps the other choice automatic.
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose() == ("torch", "fp32")
+
+
+def test_without_openvino_auto_encodes_with_torch(monkeypatch, tiny_model_dir):
+    from semsearch import openvino_engine
+
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(emb, "_ov_models", {})
+    monkeypatch.setattr(openvino_engine, "openvino_available", lambda: False)
+    e = Embedder(str(tiny_model_dir), device="cpu")
+    assert e.engine == "torch"
+    assert e.encode_documents(["still encodes"]).shape == (1, 32)
+    with pytest.raises(InvalidInputError, match="engine 'openvino' cannot run .* use engine='torch'"):
+        _ = Embedder(str(tiny_model_dir), device="cpu", engine="openvino", precision="fp32").precision
+
+
+def test_engine_validation():
+    with pytest.raises(InvalidInputError, match="engine must be one of auto, torch, openvino"):
+        Embedder("some/model", engine="onnx")
+    with pytest.raises(InvalidInputError, match="engine 'openvino' runs on the CPU.*engine='torch'"):
+        Embedder("some/model", device="cuda", engine="openvino")
 
 
 def test_explicit_precision_is_kept_and_bad_values_rejected():
-    assert Embedder("some/model", device="cpu", precision="fp32")._choose_precision() == "fp32"
+    assert Embedder("some/model", device="cpu", precision="fp32", engine="torch")._choose_precision() == "fp32"
     with pytest.raises(InvalidInputError, match="precision must be one of"):
         Embedder("some/model", precision="fp8")
     with pytest.raises(InvalidInputError, match="batch_size"):
@@ -131,10 +170,14 @@ def test_explicit_precision_is_kept_and_bad_values_rejected():
 
 
 def test_model_is_warmed_when_precision_resolves(tiny_model_dir):
-    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32")
+    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="torch")
     spy = CountingEncode(e)
     assert e.precision == "fp32"
     assert spy.texts == ["warm up"]
+    auto = Embedder(str(tiny_model_dir), device="cpu")
+    spy = CountingEncode(auto)
+    _ = auto.precision
+    assert spy.texts[-1] == "warm up"  # after any calibration, on the path chosen
 
 
 # -- encoding results ---------------------------------------------------------------------

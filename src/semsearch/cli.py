@@ -60,7 +60,14 @@ PrecisionOpt = Annotated[
     str,
     typer.Option(
         "--precision",
-        help="Encoding precision: auto (bf16 where the CPU has it and it agrees with fp32), fp32, bf16, fp16.",
+        help="Encoding precision: auto (the fastest that agrees with fp32: bf16 where the CPU or GPU has it), fp32, bf16, fp16.",
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Encoding engine: auto (OpenVINO on the CPU when installed and it agrees with torch), torch, openvino.",
     ),
 ]
 
@@ -147,6 +154,7 @@ def index(
     index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP + " New collections only; change an existing one with `semsearch reindex --index SPEC`.")] = None,
     prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
     precision: PrecisionOpt = "auto",
+    engine: EngineOpt = "auto",
     progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
@@ -161,7 +169,7 @@ def index(
         options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
         with _open(
             collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap, precision=precision, progress=progress, backend=backend, uri=uri, token=token,
+            chunk_overlap=chunk_overlap, precision=precision, engine=engine, progress=progress, backend=backend, uri=uri, token=token,
             index=index_spec if index_spec and not _exists(collection) else None,
         ) as col:
             if index_spec and col.manifest["index"] != index_spec:
@@ -191,6 +199,7 @@ def search(
     collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits}) instead of a table.")] = False,
     precision: PrecisionOpt = "auto",
+    engine: EngineOpt = "auto",
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")] = "hybrid",
@@ -209,7 +218,7 @@ def search(
     """Search a collection by meaning and words; prints rank, score, source and a snippet."""
 
     def go() -> None:
-        with _open(collection, create=False, precision=precision, backend=backend, uri=uri, token=token) as col:
+        with _open(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri, token=token) as col:
             results = col.search(
                 list(queries), k=k, where=where, where_document=where_document, mode=mode, fusion=fusion,
                 alpha=alpha, rrf_k=rrf_k, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr,

@@ -106,8 +106,10 @@ class Collection:
             existing collection's rebuilds its index from the stored vectors (no re-encoding).
         chunk_size: maximum tokens per chunk (default: what the model reads at once).
         chunk_overlap: tokens shared by consecutive chunks of a long document.
-        precision: "auto" (bf16 autocast where the CPU has it and it agrees with fp32),
-            "fp32", "bf16" or "fp16".
+        precision: "auto" (the fastest that agrees with fp32: bf16 where the CPU or GPU
+            computes it natively), "fp32", "bf16" or "fp16".
+        engine: "auto" (OpenVINO on CPUs when it is installed and agrees with torch, else
+            torch), "torch" or "openvino".
         device: "cpu", "cuda", ... (default: the best available).
         lock_timeout: seconds to wait for another process's write before giving up.
         progress: show a progress bar while encoding (default: on a terminal, for 512+ chunks).
@@ -147,7 +149,8 @@ class Collection:
         chunk_overlap: int | None = None,
         precision: str = "auto",
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
+        engine: str = "auto",
         lock_timeout: float = 60.0,
         progress: bool | None = None,
         index_save_every: int = 200_000,
@@ -196,12 +199,13 @@ class Collection:
                 )
             self._migrate()
             self.embedder = Embedder(
-                recorded, device=device, precision=precision, batch_size=batch_size,
+                recorded, device=device, precision=precision, batch_size=batch_size, engine=engine,
                 expect_dimension=int(self.manifest["dimension"]),
             )
             change_index_to = index if index is not None and index != self.manifest["index"] else None
         else:
-            self.embedder = Embedder(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size)
+            self.embedder = Embedder(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size,
+                                     engine=engine)
             info = self.embedder.info()  # loads the model: a new collection must know its dimension
             max_tokens = info.max_seq_length - 2  # room for [CLS] and [SEP]
             size = chunk_size or max_tokens

@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# Below this agreement with fp32 (minimum cosine over the calibration sentences) bf16 is refused.
+ENGINES = ("auto", "torch", "openvino")
+# Below this agreement with torch fp32 (minimum cosine over the calibration sentences) a faster
+# path (bf16, or the OpenVINO engine) is refused.
 BF16_MIN_COSINE = 0.999
+TORCH_BATCH_SIZE = 64
 _CALIBRATION = [
     "The quick brown fox jumps over the lazy dog.",
     "affordable accommodation near the beach",
@@ -42,8 +45,12 @@ _CALIBRATION = [
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
-# The precision "auto" settles on, per (model, device): calibrated once per process.
-_auto_precision: dict[tuple[str, str], str] = {}
+# OpenVINO copies of loaded models, per (model, device, precision): (model, best batch size),
+# or None when the model cannot run in OpenVINO.
+_ov_models: dict[tuple[str, str, str], tuple[Any, int] | None] = {}
+# The (engine, precision) "auto" settles on, per (model, device, engine asked, precision asked):
+# calibrated once per process.
+_auto_precision: dict[tuple[str, ...], tuple[str, str]] = {}
 
 
 def canonical_model_name(name: str | os.PathLike[str]) -> str:
@@ -155,6 +162,25 @@ def _quiet_loading():
             hf_logging.enable_progress_bar()
 
 
+def load_openvino_model(name: str, device: str, precision: str) -> tuple[Any, int] | None:
+    """The model with its transformer in OpenVINO (shared per process), or None where it cannot run."""
+    key = (name, device, precision)
+    with _models_lock:
+        if key in _ov_models:
+            return _ov_models[key]
+    model = load_sentence_transformer(name, device)
+    got: tuple[Any, int] | None = None
+    from . import openvino_engine
+
+    if device == "cpu" and openvino_engine.openvino_available() and openvino_engine.supports(model):
+        try:
+            got = openvino_engine.openvino_model(model, model_location(name), precision)
+        except Exception as exc:  # noqa: BLE001 - an architecture OpenVINO cannot convert: torch runs it
+            log.info("OpenVINO cannot run %s (%s); encoding with torch", name, " ".join(str(exc).split())[:300])
+    with _models_lock:
+        return _ov_models.setdefault(key, got)
+
+
 @dataclass
 class EmbedderInfo:
     model: str
@@ -163,15 +189,19 @@ class EmbedderInfo:
     prompts: dict[str, str]
     precision: str
     device: str
+    engine: str = "torch"
 
 
 class Embedder:
     """Encodes documents and queries with one sentence-transformers model.
 
-    ``precision="auto"`` picks the fastest path that agrees with fp32: on CUDA, bf16 where the
-    GPU supports it and fp16 otherwise; on CPUs with native bf16 (AVX512-BF16 or AMX), bf16
-    autocast once it agrees with fp32 to at least 0.999 cosine on a calibration set; fp32
-    otherwise. ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a path.
+    ``precision="auto"`` with ``engine="auto"`` picks the fastest path that agrees with torch
+    fp32: on CUDA, torch in bf16 where the GPU supports it and fp16 otherwise; on CPUs, the
+    first of OpenVINO bf16 (CPUs with native bf16: AVX512-BF16 or AMX), OpenVINO fp32, torch
+    bf16 autocast, torch fp32 that agrees with torch fp32 to at least 0.999 cosine on a
+    calibration set (measured once per process). ``precision`` ("fp32", "bf16", "fp16") and
+    ``engine`` ("torch", "openvino") force a choice; the other one stays automatic.
+    ``batch_size`` defaults to the engine's best (64 for torch; 8 rows per OpenVINO stream).
 
     Vectors are cached: queries in memory (``query_cache``, an LRU; 0 turns it off) and
     documents in ``cache`` when one is given (a :class:`DiskEmbeddingCache`, e.g. one per
@@ -184,24 +214,34 @@ class Embedder:
         *,
         device: str | None = None,
         precision: str = "auto",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         expect_dimension: int | None = None,
         cache: DiskEmbeddingCache | None = None,
         query_cache: QueryCache | int = 4096,
+        engine: str = "auto",
     ) -> None:
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if batch_size < 1:
+        if engine not in ENGINES:
+            raise InvalidInputError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        if batch_size is not None and batch_size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         self.name = canonical_model_name(model)
         self.device = pick_device(device)
+        if engine == "openvino" and self.device != "cpu":
+            raise InvalidInputError(
+                f"engine 'openvino' runs on the CPU, but the device is {self.device!r}; use engine='torch' "
+                "or device='cpu'"
+            )
         self.requested_precision = precision
+        self.requested_engine = engine
         self.batch_size = batch_size
         self.cache = cache
         self.query_cache = query_cache if isinstance(query_cache, QueryCache) else QueryCache(query_cache)
         self._model: Any = None
         self._expect_dimension = expect_dimension
         self._precision: str | None = None
+        self._engine = "torch"
         self._warned_truncation = False
         self._lock = threading.RLock()
 
@@ -243,34 +283,77 @@ class Embedder:
         if self._precision is None:
             with self._lock:
                 if self._precision is None:
-                    precision = self._choose_precision()
+                    engine, precision = self._choose()
                     # One tiny encode at load, so the first real query pays no first-call cost
                     # (allocator growth, kernel selection): its latency is the steady one.
-                    self._encode(["warm up"], "query", precision)
-                    self._precision = precision
+                    self._encode(["warm up"], "query", precision, engine=engine)
+                    self._engine, self._precision = engine, precision
         return self._precision
 
+    @property
+    def engine(self) -> str:
+        """The engine encoding runs in ("torch" or "openvino"), resolved with the precision."""
+        _ = self.precision
+        return self._engine
+
+    @property
+    def path(self) -> str:
+        """Engine and precision in one name ("openvino-bf16", "bf16"...): what cache keys record."""
+        precision = self.precision
+        return precision if self._engine == "torch" else f"{self._engine}-{precision}"
+
     def info(self) -> EmbedderInfo:
-        return EmbedderInfo(self.name, self.dimension, self.max_seq_length, self.prompts, self.precision, self.device)
+        return EmbedderInfo(self.name, self.dimension, self.max_seq_length, self.prompts, self.precision, self.device,
+                            self.engine)
 
     def _choose_precision(self) -> str:
-        req = self.requested_precision
-        if req != "auto":
-            return req
+        return self._choose()[1]
+
+    def _choose(self) -> tuple[str, str]:
+        """(engine, precision): what was asked, else the fastest that agrees with torch fp32."""
+        req_engine, req_precision = self.requested_engine, self.requested_precision
         if self.device.startswith("cuda"):
-            return cuda_precision()
-        key = (self.name, self.device)
+            return "torch", cuda_precision() if req_precision == "auto" else req_precision
+        if self.device != "cpu":
+            return "torch", "fp32" if req_precision == "auto" else req_precision
+        engines = ["openvino", "torch"] if req_engine == "auto" else [req_engine]
+        if req_precision != "auto":
+            precisions = [req_precision]
+        else:
+            precisions = ["bf16", "fp32"] if cpu_has_fast_bf16() else ["fp32"]
+        candidates = [(e, p) for e in engines for p in precisions]
+        if req_engine == "auto":
+            candidates = [c for c in candidates if c[0] == "torch" or self._openvino(c[1]) is not None]
+        if len(candidates) == 1 and (req_engine != "auto" or req_precision != "auto"):
+            engine, precision = candidates[0]
+            if engine == "openvino" and self._openvino(precision) is None:
+                raise InvalidInputError(
+                    f"engine 'openvino' cannot run {self.name!r} here (is the openvino package installed?); "
+                    "use engine='torch'"
+                )
+            return candidates[0]
+        key = (self.name, self.device, req_engine, req_precision)
         if key not in _auto_precision:
-            _auto_precision[key] = "fp32"
-            if self.device == "cpu" and cpu_has_fast_bf16():
-                ref = self._encode(_CALIBRATION, "document", "fp32")
-                fast = self._encode(_CALIBRATION, "document", "bf16")
+            ref = None
+            choice = candidates[-1]
+            for engine, precision in candidates:
+                if (engine, precision) == ("torch", "fp32"):
+                    choice = (engine, precision)
+                    break
+                if ref is None:
+                    ref = self._encode(_CALIBRATION, "document", "fp32", engine="torch")
+                fast = self._encode(_CALIBRATION, "document", precision, engine=engine)
                 agreement = float(np.min(np.sum(ref * fast, axis=1)))
                 if agreement >= BF16_MIN_COSINE:
-                    _auto_precision[key] = "bf16"
-                else:
-                    log.info("bf16 agrees with fp32 only to %.5f cosine for %s; using fp32", agreement, self.name)
+                    choice = (engine, precision)
+                    break
+                log.info("%s %s agrees with torch fp32 only to %.5f cosine for %s; not used", engine, precision,
+                         agreement, self.name)
+            _auto_precision[key] = choice
         return _auto_precision[key]
+
+    def _openvino(self, precision: str) -> tuple[Any, int] | None:
+        return load_openvino_model(self.name, self.device, precision)
 
     # -- encoding ----------------------------------------------------------------------
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
@@ -298,7 +381,7 @@ class Embedder:
         precision = self.precision
         if cache is None or (isinstance(cache, QueryCache) and cache.max_entries == 0):
             return self._encode(texts, kind, precision, show_progress)
-        keys = [text_key(self.name, precision, kind, t) for t in texts]
+        keys = [text_key(self.name, self.path, kind, t) for t in texts]
         if isinstance(cache, DiskEmbeddingCache):
             found = cache.get_many(keys, self.dimension)
         else:
@@ -318,25 +401,35 @@ class Embedder:
                 out[i] = vec
         return out
 
-    def _encode(self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False) -> np.ndarray:
+    def _encode(
+        self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False, engine: str | None = None
+    ) -> np.ndarray:
         # One call for the whole input: sentence-transformers sorts it by length into batches
         # (little padding), so the vectors are exactly those of a plain encode_document call.
         import torch
 
         if len(texts) == 0:
             return np.empty((0, self.dimension), dtype=np.float32)
-        model = self.model
+        engine = engine or self._engine
+        model, batch_size = self.model, TORCH_BATCH_SIZE
+        if engine == "openvino":
+            got = self._openvino(precision)
+            if got is None:
+                raise InvalidInputError(f"engine 'openvino' cannot run {self.name!r} here; use engine='torch'")
+            model, batch_size = got
         encode = model.encode_query if kind == "query" else model.encode_document
-        if precision in ("bf16", "fp16"):
+        if engine == "openvino":
+            ctx: Any = contextlib.nullcontext()  # OpenVINO runs at the precision it was compiled for
+        elif precision in ("bf16", "fp16"):
             dtype = torch.bfloat16 if precision == "bf16" else torch.float16
             device_type = "cuda" if self.device.startswith("cuda") else "cpu"
-            ctx: Any = torch.autocast(device_type, dtype=dtype)
+            ctx = torch.autocast(device_type, dtype=dtype)
         else:
             ctx = contextlib.nullcontext()
         with ctx, torch.inference_mode():
             vectors = encode(
                 list(texts),
-                batch_size=self.batch_size,
+                batch_size=self.batch_size or batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
                 show_progress_bar=show_progress,

@@ -217,7 +217,8 @@ class MilvusCollection:
         chunk_overlap: int | None = None,
         precision: str = "auto",
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
+        engine: str = "auto",
         progress: bool | None = None,
         insert_batch: int = 2000,
         shards: int | None = None,
@@ -266,13 +267,13 @@ class MilvusCollection:
                 raise InvalidInputError(
                     f"Milvus collection {self.name!r} chunks at {self.manifest['chunk_size']} tokens; index into a new collection to change it"
                 )
-            self.embedder = Embedder(recorded, device=device, precision=precision, batch_size=batch_size)
+            self.embedder = Embedder(recorded, device=device, precision=precision, batch_size=batch_size, engine=engine)
         else:
             if not create:
                 raise NotACollectionError(
                     f"there is no semsearch collection {self.name!r} in Milvus at {self.uri}; check the name and uri"
                 )
-            self.embedder = Embedder(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size)
+            self.embedder = Embedder(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size, engine=engine)
             info = self.embedder.info()
             max_tokens = info.max_seq_length - 2
             size = chunk_size or max_tokens

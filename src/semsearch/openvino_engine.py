@@ -1,0 +1,213 @@
+"""OpenVINO as the encoding engine on CPUs: the transformer runs in OpenVINO, the rest stays.
+
+sentence-transformers' own OpenVINO backend needs optimum-intel, which pins other versions of
+torch and transformers than ours (it would pull a CUDA torch); so this module converts the
+Hugging Face model of a sentence-transformers ``Transformer`` module with ``openvino``
+itself and swaps only that module's forward. Prompts, tokenisation, truncation, length sorting,
+pooling and normalisation stay sentence-transformers' own code.
+
+Why it is faster here (bench/RESULTS.md, issue 5): OpenVINO fuses attention, layer norm and
+GELU into few kernels, runs bf16 natively where the CPU has it, and with its THROUGHPUT hint
+runs one inference stream per core on its own slice of the batch instead of splitting every
+operation across cores (no per-operation barriers, far less sensitive to a busy machine).
+
+The converted model is cached on disk (``SEMSEARCH_CACHE_DIR`` or the per-user cache
+directory), keyed by the model's files and the library versions, so only the first process
+pays the ~2 s conversion; later ones read it in ~0.2 s.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Rows per inference request: measured best on 2 cores (bench/RESULTS.md); the sentence-
+# transformers batch is this times the number of parallel requests (one per stream).
+ROWS_PER_REQUEST = 8
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except Exception:  # noqa: BLE001 - missing, or a wheel that does not load on this platform
+        return False
+    return True
+
+
+def cache_dir() -> Path:
+    """Where semsearch caches derived artefacts shared by all collections (converted models)."""
+    env = os.environ.get("SEMSEARCH_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("semsearch"))
+
+
+def supports(st_model: Any) -> bool:
+    """True when the first module is a text transformer whose output is its last hidden state."""
+    first = st_model[0] if len(st_model) else None
+    hf = _hf_model(first)
+    if hf is None or not (hasattr(first, "preprocess") or hasattr(first, "tokenize")):
+        return False
+    if getattr(getattr(hf, "config", None), "output_hidden_states", False):
+        return False  # a later module reads every layer: keep the whole model in torch
+    config = getattr(first, "modality_config", None)
+    if config is not None:  # sentence-transformers >= 6: check what the module's forward reads
+        text = config.get("text") if isinstance(config, dict) else None
+        if set(config) != {"text"} or not text or text.get("method") != "forward" or text.get("method_output_name") != "last_hidden_state":
+            return False
+    return True
+
+
+def _hf_model(module: Any) -> Any:
+    for name in ("auto_model", "model"):
+        inner = getattr(module, name, None)
+        if inner is not None and hasattr(inner, "config"):
+            return inner
+    return None
+
+
+def _fingerprint(location: str, hf: Any, input_names: list[str]) -> str:
+    import openvino
+    import torch
+    import transformers
+
+    h = hashlib.sha256()
+    parts: dict[str, Any] = {
+        "location": location,
+        "config": hf.config.to_json_string(use_diff=False),
+        "inputs": input_names,
+        "versions": [openvino.__version__, torch.__version__, transformers.__version__, 2],
+    }
+    folder = Path(location)
+    if folder.is_dir():  # the weights themselves: size and mtime of every file in the model folder
+        parts["files"] = sorted(
+            (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+        )
+    else:  # a hub name: the weights, hashed (a few MB/s, once per process)
+        for tensor in hf.state_dict().values():
+            h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    h.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]
+
+
+def _converted(first: Any, location: str) -> Any:
+    """The OpenVINO model of ``first``'s Hugging Face model: from the cache, else converted."""
+    import openvino as ov
+    import torch
+
+    hf = _hf_model(first)
+    # Two texts of different lengths, so the traced graph is the one with padding and an
+    # attention mask (a batch without padding could let the model trace a mask-free shortcut).
+    tokenize = getattr(first, "preprocess", None) or first.tokenize
+    example = tokenize(["semsearch converts this model to OpenVINO once and caches it", "once"])
+    names = [k for k, v in example.items() if isinstance(v, torch.Tensor)]
+    folder = cache_dir() / "openvino" / _fingerprint(location, hf, names)
+    core = ov.Core()
+    if (folder / "model.xml").exists():
+        try:
+            return core.read_model(str(folder / "model.xml"))
+        except Exception as exc:  # noqa: BLE001 - a damaged cache entry is rebuilt, not fatal
+            log.warning("converted model in %s is unreadable (%s); converting again", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # tracing reads attributes that log notes meant for training
+    try:
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about Python-level branches, fixed by the example
+            model = ov.convert_model(hf.eval(), example_input={k: example[k] for k in names})
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    # Keep the token embeddings only: the pooler branch is then pruned from the graph.
+    model = ov.Model([model.output(0)], model.get_parameters(), "semsearch-encoder")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        try:
+            tmp.rename(folder)  # atomic; a concurrent process may have won the race: keep its copy
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:  # a read-only or full cache only costs the next process a conversion
+        log.info("could not cache the converted model in %s: %s", folder, exc)
+    return model
+
+
+class _Runner:
+    """One compiled model; each calling thread gets its own inference requests."""
+
+    def __init__(self, model: Any, precision: str) -> None:
+        import openvino as ov
+
+        self.compiled = ov.Core().compile_model(
+            model, "CPU", {"INFERENCE_PRECISION_HINT": _OV_PRECISION[precision], "PERFORMANCE_HINT": "THROUGHPUT"}
+        )
+        self.requests = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self.inputs = [port.get_any_name() for port in self.compiled.inputs]
+        self._local = threading.local()
+
+    def _own_requests(self) -> list[Any]:
+        reqs = getattr(self._local, "requests", None)
+        if reqs is None:
+            reqs = self._local.requests = [self.compiled.create_infer_request() for _ in range(self.requests)]
+        return reqs
+
+    def __call__(self, features: dict[str, Any]) -> np.ndarray:
+        arrays = {name: features[name].numpy() for name in self.inputs}
+        rows = len(arrays[self.inputs[0]])
+        parts = np.array_split(np.arange(rows), min(self.requests, rows))
+        reqs = self._own_requests()
+        for req, part in zip(reqs, parts):  # one slice per stream, all in flight at once
+            req.start_async({name: a[part[0] : part[-1] + 1] for name, a in arrays.items()})
+        out = []
+        for req, _ in zip(reqs, parts):
+            req.wait()
+            out.append(req.get_output_tensor(0).data.copy())
+        return np.concatenate(out) if len(out) > 1 else out[0]
+
+
+def openvino_model(st_model: Any, location: str, precision: str) -> tuple[Any, int]:
+    """A copy of ``st_model`` whose transformer runs in OpenVINO, and the batch size it runs best at.
+
+    The copy shares every module and weight with the original except the first module, a shallow
+    copy whose forward calls OpenVINO; the original keeps encoding in torch.
+    """
+    import torch
+
+    first_key = next(iter(st_model._modules))
+    first = st_model._modules[first_key]
+    runner = _Runner(_converted(first, location), precision)
+    fallback = first.forward
+    output_name = getattr(first, "module_output_name", "token_embeddings")
+
+    def forward(features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if kwargs or features.get("modality", "text") != "text":
+            return fallback(features, **kwargs)  # anything the conversion did not cover runs in torch
+        features[output_name] = torch.from_numpy(runner(features))
+        return features
+
+    ov_first = copy.copy(first)
+    object.__setattr__(ov_first, "forward", forward)
+    ov_model = copy.copy(st_model)
+    modules = OrderedDict(st_model._modules)
+    modules[first_key] = ov_first
+    object.__setattr__(ov_model, "_modules", modules)
+    return ov_model, ROWS_PER_REQUEST * runner.requests

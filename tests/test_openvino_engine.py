@@ -1,0 +1,123 @@
+"""The OpenVINO engine: same vectors as torch (to the precision asked), cached conversion, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from semsearch import embedding as emb
+from semsearch import openvino_engine
+from semsearch.embedding import Embedder
+
+pytestmark = pytest.mark.skipif(not openvino_engine.openvino_available(), reason="openvino is not installed")
+
+TEXTS = [
+    "affordable accommodation near the beach",
+    "Budget-friendly lodging by the coast, five minutes from the sand.",
+    "x",
+    "The central bank raised interest rates to curb inflation, surprising analysts who expected a pause. " * 3,
+    "東京は日本の首都です。",
+    "How do I parse command line arguments in Python?",
+]
+
+
+def test_openvino_agrees_with_torch_on_the_real_model(minilm_path):
+    torch32 = Embedder(precision="fp32", engine="torch").encode_documents(TEXTS)
+    ov32 = Embedder(precision="fp32", engine="openvino")
+    assert ov32.engine == "openvino" and ov32.path == "openvino-fp32"
+    assert np.sum(ov32.encode_documents(TEXTS) * torch32, axis=1).min() >= 0.99999
+    ov16 = Embedder(precision="bf16", engine="openvino")
+    got = ov16.encode_documents(TEXTS)
+    assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert np.sum(got * torch32, axis=1).min() >= 0.999
+    # Queries take the query path (prompts) and agree too.
+    q = ov16.encode_queries(["budget lodging"])
+    assert float((q @ Embedder(precision="fp32", engine="torch").encode_queries(["budget lodging"]).T)[0, 0]) >= 0.999
+
+
+def test_openvino_batches_keep_order_and_match_one_by_one(tiny_model_dir):
+    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino", batch_size=3)
+    together = e.encode_documents(TEXTS)
+    one_by_one = np.vstack([e.encode_documents([t]) for t in TEXTS])
+    assert np.allclose(together, one_by_one, atol=1e-5)
+    ref = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="torch").encode_documents(TEXTS)
+    assert np.allclose(together, ref, atol=1e-4)
+
+
+def test_torch_model_is_untouched_by_the_openvino_copy(tiny_model_dir):
+    torch_e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="torch")
+    before = torch_e.encode_documents(TEXTS)
+    Embedder(str(tiny_model_dir), device="cpu", precision="bf16", engine="openvino").encode_documents(TEXTS)
+    assert np.array_equal(torch_e.encode_documents(TEXTS), before)
+    assert torch_e.model[0].forward.__self__ is torch_e.model[0]  # the shared module keeps its own forward
+
+
+def test_conversion_is_cached_and_a_damaged_cache_is_rebuilt(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    import openvino
+
+    monkeypatch.setenv("SEMSEARCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(emb, "_ov_models", {})
+    first = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino").encode_documents(TEXTS)
+    [entry] = list((tmp_path / "openvino").iterdir())
+    assert (entry / "model.xml").exists() and (entry / "model.bin").exists()
+
+    # A later process reads the cached model: conversion is not called again.
+    monkeypatch.setattr(emb, "_ov_models", {})
+    calls = []
+    real_convert = openvino.convert_model
+    monkeypatch.setattr(openvino, "convert_model", lambda *a, **k: calls.append(1) or real_convert(*a, **k))
+    again = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino").encode_documents(TEXTS)
+    assert calls == [] and np.allclose(again, first, atol=1e-6)
+
+    # A damaged entry is converted again, with a warning, and replaced.
+    (entry / "model.xml").write_text("<not a model")
+    monkeypatch.setattr(emb, "_ov_models", {})
+    with caplog.at_level("WARNING", logger="semsearch.openvino_engine"):
+        fixed = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino").encode_documents(TEXTS)
+    assert calls == [1] and np.allclose(fixed, first, atol=1e-6)
+    assert "unreadable" in caplog.text and (entry / "model.xml").read_text().startswith("<?xml")
+
+
+def test_a_model_openvino_cannot_convert_runs_in_torch(tiny_model_dir, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operation")
+
+    monkeypatch.setattr(emb, "_ov_models", {})
+    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(openvino_engine, "openvino_model", broken)
+    e = Embedder(str(tiny_model_dir), device="cpu")
+    assert e.engine == "torch"
+    assert e.encode_documents(["fine"]).shape == (1, 32)
+
+
+def test_threads_encoding_at_once_get_the_same_vectors(tiny_model_dir):
+    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino", query_cache=0)
+    texts = [f"document number {i} " * (1 + i % 7) for i in range(64)]
+    expected = e.encode_documents(texts)
+    results: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        results[i] = e.encode_documents(texts) if i % 2 else e.encode_queries(texts)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, got in results.items():
+        assert np.allclose(got, expected if i % 2 else e.encode_queries(texts), atol=1e-5)
+
+
+def test_models_it_cannot_cover_are_recognised(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    assert openvino_engine.supports(model)
+    hf = openvino_engine._hf_model(model[0])
+    hf.config.output_hidden_states = True  # a later module would read every layer
+    try:
+        assert not openvino_engine.supports(model)
+    finally:
+        hf.config.output_hidden_states = False
