@@ -2,8 +2,9 @@
 
 Side by side in one process, repeated with alternating order, medians reported:
 
-1. bare: ``SentenceTransformer.encode_document`` (batch 64, normalised, under the precision
-   semsearch picks) + ``faiss.IndexFlatIP``; queries with ``encode_query``, top-10 search.
+1. bare: ``SentenceTransformer.encode_document`` (normalised, on the engine and precision
+   semsearch picks: the OpenVINO copy of the model at its batch size, or torch under autocast at
+   batch 64) + ``faiss.IndexFlatIP``; queries with ``encode_query``, top-10 search.
 2. semsearch: a fresh ``Collection`` then ``index_files([corpus.jsonl])`` + ``flush()``;
    ``search(queries, k=10)`` as one batch.
 
@@ -78,17 +79,18 @@ def autocast_for(precision: str) -> Any:
     return contextlib.nullcontext()
 
 
-def run_bare(model: Any, precision: str, texts: list[str], ids: list[str], queries: list[str], qids: list[str]) -> tuple[Timing, Outcome]:
+def run_bare(model: Any, precision: str, texts: list[str], ids: list[str], queries: list[str], qids: list[str],
+             batch_size: int = 64) -> tuple[Timing, Outcome]:
     import faiss
 
     t0 = time.perf_counter()
     with autocast_for(precision):
-        emb = model.encode_document(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        emb = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     index = faiss.IndexFlatIP(emb.shape[1])
     index.add(np.ascontiguousarray(emb, dtype=np.float32))
     t1 = time.perf_counter()
     with autocast_for(precision):
-        q = model.encode_query(queries, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        q = model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     scores, rows = index.search(np.ascontiguousarray(q, dtype=np.float32), 10)
     t2 = time.perf_counter()
     out = Outcome(chunks=len(texts))
@@ -207,8 +209,8 @@ def markdown(ctx: dict[str, Any]) -> str:
         "absolute numbers are noisy; the two pipelines run side by side in one process, "
         f"{ctx['repeats']} repeats in alternating order, medians reported.",
         "",
-        f"Precision: {ctx['precision']} (what `Embedder(...).precision` chooses here; the bare pipeline runs under the same "
-        "`torch.autocast`).",
+        f"Encoding: engine {ctx.get('engine', 'torch')}, precision {ctx['precision']} (what `Embedder()` chooses here; the "
+        "bare pipeline encodes with the same model object, engine and precision).",
         "",
         "| pipeline | indexing s (median) | docs/s | query batch s (median) | nDCG@10 | MRR@10 | Recall@100 |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -236,15 +238,16 @@ def markdown(ctx: dict[str, Any]) -> str:
         "What each timing covers (the model is loaded once, before any timing, and the same "
         "SentenceTransformer object serves both pipelines, as semsearch shares one model per process):",
         "",
-        "- bare indexing: `encode_document(texts, batch_size=64, normalize_embeddings=True)` under the autocast "
-        "above + `IndexFlatIP.add`. Texts are already in memory (exactly the strings semsearch's loader produces); "
+        "- bare indexing: `encode_document(texts, normalize_embeddings=True)` on the engine above (OpenVINO: the "
+        "same converted model and batch size semsearch uses; torch: batch 64 under the same autocast) "
+        "+ `IndexFlatIP.add`. Texts are already in memory (exactly the strings semsearch's loader produces); "
         "nothing is written to disk.",
         "- semsearch indexing: `col.index_files([corpus.jsonl], LoadOptions())` + `col.flush()` on a fresh collection "
         "in a temporary folder: reading and hashing the file, parsing JSONL, token-counting every passage for "
         "chunking, encoding, SQLite inserts (durable commits), building the FAISS index from the store and saving it "
         "with fsync.",
         "- `Collection()` (reported, not in indexing): creating the empty collection — SQLite schema, manifest, "
-        "and the bf16-vs-fp32 calibration (10 short sentences encoded twice); the model itself is already cached.",
+        "and the engine/precision calibration (done once per process: already done here); the model itself is already cached.",
         "- query batch: encoding all queries in one batch + top-10 search (semsearch: `col.search(queries, k=10, mode=\"dense\")`, "
         "which also fetches the hits' text and metadata from SQLite). Recall@100 comes from a separate, untimed "
         "k=100 search on both sides.",
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only; do not update bench/RESULTS.md")
     args = ap.parse_args(argv)
 
-    from semsearch.embedding import DEFAULT_MODEL, Embedder, load_sentence_transformer
+    from semsearch.embedding import DEFAULT_MODEL, Embedder, load_openvino_model, load_sentence_transformer
     from semsearch.evaluation import load_beir
     from semsearch.ingest.loaders import LoadOptions, load_file
 
@@ -301,10 +304,17 @@ def main(argv: list[str] | None = None) -> int:
 
         # Load the model once (excluded from every timing) and share it, as semsearch does.
         model = load_sentence_transformer(DEFAULT_MODEL, "cpu")
-        precision = Embedder().precision
-        print(f"{len(texts)} passages, {len(queries)} queries; precision {precision}; model {DEFAULT_MODEL}", flush=True)
+        chosen = Embedder()
+        precision, engine, bare_batch = chosen.precision, chosen.engine, 64
+        if engine == "openvino":  # the same OpenVINO copy semsearch encodes with; it sets its own precision
+            model, bare_batch = load_openvino_model(DEFAULT_MODEL, "cpu", precision)
+            precision_ctx = "fp32"
+        else:
+            precision_ctx = precision
+        print(f"{len(texts)} passages, {len(queries)} queries; engine {engine}, precision {precision}; "
+              f"model {DEFAULT_MODEL}", flush=True)
         # Warm up both paths (oneDNN kernels, SQLite, tokenizer) on a small slice, untimed.
-        run_bare(model, precision, texts[:256], ids[:256], queries, qids)
+        run_bare(model, precision_ctx, texts[:256], ids[:256], queries, qids, bare_batch)
         warm = tmp / "warm.jsonl"
         warm.write_text("\n".join(json.dumps({"_id": i, "text": t}) for i, t in zip(ids[:256], texts[:256])) + "\n")
         run_semsearch(warm, queries, qids)
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 gc.collect()
                 if name == "bare":
-                    timing, out = run_bare(model, precision, texts, ids, queries, qids)
+                    timing, out = run_bare(model, precision_ctx, texts, ids, queries, qids, bare_batch)
                 else:
                     timing, out = run_semsearch(corpus, queries, qids)
                 timing.repeat = rep
@@ -343,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "repeats": args.repeats,
             "precision": precision,
+            "engine": engine,
             "timings": timings,
             "pair_ratios": [p["semsearch"] / p["bare"] for p in pair.values()],
             "quality": qual,

@@ -7,8 +7,8 @@ Paths (all with all-MiniLM-L6-v2, offline):
   reference     plain ``SentenceTransformer.encode`` fp32, batch 32 (what the tutorials do)
   st-bf16       the same call under ``torch.autocast("cpu", bfloat16)``
   st-bf16-w     the model's weights cast to bf16 (``model.to(torch.bfloat16)``), no autocast
-  semsearch-*   ``semsearch.Embedder`` at each precision / batch size; ``semsearch-default`` is
-                what ``Collection`` uses with no options
+  semsearch-*   ``semsearch.Embedder`` per engine (torch, openvino), precision and batch size;
+                ``semsearch-default`` is what ``Collection`` uses with no options
   st-fp32-pool  the reference split over sentence-transformers' multi-process pool (a process per core)
   ort-fp32/int8 ONNX Runtime on a torch.onnx export, and its dynamic int8 quantisation
                 (only when onnxruntime and onnx are installed)
@@ -107,10 +107,10 @@ def st_path(model, autocast: bool, batch_size: int = 32) -> tuple[Encoder, Encod
     return run, lambda qs: run(qs, query=True)
 
 
-def semsearch_path(precision: str, batch_size: int | None) -> tuple[Encoder, Encoder, Embedder]:
+def semsearch_path(precision: str, batch_size: int | None, engine: str = "auto") -> tuple[Encoder, Encoder, Embedder]:
     kwargs = {} if batch_size is None else {"batch_size": batch_size}
     # Caches off: the bench measures encoding, and repeats would otherwise be free.
-    e = Embedder(DEFAULT_MODEL, device="cpu", precision=precision, query_cache=0, **kwargs)
+    e = Embedder(DEFAULT_MODEL, device="cpu", precision=precision, engine=engine, query_cache=0, **kwargs)
     _ = e.precision  # load, calibrate and warm up outside the timing
     return e.encode_documents, e.encode_queries, e
 
@@ -264,17 +264,20 @@ def main() -> None:
 
     bf16_weights = SentenceTransformer(model_location(DEFAULT_MODEL), device="cpu").to(torch.bfloat16).eval()
     paths["st-bf16-w"] = st_path(bf16_weights, autocast=False)
-    for name, precision, bs in (
-        ("semsearch-fp32", "fp32", 32),
-        ("semsearch-bf16-b16", "bf16", 16),
-        ("semsearch-bf16-b32", "bf16", 32),
-        ("semsearch-bf16-b64", "bf16", 64),
-        ("semsearch-default", "auto", None),
+    for name, engine, precision, bs in (
+        ("semsearch-torch-fp32", "torch", "fp32", None),
+        ("semsearch-torch-bf16", "torch", "bf16", None),
+        ("semsearch-ov-fp32", "openvino", "fp32", None),
+        ("semsearch-ov-bf16-b8", "openvino", "bf16", 8),
+        ("semsearch-ov-bf16-b32", "openvino", "bf16", 32),
+        ("semsearch-default", "auto", "auto", None),
     ):
-        d, q, e = semsearch_path(precision, bs)
+        if args.only and name not in args.only.split(","):
+            continue
+        d, q, e = semsearch_path(precision, bs, engine)
         paths[name] = (d, q)
         if name == "semsearch-default":
-            default_info = {"precision": e.precision, "batch_size": e.batch_size}
+            default_info = {"engine": e.engine, "precision": e.precision, "batch_size": e.batch_size}
     pool = None
     if not args.skip_pool:
         # sentence-transformers' multi-process pool: one process per core, each fp32.
@@ -351,7 +354,7 @@ def main() -> None:
     limit_fp32 = peak_fp32 / flops_doc
 
     # Single-query latency (query cache off, so every call reaches the model).
-    lat = {name: latency(paths[name][1], queries) for name in ("reference", "semsearch-default") if name in paths}
+    lat = {name: latency(paths[name][1], queries) for name in ("reference", "semsearch-torch-bf16", "semsearch-default") if name in paths}
     cached = Embedder(DEFAULT_MODEL, device="cpu")
     cached.encode_queries([queries[0]])
     lat["semsearch-default-cached"] = latency(lambda qs: cached.encode_queries([queries[0]]), queries)
