@@ -121,3 +121,16 @@ def test_models_it_cannot_cover_are_recognised(tiny_model_dir):
         assert not openvino_engine.supports(model)
     finally:
         hf.config.output_hidden_states = False
+
+
+def test_large_inputs_are_encoded_by_workers_in_order(tiny_model_dir):
+    e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino", batch_size=4, query_cache=0)
+    encoder, _ = emb.load_openvino_model(e.name, "cpu", "fp32")
+    texts = [f"text {i} " + "word " * (i * 7 % 23) for i in range(150)]  # several pieces of 16
+    assert len(texts) > 4 * encoder.PIECE_BATCHES
+    got = e.encode_documents(texts, show_progress=True)
+    one_by_one = np.vstack([e.encode_documents([t]) for t in texts[::10]])
+    assert np.allclose(got[::10], one_by_one, atol=1e-5)
+    ref = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="torch").encode_documents(texts)
+    assert np.allclose(got, ref, atol=1e-4)
+    assert np.array_equal(e.encode_documents(texts), got)  # thread timing never changes a result
