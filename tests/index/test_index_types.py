@@ -230,3 +230,19 @@ def test_a_graph_grown_by_later_adds_asks_to_be_rebuilt(data):
     assert empty.wants_rebuild() is None
     empty.add(ids[HNSW_REGRAPH_MIN - 1 : HNSW_REGRAPH_MIN], x[HNSW_REGRAPH_MIN - 1 : HNSW_REGRAPH_MIN])
     assert empty.wants_rebuild() is not None
+
+
+@pytest.mark.parametrize("spec", ["IVF16,Flat", "binary,SQ8"])
+def test_an_index_built_nearly_empty_is_tuned_once_it_has_grown(data, spec):
+    from semsearch.index.faiss import RETUNE_MIN
+
+    ids, x, _ = data
+    index = built(spec, ids[:5], x[:5])
+    index.built_n = 0  # a new collection's first build: empty, so nothing was tuned
+    index.add(ids[5 : RETUNE_MIN - 1], x[5 : RETUNE_MIN - 1])
+    if spec.startswith("IVF"):
+        assert index.wants_rebuild() is None or "tuned for" not in index.wants_rebuild()
+    else:
+        assert index.wants_rebuild() is None
+    index.add(ids[RETUNE_MIN - 1 : RETUNE_MIN + 50], x[RETUNE_MIN - 1 : RETUNE_MIN + 50])
+    assert index.wants_rebuild() is not None

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, read_json, write_durably, write_json
-from .faiss import RETUNE_GROWTH, SMALL_ALLOW, SMALL_ALLOW_FRACTION
+from .faiss import RETUNE_GROWTH, RETUNE_MIN, SMALL_ALLOW, SMALL_ALLOW_FRACTION
 from .spec import parse_spec
 
 DEFAULT_OVERSAMPLE = 4
@@ -134,7 +134,7 @@ class BinaryIndex(VectorIndex):
 
     def wants_rebuild(self) -> str | None:
         n = len(self)
-        if self.built_n and n >= RETUNE_GROWTH * self.built_n:
+        if n >= max(RETUNE_MIN, RETUNE_GROWTH * self.built_n):
             return f"tuned for {self.built_n:,} vectors, the collection now holds {n:,}"
         return None
 

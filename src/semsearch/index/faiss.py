@@ -41,6 +41,7 @@ DEFAULT_NPROBE = 16
 DEFAULT_EF_SEARCH = 64
 HNSW_EF_CONSTRUCTION = 40  # FAISS's default, so "HNSW32" means the same as in raw FAISS
 RETUNE_GROWTH = 2.0
+RETUNE_MIN = 1_000  # an index built (untuned) while nearly empty is tuned once it holds this many
 HNSW_REGRAPH_GROWTH = 0.25
 HNSW_REGRAPH_MIN = 1_000  # a graph grown from empty is rebuilt (and tuned) once it holds this many
 
@@ -157,7 +158,7 @@ class FaissIndex(VectorIndex):
             # Each FAISS add() call after the first makes the graph worse (see build_from_store):
             # once a quarter more vectors arrived in later calls, the graph is rebuilt in one call.
             return f"{int(self._index.ntotal) - self.built_n:,} vectors were added to the HNSW graph after it was built"
-        if self._trained and self.spec_info.search_param and self.built_n and n >= RETUNE_GROWTH * self.built_n:
+        if self._trained and self.spec_info.search_param and n >= max(RETUNE_MIN, RETUNE_GROWTH * self.built_n):
             return f"tuned for {self.built_n:,} vectors, the collection now holds {n:,}"
         asked = parse_spec(self.spec, self.dim)
         if asked.kind == "auto":
