@@ -844,33 +844,14 @@ class Collection:
         the same command again finishes the job.
         """
         from .ingest import loaders
+        from .ingest.plan import chunk_pending, load_changed_files
 
         started = time.perf_counter()
         options = options or loaders.LoadOptions()
         path_list = [Path(p).expanduser() for p in paths]
-        files = loaders.discover(path_list, options)
         report = IndexReport()
         known = self.store.source_hashes()
-        pending: list[tuple[str, str, list[DocumentRow]]] = []
-        for file in files:
-            key = str(file)
-            digest = loaders.file_hash(file)
-            if known.get(key) == digest:
-                report.files_unchanged += 1
-                continue
-            try:
-                records = loaders.load_file(file, options)
-            except (loaders.UnreadableFileError, loaders.EmptyDocumentError) as exc:
-                report.warnings.append(str(exc))
-                continue
-            rows = []
-            for r in records:
-                doc_id = r.id if r.id is not None else (key if r.position == 0 and len(records) == 1 else f"{key}#{r.position}")
-                rows.append(DocumentRow(doc_id, r.text, validate_metadata(r.metadata, f"{key}"), key))
-            if not rows:
-                report.warnings.append(f"{key}: no documents in this file; skipped")
-                continue
-            pending.append((key, digest, rows))
+        files, pending = load_changed_files(path_list, options, known, report)
         self._check_unique_ids(pending)
 
         seen = {str(f) for f in files}
@@ -881,10 +862,7 @@ class Collection:
                 gone.extend(s for s in self.store.document_ids_for_source_prefix(prefix) if s not in seen)
 
         # Chunk everything first (fast), then encode and commit whole files in batches.
-        all_rows = [row for _, _, rows in pending for row in rows]
-        pieces = self.chunker.split_many([r.text for r in all_rows])
-        for row, chunks in zip(all_rows, pieces):
-            row.chunks = [ChunkRow(c.position, c.start, c.end, None) for c in chunks]  # type: ignore[arg-type]
+        chunk_pending(self.chunker, pending)
         batch: list[tuple[str, str, list[DocumentRow]]] = []
         size = 0
         for item in pending:

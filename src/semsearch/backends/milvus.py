@@ -44,7 +44,7 @@ from ..embedding import DEFAULT_MODEL, Embedder, canonical_model_name
 from ..errors import InvalidInputError, ModelMismatchError, NotACollectionError, SemsearchError
 from ..filters import Contains, Node, combine, parse_where, parse_where_document
 from ..retrieval import Candidate
-from ..store import ChunkRow, DocumentRow, StoredChunk, validate_metadata
+from ..store import ChunkRow, DocumentRow, StoredChunk
 from .milvus_filters import compile_filter, facets, id_list, string_literal
 
 log = logging.getLogger(__name__)
@@ -722,40 +722,17 @@ class MilvusCollection:
                     batch_chunks: int = 8192) -> IndexReport:
         """Index files and folders, as :meth:`semsearch.Collection.index_files`."""
         from ..ingest import loaders
+        from ..ingest.plan import chunk_pending, load_changed_files
 
         started = time.perf_counter()
         options = options or loaders.LoadOptions()
         path_list = [Path(p).expanduser() for p in paths]
-        files = loaders.discover(path_list, options)
         report = IndexReport()
         known = self.source_hashes()
-        pending: list[tuple[str, str, list[DocumentRow]]] = []
-        for file in files:
-            key = str(file)
-            digest = loaders.file_hash(file)
-            if known.get(key) == digest:
-                report.files_unchanged += 1
-                continue
-            try:
-                records = loaders.load_file(file, options)
-            except (loaders.UnreadableFileError, loaders.EmptyDocumentError) as exc:
-                report.warnings.append(str(exc))
-                continue
-            rows = []
-            for r in records:
-                doc_id = r.id if r.id is not None else (key if r.position == 0 and len(records) == 1 else f"{key}#{r.position}")
-                rows.append(DocumentRow(doc_id, r.text, validate_metadata(r.metadata, key), key))
-            if not rows:
-                report.warnings.append(f"{key}: no documents in this file; skipped")
-                continue
-            self._check_sizes(rows)
-            pending.append((key, digest, rows))
+        files, pending = load_changed_files(path_list, options, known, report, check=self._check_sizes)
         self._check_unique_ids(pending)
-        all_rows = [row for _, _, rows in pending for row in rows]
-        pieces = self.chunker.split_many([r.text for r in all_rows])
-        for row, chunks in zip(all_rows, pieces):
-            row.chunks = [ChunkRow(c.position, c.start, c.end, None) for c in chunks]  # type: ignore[arg-type]
-        total = sum(len(r.chunks) for r in all_rows)
+        chunk_pending(self.chunker, pending)
+        total = sum(len(r.chunks) for _, _, rows in pending for r in rows)
         with self._progress_bar(total, f"indexing {len(pending)} file(s)", None) as advance:
             batch: list[tuple[str, str, list[DocumentRow]]] = []
             size = 0
