@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = Embedder()
         precision, engine, bare_batch = chosen.precision, chosen.engine, 64
         if engine == "openvino":  # the same OpenVINO copy semsearch encodes with; it sets its own precision
-            model, bare_batch = load_openvino_model(DEFAULT_MODEL, "cpu", precision)
+            model = load_openvino_model(DEFAULT_MODEL, "cpu", precision)
+            bare_batch = model.batch_size
             precision_ctx = "fp32"
         else:
             precision_ctx = precision

@@ -125,7 +125,7 @@ def test_models_it_cannot_cover_are_recognised(tiny_model_dir):
 
 def test_large_inputs_are_encoded_by_workers_in_order(tiny_model_dir):
     e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino", batch_size=4, query_cache=0)
-    encoder, _ = emb.load_openvino_model(e.name, "cpu", "fp32")
+    encoder = emb.load_openvino_model(e.name, "cpu", "fp32")
     texts = [f"text {i} " + "word " * (i * 7 % 23) for i in range(150)]  # several pieces of 16
     assert len(texts) > 4 * encoder.PIECE_BATCHES
     got = e.encode_documents(texts, show_progress=True)

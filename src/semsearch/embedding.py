@@ -45,9 +45,9 @@ _CALIBRATION = [
 
 _models: dict[tuple[str, str], Any] = {}
 _models_lock = threading.Lock()
-# OpenVINO copies of loaded models, per (model, device, precision): (model, best batch size),
-# or None when the model cannot run in OpenVINO.
-_ov_models: dict[tuple[str, str, str], tuple[Any, int] | None] = {}
+# OpenVINO encoders of loaded models, per (model, device, precision), or None when the model
+# cannot run in OpenVINO.
+_ov_models: dict[tuple[str, str, str], Any] = {}
 # The (engine, precision) "auto" settles on, per (model, device, engine asked, precision asked):
 # calibrated once per process.
 _auto_precision: dict[tuple[str, ...], tuple[str, str]] = {}
@@ -162,14 +162,14 @@ def _quiet_loading():
             hf_logging.enable_progress_bar()
 
 
-def load_openvino_model(name: str, device: str, precision: str) -> tuple[Any, int] | None:
-    """The model with its transformer in OpenVINO (shared per process), or None where it cannot run."""
+def load_openvino_model(name: str, device: str, precision: str) -> Any:
+    """An OpenVINOEncoder of the model (shared per process), or None where it cannot run."""
     key = (name, device, precision)
     with _models_lock:
         if key in _ov_models:
             return _ov_models[key]
     model = load_sentence_transformer(name, device)
-    got: tuple[Any, int] | None = None
+    got = None
     from . import openvino_engine
 
     if device == "cpu" and openvino_engine.openvino_available() and openvino_engine.supports(model):
@@ -322,16 +322,8 @@ class Embedder:
         else:
             precisions = ["bf16", "fp32"] if cpu_has_fast_bf16() else ["fp32"]
         candidates = [(e, p) for e in engines for p in precisions]
-        if req_engine == "auto":
-            candidates = [c for c in candidates if c[0] == "torch" or self._openvino(c[1]) is not None]
-        if len(candidates) == 1 and (req_engine != "auto" or req_precision != "auto"):
-            engine, precision = candidates[0]
-            if engine == "openvino" and self._openvino(precision) is None:
-                raise InvalidInputError(
-                    f"engine 'openvino' cannot run {self.name!r} here (is the openvino package installed?); "
-                    "use engine='torch'"
-                )
-            return candidates[0]
+        if len(candidates) == 1:
+            return candidates[0]  # forced: an engine that cannot run says so at the first encode
         key = (self.name, self.device, req_engine, req_precision)
         if key not in _auto_precision:
             ref = None
@@ -340,6 +332,8 @@ class Embedder:
                 if (engine, precision) == ("torch", "fp32"):
                     choice = (engine, precision)
                     break
+                if engine == "openvino" and req_engine == "auto" and self._openvino(precision) is None:
+                    continue  # not installed, or a model it cannot convert: torch runs it
                 if ref is None:
                     ref = self._encode(_CALIBRATION, "document", "fp32", engine="torch")
                 fast = self._encode(_CALIBRATION, "document", precision, engine=engine)
@@ -352,7 +346,7 @@ class Embedder:
             _auto_precision[key] = choice
         return _auto_precision[key]
 
-    def _openvino(self, precision: str) -> tuple[Any, int] | None:
+    def _openvino(self, precision: str) -> Any:
         return load_openvino_model(self.name, self.device, precision)
 
     # -- encoding ----------------------------------------------------------------------
@@ -405,7 +399,8 @@ class Embedder:
         self, texts: Sequence[str], kind: str, precision: str, show_progress: bool = False, engine: str | None = None
     ) -> np.ndarray:
         # One call for the whole input: sentence-transformers sorts it by length into batches
-        # (little padding), so the vectors are exactly those of a plain encode_document call.
+        # (little padding); with torch the vectors are exactly those of a plain encode_document
+        # call, with OpenVINO they depend on the input only (openvino_engine.OpenVINOEncoder).
         import torch
 
         if len(texts) == 0:
@@ -413,10 +408,13 @@ class Embedder:
         engine = engine or self._engine
         model, batch_size = self.model, TORCH_BATCH_SIZE
         if engine == "openvino":
-            got = self._openvino(precision)
-            if got is None:
-                raise InvalidInputError(f"engine 'openvino' cannot run {self.name!r} here; use engine='torch'")
-            model, batch_size = got
+            model = self._openvino(precision)
+            if model is None:
+                raise InvalidInputError(
+                    f"engine 'openvino' cannot run {self.name!r} here (is the openvino package installed?); "
+                    "use engine='torch'"
+                )
+            batch_size = model.batch_size
         encode = model.encode_query if kind == "query" else model.encode_document
         if engine == "openvino":
             ctx: Any = contextlib.nullcontext()  # OpenVINO runs at the precision it was compiled for

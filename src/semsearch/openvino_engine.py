@@ -267,8 +267,8 @@ class OpenVINOEncoder:
         return out
 
 
-def openvino_model(st_model: Any, location: str, precision: str) -> tuple[OpenVINOEncoder, int]:
-    """An encoder running ``st_model``'s transformer in OpenVINO, and the batch size it runs best at.
+def openvino_model(st_model: Any, location: str, precision: str) -> OpenVINOEncoder:
+    """An encoder running ``st_model``'s transformer in OpenVINO (``batch_size``: its best batch).
 
     It encodes through a copy of ``st_model`` that shares every module and weight with the
     original except the first module, a shallow copy whose forward calls OpenVINO; the original
@@ -294,5 +294,4 @@ def openvino_model(st_model: Any, location: str, precision: str) -> tuple[OpenVI
     modules = OrderedDict(st_model._modules)
     modules[first_key] = ov_first
     object.__setattr__(ov_model, "_modules", modules)
-    encoder = OpenVINOEncoder(ov_model, runner)
-    return encoder, encoder.batch_size
+    return OpenVINOEncoder(ov_model, runner)

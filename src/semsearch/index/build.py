@@ -71,11 +71,11 @@ def build_from_store(store: Any, spec: str, dim: int, target_recall: float = DEF
     head = next(batches)
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     for batch_ids, vectors in batches:
-        if truth is not None:
-            truth.update(batch_ids, vectors)
-        if held_ids is not None:
+        if held_ids is not None:  # the truth, like the graph, holds none of them while tuning
             keep = ~np.isin(batch_ids, held_ids)
             batch_ids, vectors = batch_ids[keep], vectors[keep]
+        if truth is not None:
+            truth.update(batch_ids, vectors)
         if graph:
             pending.append((batch_ids, vectors))
         else:
