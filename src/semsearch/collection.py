@@ -419,7 +419,7 @@ class Collection:
             from .ingest.chunking import Chunker
 
             self._chunker = Chunker(
-                self.embedder.tokenizer, int(self.manifest["chunk_size"]), int(self.manifest["chunk_overlap"])
+                self.embedder.plain_tokenizer, int(self.manifest["chunk_size"]), int(self.manifest["chunk_overlap"])
             )
         return self._chunker
 

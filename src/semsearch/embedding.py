@@ -13,12 +13,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from .errors import InvalidInputError, ModelMismatchError
+
+if TYPE_CHECKING:
+    from .tokens import PlainTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +246,7 @@ class Embedder:
         self._precision: str | None = None
         self._engine = "torch"
         self._warned_truncation = False
+        self._plain_tokenizer: PlainTokenizer | None = None
         self._lock = threading.RLock()
 
     # -- lazy model --------------------------------------------------------------------
@@ -271,7 +275,23 @@ class Embedder:
 
     @property
     def tokenizer(self) -> Any:
+        """The model's own tokenizer: encoding only (anything else uses :attr:`plain_tokenizer`)."""
         return self.model.tokenizer
+
+    @property
+    def plain_tokenizer(self) -> PlainTokenizer:
+        """A private copy of the tokenizer for counting tokens and reading word pieces.
+
+        Calling the model's tokenizer changes its shared padding/truncation settings, so a count
+        made while another thread encodes would break that encode (:mod:`semsearch.tokens`).
+        """
+        if self._plain_tokenizer is None:
+            with self._lock:
+                if self._plain_tokenizer is None:
+                    from .tokens import PlainTokenizer
+
+                    self._plain_tokenizer = PlainTokenizer(self.tokenizer)
+        return self._plain_tokenizer
 
     @property
     def prompts(self) -> dict[str, str]:
@@ -440,8 +460,7 @@ class Embedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token counts without special tokens (batched, in the tokenizer's Rust core)."""
-        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in enc]
+        return self.plain_tokenizer.count(texts)
 
     def _warn_if_truncated(self, texts: Sequence[str]) -> None:
         if self._warned_truncation:

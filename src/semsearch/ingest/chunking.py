@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from semantic_text_splitter import TextSplitter
-from tokenizers import Tokenizer
 
 from semsearch.errors import InvalidInputError
+from semsearch.tokens import PlainTokenizer
 
 MIN_CHUNK_SIZE = 16
 
@@ -37,11 +37,12 @@ class Chunk:
 class Chunker:
     """Token-aware splitter bound to one model's tokenizer.
 
-    `tokenizer` is a transformers tokenizer (as in `SentenceTransformer(...).tokenizer`) or a
-    `tokenizers.Tokenizer`. Chunks hold at most `chunk_size` tokens (special tokens not
-    counted). Consecutive chunks share at most `overlap` tokens: the splitter overlaps whole
-    sentences when they fit in the budget, so the overlap is an upper bound, not a guarantee —
-    a boundary sentence longer than `overlap` tokens is not repeated.
+    `tokenizer` is a transformers tokenizer (as in `SentenceTransformer(...).tokenizer`), a
+    `tokenizers.Tokenizer` or a PlainTokenizer; the chunker counts with a private copy, so
+    the model's tokenizer is never changed. Chunks hold at most `chunk_size` tokens (special
+    tokens not counted). Consecutive chunks share at most `overlap` tokens: the splitter
+    overlaps whole sentences when they fit in the budget, so the overlap is an upper bound,
+    not a guarantee — a boundary sentence longer than `overlap` tokens is not repeated.
 
     Raises InvalidInputError if chunk_size < MIN_CHUNK_SIZE or overlap is not in [0, chunk_size).
     """
@@ -59,16 +60,14 @@ class Chunker:
             )
         self.chunk_size = chunk_size
         self.overlap = overlap
-        self._tokenizer = _counting_tokenizer(tokenizer)
+        self._tokenizer = PlainTokenizer(tokenizer)
         self._splitter = TextSplitter.from_huggingface_tokenizer(
-            self._tokenizer, capacity=chunk_size, overlap=overlap
+            self._tokenizer.backend, capacity=chunk_size, overlap=overlap
         )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Return each text's token count, without special tokens and without truncation."""
-        # encode_batch_fast (tokenizers >= 0.20) skips computing offsets we do not need.
-        encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
-        return [len(encoding) for encoding in encode(list(texts), add_special_tokens=False)]
+        return self._tokenizer.count(texts)
 
     def split(self, text: str) -> list[Chunk]:
         """Return the chunks of one text in order; a blank text gives no chunks."""
@@ -104,24 +103,3 @@ def _whole(text: str) -> Chunk:
     stripped = text.strip()
     start = len(text) - len(text.lstrip())
     return Chunk(text=stripped, start=start, end=start + len(stripped), position=0)
-
-
-def _counting_tokenizer(tokenizer: Any) -> Tokenizer:
-    """Return a private copy of the fast tokenizer with truncation and padding switched off.
-
-    sentence-transformers' tokenizer comes configured to truncate *and pad* to the model's
-    max length (128 for MiniLM); left on, every text would count as exactly that many tokens.
-    A copy keeps the caller's tokenizer, which the model still uses for encoding, untouched.
-    """
-    backend = tokenizer
-    if not isinstance(backend, Tokenizer):
-        backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
-    if not isinstance(backend, Tokenizer):
-        raise InvalidInputError(
-            f"{type(tokenizer).__name__} is not a fast Hugging Face tokenizer; "
-            "load the model with a tokenizer.json (use_fast=True)"
-        )
-    copy = Tokenizer.from_str(backend.to_str())
-    copy.no_truncation()
-    copy.no_padding()
-    return copy

@@ -74,6 +74,8 @@ def vocabulary_coverage(text: str, tokenizer: object) -> float:
     known in proportion to how long its pieces are (English words average 4-6 characters a
     piece; Cyrillic, Devanagari, Han or made-up words 1-2); a word with an unknown token is
     not known. The result is the average over the query's words, weighted by their length.
+    ``tokenizer`` has ``tokenize(word)`` and ``unk_token``: an Embedder's ``plain_tokenizer``
+    (the model's own tokenizer would change settings an encode in another thread relies on).
     """
     from .lexical import _WORD
 

@@ -165,7 +165,7 @@ def _fuse(col: Collection, text: str | None, dense: list[Candidate], lexical: li
     elif opts.fusion == "weighted":
         fused = weighted(dense, lexical, opts.alpha)
     else:
-        fused, weight = adaptive(dense, lexical, text or "", col.embedder.tokenizer, _lexical_match(col, text or "", lexical))
+        fused, weight = adaptive(dense, lexical, text or "", col.embedder.plain_tokenizer, _lexical_match(col, text or "", lexical))
         for r in by_doc.values():
             r.scores["dense_weight"] = weight
     for doc, score in fused.items():
