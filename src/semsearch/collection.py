@@ -32,6 +32,7 @@ from .errors import (
 )
 from .index import DEFAULT_SPEC, VectorIndex, load_index, make_index
 from .locking import ReadWriteLock, WriteLock
+from .retrieval.bm25 import MemoryBM25
 from .retrieval.lexical import TOKENIZER_VERSION
 from .store import DB_NAME, FORMAT_VERSION, ChunkRow, DocumentRow, Store, validate_metadata
 
@@ -236,6 +237,8 @@ class Collection:
                     self.store.set_manifest(manifest)
             self.manifest = self.store.manifest()
         self.dimension = int(self.manifest["dimension"])
+        # BM25 in memory once FTS5 has spent as long as building it would take (retrieval/bm25.py).
+        self.lexical = MemoryBM25(self.store)
         if embedding_cache > 0:
             self.embedder.cache = DiskEmbeddingCache(self.path / EMBEDDING_CACHE_FILE, max_entries=embedding_cache)
         if db.exists() and change_index_to is not None:

@@ -374,6 +374,30 @@ class Store:
         with self.read() as con:
             return [(int(r), float(s)) for r, s in con.execute(q, params)]
 
+    def lexical_tokens(self, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
+        """(chunk id, indexed tokens) of the given chunks that still exist, by ascending id."""
+        out: list[tuple[int, str]] = []
+        with self.read() as con:
+            for part in _batches(chunk_ids.tolist(), 900):
+                q = f"SELECT rowid, tokens FROM chunks_fts WHERE rowid IN ({','.join('?' * len(part))})"
+                out.extend(con.execute(q, part))
+        out.sort()
+        return out
+
+    def lexical_token_batches(self, batch: int = 65536) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+        """Every chunk's (id, indexed tokens) by ascending id, in batches, with the change-log
+        head they correspond to: all read in one snapshot (close the iterator to stop early)."""
+        with self.read() as con:
+            head_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            head = int(head_row[0]) if head_row else 0
+            yield head, []  # first, so an empty collection gives its head too
+            cur = con.execute("SELECT rowid, tokens FROM chunks_fts ORDER BY rowid")
+            try:
+                while rows := cur.fetchmany(batch):
+                    yield head, rows
+            finally:
+                cur.close()
+
     def lexical_term_statistics(self, terms: Sequence[str], chunk_id: int) -> tuple[dict[str, int], int, set[str]]:
         """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,7 @@ def run_search(col: Collection, texts: list[str] | None, vectors: np.ndarray | N
     dense = col._dense_candidates(vectors, pool, allow) if opts.mode != "lexical" else [[] for _ in range(n_queries)]
     if opts.mode != "dense":
         assert texts is not None
-        lexical = [lexical_candidates(col, t, pool, allow_sql) for t in texts]
+        lexical = [lexical_candidates(col, t, pool, allow, allow_sql) for t in texts]
     else:
         lexical = [[] for _ in range(n_queries)]
     return rank_candidates(col, texts, dense, lexical, opts)
@@ -125,14 +126,34 @@ def rank_candidates(
     return _to_hits(col, results)
 
 
-def lexical_candidates(col: Collection, text: str, n: int, allow_sql: tuple[str, list[Any]] | None) -> list[Candidate]:
-    """The n best documents for a query by BM25 (each through its best chunk)."""
-    expression = match_expression(text)
-    if expression is None:
+def lexical_candidates(
+    col: Collection, text: str, n: int, allow: np.ndarray | None, allow_sql: tuple[str, list[Any]] | None
+) -> list[Candidate]:
+    """The n best documents for a query by BM25 (each through its best chunk).
+
+    Scored in memory when the collection holds its BM25 there (retrieval/bm25.py), else by
+    SQLite FTS5; both give the same scores. ``allow`` and ``allow_sql`` are one filter as
+    chunk ids and as SQL.
+    """
+    terms = tokenize(text)
+    if not terms:
         return []
+    snapshot = col.lexical.current()
+    if snapshot is not None:
+        def search(limit: int) -> list[tuple[int, float]]:
+            return snapshot.search(terms, limit, allow)
+    else:
+        expression = match_expression(text)
+
+        def search(limit: int) -> list[tuple[int, float]]:
+            started = time.perf_counter()
+            rows = col.store.lexical_search(expression, limit, allow_sql)  # type: ignore[arg-type]
+            col.lexical.spent(time.perf_counter() - started)
+            return rows
+
     limit = n * 2
     while True:
-        rows = col.store.lexical_search(expression, limit, allow_sql)
+        rows = search(limit)
         docs = col.store.chunk_documents([r[0] for r in rows])
         seen: set[str] = set()
         found: list[Candidate] = []
@@ -184,6 +205,12 @@ def _lexical_match(col: Collection, text: str, lexical: list[Candidate]) -> floa
     if not lexical:
         return 0.0
     terms = tokenize(text)
+    memory = getattr(col, "lexical", None)  # the Milvus backend keeps its statistics in Milvus
+    snapshot = memory.current() if memory is not None else None
+    if snapshot is not None:
+        best = col.store.lexical_tokens(np.array([lexical[0].chunk_id]))
+        doc_terms = set(best[0][1].split()) if best else set()
+        return matched_share(terms, doc_terms, snapshot.term_frequencies(terms), snapshot.count)
     frequencies, total, doc_terms = col.store.lexical_term_statistics(terms, lexical[0].chunk_id)
     return matched_share(terms, doc_terms, frequencies, total)
 

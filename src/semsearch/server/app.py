@@ -366,11 +366,14 @@ def _hit(h: Hit) -> m.HitOut:
 
 
 def _warm_up(state: ServerState) -> None:
-    """Load each model once and each vector index, so the first search is as fast as the rest."""
+    """Load each model once, each vector index and in-memory BM25, so the first search is as fast as the rest."""
     try:
         for col in state.collections.values():
             vector = col.embedder.encode_queries(["warm up"])[0]
             col.search(vector, k=1)
+            lexical = getattr(col, "lexical", None)  # the Milvus backend has its own BM25
+            if lexical is not None:
+                lexical.current(build=True)
     except Exception as exc:  # shown by /readyz; searches will report it too
         log.exception("warm-up failed")
         state.warmup_error = f"warm-up failed: {exc}"

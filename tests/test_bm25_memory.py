@@ -1,0 +1,153 @@
+"""BM25 in memory (retrieval/bm25.py): the same scores as SQLite FTS5, kept current with every
+write, built only when worth it, and never over its memory bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semsearch.retrieval import bm25
+from semsearch.retrieval.lexical import match_expression, tokenize
+
+WORDS = [f"w{i}" for i in range(300)] + ["the", "of", "cafe", "東京", "straße"]
+
+
+def zipf_text(rng: np.random.Generator, n_words: int) -> str:
+    """Words drawn with Zipf-like frequencies, so some terms are in most chunks and some in one."""
+    p = 1.0 / np.arange(1, len(WORDS) + 1)
+    return " ".join(rng.choice(WORDS, size=n_words, p=p / p.sum()))
+
+
+def add_docs(col, rng, first: int, n: int, **meta) -> None:
+    texts = [zipf_text(rng, int(rng.integers(0, 40))) or "w1" for _ in range(n)]
+    col.add(texts, ids=[f"d{i}" for i in range(first, first + n)], metadatas=[dict(meta, n=i) for i in range(first, first + n)],
+            embeddings=rng.normal(size=(n, col.dimension)))
+
+
+def assert_same_as_fts5(col, queries, allow=None, allow_sql=None, limit=30) -> int:
+    """Memory and FTS5 agree on every query: same scores, same chunks above the cut's ties."""
+    snap = col.lexical.current(build=True)
+    assert snap is not None and snap.seq == col.store.head()
+    compared = 0
+    for q in queries:
+        mem = snap.search(tokenize(q), limit, allow)
+        fts = col.store.lexical_search(match_expression(q), limit, allow_sql) if tokenize(q) else []
+        assert len(mem) == len(fts), q
+        assert np.allclose([s for _, s in mem], [s for _, s in fts], rtol=1e-12, atol=1e-12), q
+        if mem:  # ids agree except among chunks tied with the last score kept
+            cut = mem[-1][1]
+            assert {c for c, s in mem if s > cut + 1e-9} == {c for c, s in fts if s > cut + 1e-9}, q
+            compared += len(mem)
+    return compared
+
+
+@pytest.fixture()
+def col(tmp_path, tiny_model_dir):
+    from semsearch import Collection
+
+    c = Collection(tmp_path / "c", model=str(tiny_model_dir), chunk_size=16, chunk_overlap=0)
+    yield c
+    c.close()
+
+
+def queries(rng, n=25) -> list[str]:
+    return [zipf_text(rng, int(rng.integers(1, 6))) for _ in range(n)] + ["the of", "w299 nothing-here", "東京 cafe", "zzz"]
+
+
+def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col, monkeypatch):
+    monkeypatch.setattr(bm25, "MAX_SEGMENTS", 3)
+    rng = np.random.default_rng(0)
+    add_docs(col, rng, 0, 200)
+    qs = queries(rng)
+    assert assert_same_as_fts5(col, qs) > 200
+    for step in range(6):  # each write is caught up from the change log: segments, then a merge
+        add_docs(col, rng, 1000 + 100 * step, 40)
+        col.delete([f"d{i}" for i in range(step * 20, step * 20 + 15)])
+        col.upsert(["w1 w2 the straße"] * 3, ids=[f"d{199 - step}", "d150", f"new{step}"],
+                   embeddings=rng.normal(size=(3, col.dimension)))
+        assert_same_as_fts5(col, qs)
+        assert len(col.lexical.current().segments) <= 3
+    assert col.lexical.current().count == col.store.chunk_count()
+
+
+def test_filtered_scores_equal_fts5(col):
+    from semsearch.filters import parse_where, to_sql
+
+    rng = np.random.default_rng(1)
+    add_docs(col, rng, 0, 150, group="a")
+    add_docs(col, rng, 150, 150, group="b")
+    node = parse_where({"group": "b"})
+    allow = col.store.filtered_chunk_ids(node)
+    assert assert_same_as_fts5(col, queries(rng), allow=allow, allow_sql=to_sql(node)) > 100
+    hits = col.search("w3 w4", k=20, mode="lexical", where={"group": "b"})
+    assert hits and all(h.metadata["group"] == "b" for h in hits)
+
+
+def test_search_uses_memory_once_fts5_has_spent_the_build_time(col):
+    rng = np.random.default_rng(2)
+    add_docs(col, rng, 0, 300)
+    expected = col.search("w5 w7 the", k=10, mode="lexical")
+    assert col.lexical._snapshot is None  # a one-shot search never pays the build
+    for _ in range(200):
+        col.search("w5 w7 the", k=10, mode="hybrid")
+        if col.lexical._snapshot is not None:
+            break
+    assert col.lexical._snapshot is not None, "never built although FTS5 spent more than the build estimate"
+    assert col.lexical._fts_seconds >= col.lexical._build_seconds
+    again = col.search("w5 w7 the", k=10, mode="lexical")
+    def ranked(hits):  # ties may come in another order
+        return sorted((-round(h.score, 9), h.id, h.start) for h in hits)
+
+    assert ranked(again) == ranked(expected)
+
+
+def test_another_process_writing_and_trimming_the_log_is_caught_by_a_rebuild(col, tiny_model_dir):
+    from semsearch import Collection
+
+    rng = np.random.default_rng(3)
+    add_docs(col, rng, 0, 100)
+    before = col.lexical.current(build=True)
+    with Collection(col.path, model=str(tiny_model_dir)) as other:
+        other.add(["a unique zebra"], ids=["zebra"], embeddings=rng.normal(size=(1, other.dimension)))
+        other.delete(["d3"])
+        other.flush()  # saves the vector index and trims the change log past `before`
+    assert col.store.changes_floor() > before.seq
+    assert col.search("zebra", k=1, mode="lexical")[0].id == "zebra"
+    assert col.lexical.current() is not before
+    assert_same_as_fts5(col, queries(rng))
+
+
+def test_a_collection_over_the_token_bound_stays_on_fts5(col, monkeypatch):
+    monkeypatch.setattr(bm25, "MAX_TOKENS", 500)
+    rng = np.random.default_rng(4)
+    add_docs(col, rng, 0, 100)
+    assert col.lexical.current(build=True) is None
+    assert not col.lexical.worth_building()
+    assert col.search("w2", k=3, mode="lexical")  # FTS5 answers
+
+
+def test_empty_collection_and_empty_chunks(col):
+    assert col.lexical.current(build=True).search(["w1"], 5) == []
+    rng = np.random.default_rng(5)
+    col.add(["😀 🙂", "w1 w1 w2"], ids=["emoji", "words"], embeddings=rng.normal(size=(2, col.dimension)))
+    snap = col.lexical.current()
+    assert snap.count == 2 and snap.total_tokens == 3  # a chunk without tokens still counts in N
+    assert_same_as_fts5(col, ["w1", "w2 w1", "nothing"])
+
+
+def test_server_warm_up_builds_it(col):
+    from semsearch.server.app import _warm_up
+
+    class State:
+        collections = {"c": col}
+        warmup_error = None
+
+        class ready:  # noqa: N801
+            @staticmethod
+            def set() -> None:
+                pass
+
+    rng = np.random.default_rng(6)
+    add_docs(col, rng, 0, 20)
+    _warm_up(State)  # type: ignore[arg-type]
+    assert State.warmup_error is None and col.lexical._snapshot is not None
