@@ -166,7 +166,7 @@ class Writer:
             ids = [f"w{os.getpid()}-{time.time_ns()}-{i}" for i in range(self.batch)]
             self.seq += self.batch
             try:
-                self.add_batch(texts, ids)
+                self.add_batch(texts, ids, [{"writer": True}] * self.batch)
                 self.docs += self.batch
             except Exception:  # noqa: BLE001 - counted and reported
                 self.errors += 1
@@ -241,19 +241,22 @@ def main() -> None:
     passages, queries = load_texts(args.passages)
     load_before = os.getloadavg()
     col = Collection(folder)
+    col.delete(where={"writer": True})  # an earlier run's writer documents: every run starts from the same collection
+    col.flush()
     col.search(queries[0], k=args.k)  # load the model and index
     proc, url = start_server(folder, args.torch_threads)
     results: dict[tuple[str, bool, int], list[dict]] = {}
     writer_rates: dict[tuple[str, int], list[float]] = {}
     try:
         with httpx.Client(base_url=url, timeout=300) as http:
-            http_add = lambda texts, ids: http.post("/add", json={"documents": texts, "ids": ids}).raise_for_status()  # noqa: E731
+            http_add = lambda texts, ids, metas: http.post(  # noqa: E731
+                "/add", json={"documents": texts, "ids": ids, "metadatas": metas}).raise_for_status()
             for repeat in range(args.repeats):
                 for writing in (False, True):
                     for clients in args.clients:
                         for way in ("python", "http"):
                             if writing:
-                                add = (lambda t, i: col.add(t, ids=i)) if way == "python" else http_add
+                                add = (lambda t, i, m: col.add(t, ids=i, metadatas=m)) if way == "python" else http_add
                                 with Writer(add, passages) as w:
                                     r = bench_once(way, col, url, queries, clients, args)
                                 writer_rates.setdefault((way, clients), []).append(w.rate)

@@ -54,8 +54,7 @@ def queries(rng, n=25) -> list[str]:
     return [zipf_text(rng, int(rng.integers(1, 6))) for _ in range(n)] + ["the of", "w299 nothing-here", "東京 cafe", "zzz"]
 
 
-def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col, monkeypatch):
-    monkeypatch.setattr(bm25, "MAX_SEGMENTS", 3)
+def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col):
     rng = np.random.default_rng(0)
     add_docs(col, rng, 0, 200)
     qs = queries(rng)
@@ -66,8 +65,25 @@ def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col, monkeypa
         col.upsert(["w1 w2 the straße"] * 3, ids=[f"d{199 - step}", "d150", f"new{step}"],
                    embeddings=rng.normal(size=(3, col.dimension)))
         assert_same_as_fts5(col, qs)
-        assert len(col.lexical.current().segments) <= 3
-    assert col.lexical.current().count == col.store.chunk_count()
+    snap = col.lexical.current()
+    assert snap.count == col.store.chunk_count()
+    assert len(snap.alive) < snap.count / 0.75 + 1  # dead rows are compacted away
+
+
+def test_many_small_writes_keep_few_segments(col):
+    """Size-tiered merging: a writer adding a few chunks at a time leaves O(log n) segments."""
+    rng = np.random.default_rng(7)
+    add_docs(col, rng, 0, 50)
+    col.lexical.current(build=True)
+    sizes = []
+    for step in range(60):
+        add_docs(col, rng, 100 + 2 * step, 2)
+        snap = col.lexical.current()
+        sizes.append(len(snap.segments))
+        lens = [len(s.rows) for s in snap.segments]
+        assert all(2 * b < a for a, b in zip(lens, lens[1:])), lens  # each less than half the one before
+    assert max(sizes) <= 8, sizes
+    assert_same_as_fts5(col, queries(rng))
 
 
 def test_filtered_scores_equal_fts5(col):
@@ -123,6 +139,17 @@ def test_a_collection_over_the_token_bound_stays_on_fts5(col, monkeypatch):
     add_docs(col, rng, 0, 100)
     assert col.lexical.current(build=True) is None
     assert not col.lexical.worth_building()
+    assert col.search("w2", k=3, mode="lexical")  # FTS5 answers
+
+
+def test_writes_past_the_token_bound_hand_bm25_back_to_fts5(col, monkeypatch):
+    rng = np.random.default_rng(8)
+    add_docs(col, rng, 0, 30)
+    snap = col.lexical.current(build=True)
+    assert snap is not None
+    monkeypatch.setattr(bm25, "MAX_TOKENS", snap.postings + 10)
+    add_docs(col, rng, 100, 30)
+    assert col.lexical.current() is None and not col.lexical.worth_building()
     assert col.search("w2", k=3, mode="lexical")  # FTS5 answers
 
 

@@ -16,7 +16,7 @@ Scores reproduce FTS5's (``fts5_aux.c``): k1 = 1.2, b = 0.75, idf = ln((N - n + 
 (n + 0.5)) floored at 1e-6, N and the average length over the live chunks, summed over the
 query's distinct terms in query order, in float64.
 
-A process pays the build (~4 µs a chunk) only when it has spent as long in FTS5's ``bm25()``
+A process pays the build (~5 µs a chunk) only when it has spent as long in FTS5's ``bm25()``
 ("ski rental"): a one-shot CLI search never builds, a server or an evaluation run builds after
 a few queries. Collections of more than :data:`MAX_TOKENS` tokens stay on FTS5.
 """
@@ -40,10 +40,8 @@ K1, B = 1.2, 0.75
 #: Collections with more indexed tokens stay on FTS5 (memory: ~8 bytes a posting, at most one
 #: per token, plus 17 bytes a chunk; 20M tokens is ~100k chunks of 200 tokens, ~150 MB).
 MAX_TOKENS = 20_000_000
-#: Seconds per chunk a build takes (measured: 0.42 s for 104,500 chunks, bench/RESULTS.md).
-BUILD_SECONDS_PER_CHUNK = 4e-6
-#: Segments (one per sync that added chunks) merged into one beyond this many.
-MAX_SEGMENTS = 8
+#: Seconds per chunk a build takes (measured: 0.51 s for 104,500 chunks, bench/RESULTS.md).
+BUILD_SECONDS_PER_CHUNK = 5e-6
 
 
 @dataclass(frozen=True)
@@ -151,39 +149,51 @@ class Snapshot:
             count -= len(pos)
             total -= float(self.lengths[pos].sum())
         if not added:
-            return Snapshot(seq, self.vocab, self.segments, self.chunk_ids, self.lengths, alive, count, total)
+            snap = Snapshot(seq, self.vocab, self.segments, self.chunk_ids, self.lengths, alive, count, total)
+            return snap._merged() if snap.count < 0.75 * len(snap.alive) else snap
         ids = np.array([cid for cid, _ in added], dtype=np.int64)
         if len(self.chunk_ids) and ids.min() <= self.chunk_ids[-1]:
             return None  # ids are never reused, so this only happens if changes were missed
         term_ids, rows, lengths = _tokens(added, self.vocab, first_row=len(self.chunk_ids))
-        segments = (*self.segments, _segment(term_ids, rows, len(self.vocab)))
+        alive = np.concatenate([alive, np.ones(len(ids), dtype=bool)])
+        # Size-tiered merging: a new segment at least half its predecessor's size is merged
+        # into it, so there are O(log n) segments and each posting is merged O(log n) times.
+        segments = [*self.segments, _segment(term_ids, rows, len(self.vocab))]
+        while len(segments) > 1 and 2 * len(segments[-1].rows) >= len(segments[-2].rows):
+            segments[-2:] = [_merge(segments[-2:], alive, len(self.vocab))]
         snap = Snapshot(
-            seq, self.vocab, segments, np.concatenate([self.chunk_ids, ids]), np.concatenate([self.lengths, lengths]),
-            np.concatenate([alive, np.ones(len(ids), dtype=bool)]), count + len(ids), total + float(lengths.sum()),
+            seq, self.vocab, tuple(segments), np.concatenate([self.chunk_ids, ids]),
+            np.concatenate([self.lengths, lengths]), alive, count + len(ids), total + float(lengths.sum()),
         )
-        return snap._merged() if len(segments) > MAX_SEGMENTS else snap
+        # Removed chunks stay as dead rows until they are a quarter of all rows.
+        return snap._merged() if snap.count < 0.75 * len(snap.alive) else snap
 
     def _merged(self) -> Snapshot:
-        """One segment holding the live postings of all (dead rows are dropped)."""
+        """One segment holding the live postings of all, dead rows dropped and rows renumbered."""
         keep = np.flatnonzero(self.alive)
         new_row = np.full(len(self.alive), -1, dtype=np.int64)
         new_row[keep] = np.arange(len(keep))
-        term_parts, row_parts, tf_parts = [], [], []
-        for s in self.segments:
-            terms = np.repeat(np.arange(len(s.indptr) - 1, dtype=np.int64), np.diff(s.indptr))
-            live = self.alive[s.rows]
-            term_parts.append(terms[live])
-            row_parts.append(new_row[s.rows[live]])
-            tf_parts.append(s.tf[live])
-        terms, rows, tf = np.concatenate(term_parts), np.concatenate(row_parts), np.concatenate(tf_parts)
-        order = np.lexsort((rows, terms))
-        indptr = np.zeros(len(self.vocab) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(terms, minlength=len(self.vocab)), out=indptr[1:])
-        segment = _Segment(indptr, rows[order].astype(np.int32), tf[order])
+        segment = _merge(self.segments, self.alive, len(self.vocab), new_row)
         return Snapshot(
             self.seq, self.vocab, (segment,), self.chunk_ids[keep], self.lengths[keep],
             np.ones(len(keep), dtype=bool), self.count, self.total_tokens,
         )
+
+
+def _merge(segments: Sequence[_Segment], alive: np.ndarray, vocab_size: int, new_row: np.ndarray | None = None) -> _Segment:
+    """One segment with the live postings of ``segments`` (rows renumbered through ``new_row``)."""
+    term_parts, row_parts, tf_parts = [], [], []
+    for s in segments:
+        terms = np.repeat(np.arange(len(s.indptr) - 1, dtype=np.int64), np.diff(s.indptr))
+        live = alive[s.rows]
+        term_parts.append(terms[live])
+        row_parts.append(s.rows[live] if new_row is None else new_row[s.rows[live]])
+        tf_parts.append(s.tf[live])
+    terms, rows, tf = np.concatenate(term_parts), np.concatenate(row_parts), np.concatenate(tf_parts)
+    order = np.lexsort((rows, terms))
+    indptr = np.zeros(vocab_size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(terms, minlength=vocab_size), out=indptr[1:])
+    return _Segment(indptr, rows[order].astype(np.int32), tf[order])
 
 
 def _tokens(chunks: list[tuple[int, str]], vocab: dict[str, int], first_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,6 +280,9 @@ class MemoryBM25:
                 snap = self._catch_up(snap)
             if snap is None:
                 snap = self._build()
+            elif snap.postings > MAX_TOKENS:  # grown past the bound by writes: back to FTS5
+                self._too_large, snap = True, None
+                log.info("the lexical index of %s outgrew %d postings: BM25 goes back to SQLite FTS5", self.store.path, MAX_TOKENS)
             self._snapshot = snap
             return snap
         finally:
