@@ -13,16 +13,8 @@ import numpy as np
 import pytest
 
 from semsearch import Collection, DimensionMismatchError, InvalidInputError, ModelMismatchError
+from test_collection import SENTENCES  # the same seven topics as the local tests
 
-SENTENCES = [
-    "Budget-friendly lodging by the coast, a short walk from the sand.",
-    "The central bank raised interest rates by a quarter point.",
-    "Preheat the oven and whisk the eggs with sugar for the sponge cake.",
-    "The striker scored twice in the second half of the final.",
-    "Install the package with pip and import it in your script.",
-    "Photosynthesis turns sunlight, water and carbon dioxide into sugar.",
-    "The museum's new wing displays medieval manuscripts.",
-]
 IDS = [f"s{i}" for i in range(len(SENTENCES))]
 METAS = [
     {"topic": "travel", "year": 2021, "tags": ["sea", "cheap"]},

@@ -384,17 +384,15 @@ class Store:
         out.sort()
         return out
 
-    def lexical_token_batches(self, batch: int = 65536) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-        """Every chunk's (id, indexed tokens) by ascending id, in batches, with the change-log
-        head they correspond to: all read in one snapshot (close the iterator to stop early)."""
+    def lexical_token_batches(self, batch: int = 65536) -> Iterator[Any]:
+        """The change-log head, then every chunk's (id, indexed tokens) by ascending id in lists
+        of ``batch``: all read in one snapshot (close the iterator to stop early)."""
         with self.read() as con:
-            head_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-            head = int(head_row[0]) if head_row else 0
-            yield head, []  # first, so an empty collection gives its head too
+            yield self._head(con)
             cur = con.execute("SELECT rowid, tokens FROM chunks_fts ORDER BY rowid")
             try:
                 while rows := cur.fetchmany(batch):
-                    yield head, rows
+                    yield rows
             finally:
                 cur.close()
 
@@ -424,7 +422,11 @@ class Store:
 
     def head(self) -> int:
         """The sequence number of the last committed change (0 if none)."""
-        row = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return self._head(self.con)
+
+    @staticmethod
+    def _head(con: sqlite3.Connection) -> int:
+        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return int(row[0]) if row else 0
 
     def changes_floor(self) -> int:
@@ -433,8 +435,7 @@ class Store:
 
     def changes_since(self, seq: int) -> ChangeSet:
         with self.read() as con:
-            head_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-            head = int(head_row[0]) if head_row else 0
+            head = self._head(con)
             rows = np.array(
                 con.execute("SELECT chunk, op FROM changes WHERE seq > ? AND seq <= ?", (seq, head)).fetchall(),
                 dtype=np.int64,
@@ -460,8 +461,7 @@ class Store:
     def all_embeddings(self, dim: int, batch: int = 65536) -> Iterator[Any]:
         """First the head of one snapshot, then every chunk's (ids, vectors) in it, in batches."""
         with self.read() as con:
-            head_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-            yield int(head_row[0]) if head_row else 0
+            yield self._head(con)
             cur = con.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid")
             while True:
                 rows = cur.fetchmany(batch)

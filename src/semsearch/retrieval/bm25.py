@@ -23,12 +23,11 @@ a few queries. Collections of more than :data:`MAX_TOKENS` tokens stay on FTS5.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,8 +217,6 @@ def build(seq: int, batches: Iterable[list[tuple[int, str]]], max_tokens: int | 
     lengths: list[np.ndarray] = []
     rows = tokens = 0
     for chunks in batches:
-        if not chunks:
-            continue
         term_ids, token_rows, chunk_lengths = _tokens(chunks, vocab, first_row=rows)
         tokens += len(term_ids)
         if max_tokens is not None and tokens > max_tokens:
@@ -298,21 +295,13 @@ class MemoryBM25:
     def _build(self) -> Snapshot | None:
         started = time.perf_counter()
         batches = self.store.lexical_token_batches()
-        seq = 0
-
-        def chunks() -> Iterator[list[tuple[int, str]]]:
-            nonlocal seq
-            for seq, rows in batches:
-                yield rows
-
         try:
-            snap = build(0, chunks(), MAX_TOKENS)
+            snap = build(next(batches), batches, MAX_TOKENS)
         finally:
             batches.close()
         if snap is None:
             self._too_large = True
             log.info("the lexical index of %s holds over %d tokens: BM25 stays in SQLite FTS5", self.store.path, MAX_TOKENS)
             return None
-        snap = dataclasses.replace(snap, seq=seq)
         log.info("lexical index of %d chunks built in memory in %.2f s", snap.count, time.perf_counter() - started)
         return snap
