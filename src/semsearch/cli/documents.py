@@ -1,0 +1,228 @@
+"""Commands that change or describe a collection: index, info, reindex, delete, migrate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import SemsearchError
+from .common import (
+    INDEX_HELP,
+    BackendOpt,
+    CollectionOpt,
+    EngineOpt,
+    LockTimeoutOpt,
+    PrecisionOpt,
+    TokenOpt,
+    UriOpt,
+    WhereDocumentOpt,
+    WhereOpt,
+    _exists,
+    _fail,
+    _open,
+    _run,
+    app,
+    err,
+    out,
+)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).", show_default=False)],
+    collection: CollectionOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path (new collections; default all-MiniLM-L6-v2).")] = None,
+    text_field: Annotated[str, typer.Option("--text-field", "--text-column", help="CSV column / JSONL field holding the text.")] = "text",
+    id_field: Annotated[Optional[str], typer.Option("--id-field", "--id-column", help="CSV column / JSONL field holding the document id (default: _id or id when present).")] = None,
+    title_field: Annotated[Optional[str], typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
+    chunk_size: Annotated[Optional[int], typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads at once).")] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive chunks (new collections; default chunk_size/8).")] = None,
+    index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP + " New collections only; change an existing one with `semsearch reindex --index SPEC`.")] = None,
+    prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
+    precision: PrecisionOpt = "auto",
+    engine: EngineOpt = "auto",
+    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+    lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Index files and folders into a collection. Unchanged files are skipped, changed ones replaced."""
+
+    def go() -> None:
+        from .ingest.loaders import LoadOptions
+
+        options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
+        with _open(
+            collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap, precision=precision, engine=engine, progress=progress, backend=backend, uri=uri, token=token,
+            index=index_spec if index_spec and not _exists(collection) else None,
+        ) as col:
+            if index_spec and col.manifest["index"] != index_spec:
+                _fail(
+                    f"{col.path} already uses index {col.manifest['index']!r}; change it with "
+                    f"`semsearch reindex --index {index_spec}` (rebuilds from stored vectors, no re-encoding)"
+                )
+            report = col.index_files(paths, options, prune=prune)
+            for w in report.warnings:
+                err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            col.flush()
+            out.print(
+                f"indexed {report.documents} document(s) in {report.chunks} chunk(s) from "
+                f"{report.files_added} new and {report.files_replaced} changed file(s); "
+                f"{report.files_unchanged} unchanged, {report.files_removed} removed, "
+                f"{len(report.warnings)} skipped ({report.seconds:.1f}s) -> {col.path}",
+                highlight=False, soft_wrap=True,
+            )
+
+    _run(go)
+
+
+@app.command()
+def info(
+    collection: CollectionOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Show what a collection holds: counts, model, index type, size on disk."""
+
+    def go() -> None:
+        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+            data = col.info()
+        if as_json:
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+            return
+        table = Table(show_header=False, box=None)
+        for key, value in data.items():
+            if key == "size_bytes":
+                key, value = "size on disk", f"{value / 1e6:.1f} MB"
+            if key == "index_details":
+                key, value = "index details", (f"{value.get('type')}: " + _index_summary(value)) if value else "not built yet"
+            table.add_row(f"[bold]{key}[/]", str(value))
+        out.print(table)
+
+    _run(go)
+
+
+@app.command()
+def reindex(
+    index_spec: Annotated[str, typer.Option("--index", help=INDEX_HELP, show_default=False)],
+    collection: CollectionOpt = None,
+    lock_timeout: LockTimeoutOpt = 60.0,
+) -> None:
+    """Change a collection's vector index: rebuilds it from the stored vectors (nothing is re-encoded)."""
+
+    def go() -> None:
+
+        started = time.perf_counter()
+        with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec) as col:
+            col.flush()
+            details = col.info()["index_details"]
+        out.print(f"index {index_spec} ({details.get('type')}) ready in {time.perf_counter() - started:.1f}s: "
+                  f"{_index_summary(details)}", highlight=False)
+
+    _run(go)
+
+
+def _index_summary(details: dict) -> str:
+    parts = [f"{details.get('vectors', 0)} vectors"]
+    if "bytes_per_vector" in details:
+        parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
+    tuning = details.get("tuning")
+    if tuning:
+        knob = f"{tuning['param']}={tuning['value']}, " if tuning.get("param") else ""
+        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f} (target {tuning['target']})")
+    if details.get("note"):
+        parts.append(details["note"])
+    return "; ".join(parts)
+
+
+@app.command()
+def delete(
+    ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
+    source: Annotated[Optional[list[Path]], typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
+    where: WhereOpt = None,
+    where_document: WhereDocumentOpt = None,
+    collection: CollectionOpt = None,
+    lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Delete documents by id, by filter (--where), or every document that came from a file."""
+
+    def go() -> None:
+        if not ids and not source and not where and not where_document:
+            _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
+        with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
+            n = col.delete(ids or None, where=where, where_document=where_document) if (ids or where or where_document) else 0
+            for s in source or []:
+                n += col.delete_source(s)
+            col.flush()
+        out.print(f"deleted {n} document(s)")
+
+    _run(go)
+
+
+@app.command()
+def migrate(
+    src: Annotated[str, typer.Argument(help="Source: a collection folder, or a Milvus collection name with --src-uri.", show_default=False)],
+    dst: Annotated[str, typer.Argument(help="Target: a folder, or a Milvus collection name with --dst-uri (created if new).", show_default=False)],
+    src_uri: Annotated[Optional[str], typer.Option("--src-uri", help="The source is in Milvus at this uri (./milvus.db or http://host:19530).", show_default=False)] = None,
+    dst_uri: Annotated[Optional[str], typer.Option("--dst-uri", help="The target is in Milvus at this uri.", show_default=False)] = None,
+    src_token: Annotated[Optional[str], typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", show_default=False)] = None,
+    dst_token: Annotated[Optional[str], typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", show_default=False)] = None,
+    index: Annotated[Optional[str], typer.Option("--index", help="Index spec of a new target (default: the source's).", show_default=False)] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Documents per batch.")] = 1000,
+) -> None:
+    """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
+
+    def go() -> None:
+        from .backends import open_collection
+        from .migrate import migrate as copy
+
+        source = open_collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
+                                 uri=src_uri, token=src_token, create=False)
+        with source:
+            m = source.manifest
+            target = open_collection(
+                Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local", uri=dst_uri,
+                token=dst_token, index=index or _target_spec(m["index"], int(m["dimension"]), milvus=dst_uri is not None),
+                chunk_size=m["chunk_size"], chunk_overlap=m["chunk_overlap"],
+            )
+            with target:
+                report = copy(source, target, batch=batch)
+                if dst_uri is None:
+                    target.flush()
+        out.print(
+            f"copied {report.documents} document(s), {report.chunks} chunk(s), {report.sources} file hash(es) "
+            f"in {report.seconds:.1f}s; counts verified -> {target.path}", highlight=False,
+        )
+
+    _run(go)
+
+
+def _target_spec(spec: str, dim: int, *, milvus: bool) -> str:
+    """The source's index spec if the target backend has it, else Flat (with a warning; --index chooses)."""
+    try:
+        if milvus:
+            from .backends.milvus import milvus_index
+
+            milvus_index(spec)
+        else:
+            from .index import make_index
+
+            make_index(spec, dim)
+        return spec
+    except (SemsearchError, ValueError, RuntimeError):
+        where = "Milvus" if milvus else "the local backend"
+        err.print(f"[yellow]warning:[/] index {spec!r} is not available on {where}; the copy uses Flat (choose with --index)")
+        return "Flat"

@@ -1,0 +1,151 @@
+"""Commands that search: search and demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .common import (
+    BackendOpt,
+    CollectionOpt,
+    EngineOpt,
+    PrecisionOpt,
+    TokenOpt,
+    UriOpt,
+    WhereDocumentOpt,
+    WhereOpt,
+    _open,
+    _run,
+    app,
+    out,
+)
+
+DEMO_QUERIES = [
+    "how do I parse command line options",
+    "compress a file so it takes less space",
+    "send an email message",
+    "run several tasks at the same time and wait for all of them",
+    "generate a secure random token for a password reset link",
+    "read a spreadsheet exported as comma separated values",
+]
+
+
+@app.command()
+def search(
+    queries: Annotated[list[str], typer.Argument(help="One or more queries, searched as one batch.", show_default=False)],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of results per query.")] = 10,
+    collection: CollectionOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits}) instead of a table.")] = False,
+    precision: PrecisionOpt = "auto",
+    engine: EngineOpt = "auto",
+    where: WhereOpt = None,
+    where_document: WhereDocumentOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")] = "hybrid",
+    fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")] = "adaptive",
+    alpha: Annotated[float, typer.Option("--alpha", help="Dense weight for --fusion weighted (0..1).")] = 0.7,
+    rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
+    rerank: Annotated[Optional[str], typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
+    rerank_top: Annotated[int, typer.Option("--rerank-top", help="How many candidates the cross-encoder reads.")] = 50,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
+    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Search a collection by meaning and words; prints rank, score, source and a snippet."""
+
+    def go() -> None:
+        with _open(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri, token=token) as col:
+            results = col.search(
+                list(queries), k=k, where=where, where_document=where_document, mode=mode, fusion=fusion,
+                alpha=alpha, rrf_k=rrf_k, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr,
+            )
+        if as_json:
+            payload = [{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(queries, results)]
+            sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+            return
+        for q, hits in zip(queries, results):
+            _print_hits(q, hits, explain=explain)
+
+    _run(go)
+
+
+def _explain(scores: dict) -> str:  # noqa: ANN001
+    parts = []
+    for stage in ("dense", "lexical", "hybrid", "rerank", "mmr"):
+        if stage in scores:
+            rank = scores.get(f"{stage}_rank")
+            parts.append(f"{stage} {scores[stage]:.3f}" + (f" (#{int(rank)})" if rank else ""))
+    if "dense_weight" in scores:
+        parts.append(f"dense weight {scores['dense_weight']:.2f}")
+    return "; ".join(parts)
+
+
+def _print_hits(query: str, hits, explain: bool = False) -> None:  # noqa: ANN001
+    table = Table(title=f"[bold]{query}[/]", title_justify="left", show_lines=False, expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=1)
+    table.add_column("snippet", ratio=3)
+    for rank, h in enumerate(hits, 1):
+        if not h.source or h.id == h.source:
+            source = _short(h.source or h.id)
+        elif h.id.startswith(h.source):  # a row of a CSV/JSONL file: path#line
+            source = _short(h.id)
+        else:
+            source = f"{h.id}\n[dim]{Path(h.source).name}[/]"
+        snippet = " ".join(h.text.split())
+        text = snippet[:240] + ("…" if len(snippet) > 240 else "")
+        if explain:
+            text += f"\n[dim]{_explain(h.scores)}[/]"
+        table.add_row(str(rank), f"{h.score:.3f}", source, text)
+    if not hits:
+        table.add_row("", "", "", "[dim]no results[/]")
+    out.print(table)
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@app.command()
+def demo(
+    collection: Annotated[Optional[Path], typer.Option("--collection", "-c", help="Where to build the demo collection (default: a per-user data folder).")] = None,
+    query: Annotated[Optional[list[str]], typer.Option("--query", "-q", help="Your own query (repeatable); default: a few built-in ones.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Results per query.")] = 3,
+    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+) -> None:
+    """Index the docstrings of Python's standard library (no download), then search them by meaning."""
+
+    def go() -> None:
+        from platformdirs import user_data_dir
+
+        from .collection import Collection
+        from .ingest.stdlib import stdlib_docstrings
+
+        folder = collection or Path(user_data_dir("semsearch")) / "demo"
+        with Collection(folder, progress=progress) as col:
+            records = stdlib_docstrings()
+            have = set(d.id for d in col.get([r.id for r in records]))
+            todo = [r for r in records if r.id not in have]
+            if todo:
+                out.print(f"indexing {len(todo)} docstrings of the Python {sys.version.split()[0]} standard library into {folder} …")
+                col.add([r.text for r in todo], ids=[r.id for r in todo], metadatas=[r.metadata for r in todo],
+                        sources=[r.source for r in todo])
+            else:
+                out.print(f"reusing {folder} ({col.count()} docstrings)")
+            col.flush()
+            queries = list(query or DEMO_QUERIES)
+            for q, hits in zip(queries, col.search(queries, k=k)):
+                _print_hits(q, hits)
+
+    _run(go)
