@@ -103,11 +103,11 @@ def _exists(path: Path | None) -> bool:
 
 def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, backend: str = "local",
           uri: str | None = None, token: str | None = None, **kwargs):
-    from .collection import Collection
+    from ..collection import Collection
 
     folder = path or default_collection()
     if backend != "local":
-        from .backends import open_collection
+        from ..backends import open_collection
 
         return open_collection(folder, backend=backend, uri=uri, token=token, create=create, lock_timeout=lock_timeout, **kwargs)
     if not create and not (folder / "collection.sqlite3").exists():

@@ -56,7 +56,7 @@ def index(
     """Index files and folders into a collection. Unchanged files are skipped, changed ones replaced."""
 
     def go() -> None:
-        from .ingest.loaders import LoadOptions
+        from ..ingest.loaders import LoadOptions
 
         options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
         with _open(
@@ -186,8 +186,8 @@ def migrate(
     """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
 
     def go() -> None:
-        from .backends import open_collection
-        from .migrate import migrate as copy
+        from ..backends import open_collection
+        from ..migrate import migrate as copy
 
         source = open_collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
                                  uri=src_uri, token=src_token, create=False)
@@ -214,11 +214,11 @@ def _target_spec(spec: str, dim: int, *, milvus: bool) -> str:
     """The source's index spec if the target backend has it, else Flat (with a warning; --index chooses)."""
     try:
         if milvus:
-            from .backends.milvus import milvus_index
+            from ..backends.milvus import milvus_index
 
             milvus_index(spec)
         else:
-            from .index import make_index
+            from ..index import make_index
 
             make_index(spec, dim)
         return spec

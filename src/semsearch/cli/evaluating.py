@@ -36,8 +36,8 @@ def eval_(
     """Measure retrieval quality on a judged BEIR dataset: nDCG@10, MRR@10, Recall@10/100, MAP@100."""
 
     def go() -> None:
-        from .evaluation import load_beir
-        from .evaluation_runner import (
+        from ..evaluation import load_beir
+        from ..evaluation_runner import (
             corpus_fingerprint,
             open_collection,
             parse_methods,

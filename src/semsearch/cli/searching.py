@@ -129,8 +129,8 @@ def demo(
     def go() -> None:
         from platformdirs import user_data_dir
 
-        from .collection import Collection
-        from .ingest.stdlib import stdlib_docstrings
+        from ..collection import Collection
+        from ..ingest.stdlib import stdlib_docstrings
 
         folder = collection or Path(user_data_dir("semsearch")) / "demo"
         with Collection(folder, progress=progress) as col:

@@ -40,8 +40,8 @@ def serve(
     """Serve collections over HTTP: a JSON API (docs at /docs) and a search page at /."""
 
     def go() -> None:
-        from .server.cli_serve import serve_collections
-        from .server.security import check_bind
+        from ..server.cli_serve import serve_collections
+        from ..server.security import check_bind
 
         check_bind(host, api_key or None)  # before anything else: refuse an unsafe bind first
         folders = list(paths or [default_collection()])
