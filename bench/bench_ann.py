@@ -256,7 +256,7 @@ def collection_system(x: np.ndarray, tmp: Path) -> System:
         res = col.search(q, k=K, mode="dense")
         return np.array([[int(h.id) for h in r] + [-1] * (K - len(r)) for r in res], dtype=np.int64)
 
-    index = col._index
+    index = col.engine.index._index
     tuning = (index.tuning or {}) if index is not None else {}
     return System("semsearch Collection", f"auto → {index.factory if index else '?'}, end to end (hits with text from SQLite)",
                   build_s, index.bytes_per_vector() if index else 0.0, search, set_threads,

@@ -68,13 +68,13 @@ def main() -> None:
     import bm25s
 
     from semsearch import Collection
-    from semsearch.retrieval.bm25 import MemoryBM25
-    from semsearch.retrieval.lexical import match_expression, tokenize
+    from semsearch.backends.local.bm25 import MemoryBM25
+    from semsearch.lexical import match_expression, tokenize
 
     folder, source = collection_folder()
     _, queries = ann_data.real_texts(10)
     col = Collection(folder)
-    store = col.store
+    store = col.engine.store
     n_chunks = store.chunk_count()
 
     started = time.perf_counter()
@@ -106,9 +106,9 @@ def main() -> None:
         peer.retrieve([query_terms[i]], k=TOP, show_progress=False, n_threads=1)
 
     fts_col = Collection(folder)
-    fts_col.lexical._too_large = True  # keeps every BM25 query in FTS5
+    fts_col.engine.bm25._too_large = True  # keeps every BM25 query in FTS5
     mem_col = col
-    mem_col.lexical.current(build=True)
+    mem_col.engine.bm25.current(build=True)
     for c in (fts_col, mem_col):
         c.search(queries[0], k=10)  # load model and vector index
 

@@ -84,11 +84,11 @@ def semantic_search_run(col, qids, texts) -> dict[str, dict[str, float]]:  # noq
     import torch
     from sentence_transformers import util
 
-    batches = col.store.all_embeddings(col.dimension)
+    batches = col.engine.store.all_embeddings(col.dimension)
     next(batches)
     ids, vecs = zip(*batches)
     chunk_ids, corpus_emb = np.concatenate(ids), np.concatenate(vecs)
-    docs = col.store.chunk_documents(chunk_ids.tolist())
+    docs = col.engine.store.chunk_documents(chunk_ids.tolist())
     q = col.embedder.encode_queries(texts)
     found = util.semantic_search(torch.from_numpy(q), torch.from_numpy(corpus_emb), top_k=min(len(chunk_ids), 4 * K))
     run = {}

@@ -12,7 +12,17 @@ import itertools
 import numpy as np
 import pytest
 
-from semsearch import Collection, DimensionMismatchError, InvalidInputError, ModelMismatchError
+from semsearch import (
+    Collection,
+    CollectionBusyError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    FilterError,
+    InvalidInputError,
+    ModelMismatchError,
+    NotACollectionError,
+    SemsearchError,
+)
 from test_collection import SENTENCES  # the same seven topics as the local tests
 
 IDS = [f"s{i}" for i in range(len(SENTENCES))]
@@ -231,11 +241,148 @@ def test_threshold_and_mmr(shared):
     assert len(diverse) == 3 and len({h.id for h in diverse}) == 3 and "mmr" in diverse[0].scores
 
 
-def test_open_collection_chooses_the_backend_and_rejects_mixups(tmp_path):
-    from semsearch.backends import open_collection
-
+def test_the_backend_is_chosen_by_name_and_mixups_are_refused(tmp_path):
     with pytest.raises(InvalidInputError, match="backend 'sqlite' is not one of local, milvus"):
-        open_collection(tmp_path / "x", backend="sqlite")
+        Collection(tmp_path / "x", backend="sqlite")
     with pytest.raises(InvalidInputError, match="uri and token are for backend='milvus'"):
-        open_collection(tmp_path / "x", uri="./milvus.db")
+        Collection(tmp_path / "x", uri="./milvus.db")
+    with pytest.raises(InvalidInputError, match="are for backend='milvus'"):
+        Collection(tmp_path / "x", shards=2)
     assert not (tmp_path / "x").exists()
+
+
+# -- the same fault, the same error class and HTTP status, on every backend ---------------------
+def _raises_exactly(error_class, call):
+    with pytest.raises(SemsearchError) as info:
+        call()
+    assert type(info.value) is error_class, f"{type(info.value).__name__} raised where {error_class.__name__} is the contract"
+    return info.value
+
+
+FAULTS = [
+    # (fault, Python call, exact error class, HTTP request, HTTP status, error type)
+    ("duplicate id", lambda c: c.add(["again"], ids=["s1"]), DuplicateIdError,
+     ("/add", {"documents": ["again"], "ids": ["s1"]}), 409, "duplicate_id"),
+    ("bad filter", lambda c: c.search("q", where={"year": {"$near": 3}}), FilterError,
+     ("/search", {"query": "q", "where": {"year": {"$near": 3}}}), 422, "invalid_input"),
+    ("filter on text with a number", lambda c: c.get(where={"year": {"$gt": "2020"}}), FilterError,
+     ("/get", {"where": {"year": {"$gt": "2020"}}}), 422, "invalid_input"),
+    ("wrong dimension", lambda c: c.add(["x"], ids=["new"], embeddings=np.ones((1, 5))), DimensionMismatchError,
+     ("/add", {"documents": ["x"], "ids": ["new"], "embeddings": [[1.0] * 5]}), 422, "invalid_input"),
+    ("empty text", lambda c: c.add(["  "], ids=["e"]), InvalidInputError,
+     ("/add", {"documents": ["  "], "ids": ["e"]}), 422, "invalid_input"),
+    ("delete without ids or filter", lambda c: c.delete(), InvalidInputError,
+     ("/delete", {}), 422, "validation_error"),
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f[0] for f in FAULTS])
+def test_each_fault_is_the_same_error_class_and_http_status(filled, fault):
+    _, call, error_class, (path, body), status, kind = fault
+    _raises_exactly(error_class, lambda: call(filled))
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from semsearch.server import create_app
+
+    with TestClient(create_app({"docs": filled}, warm_up=False)) as client:
+        r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["type"] == kind
+    assert filled.count() == len(SENTENCES) and filled.get(["new", "e"]) == []  # nothing changed
+
+
+def test_unknown_ids_are_left_out_not_errors(filled):
+    assert filled.get(["nope", "s2", "nada"])[0].id == "s2" and len(filled.get(["nope"])) == 0
+    assert filled.delete(["nope"]) == 0 and filled.count() == len(SENTENCES)
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from semsearch.server import create_app
+
+    with TestClient(create_app({"docs": filled}, warm_up=False)) as client:
+        assert client.post("/get", json={"ids": ["nope"]}).json()["documents"] == []
+        assert client.post("/delete", json={"ids": ["nope"]}).json()["deleted"] == 0
+
+
+def test_other_model_and_missing_collection_are_exact_errors(open_collection, opener):
+    col = open_collection()
+    col.add(SENTENCES[:1], ids=IDS[:1])
+    _raises_exactly(ModelMismatchError, lambda: open_collection(model="sentence-transformers/all-mpnet-base-v2"))
+    _raises_exactly(NotACollectionError, lambda: opener("never_created", create=False))
+
+
+def test_a_locked_collection_is_busy_on_the_local_backend(backend, open_collection):
+    """Milvus serialises writes itself (no lock to hold); locally a second writer waits, then gives up."""
+    if backend != "local":
+        pytest.skip("Milvus has no collection write lock: writes from several clients interleave by design")
+    col = open_collection(lock_timeout=0.2)
+    col.add(SENTENCES[:1], ids=IDS[:1])
+    holder = Collection(col.path, lock_timeout=0.2)
+    holder.engine.lock.acquire()
+    try:
+        _raises_exactly(CollectionBusyError, lambda: col.add(["blocked"], ids=["b"]))
+        pytest.importorskip("fastapi")
+        from fastapi.testclient import TestClient
+
+        from semsearch.server import create_app
+
+        with TestClient(create_app({"docs": col}, warm_up=False)) as client:
+            r = client.post("/add", json={"documents": ["blocked"], "ids": ["b"]})
+        assert r.status_code == 503 and r.json()["error"]["type"] == "collection_busy"
+    finally:
+        holder.engine.lock.release()
+        holder.close()
+    assert col.get("b") == []
+
+
+def test_reindexing_a_folder_never_prunes_its_neighbours(open_collection, tmp_path):
+    """Issue 18, defect 1: pruning matched "files under this folder" with SQL LIKE (case-blind, with
+    _ and % as wildcards), so re-indexing case/notes removed case/Notes/x.txt."""
+    root = tmp_path / "case"
+    names = ["Notes", "notes", "a_b", "a%b", "axb", "docs", "docs2"]
+    for name in names:
+        (root / name).mkdir(parents=True)
+        (root / name / "x.txt").write_text(f"A note kept in the folder called {name}, about tides and harbours.")
+    col = open_collection()
+    assert col.index_files([root / n for n in names]).files_added == len(names)
+    for name in ["notes", "a_b", "a%b", "docs"]:
+        report = col.index_files([root / name])
+        assert (report.files_removed, report.files_unchanged) == (0, 1), name
+    assert sorted(d.source for d in col.get()) == sorted(str((root / n / "x.txt").resolve()) for n in names)
+    (root / "notes" / "x.txt").unlink()  # pruning still works where it should
+    assert col.index_files([root / "notes"]).files_removed == 1
+    assert len(col.get()) == len(names) - 1 and col.get(str((root / "Notes" / "x.txt").resolve()))
+
+
+def test_an_interrupted_file_resumes_without_encoding_again(open_collection, tmp_path, monkeypatch):
+    """A large file is committed in batches: after a crash part-way, the same call finishes the job,
+    encoding only what was not committed, and ends as an uninterrupted run would."""
+    import json
+
+    data = tmp_path / "big.jsonl"
+    lines = [{"id": f"r{i}", "text": f"Record {i}: a note about {w} and the weather in spring.", "n": i}
+             for i, w in enumerate(["tides", "bridges", "bread", "rivers", "owls", "maps"] * 5)]
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    col = open_collection()
+    encoded: list[int] = []
+    real = col._encode_rows
+
+    def crash_after_two_batches(rows):
+        if len(encoded) == 2:
+            raise KeyboardInterrupt("killed")
+        encoded.append(sum(len(r.chunks) for r in rows))
+        real(rows)
+
+    monkeypatch.setattr(col, "_encode_rows", crash_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        col.index_files([data], batch_chunks=8)
+    assert col.count() == 16 and col.info()["partial_files"] == 1  # two committed batches are searchable
+    encoded.clear()
+    monkeypatch.setattr(col, "_encode_rows", lambda rows: (encoded.append(sum(len(r.chunks) for r in rows)), real(rows)))
+    report = col.index_files([data], batch_chunks=8)
+    assert sum(encoded) == 30 - 16 and report.documents_unchanged == 16 and report.files_resumed == 1
+    assert col.count() == 30 and col.info()["partial_files"] == 0
+    assert col.index_files([data]).files_unchanged == 1
+    assert sorted(d.id for d in col.get()) == sorted(x["id"] for x in lines)
+    assert col.get("r7")[0].metadata == {"n": 7}

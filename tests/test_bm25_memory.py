@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semsearch.retrieval import bm25
-from semsearch.retrieval.lexical import match_expression, tokenize
+from semsearch.backends.local import bm25
+from semsearch.lexical import match_expression, tokenize
 
 WORDS = [f"w{i}" for i in range(300)] + ["the", "of", "cafe", "東京", "straße"]
 
@@ -26,12 +26,12 @@ def add_docs(col, rng, first: int, n: int, **meta) -> None:
 
 def assert_same_as_fts5(col, queries, allow=None, allow_sql=None, limit=30) -> int:
     """Memory and FTS5 agree on every query: same scores, same chunks above the cut's ties."""
-    snap = col.lexical.current(build=True)
-    assert snap is not None and snap.seq == col.store.head()
+    snap = col.engine.bm25.current(build=True)
+    assert snap is not None and snap.seq == col.engine.store.head()
     compared = 0
     for q in queries:
         mem = snap.search(tokenize(q), limit, allow)
-        fts = col.store.lexical_search(match_expression(q), limit, allow_sql) if tokenize(q) else []
+        fts = col.engine.store.lexical_search(match_expression(q), limit, allow_sql) if tokenize(q) else []
         assert len(mem) == len(fts), q
         assert np.allclose([s for _, s in mem], [s for _, s in fts], rtol=1e-12, atol=1e-12), q
         if mem:  # ids agree except among chunks tied with the last score kept
@@ -65,8 +65,8 @@ def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col):
         col.upsert(["w1 w2 the straße"] * 3, ids=[f"d{199 - step}", "d150", f"new{step}"],
                    embeddings=rng.normal(size=(3, col.dimension)))
         assert_same_as_fts5(col, qs)
-    snap = col.lexical.current()
-    assert snap.count == col.store.chunk_count()
+    snap = col.engine.bm25.current()
+    assert snap.count == col.engine.store.chunk_count()
     assert len(snap.alive) < snap.count / 0.75 + 1  # dead rows are compacted away
 
 
@@ -74,11 +74,11 @@ def test_many_small_writes_keep_few_segments(col):
     """Size-tiered merging: a writer adding a few chunks at a time leaves O(log n) segments."""
     rng = np.random.default_rng(7)
     add_docs(col, rng, 0, 50)
-    col.lexical.current(build=True)
+    col.engine.bm25.current(build=True)
     sizes = []
     for step in range(60):
         add_docs(col, rng, 100 + 2 * step, 2)
-        snap = col.lexical.current()
+        snap = col.engine.bm25.current()
         sizes.append(len(snap.segments))
         lens = [len(s.rows) for s in snap.segments]
         assert all(2 * b < a for a, b in zip(lens, lens[1:])), lens  # each less than half the one before
@@ -93,7 +93,7 @@ def test_filtered_scores_equal_fts5(col):
     add_docs(col, rng, 0, 150, group="a")
     add_docs(col, rng, 150, 150, group="b")
     node = parse_where({"group": "b"})
-    allow = col.store.filtered_chunk_ids(node)
+    allow = col.engine.store.filtered_chunk_ids(node)
     assert assert_same_as_fts5(col, queries(rng), allow=allow, allow_sql=to_sql(node)) > 100
     hits = col.search("w3 w4", k=20, mode="lexical", where={"group": "b"})
     assert hits and all(h.metadata["group"] == "b" for h in hits)
@@ -103,13 +103,13 @@ def test_search_uses_memory_once_fts5_has_spent_the_build_time(col):
     rng = np.random.default_rng(2)
     add_docs(col, rng, 0, 300)
     expected = col.search("w5 w7 the", k=10, mode="lexical")
-    assert col.lexical._snapshot is None  # a one-shot search never pays the build
+    assert col.engine.bm25._snapshot is None  # a one-shot search never pays the build
     for _ in range(200):
         col.search("w5 w7 the", k=10, mode="hybrid")
-        if col.lexical._snapshot is not None:
+        if col.engine.bm25._snapshot is not None:
             break
-    assert col.lexical._snapshot is not None, "never built although FTS5 spent more than the build estimate"
-    assert col.lexical._fts_seconds >= col.lexical._build_seconds
+    assert col.engine.bm25._snapshot is not None, "never built although FTS5 spent more than the build estimate"
+    assert col.engine.bm25._fts_seconds >= col.engine.bm25._build_seconds
     again = col.search("w5 w7 the", k=10, mode="lexical")
     def ranked(hits):  # ties may come in another order
         return sorted((-round(h.score, 9), h.id, h.start) for h in hits)
@@ -122,14 +122,14 @@ def test_another_process_writing_and_trimming_the_log_is_caught_by_a_rebuild(col
 
     rng = np.random.default_rng(3)
     add_docs(col, rng, 0, 100)
-    before = col.lexical.current(build=True)
+    before = col.engine.bm25.current(build=True)
     with Collection(col.path, model=str(tiny_model_dir)) as other:
         other.add(["a unique zebra"], ids=["zebra"], embeddings=rng.normal(size=(1, other.dimension)))
         other.delete(["d3"])
         other.flush()  # saves the vector index and trims the change log past `before`
-    assert col.store.changes_floor() > before.seq
+    assert col.engine.store.changes_floor() > before.seq
     assert col.search("zebra", k=1, mode="lexical")[0].id == "zebra"
-    assert col.lexical.current() is not before
+    assert col.engine.bm25.current() is not before
     assert_same_as_fts5(col, queries(rng))
 
 
@@ -137,27 +137,27 @@ def test_a_collection_over_the_token_bound_stays_on_fts5(col, monkeypatch):
     monkeypatch.setattr(bm25, "MAX_TOKENS", 500)
     rng = np.random.default_rng(4)
     add_docs(col, rng, 0, 100)
-    assert col.lexical.current(build=True) is None
-    assert not col.lexical.worth_building()
+    assert col.engine.bm25.current(build=True) is None
+    assert not col.engine.bm25.worth_building()
     assert col.search("w2", k=3, mode="lexical")  # FTS5 answers
 
 
 def test_writes_past_the_token_bound_hand_bm25_back_to_fts5(col, monkeypatch):
     rng = np.random.default_rng(8)
     add_docs(col, rng, 0, 30)
-    snap = col.lexical.current(build=True)
+    snap = col.engine.bm25.current(build=True)
     assert snap is not None
     monkeypatch.setattr(bm25, "MAX_TOKENS", snap.postings + 10)
     add_docs(col, rng, 100, 30)
-    assert col.lexical.current() is None and not col.lexical.worth_building()
+    assert col.engine.bm25.current() is None and not col.engine.bm25.worth_building()
     assert col.search("w2", k=3, mode="lexical")  # FTS5 answers
 
 
 def test_empty_collection_and_empty_chunks(col):
-    assert col.lexical.current(build=True).search(["w1"], 5) == []
+    assert col.engine.bm25.current(build=True).search(["w1"], 5) == []
     rng = np.random.default_rng(5)
     col.add(["😀 🙂", "w1 w1 w2"], ids=["emoji", "words"], embeddings=rng.normal(size=(2, col.dimension)))
-    snap = col.lexical.current()
+    snap = col.engine.bm25.current()
     assert snap.count == 2 and snap.total_tokens == 3  # a chunk without tokens still counts in N
     assert_same_as_fts5(col, ["w1", "w2 w1", "nothing"])
 
@@ -177,4 +177,4 @@ def test_server_warm_up_builds_it(col):
     rng = np.random.default_rng(6)
     add_docs(col, rng, 0, 20)
     _warm_up(State)  # type: ignore[arg-type]
-    assert State.warmup_error is None and col.lexical._snapshot is not None
+    assert State.warmup_error is None and col.engine.bm25._snapshot is not None

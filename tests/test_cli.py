@@ -144,15 +144,37 @@ def test_other_model_is_refused(tmp_path, docs, minilm_path, tiny_model_dir):
 
 
 def test_every_command_explains_every_option():
-    for command in ["index", "search", "info", "delete", "demo"]:
-        r = runner.invoke(app, [command, "--help"])
-        assert r.exit_code == 0
-        for line in r.output.splitlines():
-            if line.strip().startswith("│ --") or line.strip().startswith("│ -"):
-                assert len(line.strip("│ ").split()) > 1, f"{command}: option without help: {line}"
+    import click
+    import typer
+
+    group = typer.main.get_command(app)
+    assert {"index", "search", "info", "delete", "demo", "serve", "eval", "migrate", "reindex"} <= set(group.commands)
+    for name, command in group.commands.items():
+        assert (command.help or "").strip(), f"{name} has no help text"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert (param.help or "").strip(), f"semsearch {name} {param.opts[0]} has no help text"
+            else:
+                assert (getattr(param, "help", None) or "").strip(), f"semsearch {name} argument {param.name} has no help text"
 
 
 def test_console_script_runs(tmp_path):
     exe = [sys.executable, "-m", "semsearch.cli", "--help"]
     r = subprocess.run(exe, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "index" in r.stdout and "search" in r.stdout
+
+
+def test_delete_source_of_a_removed_file_and_of_nothing(tmp_path, docs, minilm_path, monkeypatch):
+    """Issue 18, defect 6: a relative --source was resolved only while the file existed, so deleting
+    the documents of a file already removed from disk deleted nothing and still exited 0."""
+    col = tmp_path / "col"
+    assert invoke("index", str(docs), collection=col).exit_code == 0
+    monkeypatch.chdir(docs.parent)
+    (docs / "bank.md").unlink()
+    r = invoke("delete", "--source", "docs/bank.md", "--source", "docs/beach.txt", collection=col)
+    assert r.exit_code == 0, r.output
+    assert "deleted 2 document(s)" in r.text
+    r = invoke("delete", "--source", "docs/never-indexed.txt", collection=col)
+    assert r.exit_code != 0 and "no documents from source docs/never-indexed.txt" in r.text
+    info = json.loads(invoke("info", "--json", collection=col).stdout)
+    assert info["documents"] == 4

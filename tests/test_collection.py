@@ -235,7 +235,7 @@ def test_index_catches_up_from_the_change_log(tmp_path, minilm_path):
     col = Collection(path)
     col.add(SENTENCES[3:], ids=["d", "e", "f", "g"])
     col.delete(["a"])
-    col.store.close()
+    col.engine.store.close()
     assert json.loads((path / "vectors.json").read_text())["seq"] == saved
     with Collection(path) as col2:
         assert col2.verify() == {"chunks": 6, "vectors": 6, "consistent": True}

@@ -142,7 +142,7 @@ def random_collection(tmp_path, tiny_model_dir):
 
 @pytest.mark.parametrize("where", [{"group": 3}, {"group": {"$lt": 20}, "kind": "a"}, {"group": {"$in": [1, 2, 39]}}])
 def test_filtered_search_is_the_true_top_k_among_matches(random_collection, where, monkeypatch):
-    from semsearch import collection as collection_module
+    from semsearch.backends.local import vectors as collection_module
 
     col, vectors, metas, texts = random_collection
     node = parse_where(where)

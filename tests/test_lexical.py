@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semsearch.retrieval.lexical import match_expression, tokenize
+from semsearch.lexical import match_expression, tokenize
 
 
 def test_tokenizer_handles_scripts_without_spaces_and_with_marks():
@@ -69,7 +69,7 @@ def test_any_query_text_searches_without_error(lexical_col, query):
 
 
 def _fts_rows(col) -> dict[int, str]:
-    return dict(col.store.con.execute("SELECT rowid, tokens FROM chunks_fts"))
+    return dict(col.engine.store.con.execute("SELECT rowid, tokens FROM chunks_fts"))
 
 
 def test_lexical_index_follows_every_write(lexical_col):
@@ -80,7 +80,7 @@ def test_lexical_index_follows_every_write(lexical_col):
     assert col.search("XK-9999", k=1, mode="lexical")[0].id == "bolt"
     col.delete(["screw"])
     assert col.search("brass", k=5, mode="lexical") == []
-    chunk_ids = {r[0] for r in col.store.con.execute("SELECT rowid FROM chunks")}
+    chunk_ids = {r[0] for r in col.engine.store.con.execute("SELECT rowid FROM chunks")}
     assert set(_fts_rows(col)) == chunk_ids
     # A write that fails mid-way leaves neither chunks nor lexical rows behind.
     with pytest.raises(Exception):

@@ -23,7 +23,7 @@ from semsearch.backends.milvus import (  # noqa: E402
     milvus_index,
     with_retries,
 )
-from semsearch.backends.milvus_filters import compile_filter  # noqa: E402
+from semsearch.backends.milvus.filters import compile_filter  # noqa: E402
 
 KEYS = ["a", "b", "tags", 'we"ird key']
 STRINGS = ["x", "y", "1", "it's", 'say "hi"', "50%_off", "back\\slash", "line\nbreak", "ünï"]
@@ -102,7 +102,7 @@ def test_where_in_milvus_matches_the_reference(milvus_docs, random_docs, where):
 
 
 def test_reading_many_rows_pages_through_all_of_them(milvus_docs, random_docs, monkeypatch):
-    monkeypatch.setattr(milvus_docs, "query_batch", 7)  # 80 documents: a dozen pages
+    monkeypatch.setattr(milvus_docs.engine, "query_batch", 7)  # 80 documents: a dozen pages
     assert [d.id for d in milvus_docs.get()] == [i for i, _, _ in random_docs]
     expected = [i for i, text, meta in random_docs if matches(parse_where({"a": {"$ne": 1}}), meta, text)]
     assert [d.id for d in milvus_docs.get(where={"a": {"$ne": 1}})] == expected
@@ -208,8 +208,7 @@ def test_migrate_local_to_milvus_and_back_is_lossless(tmp_path, milvus_uri, mini
     long_text = " ".join(f"Sentence {i} about rivers, bridges and the towns along them." for i in range(10))
     src.add(["Budget hotel by the beach.", long_text, "Interest rates rose again."], ids=["a", "b", "c"],
             metadatas=[{"topic": "travel", "tags": ["sea"]}, {"n": 2}, None], sources=["x.txt", None, "y.txt"])
-    with src.store.write() as con:
-        src.store.record_source(con, "/data/x.txt", "hash-x")
+    src.engine.set_files({"/data/x.txt": "hash-x"})
     mid = MilvusCollection("migrated", uri=milvus_uri)
     back = Collection(tmp_path / "back")
     try:
@@ -219,11 +218,9 @@ def test_migrate_local_to_milvus_and_back_is_lossless(tmp_path, milvus_uri, mini
         assert (second.documents, second.chunks) == (first.documents, first.chunks)
         for col in (mid, back):
             assert [d.to_dict() for d in col.get()] == [d.to_dict() for d in src.get()]
-        assert back.store.source_hashes() == {"/data/x.txt": "hash-x"}
-        from semsearch.migrate import export_rows
-
-        original = [r for rows in export_rows(src) for r in rows]
-        copied = [r for rows in export_rows(back) for r in rows]
+        assert back.engine.files() == {"/data/x.txt": "hash-x"}
+        original = [r for rows in src.engine.export(1000) for r in rows]
+        copied = [r for rows in back.engine.export(1000) for r in rows]
         for o, c in zip(original, copied):
             assert [(x.position, x.start, x.end) for x in o.chunks] == [(x.position, x.start, x.end) for x in c.chunks]
             assert np.array_equal(np.stack([x.embedding for x in o.chunks]), np.stack([x.embedding for x in c.chunks]))

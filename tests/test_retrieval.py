@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from semsearch import InvalidInputError
-from semsearch.retrieval import Candidate
+from semsearch.types import Candidate
 from semsearch.retrieval.fusion import minmax, rrf, weighted
 
 
@@ -66,12 +66,12 @@ def test_adaptive_weight_follows_each_retrievers_evidence(minilm_path):
 
 def test_lexical_term_statistics_read_fts5(tmp_path, minilm_path):
     from semsearch import Collection
-    from semsearch.retrieval.lexical import tokenize
+    from semsearch.lexical import tokenize
 
     col = Collection(tmp_path / "c", model=minilm_path, progress=False)
     col.add(["the red planet mercury", "the blue sea", "the green hill"], ids=["a", "b", "c"])
     hit = col.search("mercury", k=1, mode="lexical")[0]
-    chunk = col.store.lexical_term_statistics(tokenize("the mercury"), 0)
+    chunk = col.engine.store.lexical_term_statistics(tokenize("the mercury"), 0)
     assert hit.id == "a"
     freq, total, _ = chunk
     assert freq == {"the": 3, "mercury": 1} and total == 3
@@ -111,14 +111,26 @@ def test_rerank_orders_by_the_cross_encoder_and_reports_both_scores(vec_col, tin
     from sentence_transformers import CrossEncoder
 
     col, _ = vec_col
-    hits = col.search("apple pie", k=4, mode="lexical", rerank=tiny_cross_encoder, rerank_top=2)
-    reranked = hits[:2]
+    hits = col.search("apple pie", k=2, mode="lexical", rerank=tiny_cross_encoder, rerank_top=3)
+    reranked = col.search("apple pie", k=3, mode="lexical")
     expected = CrossEncoder(tiny_cross_encoder).predict([("apple pie", h.text) for h in reranked])
-    assert [h.scores["rerank"] for h in reranked] == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-5)
-    assert all(h.score == h.scores["rerank"] and "lexical" in h.scores and "first_stage" in h.scores for h in reranked)
-    assert all("rerank" not in h.scores for h in hits[2:])  # beyond rerank_top: first-stage order
+    assert [h.scores["rerank"] for h in hits] == pytest.approx(sorted(expected.tolist(), reverse=True)[:2], abs=1e-5)
+    assert all(h.score == h.scores["rerank"] and "lexical" in h.scores and "first_stage" in h.scores for h in hits)
     with pytest.raises(InvalidInputError, match="cannot load the cross-encoder"):
         col.search("apple", rerank=str(col.path / "no-such-model"))
+
+
+def test_only_reranked_hits_compete_with_reranked_hits(vec_col, tiny_cross_encoder):
+    """rerank_top below k, with MMR and a threshold (issue 18, defect 4): every hit returned
+    was scored by the cross-encoder, and MMR and the threshold saw cross-encoder scores only."""
+    col, _ = vec_col
+    for options in ({"rerank_top": 1}, {"rerank_top": 2, "mmr": 0.7}, {"rerank_top": 1, "threshold": -1e9, "mmr": 0.5}):
+        hits = col.search("apple pie", k=4, mode="lexical", rerank=tiny_cross_encoder, **options)
+        assert hits, options
+        assert all("rerank" in h.scores and h.score in (h.scores["rerank"], h.scores.get("mmr")) for h in hits), options
+    # k above rerank_top: the cross-encoder reads k candidates, so k hits come back, all reranked
+    hits = col.search("apple pie", k=3, mode="dense", rerank=tiny_cross_encoder, rerank_top=1)
+    assert len(hits) == 3 and all("rerank" in h.scores for h in hits)
 
 
 def test_threshold_drops_weak_hits(vec_col):

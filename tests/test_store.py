@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from semsearch.errors import NotACollectionError
-from semsearch.store import ChunkRow, DocumentRow, Store
+from semsearch.backends.local.store import Store
+from semsearch.types import ChunkRow, DocumentRow
 
 
 def _doc(doc_id: str, n_chunks: int = 1, dim: int = 4) -> DocumentRow:
@@ -70,10 +71,13 @@ def test_embeddings_and_chunks_read_back(store):
         store.insert_documents(con, [_doc("a", 2)])
     ids, vectors = store.embeddings(np.array([2, 1, 99]), 4)
     assert sorted(ids.tolist()) == [1, 2] and vectors.shape == (2, 4)
+    by_id = dict(zip(ids.tolist(), vectors.tolist()))
+    assert by_id == {1: [1.0] * 4, 2: [2.0] * 4}  # chunk i of _doc holds the vector full of i + 1
     chunk = store.chunks([2])[2]
     assert (chunk.doc_id, chunk.position, chunk.metadata) == ("a", 1, {"k": "a"})
     head, *batches = list(store.all_embeddings(4, batch=1))
     assert head == 2 and [b[0].tolist() for b in batches] == [[1], [2]]
+    assert [b[1].tolist() for b in batches] == [[[1.0] * 4], [[2.0] * 4]]
 
 
 def test_refuses_folders_and_files_that_are_not_collections(tmp_path):

@@ -30,7 +30,7 @@ def main() -> None:
     if mode == "hold-lock":
         from pathlib import Path
 
-        from semsearch.locking import WriteLock
+        from semsearch.backends.local.locking import WriteLock
 
         with WriteLock(Path(path), timeout=5):
             print("LOCKED", flush=True)

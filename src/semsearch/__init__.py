@@ -1,22 +1,31 @@
-"""semsearch: semantic search over your documents, by meaning rather than keywords."""
+"""semsearch: semantic search over your documents, by meaning rather than keywords.
+
+The public API: :class:`Collection` (and what it returns: :class:`Hit`, :class:`Document`,
+:class:`IndexReport`), the encoder :class:`Embedder`, and every error semsearch raises.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .collection import Collection, Document, Hit, IndexReport  # noqa: E402
-from .embedding import DEFAULT_MODEL, Embedder  # noqa: E402
-from .filters import FilterError  # noqa: E402
-from .errors import (  # noqa: E402
+from .collection import Collection
+from .embedding import DEFAULT_MODEL, Embedder
+from .errors import (
     CollectionBusyError,
     DimensionMismatchError,
     DuplicateIdError,
+    EmptyDocumentError,
+    FilterError,
     InvalidInputError,
+    MigrationError,
+    MilvusError,
     MissingPathError,
     ModelMismatchError,
     NotACollectionError,
     SemsearchError,
+    UnreadableFileError,
+    UnsupportedOptionError,
 )
+from .types import Document, Hit, IndexReport
+from .version import __version__
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -26,13 +35,18 @@ __all__ = [
     "Document",
     "DuplicateIdError",
     "Embedder",
+    "EmptyDocumentError",
     "FilterError",
     "Hit",
     "IndexReport",
     "InvalidInputError",
+    "MigrationError",
+    "MilvusError",
     "MissingPathError",
     "ModelMismatchError",
     "NotACollectionError",
     "SemsearchError",
+    "UnreadableFileError",
+    "UnsupportedOptionError",
     "__version__",
 ]

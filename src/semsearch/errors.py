@@ -1,4 +1,9 @@
-"""Errors semsearch raises: each message names the problem and the fix."""
+"""Every error semsearch raises on purpose, in one place; each message names the problem and the fix.
+
+All of them are exported from :mod:`semsearch`. The HTTP API maps them to status codes
+(server/app.py): ``DuplicateIdError`` 409, other ``InvalidInputError`` 422,
+``CollectionBusyError`` 503, ``NotACollectionError`` 404.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,41 @@ class InvalidInputError(SemsearchError, ValueError):
 class DuplicateIdError(InvalidInputError):
     """A document id given to ``add`` already exists in the collection (``upsert`` replaces it)."""
 
+    @classmethod
+    def for_ids(cls, existing: list[str]) -> DuplicateIdError:
+        """The error for ``add`` of ids that exist: the same message on every backend."""
+        return cls(
+            f"{len(existing)} id(s) already exist in the collection (first: {existing[0]!r}); "
+            "use upsert to replace them, or choose new ids"
+        )
+
+
+class DimensionMismatchError(InvalidInputError):
+    """Embeddings (of documents or queries) do not have the collection's dimension."""
+
+
+class FilterError(InvalidInputError):
+    """A ``where`` / ``where_document`` filter that cannot be understood."""
+
 
 class MissingPathError(InvalidInputError, FileNotFoundError):
     """A path given to index does not exist."""
 
 
+class UnreadableFileError(InvalidInputError):
+    """A file that is binary, undecodable or otherwise not text (skipped with a warning when indexing a folder)."""
+
+
+class EmptyDocumentError(InvalidInputError):
+    """A file or record with no text to index."""
+
+
+class UnsupportedOptionError(InvalidInputError):
+    """A request asks for something this server does not offer (e.g. rerank without a reranker)."""
+
+
 class NotACollectionError(SemsearchError):
-    """A folder exists but does not hold a semsearch collection."""
+    """A folder (or Milvus name) exists but does not hold a semsearch collection, or holds none yet."""
 
 
 class ModelMismatchError(SemsearchError):
@@ -31,5 +64,27 @@ class CollectionBusyError(SemsearchError):
     """Another process holds the collection's write lock for longer than we were willing to wait."""
 
 
-class DimensionMismatchError(InvalidInputError):
-    """Precomputed embeddings do not have the collection's dimension."""
+class MilvusError(SemsearchError):
+    """Milvus refused or failed an operation (after retries); the message says which."""
+
+
+class MigrationError(SemsearchError):
+    """A copy between collections finished but the target does not hold what the source does."""
+
+
+__all__ = [
+    "CollectionBusyError",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "EmptyDocumentError",
+    "FilterError",
+    "InvalidInputError",
+    "MigrationError",
+    "MilvusError",
+    "MissingPathError",
+    "ModelMismatchError",
+    "NotACollectionError",
+    "SemsearchError",
+    "UnreadableFileError",
+    "UnsupportedOptionError",
+]

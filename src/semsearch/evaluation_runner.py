@@ -91,8 +91,7 @@ def open_collection(dataset: BeirDataset, folder: Path, model: str | None, progr
         )
     ids = [d for d, doc in dataset.corpus.items() if document_text(doc)]
     col.add([document_text(dataset.corpus[d]) for d in ids], ids=ids)
-    col.store.set_manifest({"eval_corpus": fingerprint})
-    col.manifest = col.store.manifest()
+    col.engine.update_manifest({"eval_corpus": fingerprint})
     col.flush()
     return col, False
 

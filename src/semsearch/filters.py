@@ -31,16 +31,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .errors import InvalidInputError
+from .errors import FilterError, InvalidInputError
 
 Scalar = Union[str, int, float, bool]
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 DOCUMENT_OPERATORS = ("$contains", "$not_contains")
-
-
-class FilterError(InvalidInputError):
-    """A ``where`` / ``where_document`` filter that cannot be understood."""
 
 
 @dataclass(frozen=True)

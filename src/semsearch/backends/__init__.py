@@ -1,8 +1,11 @@
-"""Storage backends: ``local`` (SQLite + FAISS in a folder) and ``milvus`` (Milvus Lite or a cluster).
+"""Storage backends behind the engine interface (:mod:`semsearch.engine`).
 
-:func:`open_collection` is the one place that chooses: callers get an object with the
-:class:`semsearch.Collection` interface either way. pymilvus is imported only for ``milvus``
-(``pip install semsearch[milvus]``).
+- ``local`` (:mod:`.local`): a folder with SQLite + a derived FAISS index; the default.
+- ``milvus`` (:mod:`.milvus`): Milvus Lite (``uri="./milvus.db"``) or a cluster
+  (``uri="http://host:19530"``); needs ``pip install 'semsearch[milvus]'``.
+
+:func:`open_engine` is the one place that chooses; a new backend is a package here and a
+branch there. pymilvus is imported only when ``milvus`` is asked for.
 """
 
 from __future__ import annotations
@@ -10,44 +13,54 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..engine import Engine
 from ..errors import InvalidInputError
 
 BACKENDS = ("local", "milvus")
 DEFAULT_MILVUS_URI = "./milvus.db"
 
 
-def open_collection(
-    path_or_name: str | os.PathLike[str],
-    model: str | None = None,
+def open_engine(
+    location: str | os.PathLike[str],
     *,
     backend: str = "local",
     uri: str | None = None,
     token: str | None = None,
-    **kwargs: Any,
-) -> Any:
-    """A collection on the chosen backend, with the same public methods on both.
+    create: bool = True,
+    lock_timeout: float = 60.0,
+    **options: Any,
+) -> Engine:
+    """The engine holding the collection at ``location`` (a folder for ``local``, a name for ``milvus``).
 
-    ``path_or_name`` is the folder for ``local`` and the collection name for ``milvus`` (a
-    path's last component, ``-``/``.`` turned into ``_``). ``uri``: a Milvus Lite file
-    (``./milvus.db``, the default) or a server (``http://host:19530``); ``token``: its credentials.
+    Nothing is created yet: a new collection's engine has ``manifest is None`` until
+    ``create(manifest)``. ``options`` are backend-specific (``index_save_every`` for local;
+    ``db_name``, ``insert_batch``, ``shards``, ``replicas``, ``consistency`` for Milvus).
 
     Raises:
-        InvalidInputError: an unknown backend, or ``uri``/``token`` given for ``local``.
+        InvalidInputError: an unknown backend, ``uri``/``token`` given for ``local``, or options
+            the backend does not take.
+        NotACollectionError: nothing there and ``create`` is False, or something that is not a collection.
         ImportError: ``milvus`` without pymilvus installed (the message says what to install).
     """
     if backend == "local":
         if uri is not None or token is not None:
             raise InvalidInputError("uri and token are for backend='milvus'; a local collection is a folder path")
-        from ..collection import Collection
+        unknown = set(options) - {"index_save_every"}
+        if unknown:
+            raise InvalidInputError(f"option(s) {', '.join(sorted(unknown))} are for backend='milvus', not a local collection")
+        from .local import LocalEngine
 
-        return Collection(path_or_name, model, **kwargs)
+        return LocalEngine(location, create=create, lock_timeout=lock_timeout, **options)
     if backend == "milvus":
+        unknown = set(options) - {"db_name", "insert_batch", "shards", "replicas", "consistency"}
+        if unknown:
+            raise InvalidInputError(f"option(s) {', '.join(sorted(unknown))} are not Milvus options")
         try:
-            from .milvus import MilvusCollection
+            from .milvus.engine import MilvusEngine
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(f"backend='milvus' needs pymilvus and milvus-lite: pip install 'semsearch[milvus]' ({exc})") from exc
-        return MilvusCollection(path_or_name, model, uri=uri or DEFAULT_MILVUS_URI, token=token, **kwargs)
+        return MilvusEngine(location, uri=uri or DEFAULT_MILVUS_URI, token=token, create=create, **options)
     raise InvalidInputError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "DEFAULT_MILVUS_URI", "open_collection"]
+__all__ = ["BACKENDS", "DEFAULT_MILVUS_URI", "open_engine"]

@@ -106,14 +106,10 @@ def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, backen
     from ..collection import Collection
 
     folder = path or default_collection()
-    if backend != "local":
-        from ..backends import open_collection
-
-        return open_collection(folder, backend=backend, uri=uri, token=token, create=create, lock_timeout=lock_timeout, **kwargs)
-    if not create and not (folder / "collection.sqlite3").exists():
+    if backend == "local" and not create and not (folder / "collection.sqlite3").exists():
         hint = "" if path else " (the default collection)"
         _fail(f"no collection at {folder}{hint}; index documents first: semsearch index PATH")
-    return Collection(folder, create=create, lock_timeout=lock_timeout, **kwargs)
+    return Collection(folder, backend=backend, uri=uri, token=token, create=create, lock_timeout=lock_timeout, **kwargs)
 
 
 def _run(fn):  # noqa: ANN001, ANN202

@@ -164,10 +164,17 @@ def delete(
             _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
         with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
             n = col.delete(ids or None, where=where, where_document=where_document) if (ids or where or where_document) else 0
+            unmatched = []
             for s in source or []:
-                n += col.delete_source(s)
+                deleted = col.delete_source(s)
+                if not deleted:
+                    unmatched.append(str(s))
+                n += deleted
             col.flush()
         out.print(f"deleted {n} document(s)")
+        if unmatched:
+            _fail(f"no documents from source {', '.join(unmatched)} in this collection; give the file's path as it "
+                  "was indexed (relative to where you run this, or absolute), or check `semsearch info`")
 
     _run(go)
 
@@ -178,22 +185,22 @@ def migrate(
     dst: Annotated[str, typer.Argument(help="Target: a folder, or a Milvus collection name with --dst-uri (created if new).", show_default=False)],
     src_uri: Annotated[Optional[str], typer.Option("--src-uri", help="The source is in Milvus at this uri (./milvus.db or http://host:19530).", show_default=False)] = None,
     dst_uri: Annotated[Optional[str], typer.Option("--dst-uri", help="The target is in Milvus at this uri.", show_default=False)] = None,
-    src_token: Annotated[Optional[str], typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", show_default=False)] = None,
-    dst_token: Annotated[Optional[str], typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", show_default=False)] = None,
+    src_token: Annotated[Optional[str], typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", help="Credentials of the source Milvus; also $SEMSEARCH_MILVUS_SRC_TOKEN.", show_default=False)] = None,
+    dst_token: Annotated[Optional[str], typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", help="Credentials of the target Milvus; also $SEMSEARCH_MILVUS_DST_TOKEN.", show_default=False)] = None,
     index: Annotated[Optional[str], typer.Option("--index", help="Index spec of a new target (default: the source's).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", help="Documents per batch.")] = 1000,
 ) -> None:
     """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
 
     def go() -> None:
-        from ..backends import open_collection
+        from ..collection import Collection
         from ..migrate import migrate as copy
 
-        source = open_collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
-                                 uri=src_uri, token=src_token, create=False)
+        source = Collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
+                            uri=src_uri, token=src_token, create=False)
         with source:
             m = source.manifest
-            target = open_collection(
+            target = Collection(
                 Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local", uri=dst_uri,
                 token=dst_token, index=index or _target_spec(m["index"], int(m["dimension"]), milvus=dst_uri is not None),
                 chunk_size=m["chunk_size"], chunk_overlap=m["chunk_overlap"],

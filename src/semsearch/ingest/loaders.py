@@ -15,12 +15,13 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semsearch.errors import InvalidInputError, MissingPathError
+from semsearch.errors import EmptyDocumentError, InvalidInputError, MissingPathError, UnreadableFileError
 
 TEXT_SUFFIXES = {".txt": "txt", ".md": "md", ".markdown": "md"}
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -29,14 +30,6 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 )
 CSV_DELIMITERS = (",", ";", "\t", "|")
 TEXT_OPTION_HINT = "--text-column NAME"
-
-
-class UnreadableFileError(InvalidInputError):
-    """A file that is binary, not UTF-8, encrypted or corrupt; callers skip it with a warning."""
-
-
-class EmptyDocumentError(InvalidInputError):
-    """A file with no text at all; callers skip it with a warning."""
 
 
 @dataclass
@@ -366,6 +359,10 @@ def load_csv(path: Path, options: LoadOptions) -> list[Record]:
         if wanted is not None and wanted not in header:
             raise InvalidInputError(_missing_field(str(path), "column", wanted, header, role))
 
+    # No cell is longer than the file, and long texts are chunked anyway: lift the csv module's
+    # 128 KiB default cell limit (process-wide, and only ever raised) to the file's length.
+    if len(text) >= csv.field_size_limit():
+        csv.field_size_limit(min(len(text) + 1, sys.maxsize))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader)
     records: list[Record] = []
@@ -373,7 +370,7 @@ def load_csv(path: Path, options: LoadOptions) -> list[Record]:
     while True:
         try:
             row = next(reader, None)
-        except csv.Error as exc:  # e.g. a cell above csv.field_size_limit() (128 KiB)
+        except csv.Error as exc:  # a row the csv module rejects
             raise InvalidInputError(
                 f"{path}:{last_line + 1}: cannot parse this CSV row ({exc}); "
                 "fix the quoting or split very long texts into several rows"

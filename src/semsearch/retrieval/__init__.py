@@ -1,17 +1,2 @@
-"""Retrieval stages after the vector index: lexical BM25, fusion, reranking, diversity."""
-
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass
-class Candidate:
-    """A document found by one retriever, through its best-scoring chunk."""
-
-    doc_id: str
-    chunk_id: int
-    score: float
-
-
-__all__ = ["Candidate"]
+"""Ranking after retrieval, the same for every backend: options, fusion, reranking, diversity,
+and the pipeline that runs them. Each stage takes data and returns data."""

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import Candidate
+from ..types import Candidate
 
 FUSIONS = ("adaptive", "rrf", "weighted")
 
@@ -77,7 +77,7 @@ def vocabulary_coverage(text: str, tokenizer: object) -> float:
     ``tokenizer`` has ``tokenize(word)`` and ``unk_token``: an Embedder's ``plain_tokenizer``
     (the model's own tokenizer would change settings an encode in another thread relies on).
     """
-    from .lexical import _WORD
+    from ..lexical import _WORD
 
     words = _WORD.findall(text.casefold())
     if not words:
@@ -161,7 +161,7 @@ def dense_weight(
     because BM25 matched partly). With ``lexical_match = 1`` this is the base weight. A
     retriever that found nothing gets weight 0.
     """
-    from .lexical import tokenize
+    from ..lexical import tokenize
 
     if not lexical:
         return 1.0

@@ -7,23 +7,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..collection import Collection
-    from .search import Ranked
+    from .pipeline import Ranked
 
 
-def mmr_order(col: Collection, ranked: list[Ranked], lam: float, k: int) -> list[Ranked]:
+def mmr_order(ranked: list[Ranked], vectors: dict[int, np.ndarray], lam: float, k: int) -> list[Ranked]:
     """The k candidates chosen greedily by ``lam * relevance - (1 - lam) * max similarity to those chosen``.
 
     Relevance is each candidate's current score rescaled to [0, 1] over the candidates (so it
     works after any stage); similarity is the cosine of the chunks' embeddings. Each chosen
-    hit records ``scores["mmr"]`` (its marginal value when picked).
+    hit records ``scores["mmr"]`` (its marginal value when picked). ``vectors`` maps chunk ids
+    to their normalised embeddings; a candidate without one (deleted meanwhile) is dropped.
     """
     if len(ranked) <= 1 or lam >= 1.0:
         return ranked[:k]
-    ids, vectors = col.store.embeddings(np.array([r.chunk_id for r in ranked], dtype=np.int64), col.dimension)
-    row = {int(i): n for n, i in enumerate(ids.tolist())}
-    present = [r for r in ranked if r.chunk_id in row]
-    emb = vectors[[row[r.chunk_id] for r in present]]
+    present = [r for r in ranked if r.chunk_id in vectors]
+    if not present:
+        return []
+    emb = np.stack([vectors[r.chunk_id] for r in present])
     scores = np.array([r.score for r in present], dtype=np.float64)
     span = scores.max() - scores.min()
     relevance = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)

@@ -7,13 +7,15 @@ Any sentence-transformers ``CrossEncoder`` name or path works, e.g.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ..collection import Collection
-    from .search import Ranked
+    from .pipeline import Ranked
 
 _models: dict[tuple[str, str | None], Any] = {}
 _models_lock = threading.Lock()
@@ -42,35 +44,33 @@ def load_cross_encoder(name: str, device: str | None = None) -> Any:
     return model
 
 
-def rerank_ranked(
-    col: Collection, texts: list[str], ranked: list[list[Ranked]], model_name: str, top: int, batch_size: int = 32
-) -> None:
-    """Reorder each query's top ``top`` candidates by cross-encoder score, in place.
+def rerank_heads(
+    model: Any, texts: Sequence[str], heads: list[list[Ranked]], passages: dict[int, str], batch_size: int = 32
+) -> list[list[Ranked]]:
+    """Each query's candidates reordered by cross-encoder score; candidates without a passage
+    (deleted meanwhile) are dropped.
 
-    Every (query, passage) pair of the batch goes through the model in one ``predict`` call.
-    The reranked candidates come first (by cross-encoder score, stored as ``scores["rerank"]``
-    and ``Hit.score``); candidates beyond ``top`` follow in their first-stage order.
+    Every (query, passage) pair of the batch goes through ``model.predict`` in one call. Each
+    candidate's score becomes the cross-encoder's, stored as ``scores["rerank"]`` (with its
+    rank, and the score it came with as ``scores["first_stage"]``).
     """
-    model = load_cross_encoder(model_name, getattr(col.embedder, "device", None))
-    heads = [rs[:top] for rs in ranked]
-    chunks = col.store.chunks(sorted({r.chunk_id for rs in heads for r in rs}))
     pairs, owners = [], []
     for qi, rs in enumerate(heads):
         for r in rs:
-            c = chunks.get(r.chunk_id)
-            if c is not None:
-                pairs.append((texts[qi], c.text))
+            text = passages.get(r.chunk_id)
+            if text is not None:
+                pairs.append((texts[qi], text))
                 owners.append(r)
-    if not pairs:
-        return
-    scores = model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
-    for r, s in zip(owners, scores.reshape(len(pairs), -1)[:, 0].tolist()):
-        r.scores["first_stage"] = r.score
-        r.scores["rerank"] = float(s)
-        r.score = float(s)
-    for qi, rs in enumerate(heads):
-        scored = [r for r in rs if "rerank" in r.scores]
-        scored.sort(key=lambda r: -r.score)
+    if pairs:
+        scores = model.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+        for r, s in zip(owners, np.asarray(scores).reshape(len(pairs), -1)[:, 0].tolist()):
+            r.scores["first_stage"] = r.score
+            r.scores["rerank"] = float(s)
+            r.score = float(s)
+    out = []
+    for rs in heads:
+        scored = sorted((r for r in rs if "rerank" in r.scores), key=lambda r: -r.score)
         for rank, r in enumerate(scored, 1):
             r.scores["rerank_rank"] = float(rank)
-        ranked[qi] = scored + ranked[qi][top:]
+        out.append(scored)
+    return out

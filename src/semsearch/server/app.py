@@ -31,10 +31,18 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..collection import Collection, Document, Hit
-from ..errors import CollectionBusyError, DuplicateIdError, InvalidInputError, SemsearchError
+from ..collection import Collection
+from ..errors import (
+    CollectionBusyError,
+    DuplicateIdError,
+    InvalidInputError,
+    MilvusError,
+    SemsearchError,
+    UnsupportedOptionError,
+)
+from ..types import Document, Hit
 from . import models as m
-from .search_options import UnsupportedOptionError, filter_keywords, search_keywords, supported_modes, supported_search_options
+from .search_options import MODES, SEARCH_OPTIONS, search_keywords
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
 log = logging.getLogger(__name__)
@@ -100,7 +108,7 @@ def open_collections(
             col = Collection(source, create=False) if opened_here else source
             if opened_here:
                 owned.append(col)
-            base = name or (col.path.name if isinstance(col, Collection) else col.name)
+            base = name or col.name
             if not NAME_PATTERN.match(base):
                 if name is not None:
                     raise InvalidInputError(f"collection name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - (not starting with . _ -)")
@@ -245,7 +253,7 @@ queries up to {max_query_chars} characters. Errors are `{{"error": {{"type", "me
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
@@ -286,7 +294,7 @@ def _collection_routes(
             if len(q) > limits.max_query_chars:
                 raise ApiError(422, "invalid_input", f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
         options = {"where": body.where, "mode": body.mode, "rerank": body.rerank, "threshold": body.threshold}
-        kwargs = search_keywords(col, options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
+        kwargs = search_keywords(options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
         started = time.perf_counter()
         results = col.search(queries, k=body.k, **kwargs)
         took = (time.perf_counter() - started) * 1000
@@ -322,8 +330,7 @@ def _collection_routes(
         name, col = target
         if body.ids is not None and len(body.ids) > limits.max_ids:
             raise ApiError(413, "batch_too_large", f"{len(body.ids)} ids in one request; at most {limits.max_ids}")
-        kwargs = filter_keywords(col.delete, body.where, "delete")
-        deleted = col.delete(body.ids, **kwargs) if body.ids is not None else col.delete(**kwargs)
+        deleted = col.delete(body.ids, where=body.where)
         return m.DeleteResponse(collection=name, deleted=int(deleted))
 
     def get(body: m.GetRequest, target: tuple[str, Collection] = Target) -> m.GetResponse:
@@ -332,9 +339,8 @@ def _collection_routes(
         if body.ids is not None and len(body.ids) > limits.max_ids:
             raise ApiError(413, "batch_too_large", f"{len(body.ids)} ids in one request; at most {limits.max_ids}")
         limit = min(body.limit or limits.max_ids, limits.max_ids)
-        kwargs = filter_keywords(col.get, body.where, "get")
-        docs: list[Document] = col.get(body.ids, **kwargs) if body.ids is not None else col.get(**kwargs)
-        return m.GetResponse(collection=name, documents=[m.DocumentOut(**d.to_dict()) for d in docs[:limit]])
+        docs: list[Document] = col.get(body.ids, where=body.where, limit=limit)
+        return m.GetResponse(collection=name, documents=[m.DocumentOut(**d.to_dict()) for d in docs])
 
     router.add_api_route("" if router.prefix else "/info", info, methods=["GET"], response_model=m.CollectionInfo,
                          name=f"info{suffix}", operation_id=f"info{suffix}")
@@ -357,7 +363,7 @@ def _info(state: ServerState, name: str) -> m.CollectionInfo:
         name=name, default=name == state.default, documents=data["documents"], chunks=data["chunks"],
         model=data["model"], dimension=data["dimension"], index=data["index"], chunk_size=data["chunk_size"],
         chunk_overlap=data["chunk_overlap"], size_bytes=data.get("size_bytes"),
-        search_options=supported_search_options(col), modes=supported_modes(col),
+        search_options=list(SEARCH_OPTIONS), modes=list(MODES),
     )
 
 
@@ -369,11 +375,7 @@ def _warm_up(state: ServerState) -> None:
     """Load each model once, each vector index and in-memory BM25, so the first search is as fast as the rest."""
     try:
         for col in state.collections.values():
-            vector = col.embedder.encode_queries(["warm up"])[0]
-            col.search(vector, k=1)
-            lexical = getattr(col, "lexical", None)  # the Milvus backend has its own BM25
-            if lexical is not None:
-                lexical.current(build=True)
+            col.warm_up()
     except Exception as exc:  # shown by /readyz; searches will report it too
         log.exception("warm-up failed")
         state.warmup_error = f"warm-up failed: {exc}"
@@ -429,6 +431,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             return _json_error(422, "invalid_input", str(exc))
         if isinstance(exc, CollectionBusyError):
             return _json_error(503, "collection_busy", str(exc), {"Retry-After": "5"})
+        if isinstance(exc, MilvusError):
+            return _json_error(503, "backend_unavailable", str(exc), {"Retry-After": "5"})
         log.error("semsearch error on %s: %s", request.url.path, exc)
         return _json_error(500, type(exc).__name__, str(exc))
 

@@ -1,8 +1,7 @@
 """The SQLite store: the one source of truth for documents, chunks, metadata and embeddings.
 
-Every change to the chunks table is written to a change log (``changes``) by triggers in
-the same transaction, so a derived vector index can always be caught up: it remembers the
-last change sequence number it contains and replays what came after.
+Reads and writes of the schema in :mod:`.schema`; the change log it keeps is what derived
+structures (the vector index, the in-memory BM25) catch up from.
 """
 
 from __future__ import annotations
@@ -14,115 +13,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, NotACollectionError
-
-DB_NAME = "collection.sqlite3"
-FORMAT_VERSION = 2  # 2: the lexical (FTS5) index of chunks
-
-# The lexical index: one row per chunk (rowid = chunk rowid) holding the chunk's tokens as
-# made by semsearch.retrieval.lexical (FTS5's ascii tokenizer then splits only on spaces).
-# Rows are inserted with their chunks and removed by trigger, in the same transaction, so the
-# store and its lexical index never disagree.
-_LEXICAL_SCHEMA = """
-CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii');
-CREATE TRIGGER chunks_removed_fts AFTER DELETE ON chunks BEGIN
-    DELETE FROM chunks_fts WHERE rowid = old.rowid;
-END;
-"""
-
-_SCHEMA = """
-CREATE TABLE manifest (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE documents (
-    rowid    INTEGER PRIMARY KEY AUTOINCREMENT,
-    id       TEXT NOT NULL UNIQUE,
-    text     TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    source   TEXT
-);
-CREATE INDEX documents_source ON documents(source);
--- Chunk rowids are the vector ids. AUTOINCREMENT guarantees an id is never reused, which is
--- what makes replaying the change log into a vector index unambiguous.
-CREATE TABLE chunks (
-    rowid     INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc       INTEGER NOT NULL REFERENCES documents(rowid),
-    position  INTEGER NOT NULL,
-    start     INTEGER NOT NULL,
-    end       INTEGER NOT NULL,
-    embedding BLOB NOT NULL
-);
-CREATE INDEX chunks_doc ON chunks(doc);
-CREATE TABLE changes (
-    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
-    chunk INTEGER NOT NULL,
-    op    INTEGER NOT NULL  -- 1 = added, 0 = removed
-);
-CREATE TRIGGER chunks_added AFTER INSERT ON chunks BEGIN
-    INSERT INTO changes(chunk, op) VALUES (new.rowid, 1);
-END;
-CREATE TRIGGER chunks_removed AFTER DELETE ON chunks BEGIN
-    INSERT INTO changes(chunk, op) VALUES (old.rowid, 0);
-END;
--- Files indexed from disk, so re-indexing skips those whose content did not change.
-CREATE TABLE sources (
-    path         TEXT PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    indexed_at   REAL NOT NULL
-);
-""" + _LEXICAL_SCHEMA
-
-
-@dataclass
-class ChunkRow:
-    """One chunk to insert: where it sits in its document and its embedding."""
-
-    position: int
-    start: int
-    end: int
-    embedding: np.ndarray
-
-
-@dataclass
-class DocumentRow:
-    """One document to insert with its chunks."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
-    chunks: list[ChunkRow] = field(default_factory=list)
-
-
-@dataclass
-class StoredChunk:
-    """A chunk as read back for a search hit."""
-
-    chunk_id: int
-    doc_id: str
-    text: str
-    metadata: dict[str, Any]
-    source: str | None
-    position: int
-    start: int
-    end: int
-
-
-@dataclass
-class StoredDocument:
-    """A document as read back by ``get``."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any]
-    source: str | None
+from ...errors import NotACollectionError
+from ...filters import Node, to_sql
+from ...lexical import index_text
+from ...types import Document, DocumentRow, StoredChunk
+from .schema import DB_NAME, create_database
 
 
 @dataclass
@@ -151,8 +52,7 @@ class Store:
                     f"{folder} is not a semsearch collection (no {DB_NAME}); "
                     "check the path, or create one by indexing into it"
                 )
-            folder.mkdir(parents=True, exist_ok=True)
-            self._create()
+            create_database(folder)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -186,25 +86,6 @@ class Store:
                     pass  # closed from its own thread already
             self._connections.clear()
         self._local = threading.local()
-
-    def _create(self) -> None:
-        # Build the schema in a temporary file and rename it into place, so a crash during
-        # creation never leaves a half-made database that looks like a collection.
-        tmp = self.path.with_suffix(".creating")
-        tmp.unlink(missing_ok=True)
-        con = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:
-            con.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        _fsync_dir(self.folder)
 
     def _check_is_collection(self) -> None:
         try:
@@ -268,8 +149,6 @@ class Store:
 
     @staticmethod
     def insert_documents(con: sqlite3.Connection, docs: Iterable[DocumentRow]) -> None:
-        from .retrieval.lexical import index_text
-
         for doc in docs:
             cur = con.execute(
                 "INSERT INTO documents(id, text, metadata, source) VALUES (?, ?, ?, ?)",
@@ -315,6 +194,11 @@ class Store:
         return n
 
     @staticmethod
+    def source_document_ids(con: sqlite3.Connection, source: str) -> list[str]:
+        """Ids of the documents indexed from a file."""
+        return [r[0] for r in con.execute("SELECT id FROM documents WHERE source = ?", (source,))]
+
+    @staticmethod
     def record_source(con: sqlite3.Connection, path: str, content_hash: str) -> None:
         con.execute(
             "INSERT OR REPLACE INTO sources(path, content_hash, indexed_at) VALUES (?, ?, ?)",
@@ -330,33 +214,6 @@ class Store:
             con.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
             floor = max(upto, int(self._manifest_value(con, "changes_floor", 0)))
             self.set_manifest({"changes_floor": floor}, con)
-
-    def migrate(self, tokenizer_version: str) -> bool:
-        """Bring an older collection to this format inside one transaction; True if it changed.
-
-        Format 1 had no lexical index: the FTS5 table is created and filled from the stored
-        documents. A lexical index built by another tokenizer version is rebuilt the same way.
-        The caller holds the collection's write lock.
-        """
-        from .retrieval.lexical import index_text
-
-        manifest = self.manifest()
-        if manifest.get("format_version", 1) >= FORMAT_VERSION and manifest.get("lexical_tokenizer") == tokenizer_version:
-            return False
-        with self.write() as con:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-            if "chunks_fts" in tables:
-                con.execute("DELETE FROM chunks_fts")
-            else:
-                for statement in _split_sql(_LEXICAL_SCHEMA):
-                    con.execute(statement)
-            cur = con.execute(
-                "SELECT c.rowid, substr(d.text, c.start + 1, c.end - c.start) FROM chunks c JOIN documents d ON d.rowid = c.doc"
-            )
-            while rows := cur.fetchmany(4096):
-                con.executemany("INSERT INTO chunks_fts(rowid, tokens) VALUES (?, ?)", [(r, index_text(t)) for r, t in rows])
-            self.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": tokenizer_version}, con)
-        return True
 
     def lexical_search(self, expression: str, limit: int, allow_sql: tuple[str, list[Any]] | None = None) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of the best ``limit`` chunks for an FTS5 MATCH expression.
@@ -482,6 +339,27 @@ class Store:
     def document_count(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM documents").fetchone()[0])
 
+    def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Id -> source of those of ``ids`` that exist."""
+        out: dict[str, str | None] = {}
+        with self.read() as con:
+            for part in _batches(list(ids), 900):
+                out.update(con.execute(f"SELECT id, source FROM documents WHERE id IN ({','.join('?' * len(part))})", part))
+        return out
+
+    def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        """The chunk ids of each given document that exists, in position order."""
+        out: dict[str, list[int]] = {}
+        with self.read() as con:
+            for part in _batches(list(doc_ids), 900):
+                q = (
+                    "SELECT d.id, c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc "
+                    f"WHERE d.id IN ({','.join('?' * len(part))}) ORDER BY c.doc, c.position"
+                )
+                for doc_id, chunk_id in con.execute(q, part):
+                    out.setdefault(doc_id, []).append(int(chunk_id))
+        return out
+
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         out: dict[int, StoredChunk] = {}
         with self.read() as con:
@@ -510,64 +388,41 @@ class Store:
                 out.update(con.execute(q, part))
         return out
 
-    def documents(self, ids: Sequence[str]) -> list[StoredDocument]:
-        found: dict[str, StoredDocument] = {}
+    def documents(self, ids: Sequence[str]) -> list[Document]:
+        found: dict[str, Document] = {}
         with self.read() as con:
             for part in _batches(list(ids), 900):
                 q = f"SELECT id, text, metadata, source FROM documents WHERE id IN ({','.join('?' * len(part))})"
                 for row in con.execute(q, part):
-                    found[row[0]] = StoredDocument(row[0], row[1], json.loads(row[2]), row[3])
+                    found[row[0]] = Document(row[0], row[1], json.loads(row[2]), row[3])
         return [found[i] for i in ids if i in found]
 
-    def filtered_chunk_ids(self, node: Any) -> np.ndarray:
+    def filtered_chunk_ids(self, node: Node) -> np.ndarray:
         """Ids of the chunks whose document matches a parsed filter (see :mod:`semsearch.filters`)."""
-        from .filters import to_sql
-
         sql, params = to_sql(node)
         q = f"SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {sql} ORDER BY c.rowid"
         with self.read() as con:
             rows = con.execute(q, params).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def filtered_document_ids(self, node: Any) -> list[str]:
+    def filtered_document_ids(self, node: Node) -> list[str]:
         """Ids of the documents matching a parsed filter, in insertion order."""
-        from .filters import to_sql
-
         sql, params = to_sql(node)
         with self.read() as con:
             return [r[0] for r in con.execute(f"SELECT d.id FROM documents d WHERE {sql} ORDER BY d.rowid", params)]
 
-    def filtered_documents(self, node: Any, limit: int | None = None) -> list[StoredDocument]:
+    def filtered_documents(self, node: Node | None, limit: int | None = None) -> list[Document]:
         """Documents matching a parsed filter (all documents for ``None``), in insertion order."""
-        from .filters import to_sql
-
         sql, params = to_sql(node) if node is not None else ("1", [])
         q = f"SELECT d.id, d.text, d.metadata, d.source FROM documents d WHERE {sql} ORDER BY d.rowid"
         if limit is not None:
             q += " LIMIT ?"
             params = [*params, int(limit)]
         with self.read() as con:
-            return [StoredDocument(r[0], r[1], json.loads(r[2]), r[3]) for r in con.execute(q, params)]
-
-    def document_ids_for_source_prefix(self, prefix: str) -> list[str]:
-        """Sources indexed from files under a folder (to notice files that disappeared)."""
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return [r[0] for r in self.con.execute("SELECT path FROM sources WHERE path LIKE ? ESCAPE '\\'", (like,))]
+            return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in con.execute(q, params)]
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
-
-
-def _split_sql(script: str) -> list[str]:
-    """Statements of a schema script (triggers kept whole), for running inside a transaction."""
-    statements, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current).strip()
-        if text.endswith(";") and (not text.upper().startswith("CREATE TRIGGER") or text.upper().endswith("END;")):
-            statements.append(text)
-            current = []
-    return statements
 
 
 def _as_arrays(ids: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -580,32 +435,3 @@ def _as_arrays(ids: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not supported on this platform
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def validate_metadata(metadata: Any, where: str) -> dict[str, Any]:
-    """Check metadata is a JSON object of scalars (or lists of scalars); returns it."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise InvalidInputError(f"{where}: metadata must be a dict, got {type(metadata).__name__}")
-    for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise InvalidInputError(f"{where}: metadata keys must be strings, got {key!r}")
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(
-                f"{where}: metadata[{key!r}] is not JSON-serialisable ({exc}); use str, int, float, bool, None or lists"
-            ) from None
-    return metadata

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import CollectionBusyError
+from ...errors import CollectionBusyError
 
 try:
     import fcntl

@@ -29,7 +29,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..filters import And, Compare, Contains, FilterError, Node, Or
+from ...errors import FilterError
+from ...filters import And, Compare, Contains, Node, Or
 
 INT64_MAX = 2**63 - 1
 

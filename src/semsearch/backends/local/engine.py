@@ -1,0 +1,350 @@
+"""The local engine: one folder holding SQLite (the truth), a derived FAISS index and a write lock.
+
+- ``collection.sqlite3``: documents, chunks, metadata, embeddings, the FTS5 lexical index and
+  the change log, in WAL mode with ``synchronous=FULL`` (:mod:`.store`, :mod:`.schema`).
+- ``vectors-<seq>.faiss`` + ``vectors.json``: the vector index, derived (:mod:`.vectors`).
+- BM25 held in memory once a process searches often, derived too (:mod:`.bm25`).
+- ``write.lock``: one writing process at a time; readers never wait (:mod:`.locking`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import DuplicateIdError, NotACollectionError
+from ...filters import Node, matches, to_sql
+from ...index import DEFAULT_SPEC
+from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
+from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from .bm25 import MemoryBM25
+from .locking import WriteLock
+from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
+from .store import Store
+from .vectors import DerivedIndex, check_spec
+
+EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
+
+
+@dataclass(frozen=True)
+class LocalScope(Scope):
+    """A filter as chunk ids (for the vector index and in-memory BM25) and as SQL (for FTS5)."""
+
+    allow: np.ndarray | None = None
+    sql: tuple[str, list[Any]] | None = None
+
+
+class LocalEngine:
+    """The :class:`semsearch.engine.Engine` of a collection folder.
+
+    Raises (on opening):
+        NotACollectionError: the path is a file, a folder holding something else, or holds no
+            collection while ``create`` is False; or the collection was written by a newer semsearch.
+    """
+
+    default_index = DEFAULT_SPEC
+
+    def __init__(self, path: str | Path, *, create: bool = True, lock_timeout: float = 60.0,
+                 index_save_every: int = 200_000) -> None:
+        self.folder = Path(path).expanduser().resolve()
+        self.path = self.folder
+        self.name = self.folder.name
+        self._lock_timeout = lock_timeout
+        self._index_save_every = index_save_every
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NotACollectionError(f"{self.folder} is a file, not a collection folder; give a folder path")
+        db = self.folder / DB_NAME
+        if not db.exists():
+            if not create:
+                raise NotACollectionError(
+                    f"{self.folder} is not a semsearch collection (no {DB_NAME}); check the path, "
+                    "or index documents into it to create one"
+                )
+            if self.folder.exists() and any(self.folder.iterdir()) and not any(
+                p.name.startswith(DB_NAME) for p in self.folder.iterdir()
+            ):
+                raise NotACollectionError(
+                    f"{self.folder} is a non-empty folder that is not a semsearch collection; "
+                    "choose an empty or new folder for a collection"
+                )
+            self.manifest: dict[str, Any] | None = None
+            return
+        self.store = Store(self.folder, create=False)
+        self.lock = WriteLock(self.folder, lock_timeout)
+        manifest = self.store.manifest()
+        if not manifest:
+            raise NotACollectionError(f"{self.folder} holds an empty collection database; delete the folder and index again")
+        if manifest.get("format_version", 0) > FORMAT_VERSION:
+            raise NotACollectionError(
+                f"{self.folder} was written by a newer semsearch (format {manifest['format_version']}); upgrade semsearch"
+            )
+        if needs_migration(manifest, TOKENIZER_VERSION):
+            with self.lock, self.store.write() as con:
+                migrate(con, TOKENIZER_VERSION)
+                self.store.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION}, con)
+        self._opened()
+
+    def _opened(self) -> None:
+        self.manifest = self.store.manifest()
+        self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"])
+        # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
+        self.bm25 = MemoryBM25(self.store)
+
+    # -- life cycle -----------------------------------------------------------------------
+    def create(self, manifest: dict[str, Any]) -> None:
+        self.check_index(manifest["index"], int(manifest["dimension"]))
+        self.store = Store(self.folder, create=True)
+        self.lock = WriteLock(self.folder, self._lock_timeout)
+        with self.lock:
+            if not self.store.manifest():  # another process may have created it meanwhile
+                self.store.set_manifest({**manifest, "format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION})
+        self._opened()
+
+    def check_index(self, spec: str, dimension: int) -> None:
+        check_spec(spec, dimension)
+
+    def set_index(self, spec: str) -> None:
+        """Crash-safe: the manifest change commits first; an index file of the old spec is then
+        treated as stale and rebuilt from the store, so a kill leaves the old spec or the new one."""
+        assert self.manifest is not None
+        self.check_index(spec, int(self.manifest["dimension"]))
+        with self.lock:
+            self.store.set_manifest({"index": spec})
+            self.manifest = self.store.manifest()
+            self.index.set_spec(spec)
+
+    def update_manifest(self, values: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.store.set_manifest(dict(values))
+        self.manifest = self.store.manifest()
+
+    def flush(self, lock_timeout: float | None = None) -> None:
+        self.lock.acquire(timeout=lock_timeout)
+        try:
+            self.index.flush()
+        finally:
+            self.lock.release()
+
+    def warm_up(self) -> None:
+        self.index.ensure_current()
+        self.bm25.current(build=True)
+
+    def verify(self) -> dict[str, Any]:
+        return self.index.verify()
+
+    def info(self) -> dict[str, Any]:
+        assert self.manifest is not None
+        return {
+            "path": str(self.folder),
+            "index_details": self.index.saved_details(),
+            "size_bytes": self.store.size_on_disk(),
+            "format_version": self.manifest.get("format_version"),
+            "lexical_tokenizer": self.manifest.get("lexical_tokenizer"),
+        }
+
+    @property
+    def cache_path(self) -> Path:
+        """Where the collection's embedding cache lives (beside the store)."""
+        return self.folder / EMBEDDING_CACHE_FILE
+
+    def close(self) -> None:
+        """Bring the saved vector index up to date (best effort) and close the store."""
+        if self.manifest is None:
+            return
+        try:
+            if self.store.head() > self.index.saved_seq_on_disk():
+                self.flush(lock_timeout=1.0)
+        except Exception as exc:  # closing must not lose the caller's real error
+            import logging
+
+            logging.getLogger(__name__).warning("could not save the vector index of %s: %s", self.folder, exc)
+        self.store.close()
+
+    def drop(self) -> None:
+        """Delete the collection's files (under the write lock), then the folder if nothing else is in it."""
+        if self.manifest is None:
+            return
+        with self.lock:
+            self.store.close()
+            for pattern in (f"{DB_NAME}*", "vectors-*", "vectors.json", f"{EMBEDDING_CACHE_FILE}*"):
+                for file in self.folder.glob(pattern):
+                    file.unlink(missing_ok=True)
+        (self.folder / "write.lock").unlink(missing_ok=True)
+        self.manifest = None
+        if not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+    # -- writing --------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The write lock, and a save of the vector index when it has fallen far behind."""
+        self.lock.acquire()
+        try:
+            yield
+            self.index.save_if_behind(self._index_save_every)
+        finally:
+            self.lock.release()
+
+    def check_rows(self, rows: Sequence[DocumentRow]) -> None:
+        """Nothing to check: SQLite stores any text and id."""
+
+    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+        ids = [r.id for r in rows]
+        with self._writing(), self.store.write() as con:
+            if replace:
+                self.store.delete_documents(con, ids)
+            else:
+                existing = self.store.existing_ids(con, ids)
+                if existing:
+                    raise DuplicateIdError.for_ids(existing)
+            self.store.insert_documents(con, rows)
+            for source, state in (files or {}).items():
+                if state.ids is not None:
+                    stale = [d for d in self.store.source_document_ids(con, source) if d not in state.ids]
+                    self.store.delete_documents(con, stale)
+                self.store.record_source(con, source, state.digest)
+
+    def delete(self, ids: Sequence[str] | None, where: Node | None) -> int:
+        with self._writing(), self.store.write() as con:
+            id_list = None if ids is None else list(ids)
+            if where is not None:
+                # Resolved inside the write transaction, so what is deleted is what matched.
+                matching = self.store.filtered_document_ids(where)
+                if id_list is not None:
+                    wanted = set(id_list)
+                    matching = [i for i in matching if i in wanted]
+                id_list = matching
+            assert id_list is not None
+            return self.store.delete_documents(con, id_list)
+
+    def delete_source(self, source: str) -> int:
+        with self._writing(), self.store.write() as con:
+            return self.store.delete_source(con, source)
+
+    def set_files(self, hashes: Mapping[str, str]) -> None:
+        with self._writing(), self.store.write() as con:
+            for source, digest in hashes.items():
+                self.store.record_source(con, source, digest)
+
+    # -- reading --------------------------------------------------------------------------
+    def count(self) -> int:
+        return self.store.document_count()
+
+    def chunk_count(self) -> int:
+        with self.store.read():
+            return self.store.chunk_count()
+
+    def files(self) -> dict[str, str]:
+        return self.store.source_hashes()
+
+    def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
+        return self.store.sources_of(ids)
+
+    def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
+        if ids is None:
+            return self.store.filtered_documents(where, limit)
+        return [d for d in self.store.documents(list(ids)) if matches(where, d.metadata, d.text)][:limit]
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        return self.store.chunks(chunk_ids)
+
+    def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self.manifest is not None
+        return self.store.embeddings(np.asarray(chunk_ids, dtype=np.int64), int(self.manifest["dimension"]))
+
+    def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        return self.store.chunk_ids_of(doc_ids)
+
+    def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
+        """Every document with its chunks and embeddings, in insertion order, read in one snapshot."""
+        import json
+
+        assert self.manifest is not None
+        dim = int(self.manifest["dimension"])
+        with self.store.read() as con:
+            last = 0
+            while True:
+                docs = con.execute(
+                    "SELECT rowid, id, text, metadata, source FROM documents WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+                if not docs:
+                    return
+                rows = {r[0]: DocumentRow(r[1], r[2], json.loads(r[3]) if r[3] else {}, r[4]) for r in docs}
+                marks = ",".join("?" * len(rows))
+                for doc, position, start, end, blob in con.execute(
+                    f"SELECT doc, position, start, end, embedding FROM chunks WHERE doc IN ({marks}) ORDER BY doc, position",
+                    list(rows),
+                ):
+                    vector = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
+                    rows[doc].chunks.append(ChunkRow(position, start, end, vector))
+                yield list(rows.values())
+                last = docs[-1][0]
+
+    # -- candidates -----------------------------------------------------------------------
+    def scope(self, where: Node | None) -> LocalScope:
+        if where is None:
+            return LocalScope()
+        allow = self.store.filtered_chunk_ids(where)
+        return LocalScope(empty=len(allow) == 0, allow=allow, sql=to_sql(where))
+
+    def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
+        assert isinstance(scope, LocalScope)
+        return self.index.candidates(vectors, n, scope.allow)
+
+    def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
+        assert isinstance(scope, LocalScope)
+        return [self._lexical(text, n, scope) for text in texts]
+
+    def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
+        """BM25 in memory when the collection holds it there, else SQLite FTS5; both give the same scores."""
+        terms = tokenize(text)
+        if not terms:
+            return []
+        snapshot = self.bm25.current()
+        if snapshot is not None:
+            def search(limit: int) -> list[tuple[int, float]]:
+                return snapshot.search(terms, limit, scope.allow)
+        else:
+            expression = match_expression(text)
+
+            def search(limit: int) -> list[tuple[int, float]]:
+                started = time.perf_counter()
+                rows = self.store.lexical_search(expression, limit, scope.sql)  # type: ignore[arg-type]
+                self.bm25.spent(time.perf_counter() - started)
+                return rows
+
+        limit = n * 2
+        while True:
+            rows = search(limit)
+            docs = self.store.chunk_documents([r[0] for r in rows])
+            seen: set[str] = set()
+            found: list[Candidate] = []
+            for cid, score in rows:
+                doc = docs.get(cid)
+                if doc is None or doc in seen:
+                    continue
+                seen.add(doc)
+                found.append(Candidate(doc, cid, score))
+                if len(found) == n:
+                    return found
+            if len(rows) < limit:
+                return found
+            limit *= 4
+
+    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
+        snapshot = self.bm25.current()
+        if snapshot is not None:
+            best = self.store.lexical_tokens(np.array([chunk_id]))
+            hit_terms = set(best[0][1].split()) if best else set()
+            return TermStatistics(snapshot.term_frequencies(terms), snapshot.count, hit_terms)
+        return TermStatistics(*self.store.lexical_term_statistics(terms, chunk_id))
+
+
+__all__ = ["EMBEDDING_CACHE_FILE", "LocalEngine", "LocalScope"]

@@ -1,0 +1,147 @@
+"""The SQLite schema of a local collection: creating it atomically and upgrading older formats.
+
+Every change to the chunks table is written to a change log (``changes``) by triggers in the
+same transaction, so a derived vector index or BM25 can always be caught up: it remembers the
+last change sequence number it contains and replays what came after.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from ...lexical import index_text
+
+DB_NAME = "collection.sqlite3"
+FORMAT_VERSION = 2  # 2: the lexical (FTS5) index of chunks
+
+# The lexical index: one row per chunk (rowid = chunk rowid) holding the chunk's tokens as
+# made by semsearch.lexical (FTS5's ascii tokenizer then splits only on spaces).
+# Rows are inserted with their chunks and removed by trigger, in the same transaction, so the
+# store and its lexical index never disagree.
+_LEXICAL_SCHEMA = """
+CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii');
+CREATE TRIGGER chunks_removed_fts AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_fts WHERE rowid = old.rowid;
+END;
+"""
+
+_SCHEMA = """
+CREATE TABLE manifest (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE documents (
+    rowid    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT NOT NULL UNIQUE,
+    text     TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    source   TEXT
+);
+CREATE INDEX documents_source ON documents(source);
+-- Chunk rowids are the vector ids. AUTOINCREMENT guarantees an id is never reused, which is
+-- what makes replaying the change log into a vector index unambiguous.
+CREATE TABLE chunks (
+    rowid     INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc       INTEGER NOT NULL REFERENCES documents(rowid),
+    position  INTEGER NOT NULL,
+    start     INTEGER NOT NULL,
+    end       INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc);
+CREATE TABLE changes (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk INTEGER NOT NULL,
+    op    INTEGER NOT NULL  -- 1 = added, 0 = removed
+);
+CREATE TRIGGER chunks_added AFTER INSERT ON chunks BEGIN
+    INSERT INTO changes(chunk, op) VALUES (new.rowid, 1);
+END;
+CREATE TRIGGER chunks_removed AFTER DELETE ON chunks BEGIN
+    INSERT INTO changes(chunk, op) VALUES (old.rowid, 0);
+END;
+-- Files indexed from disk, so re-indexing skips those whose content did not change.
+CREATE TABLE sources (
+    path         TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    indexed_at   REAL NOT NULL
+);
+""" + _LEXICAL_SCHEMA
+
+
+
+def create_database(folder: Path) -> None:
+    """Create the collection database in ``folder``.
+
+    The schema is built in a temporary file renamed into place, so a crash during creation
+    never leaves a half-made database that looks like a collection.
+    """
+    path = folder / DB_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".creating")
+    tmp.unlink(missing_ok=True)
+    con = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(folder)
+
+
+def needs_migration(manifest: dict, tokenizer_version: str) -> bool:
+    """Whether a collection with this manifest must be upgraded before use."""
+    return manifest.get("format_version", 1) < FORMAT_VERSION or manifest.get("lexical_tokenizer") != tokenizer_version
+
+
+def migrate(con: sqlite3.Connection, tokenizer_version: str) -> None:
+    """Bring an older collection to this format, inside the caller's write transaction.
+
+    Format 1 had no lexical index: the FTS5 table is created and filled from the stored
+    documents. A lexical index built by another tokenizer version is rebuilt the same way.
+    The caller holds the collection's write lock and records the new format in the manifest.
+    """
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    if "chunks_fts" in tables:
+        con.execute("DELETE FROM chunks_fts")
+    else:
+        for statement in _split_sql(_LEXICAL_SCHEMA):
+            con.execute(statement)
+    cur = con.execute(
+        "SELECT c.rowid, substr(d.text, c.start + 1, c.end - c.start) FROM chunks c JOIN documents d ON d.rowid = c.doc"
+    )
+    while rows := cur.fetchmany(4096):
+        con.executemany("INSERT INTO chunks_fts(rowid, tokens) VALUES (?, ?)", [(r, index_text(t)) for r, t in rows])
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a schema script (triggers kept whole), for running inside a transaction."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and (not text.upper().startswith("CREATE TRIGGER") or text.upper().endswith("END;")):
+            statements.append(text)
+            current = []
+    return statements
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not supported on this platform
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+

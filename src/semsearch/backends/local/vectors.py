@@ -1,0 +1,255 @@
+"""The vector index of a local collection: a cache derived from the store, never the truth.
+
+It records the last store change it contains (``seq``), is saved atomically (temp file, fsync,
+rename) with a small JSON file saying which index file holds what, and is caught up from the
+store's change log, or rebuilt from the stored vectors, whenever it is behind, missing or
+damaged. Searches read it under a shared lock; catching up takes the exclusive lock, saving
+only the shared one, so a search never waits for disk I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...index import VectorIndex, load_index, make_index, parse_spec
+from ...index import build
+from ...types import Candidate
+from .locking import ReadWriteLock
+from .schema import fsync_dir
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+INDEX_META = "vectors.json"
+#: A filter matching at most this many chunks is searched by scoring them all exactly.
+EXACT_SCAN_LIMIT = 20_000
+
+
+class DerivedIndex:
+    """The FAISS (or binary) index of one collection folder, kept in step with its store.
+
+    Methods that change what the index holds must be called with the collection's write lock
+    held (the store does not change meanwhile); searches need no lock of the caller.
+    """
+
+    def __init__(self, folder: Path, store: Store, dimension: int, spec: str) -> None:
+        self.folder = folder
+        self.store = store
+        self.dimension = dimension
+        self.spec = spec
+        self._index: VectorIndex | None = None
+        self._seq = 0
+        self._saved_seq = 0
+        self._lock = ReadWriteLock()
+
+    @property
+    def meta_path(self) -> Path:
+        return self.folder / INDEX_META
+
+    def saved_seq_on_disk(self) -> int:
+        """The change sequence number the saved index file holds (-1 if none is readable)."""
+        try:
+            return int(json.loads(self.meta_path.read_text())["seq"])
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    # -- keeping it current --------------------------------------------------------------
+    def ensure_current(self) -> None:
+        """Load, catch up or rebuild the index so it holds exactly the store's chunks."""
+        if self._index is not None and self._seq == self.store.head():
+            return
+        self._lock.acquire_write()
+        try:
+            self._sync()
+        finally:
+            self._lock.release_write()
+
+    def _sync(self) -> None:
+        if self._index is None or self._seq < self.store.changes_floor():
+            self._load()
+        if self._seq < self.store.head():
+            changes = self.store.changes_since(self._seq)
+            assert self._index is not None
+            self._index.remove(changes.removed)
+            ids, vectors = self.store.embeddings(changes.added, self.dimension)
+            self._index.add(ids, vectors)
+            self._seq = changes.head
+
+    def _load(self) -> None:
+        # Another process may have changed the index spec since this one opened the collection.
+        self.spec = self.store.manifest()["index"]
+        floor = self.store.changes_floor()
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            if meta["spec"] != self.spec or meta["dim"] != self.dimension or not floor <= meta["seq"] <= self.store.head():
+                raise ValueError("stale or foreign index file")
+            self._index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"))
+            self._seq = self._saved_seq = int(meta["seq"])
+            if len(self._index) != meta["count"]:
+                raise ValueError("index file does not hold what its metadata says")
+        except FileNotFoundError:
+            self._rebuild()
+        except Exception as exc:  # any damage to a derived cache is repaired from the store
+            if self.meta_path.exists():
+                log.warning("rebuilding the vector index of %s from the store (%s)", self.folder, exc)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._index, self._seq = build.build_from_store(self.store, self.spec, self.dimension)
+        self._saved_seq = -1
+
+    def _swap_in_rebuilt(self, spec: str) -> None:
+        """Build a new index from the store and swap it in; searches use the old one meanwhile."""
+        index, head = build.build_from_store(self.store, spec, self.dimension)
+        self._lock.acquire_write()
+        try:
+            self.spec, self._index, self._seq, self._saved_seq = spec, index, head, -1
+            self._sync()
+        finally:
+            self._lock.release_write()
+
+    def _rebuild_if_wanted(self) -> None:
+        """Rebuild when the index asks (trainable now, grown 2x, tombstones...)."""
+        assert self._index is not None
+        reason = self._index.wants_rebuild()
+        if reason:
+            log.info("rebuilding the vector index of %s: %s", self.folder, reason)
+            self._swap_in_rebuilt(self.spec)
+
+    def set_spec(self, spec: str) -> None:
+        """Rebuild as ``spec`` (the manifest already says so) and save. Write lock held."""
+        parse_spec(spec, self.dimension)
+        self._swap_in_rebuilt(spec)
+        self._save()
+
+    def save_if_behind(self, every: int) -> None:
+        """Catch up and save when at least ``every`` changes are not in the saved file. Write lock held."""
+        if self._index is not None and self.store.head() - self._saved_seq >= every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Catch up, rebuild if the index wants it, and save when the file is behind. Write lock held."""
+        self.ensure_current()
+        self._rebuild_if_wanted()
+        if self._saved_seq != self._seq or self.saved_seq_on_disk() != self._seq:
+            self._save()
+
+    def _save(self) -> None:
+        """Write the index (atomically) and forget the change-log entries it contains.
+
+        Only the shared lock is held while writing: searches go on, and nothing can change
+        the index meanwhile (changing it takes the exclusive lock).
+        """
+        self._lock.acquire_read()
+        try:
+            assert self._index is not None
+            seq = self._seq
+            name = f"vectors-{seq}.faiss"
+            self._index.save(self.folder / name)
+            meta = {
+                "spec": self._index.spec, "factory": self._index.factory, "dim": self.dimension, "seq": seq,
+                "file": name, "count": len(self._index), "describe": self._index.describe(),
+                "file_bytes": sum(p.stat().st_size for p in self.folder.glob(f"{name}*") if not p.name.endswith(".tmp")),
+            }
+        finally:
+            self._lock.release_read()
+        tmp = self.meta_path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.meta_path)
+        fsync_dir(self.folder)
+        for old in self.folder.glob("vectors-*.faiss*"):
+            if not old.name.startswith(name):  # keep this index's own side files (name.meta.json...)
+                old.unlink(missing_ok=True)
+        self.store.truncate_changes(seq)
+        self._saved_seq = seq
+
+    def verify(self) -> dict[str, Any]:
+        """Check that the index holds exactly the store's chunks; rebuilds it if not."""
+        self.ensure_current()
+        with self.store.read():
+            count = self.store.chunk_count()
+        assert self._index is not None
+        ok = len(self._index) == count
+        if not ok:
+            self._lock.acquire_write()
+            try:
+                self._rebuild()
+            finally:
+                self._lock.release_write()
+        return {"chunks": count, "vectors": len(self._index), "consistent": ok}
+
+    def saved_details(self) -> dict[str, Any]:
+        """The saved index's description (type, bytes per vector, tuning), without loading it."""
+        try:
+            meta = json.loads(self.meta_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        details = dict(meta.get("describe", {}))
+        if meta.get("count"):
+            details["file_bytes_per_vector"] = round(meta.get("file_bytes", 0) / meta["count"], 1)
+        return details
+
+    # -- searching ------------------------------------------------------------------------
+    def candidates(self, vectors: np.ndarray, n: int, allow: np.ndarray | None) -> list[list[Candidate]]:
+        """The n best documents per query vector (each through its best chunk), exact among ``allow``."""
+        self.ensure_current()
+        self._lock.acquire_read()
+        try:
+            index = self._index
+            assert index is not None
+            total = len(index) if allow is None else len(allow)
+            if total == 0:
+                return [[] for _ in range(len(vectors))]
+            if allow is not None and len(allow) <= EXACT_SCAN_LIMIT:
+                # A small filtered subset: score all of it exactly, straight from the store.
+                ids, embs = self.store.embeddings(allow, self.dimension)
+                sims = vectors @ embs.T
+                order = np.argsort(-sims, axis=1, kind="stable")
+                scores, ids = np.take_along_axis(sims, order, axis=1), ids[order]
+                fetch = total
+            else:
+                # Most documents are one chunk; fetch more only when chunks of one document crowd out others.
+                fetch = min(total, n)
+                scores, ids = index.search(vectors, fetch, allow=allow)
+            while True:
+                chunk_docs = self.store.chunk_documents(np.unique(ids[ids >= 0]).tolist())
+                results = [best_per_document(srow, irow, chunk_docs, n) for srow, irow in zip(scores.tolist(), ids.tolist())]
+                if fetch >= total or all(len(r) >= n for r in results):
+                    return results
+                fetch = min(total, fetch * 4)
+                scores, ids = index.search(vectors, fetch, allow=allow)
+        finally:
+            self._lock.release_read()
+
+    def __len__(self) -> int:
+        return 0 if self._index is None else len(self._index)
+
+
+def best_per_document(scores: list[float], chunk_ids: list[int], chunk_docs: dict[int, str], n: int) -> list[Candidate]:
+    """The first ``n`` documents of a ranked chunk list, each through its best chunk (deleted chunks skipped)."""
+    seen: set[str] = set()
+    found: list[Candidate] = []
+    for score, cid in zip(scores, chunk_ids):
+        doc = chunk_docs.get(cid)
+        if cid < 0 or doc is None or doc in seen:
+            continue
+        seen.add(doc)
+        found.append(Candidate(doc, cid, float(score)))
+        if len(found) == n:
+            break
+    return found
+
+
+def check_spec(spec: str, dimension: int) -> None:
+    """Raise InvalidInputError for a spec that cannot be built at this dimension."""
+    parse_spec(spec, dimension)
+    make_index(spec, dimension)

@@ -1,0 +1,23 @@
+"""``MilvusCollection``: the collection facade on the Milvus engine, under its pre-seam name."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...collection import Collection
+
+
+class MilvusCollection(Collection):
+    """``Collection(name, model, backend="milvus", uri=uri, token=token, ...)``.
+
+    Args:
+        name: the collection name (or a path: its last component, ``-``/``.`` -> ``_``).
+        uri: ``"./milvus.db"`` (Milvus Lite, a local file) or ``"http://host:19530"``.
+        token: credentials for a cluster. Other arguments as for :class:`semsearch.Collection`.
+    """
+
+    def __init__(self, name: str | os.PathLike[str], model: str | None = None, *, uri: str = "./milvus.db",
+                 token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, model, backend="milvus", uri=uri, token=token, **kwargs)
+

@@ -1,0 +1,411 @@
+"""The Milvus engine: a collection stored and searched in Milvus Lite (``./milvus.db``) or a cluster.
+
+Layout in :mod:`.schema`. Writes: Milvus has no transaction across rows or collections, so
+writes are ordered so that an acknowledged document is never absent: new chunks are written
+first (with fresh primary keys), then the document row, and only then are the chunks of a
+replaced version deleted. A crash in between leaves at worst an extra chunk of the same
+document, which search ignores (one hit per document) and the next write of that document
+removes. Every call uses consistency level Strong by default, so what ``add`` returned is
+visible to the next search; Milvus acknowledges an insert once it is in its write-ahead log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import DuplicateIdError, InvalidInputError, NotACollectionError
+from ...filters import Contains, Node
+from ...lexical import tokenize
+from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from .client import MAX_TOPK, connect, new_pks, parts, query_all, with_retries
+from .filters import compile_filter, facets, id_list, string_literal
+from .schema import MAX_VARCHAR, PLACEHOLDER, collection_name, create_collections, milvus_index, read_manifest, write_manifest
+
+log = logging.getLogger(__name__)
+
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
+
+
+@dataclass(frozen=True)
+class MilvusScope(Scope):
+    """A filter as a Milvus boolean expression ("" for none)."""
+
+    expr: str = ""
+
+
+class MilvusEngine:
+    """The :class:`semsearch.engine.Engine` of a Milvus collection.
+
+    Args:
+        name: the collection name (or a path: its last component, ``-``/``.`` -> ``_``).
+        uri: ``"./milvus.db"`` (Milvus Lite, a local file) or ``"http://host:19530"``.
+        token: ``"user:password"`` or an API key for a cluster.
+        db_name: Milvus database (cluster only).
+        insert_batch: rows per insert call (2000 rows of 384-d vectors is ~4 MB, under gRPC's 64 MB).
+        shards: shards of a new collection (cluster; write throughput scales with them).
+        replicas: in-memory replicas to load (cluster; read throughput and availability).
+        consistency: "Strong" (default: a returned write is visible to the next search),
+            "Bounded", "Session" or "Eventually" (faster reads on a cluster, may miss the latest writes).
+
+    Raises:
+        NotACollectionError: ``create`` is False and there is no such collection, or the name
+            holds a Milvus collection semsearch did not make.
+        MilvusError: Milvus cannot be reached or refused the schema.
+    """
+
+    default_index = "Flat"
+    #: Rows per page when reading many rows back (get/delete by filter, migration).
+    query_batch = 4000
+
+    def __init__(self, name: str | os.PathLike[str], *, uri: str = "./milvus.db", token: str | None = None,
+                 create: bool = True, db_name: str | None = None, insert_batch: int = 2000, shards: int | None = None,
+                 replicas: int | None = None, consistency: str = "Strong") -> None:
+        self.name = collection_name(name)
+        self.uri = str(uri)
+        self.path = f"{self.uri}#{self.name}"
+        if consistency not in CONSISTENCY_LEVELS:
+            raise InvalidInputError(f"consistency {consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
+        self.consistency = consistency
+        self._insert_batch = insert_batch
+        self._shards = shards
+        self._replicas = replicas
+        self.client = connect(self.uri, token, db_name)
+        self.docs_name = f"{self.name}__docs"
+        self.sources_name = f"{self.name}__sources"
+        self.manifest: dict[str, Any] | None = None
+        if self.client.has_collection(self.name):
+            self.manifest = read_manifest(self.client, self.name, self.uri)
+            for part in (self.name, self.docs_name, self.sources_name):
+                # A reopened collection (or one after a server restart) is released until loaded.
+                with_retries(lambda p=part: self.client.load_collection(p), f"load {part}")
+            self._opened()
+        elif not create:
+            raise NotACollectionError(f"there is no semsearch collection {self.name!r} in Milvus at {self.uri}; check the name and uri")
+
+    def _opened(self) -> None:
+        assert self.manifest is not None
+        if self._replicas:
+            with_retries(lambda: self.client.load_collection(self.name, replica_number=self._replicas),
+                         f"load {self._replicas} replicas")
+        self.index = milvus_index(self.manifest["index"])
+
+    # -- life cycle -----------------------------------------------------------------------
+    def create(self, manifest: dict[str, Any]) -> None:
+        self.check_index(manifest["index"], int(manifest["dimension"]))
+        self.manifest = {**manifest, "format_version": 1, "backend": "milvus", "lexical": "milvus-bm25"}
+        create_collections(self.client, self.name, self.manifest, self._shards)
+        self._opened()
+
+    def check_index(self, spec: str, dimension: int) -> None:
+        milvus_index(spec)
+
+    def set_index(self, spec: str) -> None:
+        """Rebuild the vector index as ``spec``: Milvus builds it from the stored vectors while
+        the collection is released (searches fail meanwhile), then it is loaded again."""
+        assert self.manifest is not None
+        new = milvus_index(spec)
+        with_retries(lambda: self.client.release_collection(self.name), "release the collection")
+        try:
+            with_retries(lambda: self.client.drop_index(self.name, "vector"), "drop the vector index")
+            ip = self.client.prepare_index_params()
+            ip.add_index("vector", index_type=new.index_type, metric_type="IP", params=new.params)
+            with_retries(lambda: self.client.create_index(self.name, ip), "build the new vector index")
+            self.manifest = {**self.manifest, "index": spec}
+            write_manifest(self.client, self.name, self.manifest)
+            self.index = new
+        finally:
+            with_retries(lambda: self.client.load_collection(self.name), "load the collection")
+
+    def update_manifest(self, values: Mapping[str, Any]) -> None:
+        assert self.manifest is not None
+        self.manifest = {**self.manifest, **values}
+        write_manifest(self.client, self.name, self.manifest)
+
+    def flush(self, lock_timeout: float | None = None) -> None:
+        """Ask Milvus to seal and persist what it holds (not needed for durability, see the module docstring)."""
+        for name in (self.name, self.docs_name, self.sources_name):
+            with_retries(lambda n=name: self.client.flush(n), f"flush {name}")
+
+    def warm_up(self) -> None:
+        """Nothing to load: Milvus keeps the collection loaded."""
+
+    def verify(self) -> dict[str, Any]:
+        """Counts of documents and chunks; ``consistent`` when every chunk belongs to a listed document."""
+        docs = {d["doc_id"] for d in self._query_all(self.docs_name, "", ["doc_id"])}
+        chunk_docs = {r["doc_id"] for r in self._query_all(self.name, "", ["doc_id"])}
+        return {"documents": len(docs), "chunks": self.chunk_count(), "consistent": chunk_docs <= docs}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "backend": "milvus", "uri": self.uri, "name": self.name,
+            "milvus_index": {"type": self.index.index_type, "params": self.index.params, "search": self.index.search_params},
+        }
+
+    cache_path = None
+
+    def close(self) -> None:
+        """Close the connection (writes were acknowledged by Milvus when they returned)."""
+        try:
+            self.client.close()
+        except Exception as exc:  # closing must not hide the caller's real error
+            log.warning("closing the Milvus connection failed: %s", exc)
+
+    def drop(self) -> None:
+        """Delete the collection from Milvus, all three parts."""
+        for name in (self.name, self.docs_name, self.sources_name):
+            if self.client.has_collection(name):
+                self.client.drop_collection(name)
+
+    # -- writing --------------------------------------------------------------------------
+    def check_rows(self, rows: Sequence[DocumentRow]) -> None:
+        for row in rows:
+            if len(row.text) * 4 > MAX_VARCHAR and len(row.text.encode("utf-8")) > MAX_VARCHAR:
+                raise InvalidInputError(
+                    f"document {row.id!r} is {len(row.text.encode('utf-8'))} bytes; Milvus stores at most {MAX_VARCHAR} "
+                    "per text field, so split it into several documents (index_files splits CSV/JSONL records, not long files)"
+                )
+            if len(row.id.encode("utf-8")) > 4096:
+                raise InvalidInputError(f"document id {row.id[:40]!r}... is longer than 4096 bytes; use a shorter id")
+
+    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+        if not replace:
+            existing = list(self.sources_of([r.id for r in rows]))
+            if existing:
+                raise DuplicateIdError.for_ids(existing)
+        self._write_rows(rows, replace=replace)
+        for source, state in (files or {}).items():
+            if state.ids is not None:
+                # After the new version is written: a crash never leaves a listed document absent.
+                stale = [d["doc_id"] for d in self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])
+                         if d["doc_id"] not in state.ids]
+                if stale:
+                    self._delete_documents(stale)
+        if files:
+            self.set_files({source: state.digest for source, state in files.items()})
+
+    def _write_rows(self, rows: Sequence[DocumentRow], *, replace: bool) -> None:
+        old_pks = self._chunk_pks_of([r.id for r in rows]) if replace else []
+        now = time.time_ns()
+        chunk_rows: list[dict[str, Any]] = []
+        doc_rows: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            f = facets(row.metadata)
+            for pk, c in zip(new_pks(len(row.chunks)), row.chunks):
+                chunk_rows.append({
+                    "pk": pk, "doc_id": row.id, "position": int(c.position), "chunk_start": int(c.start),
+                    "chunk_end": int(c.end), "text": row.text[c.start : c.end], "metadata": row.metadata, "facets": f,
+                    "source": row.source or "", "vector": np.asarray(c.embedding, dtype=np.float32).tolist(),
+                })
+            doc_rows.append({"doc_id": row.id, "text": row.text, "metadata": row.metadata, "facets": f,
+                             "source": row.source or "", "added": now + i, "placeholder": PLACEHOLDER})
+        for part in parts(chunk_rows, self._insert_batch):
+            with_retries(lambda p=part: self.client.upsert(self.name, p), f"write {len(part)} chunks to {self.name}")
+        for part in parts(doc_rows, self._insert_batch):
+            with_retries(lambda p=part: self.client.upsert(self.docs_name, p), f"write {len(part)} documents")
+        if old_pks:
+            for part in parts(old_pks, 5000):
+                with_retries(lambda p=part: self.client.delete(self.name, ids=p), "delete replaced chunks")
+
+    def delete(self, ids: Sequence[str] | None, where: Node | None) -> int:
+        doc_ids = [d["doc_id"] for d in self._query_docs(None if ids is None else list(ids), where, ["doc_id"])]
+        if doc_ids:
+            self._delete_documents(doc_ids)
+        return len(doc_ids)
+
+    def _delete_documents(self, doc_ids: Sequence[str]) -> None:
+        # Document rows first: a crash then leaves only chunks of a deleted document, which the
+        # next write or delete of that id removes; never a listed document without its chunks.
+        for part in parts(list(doc_ids), 1000):
+            with_retries(lambda p=part: self.client.delete(self.docs_name, ids=p), "delete documents")
+        for part in parts(list(doc_ids), 1000):
+            with_retries(lambda p=part: self.client.delete(self.name, filter=f"doc_id in {id_list(p)}"), "delete chunks")
+
+    def delete_source(self, source: str) -> int:
+        ids = [d["doc_id"] for d in self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])]
+        if ids:
+            self._delete_documents(ids)
+        with_retries(lambda: self.client.delete(self.sources_name, ids=[source]), "forget the source")
+        return len(ids)
+
+    def set_files(self, hashes: Mapping[str, str]) -> None:
+        rows = [{"source": s, "digest": d, "placeholder": PLACEHOLDER} for s, d in hashes.items()]
+        for part in parts(rows, 1000):
+            with_retries(lambda p=part: self.client.upsert(self.sources_name, p), "record file hashes")
+
+    # -- reading --------------------------------------------------------------------------
+    def _count(self, collection: str) -> int:
+        res = with_retries(lambda: self.client.query(collection, filter="", output_fields=["count(*)"],
+                                                     consistency_level=self.consistency), f"count {collection}")
+        return int(res[0]["count(*)"])
+
+    def count(self) -> int:
+        return self._count(self.docs_name)
+
+    def chunk_count(self) -> int:
+        return self._count(self.name)
+
+    def files(self) -> dict[str, str]:
+        return {r["source"]: r["digest"] for r in self._query_all(self.sources_name, "", ["source", "digest"])}
+
+    def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
+        return {d["doc_id"]: d["source"] or None for d in self._query_docs(list(ids), None, ["doc_id", "source"])}
+
+    def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
+        fields = ["doc_id", "text", "metadata", "source", "added"]
+        if ids is not None:
+            found = {d["doc_id"]: d for d in self._query_docs(list(ids), where, fields)}
+            rows = [found[i] for i in ids if i in found]
+        else:
+            rows = sorted(self._query_docs(None, where, fields), key=lambda d: d["added"])
+        docs = [Document(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in rows]
+        return docs[:limit] if limit is not None else docs
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        out: dict[int, StoredChunk] = {}
+        fields = ["pk", "doc_id", "text", "metadata", "source", "position", "chunk_start", "chunk_end"]
+        for part in parts([int(i) for i in chunk_ids], 1000):
+            rows = with_retries(lambda p=part: self.client.get(self.name, ids=p, output_fields=fields), "read chunks")
+            for r in rows:
+                out[int(r["pk"])] = StoredChunk(int(r["pk"]), r["doc_id"], r["text"], r["metadata"] or {},
+                                                r["source"] or None, int(r["position"]), int(r["chunk_start"]), int(r["chunk_end"]))
+        return out
+
+    def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self.manifest is not None
+        ids: list[int] = []
+        vecs: list[list[float]] = []
+        for part in parts([int(i) for i in np.asarray(chunk_ids).tolist()], 1000):
+            rows = with_retries(lambda p=part: self.client.get(self.name, ids=p, output_fields=["pk", "vector"]),
+                                "read embeddings")
+            for r in rows:
+                ids.append(int(r["pk"]))
+                vecs.append(r["vector"])
+        dim = int(self.manifest["dimension"])
+        return np.array(ids, dtype=np.int64), np.array(vecs, dtype=np.float32).reshape(len(ids), dim)
+
+    def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        out: dict[str, list[tuple[int, int]]] = {}
+        for part in parts(list(doc_ids), 1000):
+            for r in self._query_all(self.name, f"doc_id in {id_list(part)}", ["pk", "doc_id", "position"]):
+                out.setdefault(r["doc_id"], []).append((int(r["position"]), int(r["pk"])))
+        return {d: [pk for _, pk in sorted(chunks)] for d, chunks in out.items()}
+
+    def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
+        fields = ["doc_id", "text", "metadata", "source", "added"]
+        docs = sorted(self._query_all(self.docs_name, "", fields), key=lambda d: d["added"])
+        for part in parts(docs, batch):
+            rows = {d["doc_id"]: DocumentRow(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in part}
+            chunks = self._query_all(self.name, f"doc_id in {id_list(list(rows))}",
+                                     ["doc_id", "position", "chunk_start", "chunk_end", "vector"])
+            for c in sorted(chunks, key=lambda c: (c["doc_id"], c["position"])):
+                rows[c["doc_id"]].chunks.append(
+                    ChunkRow(c["position"], c["chunk_start"], c["chunk_end"], np.asarray(c["vector"], dtype=np.float32)))
+            yield list(rows.values())
+
+    def _chunk_pks_of(self, doc_ids: Sequence[str]) -> list[int]:
+        return [pk for pks in self.chunk_ids_of(doc_ids).values() for pk in pks]
+
+    def _query_docs(self, ids: list[str] | None, node: Node | None, fields: list[str]) -> list[dict[str, Any]]:
+        expr = self._expression(node)
+        if ids is None:
+            return list(self._query_all(self.docs_name, expr, fields))
+        out: list[dict[str, Any]] = []
+        for part in parts(ids, 1000):
+            e = f"doc_id in {id_list(part)}" + (f" and {expr}" if expr else "")
+            # At most len(part) rows match a primary-key list, so one plain query is exact.
+            out.extend(with_retries(lambda e=e, n=len(part): self.client.query(
+                self.docs_name, filter=e, output_fields=fields, limit=n, consistency_level=self.consistency), "read documents"))
+        return out
+
+    def _query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        return query_all(self.client, collection, expr, fields, self.consistency, self.query_batch)
+
+    def _expression(self, node: Node | None) -> str:
+        """The Milvus expression for a parsed filter ("" for none); text conditions resolved here."""
+        return compile_filter(node, self._documents_containing)
+
+    def _documents_containing(self, cond: Contains) -> set[str]:
+        # ``like`` narrows the candidates (its % and _ are wildcards in Milvus Lite, so it can
+        # only over-match); the exact substring test is done here on the returned text.
+        if "\n" in cond.text or "\r" in cond.text:
+            pattern = ""  # cannot be written in a like pattern; scan every document instead
+        else:
+            pattern = f"text like {string_literal('%' + cond.text + '%')}"
+        return {r["doc_id"] for r in self._query_all(self.docs_name, pattern, ["doc_id", "text"]) if cond.text in r["text"]}
+
+    # -- candidates -----------------------------------------------------------------------
+    def scope(self, where: Node | None) -> MilvusScope:
+        expr = self._expression(where)
+        return MilvusScope(empty=expr == "false", expr=expr)
+
+    def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
+        """The n best documents per query vector, each through its best chunk, filter applied in Milvus."""
+        assert isinstance(scope, MilvusScope)
+        fetch = min(MAX_TOPK, max(n, 10))
+        pending = list(range(len(vectors)))
+        out: list[list[Candidate]] = [[] for _ in range(len(vectors))]
+        params = {"metric_type": "IP", "params": self.index.search_params}
+        while pending:
+            res = with_retries(lambda: self.client.search(
+                self.name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
+                filter=scope.expr, search_params=params, output_fields=["doc_id"], consistency_level=self.consistency), "search")
+            again = []
+            for qi, hits in zip(pending, res):
+                found = _best_per_document(hits, n)
+                out[qi] = found
+                if len(found) < n and len(hits) >= fetch and fetch < MAX_TOPK:
+                    again.append(qi)  # chunks of a few documents crowded the others out
+            pending = again
+            fetch = min(MAX_TOPK, fetch * 4)
+        return out
+
+    def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
+        """The n best documents per query by Milvus' BM25 function (Milvus' standard analyzer)."""
+        assert isinstance(scope, MilvusScope)
+        return [self._lexical(text, n, scope.expr) for text in texts]
+
+    def _lexical(self, text: str, n: int, expr: str) -> list[Candidate]:
+        fetch = min(MAX_TOPK, n * 2)
+        while True:
+            res = with_retries(lambda: self.client.search(
+                self.name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
+                search_params={"metric_type": "BM25"}, output_fields=["doc_id"], consistency_level=self.consistency),
+                "search BM25")
+            hits = list(res[0])
+            # Milvus Lite reports BM25 as a negated distance; a cluster as the (positive) score.
+            if any(h["distance"] < 0 for h in hits):
+                hits = [dict(h, distance=-h["distance"]) for h in hits]
+            found = _best_per_document(hits, n)
+            if len(found) >= n or len(hits) < fetch or fetch >= MAX_TOPK:
+                return found
+            fetch = min(MAX_TOPK, fetch * 4)
+
+    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
+        """Milvus does not expose per-term document frequencies, so every term weighs the same
+        (total 0); the hit's terms come from its text, tokenized as locally."""
+        chunk = self.chunks([int(chunk_id)]).get(int(chunk_id))
+        return TermStatistics({}, 0, set(tokenize(chunk.text)) if chunk is not None else set())
+
+
+def _best_per_document(hits: Iterable[dict[str, Any]], n: int) -> list[Candidate]:
+    seen: set[str] = set()
+    found: list[Candidate] = []
+    for h in hits:
+        doc = h["entity"]["doc_id"]
+        if doc in seen:
+            continue
+        seen.add(doc)
+        found.append(Candidate(doc, int(h["id"] if "id" in h else h["pk"]), float(h["distance"])))
+        if len(found) == n:
+            break
+    return found
+
+
+__all__ = ["CONSISTENCY_LEVELS", "MilvusEngine", "MilvusScope"]

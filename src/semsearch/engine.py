@@ -1,0 +1,140 @@
+"""The engine interface: what a collection needs from wherever its data lives.
+
+:class:`semsearch.Collection` is written once: it checks input, chunks, encodes, runs the
+ranking stages and builds hits. Everything that depends on where documents, chunks and vectors
+are kept goes through this small interface, implemented by ``backends/local`` (SQLite, the
+truth, plus a derived FAISS index and in-memory BM25) and ``backends/milvus`` (Milvus Lite or a
+cluster). A new backend is one package under ``backends/`` implementing it and one line in
+:func:`semsearch.backends.open_engine`; the behavioural suite (tests/test_backends.py) then runs
+every public method against it.
+
+Filters arrive parsed (:mod:`semsearch.filters` nodes); each engine compiles them itself.
+Documents are returned in the order asked (by id) or in insertion order (by filter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .filters import Node
+from .types import Candidate, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+
+
+class Engine(Protocol):
+    """Storage and candidate retrieval for one collection."""
+
+    #: How the collection was built (model, dimension, prompts, chunking, index spec...),
+    #: None until :meth:`create` for a collection that does not exist yet.
+    manifest: dict[str, Any] | None
+    #: Where the collection lives, for messages and ``info`` (a folder, or ``uri#name``).
+    path: Path | str
+    #: Where an embedding cache for this collection may live (None: no cache).
+    cache_path: Path | None
+    #: Its short name (the folder's or the Milvus collection's).
+    name: str
+    #: The index spec a new collection gets when none is asked for.
+    default_index: str
+
+    # -- life cycle -----------------------------------------------------------------------
+    def create(self, manifest: dict[str, Any]) -> None:
+        """Create the collection with this manifest (the engine adds its own keys)."""
+
+    def check_index(self, spec: str, dimension: int) -> None:
+        """Raise InvalidInputError for an index spec this engine cannot build."""
+
+    def set_index(self, spec: str) -> None:
+        """Change the index spec of an existing collection (rebuilt from stored vectors)."""
+
+    def update_manifest(self, values: Mapping[str, Any]) -> None:
+        """Record extra keys in the manifest (e.g. what an evaluation corpus was)."""
+
+    def flush(self, lock_timeout: float | None = None) -> None:
+        """Make derived structures current and persistent (durability never depends on it)."""
+
+    def warm_up(self) -> None:
+        """Load what the first search would otherwise wait for (indexes, lexical statistics)."""
+
+    def verify(self) -> dict[str, Any]:
+        """Check the derived structures against the stored data (repairing what it can)."""
+
+    def info(self) -> dict[str, Any]:
+        """Engine-specific facts for ``Collection.info`` (index details, size, where it lives)."""
+
+    def close(self) -> None:
+        """Release connections and files; the collection object is unusable afterwards."""
+
+    def drop(self) -> None:
+        """Delete the whole collection (documents, vectors, everything); then close."""
+
+    # -- writing --------------------------------------------------------------------------
+    def check_rows(self, rows: Sequence[DocumentRow]) -> None:
+        """Raise InvalidInputError for rows this engine cannot store (before anything is encoded)."""
+
+    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+        """Store documents whose chunks carry embeddings. Durable when it returns.
+
+        Without ``replace`` an id that exists raises DuplicateIdError and nothing is written;
+        with it, documents with these ids are replaced. ``files`` (source path -> state)
+        records indexed files' hashes; for a state with ``ids`` (the file is complete) the
+        source's documents not among them are removed. Atomic where the engine can be.
+        """
+
+    def delete(self, ids: Sequence[str] | None, where: Node | None) -> int:
+        """Delete the documents with these ids that match ``where`` (either may be None, not
+        both); returns how many existed."""
+
+    def delete_source(self, source: str) -> int:
+        """Delete every document indexed from this file and forget its hash; returns how many."""
+
+    def set_files(self, hashes: Mapping[str, str]) -> None:
+        """Record file hashes (source path -> content hash) without touching documents."""
+
+    # -- reading --------------------------------------------------------------------------
+    def count(self) -> int:
+        """Number of documents."""
+
+    def chunk_count(self) -> int:
+        """Number of chunks (= vectors)."""
+
+    def files(self) -> dict[str, str]:
+        """Source path -> content hash of every indexed file."""
+
+    def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Id -> source of those of ``ids`` that exist."""
+
+    def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
+        """Documents by id (in the order asked, unknown ids left out) and/or matching
+        ``where`` (insertion order), at most ``limit``."""
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The given chunks that still exist, with their text and document."""
+
+    def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of the given chunks that still exist."""
+
+    def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        """The chunk ids of each given document that exists, in position order."""
+
+    def export(self, batch: int) -> Iterator[list[DocumentRow]]:
+        """Every document with its chunks and stored embeddings, in insertion order, in batches."""
+
+    # -- candidates -----------------------------------------------------------------------
+    def scope(self, where: Node | None) -> Scope:
+        """The filter prepared once for the retrievers of one search."""
+
+    def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
+        """The n most similar documents per query vector (each through its best chunk, score
+        = cosine), the true top-n among the documents in scope."""
+
+    def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
+        """The n best documents per query by BM25 (each through its best chunk)."""
+
+    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
+        """Document frequencies of ``terms`` and the terms of chunk ``chunk_id``."""
+
+
+__all__ = ["Engine"]

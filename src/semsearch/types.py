@@ -1,0 +1,147 @@
+"""The data that crosses boundaries: what users get back (hits, documents, reports) and what the
+collection facade and its storage engines hand each other (rows, chunks, candidates).
+
+Plain dataclasses with no behaviour beyond conversion, so every layer can import them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Hit:
+    """One search result. ``score`` is a similarity: higher is better, always."""
+
+    id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+    source: str | None
+    chunk: int = 0
+    start: int = 0
+    end: int = 0
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Document:
+    """A stored document, as ``get`` returns it."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    source: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IndexReport:
+    """What ``index_files`` did."""
+
+    files_added: int = 0
+    files_replaced: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    files_resumed: int = 0
+    documents: int = 0
+    documents_unchanged: int = 0
+    chunks: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class ChunkRow:
+    """One chunk to store: where it sits in its document (character offsets) and its embedding."""
+
+    position: int
+    start: int
+    end: int
+    embedding: np.ndarray | None = None
+
+
+@dataclass
+class DocumentRow:
+    """One document to store with its chunks (whose embeddings are filled in before writing)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    chunks: list[ChunkRow] = field(default_factory=list)
+
+
+@dataclass
+class StoredChunk:
+    """A chunk as read back for a search hit: its text and its document's id, metadata and source."""
+
+    chunk_id: int
+    doc_id: str
+    text: str
+    metadata: dict[str, Any]
+    source: str | None
+    position: int
+    start: int
+    end: int
+
+
+@dataclass
+class Candidate:
+    """A document found by one retriever, through its best-scoring chunk."""
+
+    doc_id: str
+    chunk_id: int
+    score: float
+
+
+@dataclass
+class TermStatistics:
+    """What adaptive fusion reads to tell how much of a query the best lexical hit matched:
+    how many chunks contain each query term, how many chunks there are (0 = unknown: every
+    term weighs the same), and the terms of the hit's chunk."""
+
+    frequencies: dict[str, int]
+    total: int
+    hit_terms: set[str]
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What to record about an indexed file: its content hash and, once every document of the
+    file is written, the ids of all of them (documents of that source not among them are removed)."""
+
+    digest: str
+    ids: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A filter as one engine prepared it for one search (each engine subclasses it).
+
+    ``empty`` says that nothing matches, so no retriever needs to run.
+    """
+
+    empty: bool = False
+
+
+__all__ = [
+    "Candidate",
+    "ChunkRow",
+    "Document",
+    "DocumentRow",
+    "FileState",
+    "Hit",
+    "IndexReport",
+    "Scope",
+    "StoredChunk",
+    "TermStatistics",
+]
