@@ -71,7 +71,9 @@ def test_lexical_term_statistics_read_fts5(tmp_path, minilm_path):
     col = Collection(tmp_path / "c", model=minilm_path, progress=False)
     col.add(["the red planet mercury", "the blue sea", "the green hill"], ids=["a", "b", "c"])
     hit = col.search("mercury", k=1, mode="lexical")[0]
-    chunk = col.engine.store.lexical_term_statistics(tokenize("the mercury"), 0)
+    from semsearch.backends.local.fts import term_statistics
+
+    chunk = term_statistics(col.engine.store, tokenize("the mercury"), 0)
     assert hit.id == "a"
     freq, total, _ = chunk
     assert freq == {"the": 3, "mercury": 1} and total == 3

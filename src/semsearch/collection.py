@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -17,14 +16,13 @@ from typing import Any, overload
 import numpy as np
 
 from .backends import open_engine
-from .embedding import DEFAULT_MODEL, Embedder, canonical_model_name
+from .embedding import DEFAULT_MODEL, Embedder
 from .engine import Engine
-from .errors import DuplicateIdError, InvalidInputError, ModelMismatchError
+from .errors import InvalidInputError
 from .filters import combine, parse_where, parse_where_document
 from .ingest.pipeline import PARTIAL, ProgressCallback
-from .types import ChunkRow, Document, DocumentRow, Hit, IndexReport
-from .validation import check_embeddings, check_k, check_query_vectors, check_texts, document_rows
-from .version import __version__
+from .manifest import check_reopen, new_manifest, summary
+from .types import Document, DocumentRow, Hit, IndexReport
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
 Where = dict[str, Any] | str | None
@@ -118,46 +116,17 @@ class Collection:
     def _create(self, model: str | None, index: str | None, chunk_size: int | None, chunk_overlap: int | None,
                 encoder: dict[str, Any]) -> Embedder:
         embedder = Embedder(model or DEFAULT_MODEL, **encoder)
-        info = embedder.info()  # loads the model: a new collection must know its dimension
-        max_tokens = info.max_seq_length - 2  # room for [CLS] and [SEP]
-        size = chunk_size or max_tokens
-        if size > max_tokens:
-            raise InvalidInputError(f"chunk_size {size} is more than {embedder.name} reads ({max_tokens} tokens); use at most {max_tokens}")
-        self.engine.create({
-            "model": embedder.name,
-            "dimension": info.dimension,
-            "normalized": True,
-            "similarity": "cosine",
-            "prompts": info.prompts,
-            "max_seq_length": info.max_seq_length,
-            "chunk_size": size,
-            "chunk_overlap": chunk_overlap if chunk_overlap is not None else size // 8,
-            "index": index or self.engine.default_index,
-            "created_with": f"semsearch {__version__}",
-            "created_at": time.time(),
-        })
+        self.engine.create(new_manifest(embedder, index=index or self.engine.default_index, chunk_size=chunk_size,
+                                        chunk_overlap=chunk_overlap))
         return embedder
 
     def _open(self, model: str | None, index: str | None, chunk_size: int | None, encoder: dict[str, Any]) -> Embedder:
-        m = self.manifest
-        recorded = m["model"]
-        if model is not None and canonical_model_name(model) != recorded:
-            raise ModelMismatchError(
-                f"{self.path} was built with model {recorded!r} (dimension {m['dimension']}); you asked for "
-                f"{canonical_model_name(model)!r}. Open it without a model to use {recorded!r}, or index into a new "
-                "collection to use the other model"
-            )
-        if chunk_size is not None and chunk_size != m["chunk_size"]:
-            raise InvalidInputError(
-                f"{self.path} chunks at {m['chunk_size']} tokens; re-chunking an existing collection "
-                "is not supported, index into a new collection to change chunk_size"
-            )
-        embedder = Embedder(recorded, expect_dimension=int(m["dimension"]), **encoder)
-        if index is not None and index != m["index"]:
+        check_reopen(self.manifest, self.path, model=model, chunk_size=chunk_size)
+        embedder = Embedder(self.manifest["model"], expect_dimension=self.dimension, **encoder)
+        if index is not None and index != self.manifest["index"]:
             self.set_index(index)
         return embedder
 
-    # -- what it is -----------------------------------------------------------------------
     @property
     def manifest(self) -> dict[str, Any]:
         """How the collection was built: model, dimension, prompts, chunking, index spec..."""
@@ -200,7 +169,6 @@ class Collection:
         self.engine.drop()
         self.engine.close()
 
-    # -- writing --------------------------------------------------------------------------
     def add(
         self,
         documents: str | Sequence[str],
@@ -236,26 +204,10 @@ class Collection:
         return self._write(documents, ids, metadatas, embeddings, sources, replace=True)
 
     def _write(self, documents: Any, ids: Any, metadatas: Any, embeddings: Any, sources: Any, *, replace: bool) -> list[str]:
-        rows = document_rows(documents, ids, metadatas, sources)
-        if not rows:
-            return []
-        self.engine.check_rows(rows)
-        id_list = [r.id for r in rows]
-        if not replace:
-            # Checked before encoding too, so a duplicate fails fast; the engine checks again when writing.
-            existing = list(self.engine.sources_of(id_list))
-            if existing:
-                raise DuplicateIdError.for_ids(existing)
-        if embeddings is not None:
-            vectors = check_embeddings(embeddings, len(rows), self.dimension, self.manifest["model"])
-            for row, vec in zip(rows, vectors):
-                row.chunks = [ChunkRow(0, 0, len(row.text), vec)]
-        else:
-            for row, chunks in zip(rows, self.chunker.split_many([r.text for r in rows])):
-                row.chunks = [ChunkRow(c.position, c.start, c.end) for c in chunks]
-            self._encode_rows(rows)
-        self.engine.write(rows, replace=replace)
-        return id_list
+        from .writing import write_documents
+
+        return write_documents(self.engine, documents, ids, metadatas, embeddings, sources, replace=replace,
+                               split=lambda texts: self.chunker.split_many(texts), encode=self._encode_rows)
 
     def delete(self, ids: str | Sequence[str] | None = None, *, where: Where = None, where_document: Where = None) -> int:
         """Delete documents by id and/or every document matching a filter; returns how many.
@@ -304,7 +256,6 @@ class Collection:
         for c, vec in zip(chunks, vectors):
             c.embedding = vec
 
-    # -- reading --------------------------------------------------------------------------
     def count(self) -> int:
         """Number of documents."""
         return self.engine.count()
@@ -378,36 +329,13 @@ class Collection:
             InvalidInputError: k < 1, an empty query, a bad option or filter.
             DimensionMismatchError: a query embedding of the wrong dimension.
         """
-        from .retrieval.options import SearchOptions
-        from .retrieval.pipeline import rank
+        from .retrieval.search import search
 
-        k = check_k(k)
-        texts: list[str] | None = None
-        vectors: np.ndarray | None = None
-        if isinstance(query, np.ndarray):
-            single = query.ndim == 1
-            vectors = check_query_vectors(query, self.dimension)
-        else:
-            single = isinstance(query, str)
-            texts = check_texts(query)
-        options = SearchOptions.checked(
-            k=k, where=where, where_document=where_document, mode=mode, has_text=texts is not None,
-            fusion=fusion, alpha=alpha, rrf_k=rrf_k, candidates=candidates, rerank=rerank,
-            rerank_top=rerank_top, threshold=threshold, mmr=mmr,
-        )
-        if vectors is None and options.mode != "lexical":
-            vectors = self.embedder.encode_queries(texts)  # type: ignore[arg-type]
-        ranked = rank(self.engine, texts, vectors, options, tokenizer=lambda: self.embedder.plain_tokenizer,
-                      device=self.embedder.device if options.rerank else None)
-        chunks = self.engine.chunks(sorted({r.chunk_id for rs in ranked for r in rs}))
-        results = [
-            [Hit(c.doc_id, float(r.score), c.text, c.metadata, c.source, c.position, c.start, c.end, dict(r.scores))
-             for r in rs if (c := chunks.get(r.chunk_id)) is not None]  # a chunk deleted meanwhile is left out
-            for rs in ranked
-        ]
+        results, single = search(self.engine, self.embedder, query, k, where=where, where_document=where_document,
+                                 mode=mode, fusion=fusion, alpha=alpha, rrf_k=rrf_k, candidates=candidates,
+                                 rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr)
         return results[0] if single else results
 
-    # -- ingestion from files -------------------------------------------------------------
     def index_files(
         self,
         paths: Iterable[str | os.PathLike[str]],
@@ -433,7 +361,6 @@ class Collection:
         return index_files(self.engine, paths, options, split=self.chunker.split_many, encode=self._encode_rows,
                            prune=prune, batch_chunks=batch_chunks, progress=progress)
 
-    # -- the index and the rest -----------------------------------------------------------
     def set_index(self, spec: str) -> None:
         """Change the vector index spec; rebuilt from the stored vectors (nothing is re-encoded).
 
@@ -463,23 +390,10 @@ class Collection:
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how it was built."""
-        m = self.manifest
-        out: dict[str, Any] = {
-            "path": str(self.path),
-            "backend": self.backend,
-            "documents": self.engine.count(),
-            "chunks": self.engine.chunk_count(),
-            "partial_files": sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL)),
-            "model": m["model"],
-            "dimension": m["dimension"],
-            "index": m["index"],
-            "chunk_size": m["chunk_size"],
-            "chunk_overlap": m["chunk_overlap"],
-            "prompts": m.get("prompts", {}),
-            "created_with": m.get("created_with"),
-        }
-        out.update(self.engine.info())
-        return out
+        partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
+        return {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),
+                "chunks": self.engine.chunk_count(), "partial_files": partial, **summary(self.manifest),
+                **self.engine.info()}
 
 
 __all__ = ["Collection", "Document", "Hit", "IndexReport"]

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .errors import FilterError, InvalidInputError
+from .errors import FilterError
 
 Scalar = Union[str, int, float, bool]
 

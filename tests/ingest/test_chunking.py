@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -6,7 +6,6 @@ import threading
 from collections import Counter
 
 import httpx
-import pytest
 
 from .conftest import API_KEY, CORPUS, error_of, live_server
 

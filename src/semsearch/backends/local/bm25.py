@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from . import fts
+
 log = logging.getLogger(__name__)
 
 K1, B = 1.2, 0.75
@@ -289,12 +291,12 @@ class MemoryBM25:
         if snap.seq < self.store.changes_floor():
             return None  # the change log no longer reaches back to it
         changes = self.store.changes_since(snap.seq)
-        added = self.store.lexical_tokens(changes.added) if changes.added.size else []
+        added = fts.tokens(self.store, changes.added) if changes.added.size else []
         return snap.with_changes(changes.head, added, changes.removed)
 
     def _build(self) -> Snapshot | None:
         started = time.perf_counter()
-        batches = self.store.lexical_token_batches()
+        batches = fts.token_batches(self.store)
         try:
             snap = build(next(batches), batches, MAX_TOKENS)
         finally:

@@ -23,6 +23,7 @@ from ...filters import Node, matches, to_sql
 from ...index import DEFAULT_SPEC
 from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from . import fts
 from .bm25 import MemoryBM25
 from .locking import WriteLock
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
@@ -316,7 +317,7 @@ class LocalEngine:
 
             def search(limit: int) -> list[tuple[int, float]]:
                 started = time.perf_counter()
-                rows = self.store.lexical_search(expression, limit, scope.sql)  # type: ignore[arg-type]
+                rows = fts.search(self.store, expression, limit, scope.sql)  # type: ignore[arg-type]
                 self.bm25.spent(time.perf_counter() - started)
                 return rows
 
@@ -341,10 +342,10 @@ class LocalEngine:
     def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
         snapshot = self.bm25.current()
         if snapshot is not None:
-            best = self.store.lexical_tokens(np.array([chunk_id]))
+            best = fts.tokens(self.store, np.array([chunk_id]))
             hit_terms = set(best[0][1].split()) if best else set()
             return TermStatistics(snapshot.term_frequencies(terms), snapshot.count, hit_terms)
-        return TermStatistics(*self.store.lexical_term_statistics(terms, chunk_id))
+        return TermStatistics(*fts.term_statistics(self.store, terms, chunk_id))
 
 
 __all__ = ["EMBEDDING_CACHE_FILE", "LocalEngine", "LocalScope"]

@@ -7,7 +7,6 @@ structures (the vector index, the in-memory BM25) catch up from.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -142,7 +141,7 @@ class Store:
     @staticmethod
     def existing_ids(con: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
-        for part in _batches(ids, 900):
+        for part in batched(ids, 900):
             q = f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(part))})"
             found.extend(r[0] for r in con.execute(q, part))
         return found
@@ -176,7 +175,7 @@ class Store:
     def delete_documents(con: sqlite3.Connection, ids: Sequence[str]) -> int:
         """Delete documents (and their chunks) by id; returns how many existed."""
         deleted = 0
-        for part in _batches(ids, 900):
+        for part in batched(ids, 900):
             marks = ",".join("?" * len(part))
             con.execute(
                 f"DELETE FROM chunks WHERE doc IN (SELECT rowid FROM documents WHERE id IN ({marks}))", part
@@ -215,62 +214,6 @@ class Store:
             floor = max(upto, int(self._manifest_value(con, "changes_floor", 0)))
             self.set_manifest({"changes_floor": floor}, con)
 
-    def lexical_search(self, expression: str, limit: int, allow_sql: tuple[str, list[Any]] | None = None) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) of the best ``limit`` chunks for an FTS5 MATCH expression.
-
-        Scores are BM25 (FTS5's, k1=1.2, b=0.75): higher is better. ``allow_sql`` restricts
-        the chunks to those whose document matches a compiled filter.
-        """
-        q = "SELECT f.rowid, -bm25(chunks_fts) AS s FROM chunks_fts f WHERE chunks_fts MATCH ?"
-        params: list[Any] = [expression]
-        if allow_sql is not None:
-            q += f" AND f.rowid IN (SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {allow_sql[0]})"
-            params.extend(allow_sql[1])
-        q += " ORDER BY bm25(chunks_fts) LIMIT ?"
-        params.append(int(limit))
-        with self.read() as con:
-            return [(int(r), float(s)) for r, s in con.execute(q, params)]
-
-    def lexical_tokens(self, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
-        """(chunk id, indexed tokens) of the given chunks that still exist, by ascending id."""
-        out: list[tuple[int, str]] = []
-        with self.read() as con:
-            for part in _batches(chunk_ids.tolist(), 900):
-                q = f"SELECT rowid, tokens FROM chunks_fts WHERE rowid IN ({','.join('?' * len(part))})"
-                out.extend(con.execute(q, part))
-        out.sort()
-        return out
-
-    def lexical_token_batches(self, batch: int = 65536) -> Iterator[Any]:
-        """The change-log head, then every chunk's (id, indexed tokens) by ascending id in lists
-        of ``batch``: all read in one snapshot (close the iterator to stop early)."""
-        with self.read() as con:
-            yield self._head(con)
-            cur = con.execute("SELECT rowid, tokens FROM chunks_fts ORDER BY rowid")
-            try:
-                while rows := cur.fetchmany(batch):
-                    yield rows
-            finally:
-                cur.close()
-
-    def lexical_term_statistics(self, terms: Sequence[str], chunk_id: int) -> tuple[dict[str, int], int, set[str]]:
-        """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
-
-        What adaptive fusion needs to tell how much of a query a lexical hit matched: the
-        document frequencies come from FTS5's own vocabulary (an ``fts5vocab`` table in the
-        connection's temp schema), the chunk's terms from its indexed tokens.
-        """
-        con = self.con
-        con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_vocab USING fts5vocab(main, 'chunks_fts', 'row')")
-        frequencies: dict[str, int] = {}
-        with self.read() as con:
-            for part in _batches(list(dict.fromkeys(terms)), 900):
-                q = f"SELECT term, doc FROM temp.chunks_fts_vocab WHERE term IN ({','.join('?' * len(part))})"
-                frequencies.update((str(t), int(n)) for t, n in con.execute(q, part))
-            total = int(con.execute("SELECT count(*) FROM chunks").fetchone()[0])
-            row = con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?", (int(chunk_id),)).fetchone()
-        return frequencies, total, set(row[0].split()) if row else set()
-
     # -- reads -------------------------------------------------------------------------
     @staticmethod
     def _manifest_value(con: sqlite3.Connection, key: str, default: Any) -> Any:
@@ -308,7 +251,7 @@ class Store:
         ids: list[int] = []
         blobs: list[bytes] = []
         with self.read() as con:
-            for part in _batches(chunk_ids.tolist(), 900):
+            for part in batched(chunk_ids.tolist(), 900):
                 q = f"SELECT rowid, embedding FROM chunks WHERE rowid IN ({','.join('?' * len(part))})"
                 for rowid, blob in con.execute(q, part):
                     ids.append(rowid)
@@ -343,7 +286,7 @@ class Store:
         """Id -> source of those of ``ids`` that exist."""
         out: dict[str, str | None] = {}
         with self.read() as con:
-            for part in _batches(list(ids), 900):
+            for part in batched(list(ids), 900):
                 out.update(con.execute(f"SELECT id, source FROM documents WHERE id IN ({','.join('?' * len(part))})", part))
         return out
 
@@ -351,7 +294,7 @@ class Store:
         """The chunk ids of each given document that exists, in position order."""
         out: dict[str, list[int]] = {}
         with self.read() as con:
-            for part in _batches(list(doc_ids), 900):
+            for part in batched(list(doc_ids), 900):
                 q = (
                     "SELECT d.id, c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc "
                     f"WHERE d.id IN ({','.join('?' * len(part))}) ORDER BY c.doc, c.position"
@@ -363,7 +306,7 @@ class Store:
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         out: dict[int, StoredChunk] = {}
         with self.read() as con:
-            for part in _batches(list(chunk_ids), 900):
+            for part in batched(list(chunk_ids), 900):
                 q = (
                     "SELECT c.rowid, d.id, substr(d.text, c.start + 1, c.end - c.start), d.metadata, d.source, "
                     "c.position, c.start, c.end FROM chunks c JOIN documents d ON d.rowid = c.doc "
@@ -380,7 +323,7 @@ class Store:
         """The document id of each given chunk that still exists."""
         out: dict[int, str] = {}
         with self.read() as con:
-            for part in _batches(list(chunk_ids), 900):
+            for part in batched(list(chunk_ids), 900):
                 q = (
                     "SELECT c.rowid, d.id FROM chunks c JOIN documents d ON d.rowid = c.doc "
                     f"WHERE c.rowid IN ({','.join('?' * len(part))})"
@@ -391,7 +334,7 @@ class Store:
     def documents(self, ids: Sequence[str]) -> list[Document]:
         found: dict[str, Document] = {}
         with self.read() as con:
-            for part in _batches(list(ids), 900):
+            for part in batched(list(ids), 900):
                 q = f"SELECT id, text, metadata, source FROM documents WHERE id IN ({','.join('?' * len(part))})"
                 for row in con.execute(q, part):
                     found[row[0]] = Document(row[0], row[1], json.loads(row[2]), row[3])
@@ -432,6 +375,6 @@ def _as_arrays(ids: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray
     return np.asarray(ids, dtype=np.int64), vectors
 
 
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...index import VectorIndex, load_index, make_index, parse_spec
-from ...index import build
+from ...index import VectorIndex, build, load_index, make_index, parse_spec
 from ...types import Candidate
 from .locking import ReadWriteLock
 from .schema import fsync_dir

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,18 @@ from ...errors import DuplicateIdError, InvalidInputError, NotACollectionError
 from ...filters import Contains, Node
 from ...lexical import tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
-from .client import MAX_TOPK, connect, new_pks, parts, query_all, with_retries
+from .candidates import bm25_search, dense_search
+from .client import connect, new_pks, parts, query_all, with_retries
 from .filters import compile_filter, facets, id_list, string_literal
-from .schema import MAX_VARCHAR, PLACEHOLDER, collection_name, create_collections, milvus_index, read_manifest, write_manifest
+from .schema import (
+    MAX_VARCHAR,
+    PLACEHOLDER,
+    collection_name,
+    create_collections,
+    milvus_index,
+    read_manifest,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -348,64 +357,18 @@ class MilvusEngine:
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         """The n best documents per query vector, each through its best chunk, filter applied in Milvus."""
         assert isinstance(scope, MilvusScope)
-        fetch = min(MAX_TOPK, max(n, 10))
-        pending = list(range(len(vectors)))
-        out: list[list[Candidate]] = [[] for _ in range(len(vectors))]
-        params = {"metric_type": "IP", "params": self.index.search_params}
-        while pending:
-            res = with_retries(lambda: self.client.search(
-                self.name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
-                filter=scope.expr, search_params=params, output_fields=["doc_id"], consistency_level=self.consistency), "search")
-            again = []
-            for qi, hits in zip(pending, res):
-                found = _best_per_document(hits, n)
-                out[qi] = found
-                if len(found) < n and len(hits) >= fetch and fetch < MAX_TOPK:
-                    again.append(qi)  # chunks of a few documents crowded the others out
-            pending = again
-            fetch = min(MAX_TOPK, fetch * 4)
-        return out
+        return dense_search(self.client, self.name, vectors, n, scope.expr, self.index.search_params, self.consistency)
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
         """The n best documents per query by Milvus' BM25 function (Milvus' standard analyzer)."""
         assert isinstance(scope, MilvusScope)
-        return [self._lexical(text, n, scope.expr) for text in texts]
-
-    def _lexical(self, text: str, n: int, expr: str) -> list[Candidate]:
-        fetch = min(MAX_TOPK, n * 2)
-        while True:
-            res = with_retries(lambda: self.client.search(
-                self.name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
-                search_params={"metric_type": "BM25"}, output_fields=["doc_id"], consistency_level=self.consistency),
-                "search BM25")
-            hits = list(res[0])
-            # Milvus Lite reports BM25 as a negated distance; a cluster as the (positive) score.
-            if any(h["distance"] < 0 for h in hits):
-                hits = [dict(h, distance=-h["distance"]) for h in hits]
-            found = _best_per_document(hits, n)
-            if len(found) >= n or len(hits) < fetch or fetch >= MAX_TOPK:
-                return found
-            fetch = min(MAX_TOPK, fetch * 4)
+        return [bm25_search(self.client, self.name, text, n, scope.expr, self.consistency) for text in texts]
 
     def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
         """Milvus does not expose per-term document frequencies, so every term weighs the same
         (total 0); the hit's terms come from its text, tokenized as locally."""
         chunk = self.chunks([int(chunk_id)]).get(int(chunk_id))
         return TermStatistics({}, 0, set(tokenize(chunk.text)) if chunk is not None else set())
-
-
-def _best_per_document(hits: Iterable[dict[str, Any]], n: int) -> list[Candidate]:
-    seen: set[str] = set()
-    found: list[Candidate] = []
-    for h in hits:
-        doc = h["entity"]["doc_id"]
-        if doc in seen:
-            continue
-        seen.add(doc)
-        found.append(Candidate(doc, int(h["id"] if "id" in h else h["pk"]), float(h["distance"])))
-        if len(found) == n:
-            break
-    return found
 
 
 __all__ = ["CONSISTENCY_LEVELS", "MilvusEngine", "MilvusScope"]

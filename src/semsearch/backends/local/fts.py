@@ -1,0 +1,74 @@
+"""The FTS5 lexical index of a local collection: BM25 search and the token reads that the
+in-memory BM25 (:mod:`.bm25`) and adaptive fusion's term statistics are built from.
+
+Rows hold each chunk's tokens as :func:`semsearch.lexical.index_text` made them, inserted with
+their chunks and removed by trigger in the same transaction (:mod:`.schema`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .store import Store, batched
+
+
+def search(store: Store, expression: str, limit: int, allow_sql: tuple[str, list[Any]] | None = None) -> list[tuple[int, float]]:
+    """(chunk id, BM25 score) of the best ``limit`` chunks for an FTS5 MATCH expression.
+
+    Scores are BM25 (FTS5's, k1=1.2, b=0.75): higher is better. ``allow_sql`` restricts
+    the chunks to those whose document matches a compiled filter.
+    """
+    q = "SELECT f.rowid, -bm25(chunks_fts) AS s FROM chunks_fts f WHERE chunks_fts MATCH ?"
+    params: list[Any] = [expression]
+    if allow_sql is not None:
+        q += f" AND f.rowid IN (SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {allow_sql[0]})"
+        params.extend(allow_sql[1])
+    q += " ORDER BY bm25(chunks_fts) LIMIT ?"
+    params.append(int(limit))
+    with store.read() as con:
+        return [(int(r), float(s)) for r, s in con.execute(q, params)]
+
+
+def tokens(store: Store, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
+    """(chunk id, indexed tokens) of the given chunks that still exist, by ascending id."""
+    out: list[tuple[int, str]] = []
+    with store.read() as con:
+        for part in batched(chunk_ids.tolist(), 900):
+            q = f"SELECT rowid, tokens FROM chunks_fts WHERE rowid IN ({','.join('?' * len(part))})"
+            out.extend(con.execute(q, part))
+    out.sort()
+    return out
+
+def token_batches(store: Store, batch: int = 65536) -> Iterator[Any]:
+    """The change-log head, then every chunk's (id, indexed tokens) by ascending id in lists
+    of ``batch``: all read in one snapshot (close the iterator to stop early)."""
+    with store.read() as con:
+        yield store._head(con)
+        cur = con.execute("SELECT rowid, tokens FROM chunks_fts ORDER BY rowid")
+        try:
+            while rows := cur.fetchmany(batch):
+                yield rows
+        finally:
+            cur.close()
+
+
+def term_statistics(store: Store, terms: Sequence[str], chunk_id: int) -> tuple[dict[str, int], int, set[str]]:
+    """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
+
+    What adaptive fusion needs to tell how much of a query a lexical hit matched: the
+    document frequencies come from FTS5's own vocabulary (an ``fts5vocab`` table in the
+    connection's temp schema), the chunk's terms from its indexed tokens.
+    """
+    con = store.con
+    con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_vocab USING fts5vocab(main, 'chunks_fts', 'row')")
+    frequencies: dict[str, int] = {}
+    with store.read() as con:
+        for part in batched(list(dict.fromkeys(terms)), 900):
+            q = f"SELECT term, doc FROM temp.chunks_fts_vocab WHERE term IN ({','.join('?' * len(part))})"
+            frequencies.update((str(t), int(n)) for t, n in con.execute(q, part))
+        total = int(con.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        row = con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?", (int(chunk_id),)).fetchone()
+    return frequencies, total, set(row[0].split()) if row else set()

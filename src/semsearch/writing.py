@@ -1,0 +1,46 @@
+"""Adding and replacing documents, the same way on every backend: check, chunk, encode, write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .engine import Engine
+from .errors import DuplicateIdError
+from .types import ChunkRow, DocumentRow
+from .validation import check_embeddings, document_rows
+
+
+def write_documents(
+    engine: Engine, documents: Any, ids: Any, metadatas: Any, embeddings: Any, sources: Any, *, replace: bool,
+    split: Callable[[list[str]], list[list[Any]]], encode: Callable[[list[DocumentRow]], None],
+) -> list[str]:
+    """Check the input, chunk and encode (unless ``embeddings`` are given: one chunk per
+    document, nothing encoded), then write; returns the ids. See ``Collection.add``/``upsert``.
+
+    Without ``replace``, existing ids are refused before anything is encoded (and again by the
+    engine when writing, atomically where it can).
+
+    Raises:
+        DuplicateIdError, InvalidInputError, DimensionMismatchError (nothing is written).
+    """
+    rows = document_rows(documents, ids, metadatas, sources)
+    if not rows:
+        return []
+    engine.check_rows(rows)
+    id_list = [r.id for r in rows]
+    if not replace:
+        existing = list(engine.sources_of(id_list))
+        if existing:
+            raise DuplicateIdError.for_ids(existing)
+    if embeddings is not None:
+        assert engine.manifest is not None
+        vectors = check_embeddings(embeddings, len(rows), int(engine.manifest["dimension"]), engine.manifest["model"])
+        for row, vec in zip(rows, vectors):
+            row.chunks = [ChunkRow(0, 0, len(row.text), vec)]
+    else:
+        for row, chunks in zip(rows, split([r.text for r in rows])):
+            row.chunks = [ChunkRow(c.position, c.start, c.end) for c in chunks]
+        encode(rows)
+    engine.write(rows, replace=replace)
+    return id_list
