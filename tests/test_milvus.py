@@ -196,6 +196,11 @@ def test_approximate_indexes_that_milvus_lite_builds(milvus_uri, minilm_path, sp
         found = [col.search(vectors[i], k=1)[0].id for i in range(0, 400, 40)]
         assert found == [f"v{i}" for i in range(0, 400, 40)]
         assert col.info()["milvus_index"]["type"] == milvus_index(spec).index_type
+        # reindex --index works on Milvus too: rebuilt from the stored vectors, nothing encoded
+        col.close()
+        col = Collection(f"idx_{spec.replace(',', '_')}", backend="milvus", uri=milvus_uri, index="Flat")
+        assert col.manifest["index"] == "Flat" and col.info()["milvus_index"]["type"] == "FLAT"
+        assert [col.search(vectors[i], k=1)[0].id for i in range(0, 400, 40)] == found
     finally:
         col.drop()
         col.close()

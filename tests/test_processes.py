@@ -166,3 +166,18 @@ def test_kill_9_at_random_points_loses_nothing_acknowledged(tmp_path, minilm_pat
             if acked:
                 probe = col.get(acked[-1])[0]
                 assert col.search(probe.text, k=1)[0].id == probe.id
+
+
+def test_without_posix_file_locks_writes_are_refused_clearly(tmp_path, monkeypatch, minilm_path):
+    """Issue 18, item 9: on Windows (no fcntl) the write lock used to do nothing at all."""
+    from semsearch import Collection, SemsearchError
+    from semsearch.backends.local import locking
+
+    col = Collection(tmp_path / "c")
+    col.add(["kept"], ids=["a"])
+    monkeypatch.setattr(locking, "fcntl", None)
+    with pytest.raises(SemsearchError, match="POSIX file locks.*WSL.*milvus"):
+        col.add(["refused"], ids=["b"])
+    monkeypatch.undo()
+    assert [d.id for d in col.get()] == ["a"]
+    col.close()

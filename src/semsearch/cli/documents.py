@@ -117,15 +117,19 @@ def reindex(
     index_spec: Annotated[str, typer.Option("--index", help=INDEX_HELP, show_default=False)],
     collection: CollectionOpt = None,
     lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Change a collection's vector index: rebuilds it from the stored vectors (nothing is re-encoded)."""
 
     def go() -> None:
-
         started = time.perf_counter()
-        with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec) as col:
+        with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec, backend=backend, uri=uri,
+                   token=token) as col:
             col.flush()
-            details = col.info()["index_details"]
+            info = col.info()
+        details = info.get("index_details") or {"type": info.get("milvus_index", {}).get("type")}
         out.print(f"index {index_spec} ({details.get('type')}) ready in {time.perf_counter() - started:.1f}s: "
                   f"{_index_summary(details)}", highlight=False)
 

@@ -12,11 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-from ...errors import CollectionBusyError
+from ...errors import CollectionBusyError, SemsearchError
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows
+except ImportError:  # pragma: no cover - Windows: writes are refused with a clear error (see _acquire_file)
     fcntl = None  # type: ignore[assignment]
 
 
@@ -63,10 +63,13 @@ class WriteLock:
         self._thread_lock.release()
 
     def _acquire_file(self, timeout: float) -> None:
+        if fcntl is None:  # pragma: no cover - Windows
+            # Writing without an inter-process lock could interleave two writers' changes; refuse.
+            raise SemsearchError(
+                "a local collection needs POSIX file locks (Linux, macOS, WSL) to keep writers apart; on Windows "
+                "run semsearch under WSL, or use backend='milvus'"
+            )
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is None:  # pragma: no cover
-            self._fd = fd
-            return
         deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
