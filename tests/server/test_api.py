@@ -97,7 +97,8 @@ def test_collections_list_and_info_do_not_reveal_server_paths(make_client, serve
         ("docs", len(CORPUS), True), ("other", 1, False)]
     info = client.get("/collections/other").json()
     assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2" and info["dimension"] == 384
-    assert info["search_options"] == ["where", "mode", "rerank", "threshold"]
+    assert info["search_options"] == ["where", "where_document", "mode", "fusion", "alpha", "rrf_k", "candidates",
+                                      "rerank", "rerank_top", "threshold", "mmr"]
     assert info["modes"] == ["dense", "lexical", "hybrid"]
     assert str(tmp_path) not in client.get("/collections").text
     assert client.get("/info").json()["name"] == "docs"

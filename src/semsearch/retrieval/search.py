@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from ..engine import Engine
 from ..types import Hit
 from ..validation import check_k, check_query_vectors, check_texts
 from .options import SearchOptions
-from .pipeline import rank
+from .pipeline import Ranked, rank
 
 
 def search(engine: Engine, embedder: Any, query: Any, k: Any, **options: Any) -> tuple[list[list[Hit]], bool]:
@@ -37,10 +38,17 @@ def search(engine: Engine, embedder: Any, query: Any, k: Any, **options: Any) ->
         vectors = embedder.encode_queries(texts)
     ranked = rank(engine, texts, vectors, opts, tokenizer=lambda: embedder.plain_tokenizer,
                   device=embedder.device if opts.rerank else None)
+    return hits_of(engine, ranked), single
+
+
+def hits_of(engine: Engine, ranked: Sequence[Sequence[Ranked]]) -> list[list[Hit]]:
+    """The hits of rankings (one list per query), every ranked chunk read back in one call.
+
+    A chunk deleted since it was ranked is left out.
+    """
     chunks = engine.chunks(sorted({r.chunk_id for rs in ranked for r in rs}))
-    results = [
+    return [
         [Hit(c.doc_id, float(r.score), c.text, c.metadata, c.source, c.position, c.start, c.end, dict(r.scores))
-         for r in rs if (c := chunks.get(r.chunk_id)) is not None]  # a chunk deleted meanwhile is left out
+         for r in rs if (c := chunks.get(r.chunk_id)) is not None]
         for rs in ranked
     ]
-    return results, single

@@ -1,9 +1,10 @@
 """The FastAPI application: search, write and inspect collections over HTTP, plus a search page.
 
-``create_app`` builds one app over one or more collections. Every endpoint is a plain
-``def``, so FastAPI runs it in its thread pool: searches run in parallel (the model and the
-vector index are shared, guarded by the collection's own read/write locks) while a write
-holds the collection's write lock.
+``create_app`` builds one app over one or more collections. Searches are ``async``: each is
+queued for the search workers (:mod:`.batching`), which encode concurrent requests' queries
+together and answer each with exactly the hits it would get alone. The other endpoints are
+plain ``def``, run in FastAPI's thread pool; a write holds the collection's write lock while
+searches go on (readers never wait for it).
 
 Authentication: with an API key set, every endpoint except the page, its static files,
 ``/healthz``, ``/readyz`` and the OpenAPI docs needs ``Authorization: Bearer KEY`` —
@@ -16,46 +17,33 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Union
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..collection import Collection
-from ..errors import (
-    CollectionBusyError,
-    DuplicateIdError,
-    InvalidInputError,
-    MilvusError,
-    SemsearchError,
-    UnsupportedOptionError,
-)
-from ..types import Document, Hit
+from ..errors import InvalidInputError
+from ..types import Document
 from . import models as m
+from .batching import QueryEncoder, SearchBatcher
+from .discovery import INSTANCE_HEADER
+from .error_responses import ApiError, install_error_handlers
 from .search_options import MODES, SEARCH_OPTIONS, search_keywords
+from .searching import answer_search
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CollectionSource = Union[Collection, str, "os.PathLike[str]"]
-
-
-class ApiError(Exception):
-    """An error answered as ``{"error": {"type", "message"}}`` with an HTTP status."""
-
-    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.message, self.headers = status, kind, message, headers
 
 
 @dataclass
@@ -71,6 +59,10 @@ class ServerState:
     owned: list[Collection] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
     warmup_error: str | None = None
+    batcher: SearchBatcher = field(default_factory=SearchBatcher)
+    encoders: dict[str, QueryEncoder] = field(default_factory=dict)
+    #: A random id per app, sent with every search answer (the CLI checks it: server/discovery.py).
+    instance: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def collection(self, name: str) -> Collection:
         col = self.collections.get(name)
@@ -160,6 +152,7 @@ def create_app(
     state = ServerState(
         collections=opened, default=default_name, limits=limits or Limits(), api_key=api_key,
         public_reads=public_reads, rerankers=list(rerankers), owned=owned,
+        encoders={name: QueryEncoder(col) for name, col in opened.items()},
     )
 
     @asynccontextmanager
@@ -171,6 +164,7 @@ def create_app(
         try:
             yield
         finally:
+            state.batcher.close()
             for col in state.owned:
                 col.close()
 
@@ -187,7 +181,7 @@ def create_app(
         },
     )
     app.state.semsearch = state
-    _install_error_handlers(app)
+    install_error_handlers(app)
 
     # Authentication is ApiKeyGate (middleware below), so it runs before any body is read or parsed.
     @app.get("/healthz", response_model=m.Health, tags=["status"])
@@ -257,15 +251,16 @@ def _version() -> str:
     return __version__
 
 
-def _by_name(state: ServerState) -> Callable[..., tuple[str, Collection]]:
-    def resolve(name: str) -> tuple[str, Collection]:
+# The resolvers are async (a dict lookup): FastAPI would run a plain def in its thread pool.
+def _by_name(state: ServerState) -> Callable[..., Any]:
+    async def resolve(name: str) -> tuple[str, Collection]:
         return name, state.collection(name)
 
     return resolve
 
 
-def _default_collection(state: ServerState) -> Callable[..., tuple[str, Collection]]:
-    def resolve() -> tuple[str, Collection]:
+def _default_collection(state: ServerState) -> Callable[..., Any]:
+    async def resolve() -> tuple[str, Collection]:
         return state.default, state.collection(state.default)
 
     return resolve
@@ -281,9 +276,9 @@ def _collection_routes(
         """What the collection holds, how it was built, and which search options it takes."""
         return _info(state, target[0])
 
-    def search(body: m.SearchRequest, target: tuple[str, Collection] = Target) -> m.SearchResponse:
+    async def search(body: m.SearchRequest, target: tuple[str, Collection] = Target) -> Any:
         """The k documents most similar in meaning to each query."""
-        name, col = target
+        name = target[0]
         queries = body.query_list()
         if len(queries) > limits.max_queries:
             raise ApiError(413, "batch_too_large", f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
@@ -292,16 +287,14 @@ def _collection_routes(
         for i, q in enumerate(queries):
             if len(q) > limits.max_query_chars:
                 raise ApiError(422, "invalid_input", f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
-        options = {"where": body.where, "mode": body.mode, "rerank": body.rerank, "threshold": body.threshold}
+        for option in ("candidates", "rerank_top"):
+            if (value := getattr(body, option)) is not None and value > limits.max_candidates:
+                raise ApiError(422, "invalid_input", f"{option} is {value}; this server reads at most {limits.max_candidates}")
+        options = {option: getattr(body, option) for option in SEARCH_OPTIONS}
         kwargs = search_keywords(options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
-        started = time.perf_counter()
-        results = col.search(queries, k=body.k, **kwargs)
-        took = (time.perf_counter() - started) * 1000
-        return m.SearchResponse(
-            collection=name,
-            results=[m.QueryResult(query=q, hits=[_hit(h) for h in hits]) for q, hits in zip(queries, results)],
-            took_ms=round(took, 3),
-        )
+        # Queued for a worker that encodes it with concurrent requests' queries (server/batching.py).
+        return await answer_search(state.batcher, state.encoders[name], name, queries, body.k, kwargs,
+                                   headers={INSTANCE_HEADER: state.instance})
 
     def write(body: m.DocumentsRequest, target: tuple[str, Collection], replace: bool) -> m.WriteResponse:
         name, col = target
@@ -366,10 +359,6 @@ def _info(state: ServerState, name: str) -> m.CollectionInfo:
     )
 
 
-def _hit(h: Hit) -> m.HitOut:
-    return m.HitOut(**h.to_dict())
-
-
 def _warm_up(state: ServerState) -> None:
     """Load each model once, each vector index and in-memory BM25, so the first search is as fast as the rest."""
     try:
@@ -380,62 +369,3 @@ def _warm_up(state: ServerState) -> None:
         state.warmup_error = f"warm-up failed: {exc}"
     finally:
         state.ready.set()
-
-
-# -- errors as JSON --------------------------------------------------------------------
-def _json_error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
-
-
-def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
-    errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "invalid_json", "the request body is not valid JSON"
-    parts = []
-    for e in errors[:3]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
-        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return 422, "validation_error", "; ".join(parts) + more
-
-
-_STATUS_KINDS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _json_error(exc.status, exc.kind, exc.message, exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _json_error(*_validation_message(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = _STATUS_KINDS.get(exc.status_code, "http_error")
-        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
-        return _json_error(exc.status_code, kind, message, getattr(exc, "headers", None))
-
-    @app.exception_handler(SemsearchError)
-    async def semsearch_error(request: Request, exc: SemsearchError) -> JSONResponse:
-        if isinstance(exc, DuplicateIdError):
-            return _json_error(409, "duplicate_id", str(exc))
-        if isinstance(exc, UnsupportedOptionError):
-            return _json_error(422, "unsupported_option", str(exc))
-        if isinstance(exc, InvalidInputError):
-            return _json_error(422, "invalid_input", str(exc))
-        if isinstance(exc, CollectionBusyError):
-            return _json_error(503, "collection_busy", str(exc), {"Retry-After": "5"})
-        if isinstance(exc, MilvusError):
-            return _json_error(503, "backend_unavailable", str(exc), {"Retry-After": "5"})
-        log.error("semsearch error on %s: %s", request.url.path, exc)
-        return _json_error(500, type(exc).__name__, str(exc))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _json_error(500, "internal_error", "the server failed to handle this request; see its log")

@@ -43,12 +43,27 @@ class SearchRequest(Request):
         None, description='Metadata filter, ChromaDB style: {"lang": "en"}, {"year": {"$gte": 2020}}, {"$or": [...]}.'
     )
     mode: Optional[Literal["dense", "lexical", "hybrid"]] = Field(
-        None, description="dense (by meaning), lexical (BM25 keywords) or hybrid (both, fused). Default: dense."
+        None, description="dense (by meaning), lexical (BM25 keywords) or hybrid (both, fused). Default: hybrid."
     )
     rerank: Union[bool, Text, None] = Field(
         None, description="true: rerank with the server's cross-encoder; or the name of one the server allows."
     )
     threshold: Optional[float] = Field(None, description="Leave out hits scoring below this.")
+    where_document: Optional[Metadata] = Field(
+        None, description='Document-text filter: {"$contains": "FAISS"}, {"$not_contains": ...}, combined with $and / $or.'
+    )
+    fusion: Optional[Literal["adaptive", "rrf", "weighted"]] = Field(
+        None, description="How hybrid mode fuses dense and lexical rankings. Default: adaptive."
+    )
+    alpha: Optional[float] = Field(None, ge=0, le=1, description="Dense weight of fusion=weighted. Default: 0.7.")
+    rrf_k: Optional[float] = Field(None, ge=0, description="k of reciprocal rank fusion (fusion=rrf). Default: 60.")
+    candidates: Optional[int] = Field(
+        None, ge=1, description="Documents each retriever contributes to fusion (at most the server's max_candidates). Default: 100."
+    )
+    rerank_top: Optional[int] = Field(None, ge=1, description="How many candidates the cross-encoder reads. Default: 50.")
+    mmr: Optional[float] = Field(
+        None, ge=0, le=1, description="Diversify: maximal marginal relevance lambda (1 = relevance only)."
+    )
 
     @model_validator(mode="after")
     def _one_of_query_or_queries(self) -> SearchRequest:

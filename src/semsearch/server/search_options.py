@@ -11,7 +11,9 @@ from typing import Any
 
 from ..errors import InvalidInputError, UnsupportedOptionError
 
-SEARCH_OPTIONS = ("where", "mode", "rerank", "threshold")
+#: Every option of ``Collection.search`` a request may set (rerank only among the server's cross-encoders).
+SEARCH_OPTIONS = ("where", "where_document", "mode", "fusion", "alpha", "rrf_k", "candidates", "rerank", "rerank_top",
+                  "threshold", "mmr")
 MODES = ["dense", "lexical", "hybrid"]
 
 

@@ -28,6 +28,7 @@ class Limits:
     max_k: int = 100
     max_ids: int = 1000  # per get / delete request
     max_query_chars: int = 4000
+    max_candidates: int = 1000  # candidates / rerank_top per query
 
 
 def is_loopback(host: str) -> bool:
