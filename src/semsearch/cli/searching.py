@@ -22,6 +22,7 @@ from .common import (
     _open,
     _run,
     app,
+    default_collection,
     out,
 )
 
@@ -57,15 +58,19 @@ def search(
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
+    server: Annotated[str, typer.Option("--server", envvar="SEMSEARCH_SERVER", help="auto: ask the `semsearch serve` running on this collection if there is one (same results, milliseconds instead of seconds), else search here; off: always search here; or the loopback URL of a server (http://127.0.0.1:8000[/collections/NAME]). Also $SEMSEARCH_SERVER.")] = "auto",
 ) -> None:
     """Search a collection by meaning and words; prints rank, score, source and a snippet."""
 
     def go() -> None:
-        with _open(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri, token=token) as col:
-            results = col.search(
-                list(queries), k=k, where=where, where_document=where_document, mode=mode, fusion=fusion,
-                alpha=alpha, rrf_k=rrf_k, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr,
-            )
+        options = {"where": where, "where_document": where_document, "mode": mode, "fusion": fusion, "alpha": alpha,
+                   "rrf_k": rrf_k, "rerank": rerank, "rerank_top": rerank_top, "threshold": threshold, "mmr": mmr}
+        results = _through_server(server, collection, list(queries), k, options, backend=backend,
+                                  forced=precision != "auto" or engine != "auto")
+        if results is None:
+            with _open(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri,
+                       token=token) as col:
+                results = col.search(list(queries), k=k, **options)
         if as_json:
             payload = [{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(queries, results)]
             sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
@@ -74,6 +79,32 @@ def search(
             _print_hits(q, hits, explain=explain)
 
     _run(go)
+
+
+def _through_server(server: str, collection: Path | None, queries: list[str], k: int, options: dict, *, backend: str,
+                    forced: bool) -> list | None:
+    """Hits per query from a running server (cli/remote.py), or None to search here.
+
+    Automatic use needs a local collection and the encoder settings a server uses (auto), so the
+    answer is the one this process would compute.
+    """
+    if server == "auto" and (backend != "local" or forced):
+        return None
+    if server == "off":
+        return None
+    from ..errors import SemsearchError
+    from ..types import Hit
+    from .remote import search_through_server
+
+    results = search_through_server(server, collection or default_collection(), queries, k, options)
+    if results is None:
+        return None
+    try:
+        return [[Hit(**hit) for hit in hits] for hits in results]
+    except TypeError:  # hits of another shape (another semsearch version): not the same output
+        if server == "auto":
+            return None
+        raise SemsearchError(f"the server at {server} answers hits in another format (another semsearch version?)") from None
 
 
 def _explain(scores: dict) -> str:  # noqa: ANN001

@@ -1,12 +1,22 @@
-"""``semsearch serve``: check the bind is safe, open the collections, run uvicorn."""
+"""``semsearch serve``: check the bind is safe, open the collections, run uvicorn, announce it.
+
+While it serves, each local collection's folder holds a ``server.json`` saying where it
+listens (:mod:`.discovery`), so ``semsearch search`` on that folder can ask it; the file is
+removed on a clean exit, and one left by a killed server is recognised as stale.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import SemsearchError
+from .discovery import ServerAddress, announce, connect_url, withdraw
 from .security import Limits, check_api_key, check_bind, is_loopback
 
 
@@ -27,10 +37,11 @@ def serve_collections(
 ) -> None:
     """Serve these collection folders until interrupted.
 
-    ``torch_threads`` (default 1) caps the threads each request's encoding and vector search
-    may use: the server gets its parallelism from concurrent requests, and intra-op threads
-    on a busy CPU stall (measured here: p50 of one query 9-35 ms with 1 thread, 0.2-2 s with 2
-    on an oversubscribed 2-core machine; see bench/RESULTS.md). ``None`` keeps the library defaults.
+    ``torch_threads`` (default 1) caps the threads torch's encoding may use: the server gets its
+    parallelism from concurrent requests, and intra-op threads on a busy CPU stall (measured
+    here: p50 of one query 9-35 ms with 1 thread, 0.2-2 s with 2 on an oversubscribed 2-core
+    machine; see bench/RESULTS.md). ``None`` keeps the library defaults. FAISS keeps its default
+    in the threads that search (see :func:`set_compute_threads`).
 
     Raises:
         UnsafeBindError: a non-loopback ``host`` without an API key (checked before anything loads).
@@ -61,15 +72,56 @@ def serve_collections(
     announce(f"serving {', '.join(app.state.semsearch.collections)} on http://{shown}:{port}/ ({auth}); API docs at /docs")
     if not is_loopback(host) and not cors_origins:
         announce("CORS is off: browsers on other sites cannot call this API (add --cors-origin to allow one)")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False, proxy_headers=False)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
+                                           server_header=False, proxy_headers=False))
+    state = app.state.semsearch
+    announced: list[Path] = []
+    threading.Thread(target=_announce_when_ready, args=(server, state, host, port, announced), daemon=True,
+                     name="semsearch-announce").start()
+    try:
+        server.run()
+    finally:
+        for folder in announced:
+            withdraw(folder, state.instance)
+
+
+def _announce_when_ready(server: Any, state: Any, host: str, port: int, announced: list[Path]) -> None:
+    """Once uvicorn listens and the models are warm, write server.json into each local collection's folder."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    state.ready.wait()
+    url = connect_url(host, _bound_port(server, port))
+    if url is None or state.warmup_error is not None:  # unreachable over loopback, or broken: searched locally
+        return
+    needs_key = state.api_key is not None and not state.public_reads
+    for name, col in state.collections.items():
+        if col.backend != "local":
+            continue
+        folder = Path(col.path)
+        if announce(folder, ServerAddress(url, name, os.getpid(), state.instance, needs_key)) is not None:
+            announced.append(folder)
+
+
+def _bound_port(server: Any, port: int) -> int:
+    """The port uvicorn listens on (the one asked, or the one the OS chose for port 0)."""
+    for listener in getattr(server, "servers", []) or []:
+        for sock in getattr(listener, "sockets", []) or []:
+            return int(sock.getsockname()[1])
+    return port
 
 
 def set_compute_threads(n: int) -> None:
-    """Cap torch's and FAISS's intra-op threads at ``n`` for this process."""
+    """Cap torch's intra-op threads at ``n`` for this process.
+
+    FAISS is left alone on purpose: its OpenMP thread count is a per-thread setting (a search
+    thread starts with the default whatever the main thread set), and a single-query FAISS
+    search rounds scores differently with another thread count. Left at the default, the
+    server's answers are those of ``semsearch search`` or a Python program, to the last bit.
+    """
     if n < 1:
         raise SemsearchError(f"--torch-threads must be at least 1, got {n}")
-    import faiss
     import torch
 
     torch.set_num_threads(n)
-    faiss.omp_set_num_threads(n)

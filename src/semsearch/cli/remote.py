@@ -1,0 +1,127 @@
+"""``semsearch search`` through a running ``semsearch serve``: the warm process answers in milliseconds.
+
+``--server auto`` (the default) asks the server announced in the collection's folder
+(``server.json``, see :mod:`semsearch.server.discovery`) when there is a live one on loopback,
+and searches locally whenever it cannot answer (no server, a stale file, a key it does not have,
+an option it refuses, any error): the output is the same either way, only faster.
+``--server URL`` insists on that server (a loopback URL) and reports its errors;
+``--server off`` always searches locally.
+
+Only the standard library is imported here (``http.client``): the point is to skip loading
+the model, so the client must cost nothing to start.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import SemsearchError
+from ..server.discovery import INSTANCE_HEADER, find, loopback_url
+
+AUTO_TIMEOUT = 10.0  # seconds; past this a busy server is given up on and the CLI searches itself
+EXPLICIT_TIMEOUT = 120.0
+_COLLECTION_PATH = re.compile(r"^/collections/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/?$")
+
+
+class ServerUnavailable(Exception):
+    """The server could not answer this search (the reason is the message)."""
+
+
+def search_through_server(
+    server: str, folder: Path, queries: list[str], k: int, options: dict[str, Any],
+) -> list[list[dict[str, Any]]] | None:
+    """Hits (as ``Hit.to_dict()``) per query from a running server, or None to search locally.
+
+    ``options`` are ``Collection.search`` keywords (``where``/``where_document`` as JSON text).
+
+    Raises:
+        SemsearchError: with an explicit ``server`` URL, whatever kept it from answering.
+    """
+    if server == "off":
+        return None
+    # A malformed filter gets the message a local search gives, before anything is sent.
+    from ..filters import parse_where, parse_where_document
+
+    if server == "auto":
+        address = find(folder)
+        if address is None:
+            return None
+        key = os.environ.get("SEMSEARCH_API_KEY") or None
+        if address.api_key and key is None:
+            return None
+        parse_where(options.get("where"))
+        parse_where_document(options.get("where_document"))
+        try:
+            return _search(address.url, address.search_path, queries, k, options, key, AUTO_TIMEOUT, address.instance)
+        except ServerUnavailable:
+            return None
+    url, path = _explicit(server)
+    parse_where(options.get("where"))
+    parse_where_document(options.get("where_document"))
+    try:
+        return _search(url, path, queries, k, options, os.environ.get("SEMSEARCH_API_KEY") or None,
+                       EXPLICIT_TIMEOUT, None)
+    except ServerUnavailable as exc:
+        raise SemsearchError(f"the server at {server} did not answer: {exc}") from None
+
+
+def _explicit(server: str) -> tuple[str, str]:
+    """(base URL, search path) of a ``--server`` URL: the default collection, or ``/collections/NAME``."""
+    parts = urlsplit(server)
+    base = f"{parts.scheme}://{parts.netloc}"
+    if not loopback_url(base):
+        raise SemsearchError(
+            f"--server must be auto, off or the http URL of a server on this machine's loopback "
+            f"(e.g. http://127.0.0.1:8000), got {server!r}"
+        )
+    if parts.path in ("", "/"):
+        return base, "/search"
+    match = _COLLECTION_PATH.match(parts.path)
+    if match is None:
+        raise SemsearchError(f"--server takes a server URL or one of its collections (…/collections/NAME), got {server!r}")
+    return base, f"/collections/{match.group(1)}/search"
+
+
+def _search(
+    url: str, path: str, queries: list[str], k: int, options: dict[str, Any], key: str | None, timeout: float,
+    instance: str | None,
+) -> list[list[dict[str, Any]]]:
+    body = {"queries": queries, "k": k}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name in ("where", "where_document") and isinstance(value, str):
+            value = json.loads(value)  # checked by the caller (filters.parse_where)
+        body[name] = value
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    headers = {"content-type": "application/json"}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(), headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServerUnavailable(str(exc) or type(exc).__name__) from None
+    finally:
+        conn.close()
+    if instance is not None and response.getheader(INSTANCE_HEADER) != instance:
+        raise ServerUnavailable("another server answers at that address")
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise ServerUnavailable(f"HTTP {response.status} with a body that is not JSON") from None
+    if response.status != 200:
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        raise ServerUnavailable(f"HTTP {response.status}: {error.get('message', data[:200])}")
+    results = payload.get("results") if isinstance(payload, dict) else None
+    if not isinstance(results, list) or len(results) != len(queries):
+        raise ServerUnavailable("an answer without one result per query")
+    return [result["hits"] for result in results]

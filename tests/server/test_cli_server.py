@@ -1,0 +1,95 @@
+"""`semsearch search` through a running `semsearch serve`: the same output, and no harm from a dead server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import CORPUS, free_port
+
+SEARCHES = [
+    ["where to stay by the sea", "-k", "3", "--json"],
+    ["where to stay by the sea", "chocolate dessert", "-k", "2", "--json", "--where", '{"year": {"$gte": 2000}}',
+     "--fusion", "rrf", "--mmr", "0.7"],
+    ["moon landing", "-k", "3", "--mode", "dense", "--explain"],  # the table
+]
+
+
+def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
+    full_env.pop("SEMSEARCH_SERVER", None)
+    result = subprocess.run([sys.executable, "-m", "semsearch.cli", *args], capture_output=True, text=True,
+                            env=full_env, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture()
+def folder(tmp_path, corpus_vectors) -> Path:
+    from semsearch import Collection
+
+    with Collection(tmp_path / "docs") as col:
+        col.add([t for _, t, _ in CORPUS], ids=[i for i, _, _ in CORPUS], metadatas=[m for _, _, m in CORPUS],
+                embeddings=corpus_vectors)
+    return tmp_path / "docs"
+
+
+def start_server(folder: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "serve", str(folder), "--port", str(free_port())],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SEMSEARCH_API_KEY": ""})
+    deadline = time.monotonic() + 600
+    while not (folder / "server.json").exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the server did not announce itself in 600 s")
+        time.sleep(0.2)
+    return proc
+
+
+def test_search_through_a_running_server_prints_exactly_what_a_local_search_prints(folder, tmp_path):
+    local = [cli("search", *args, "-c", str(folder), "--server", "off").stdout for args in SEARCHES]
+    assert json.loads(local[0])[0]["hits"][0]["id"] == "hotel-1"
+    server = start_server(folder)
+    try:
+        announced = json.loads((folder / "server.json").read_text())
+        assert announced["pid"] == server.pid and announced["url"].startswith("http://127.0.0.1:")
+        through = [cli("search", *args, "-c", str(folder)).stdout for args in SEARCHES]
+        assert through == local
+        # Proof that the server answered: a folder holding only the server's file, no collection.
+        elsewhere = tmp_path / "only-the-file"
+        elsewhere.mkdir()
+        shutil.copy(folder / "server.json", elsewhere / "server.json")
+        assert cli("search", *SEARCHES[0], "-c", str(elsewhere)).stdout == local[0]
+        assert cli("search", *SEARCHES[0], "--server", announced["url"] + "/collections/docs").stdout == local[0]
+        off = cli("search", *SEARCHES[0], "-c", str(elsewhere), "--server", "off", check=False)
+        assert off.returncode != 0 and "no collection at" in off.stderr  # --server off never asks it
+    finally:
+        server.kill()  # SIGKILL: no chance to remove its file
+        server.wait()
+    assert (folder / "server.json").exists()
+    # The killed server's file is ignored: the same output, searched locally.
+    assert cli("search", *SEARCHES[0], "-c", str(folder)).stdout == local[0]
+
+
+def test_a_server_that_stops_takes_its_file_away(folder):
+    server = start_server(folder)
+    try:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert not (folder / "server.json").exists()
