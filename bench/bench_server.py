@@ -1,18 +1,24 @@
 """Load benchmark of `semsearch serve`: QPS and p50/p99 search latency over loopback HTTP.
 
-Measures 1, 8 and 32 concurrent clients (async httpx) on a 100k-document collection, with
-and without a writer adding documents at the same time, against the same queries through
-the Python API in-process with the same number of threads (the server's overhead is the
-ratio of the two). Runs are interleaved (in-process, server, in-process, ...) and repeated;
-medians are reported. Loopback only; every run is bounded in requests and seconds.
+Three ways of searching the same 100k-document collection, at 1, 8 and 32 concurrent clients,
+with and without a writer adding documents at the same time:
+- python:  `Collection.search` from N threads in this process (the peer: the library as is);
+- batched: the server's batcher (semsearch.server.batching) in this process, from N threads
+           (what batching alone gives, without HTTP);
+- http:    `semsearch serve` in its own process, N async httpx connections with keep-alive.
+Runs are interleaved (python, batched, http, python, ...) and repeated; medians are reported.
+Then `semsearch search` end to end: a cold process vs the same command answered by the server
+(it finds it through the collection's server.json), with the floors (empty Python, imports).
 
-The collection: 1,000 real MS MARCO passages (../shared/data/msmarco-5k) encoded by the
-real all-MiniLM-L6-v2, then 100 noisy copies of each vector (Gaussian noise, renormalised,
-cosine ~0.9 to the original) stored with the passage's real text: 100,000 documents whose
-vectors look like real ones, without 100k encodings on a shared 2-core CPU. Queries are the
-50 TREC DL queries of the same set, encoded per request as a user's query would be.
+The collection: 1,000 real MS MARCO passages (../shared/data/msmarco-5k) encoded by the real
+all-MiniLM-L6-v2, then 100 noisy copies of each vector (Gaussian noise, renormalised, cosine
+~0.9 to the original) stored with the passage's real text: 100,000 documents whose vectors
+look like real ones, without 100k encodings on a shared 2-core CPU. Queries: distinct
+query-like texts (4-9 words of sentences of other msmarco-5k passages), never repeated within
+a process, so every request encodes its query as a new user's would; `--queries trec` cycles
+the 50 TREC DL queries instead (after the first 50, every query vector is a cache hit).
 
-    python bench/bench_server.py            # ~10 minutes; results printed as markdown
+    python bench/bench_server.py            # ~15 minutes; results printed as markdown
     python bench/bench_server.py --quick    # smaller, for a smoke run
 """
 
@@ -20,198 +26,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import numpy as np
+from server_cli import cli_latency, print_cli
+from server_load import (
+    Batched,
+    Writer,
+    build_collection,
+    cpu_seconds,
+    load_texts,
+    run_http,
+    run_threads,
+    start_server,
+    unique_queries,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "msmarco-5k"
-CACHE = Path(os.environ.get("SEMSEARCH_BENCH_CACHE", ROOT / "bench" / ".cache"))
-
-
-def load_texts(n_passages: int) -> tuple[list[str], list[str]]:
-    if not DATA.exists():
-        sys.exit(f"needs {DATA} (the shared MS MARCO subset); not available on this machine")
-    with open(DATA / "corpus.jsonl") as f:
-        passages = [json.loads(line)["text"] for _, line in zip(range(n_passages), f)]
-    with open(DATA / "queries.jsonl") as f:
-        queries = [json.loads(line)["text"] for line in f]
-    return passages, queries
-
-
-def build_collection(n_docs: int, n_passages: int) -> Path:
-    """The benchmark collection, built once and reused (cached under bench/.cache)."""
-    from semsearch import Collection, Embedder
-
-    folder = CACHE / f"server-{n_docs}"
-    if (folder / "collection.sqlite3").exists():
-        with Collection(folder) as col:
-            if col.count() >= n_docs:
-                return folder
-        import shutil
-
-        shutil.rmtree(folder)
-    passages, _ = load_texts(n_passages)
-    vec_file = CACHE / f"msmarco-{n_passages}.npy"
-    if vec_file.exists():
-        base = np.load(vec_file)
-    else:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        t = time.perf_counter()
-        base = Embedder().encode_documents(passages)
-        np.save(vec_file, base)
-        print(f"encoded {len(passages)} passages in {time.perf_counter() - t:.0f}s", file=sys.stderr)
-    rng = np.random.default_rng(0)
-    copies = n_docs // n_passages
-    with Collection(folder) as col:
-        for c in range(copies):
-            noise = rng.normal(scale=0.5 / np.sqrt(base.shape[1]), size=base.shape).astype(np.float32)
-            vectors = base + noise
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            ids = [f"p{i}-{c}" for i in range(len(passages))]
-            metas = [{"passage": i, "copy": c} for i in range(len(passages))]
-            col.add(passages, ids=ids, metadatas=metas, embeddings=vectors)
-        col.flush()
-    return folder
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-# -- the two ways of searching -----------------------------------------------------------
-def run_in_process(col, queries: list[str], clients: int, requests: int, seconds: float, k: int) -> dict:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(requests))
-
-    def client() -> None:
-        for i in counter:
-            if time.perf_counter() > deadline:
-                return
-            t = time.perf_counter()
-            col.search(queries[i % len(queries)], k=k)
-            with lock:
-                latencies.append(time.perf_counter() - t)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for f in [pool.submit(client) for _ in range(clients)]:
-            f.result()
-    return summary(latencies, time.perf_counter() - started, errors=0)
-
-
-async def run_http(url: str, queries: list[str], clients: int, requests: int, seconds: float, k: int) -> dict:
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(requests))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
-
-        async def client() -> None:
-            nonlocal errors
-            for i in counter:
-                if time.perf_counter() > deadline:
-                    return
-                t = time.perf_counter()
-                r = await http.post("/search", json={"query": queries[i % len(queries)], "k": k})
-                if r.status_code != 200:
-                    errors += 1
-                    continue
-                latencies.append(time.perf_counter() - t)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-    return summary(latencies, time.perf_counter() - started, errors)
-
-
-def summary(latencies: list[float], wall: float, errors: int) -> dict:
-    return {
-        "n": len(latencies), "errors": errors, "qps": len(latencies) / wall if wall else 0.0,
-        "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
-    }
-
-
-# -- writers -------------------------------------------------------------------------------
-class Writer:
-    """Adds batches of real passages (encoded by whoever receives them) until stopped."""
-
-    def __init__(self, add_batch, passages: list[str], batch: int = 16) -> None:
-        self.add_batch, self.passages, self.batch = add_batch, passages, batch
-        self.stop = threading.Event()
-        self.docs = 0
-        self.errors = 0
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.seq = 0
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            texts = [self.passages[(self.seq + i) % len(self.passages)] for i in range(self.batch)]
-            ids = [f"w{os.getpid()}-{time.time_ns()}-{i}" for i in range(self.batch)]
-            self.seq += self.batch
-            try:
-                self.add_batch(texts, ids, [{"writer": True}] * self.batch)
-                self.docs += self.batch
-            except Exception:  # noqa: BLE001 - counted and reported
-                self.errors += 1
-
-    def __enter__(self) -> Writer:
-        self.started = time.perf_counter()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.rate = self.docs / (time.perf_counter() - self.started)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(folder: Path, torch_threads: int) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    env.pop("SEMSEARCH_API_KEY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "semsearch.cli", "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
-         "--torch-threads", str(torch_threads)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("server did not become ready in 300s")
+WAYS = ("python", "batched", "http")
 
 
 def main() -> None:
@@ -223,80 +59,148 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="most seconds per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--queries", choices=["unique", "trec"], default="unique")
+    parser.add_argument("--cli-runs", type=int, default=5, help="runs of each CLI way (0: skip)")
     parser.add_argument("--torch-threads", type=int, default=1, help="as semsearch serve --torch-threads")
     parser.add_argument("--quick", action="store_true", help="10k docs, 1 repeat, short runs")
+    parser.add_argument("--json-out", help="also write every run to this file")
     args = parser.parse_args()
     if args.quick:
-        args.docs, args.requests, args.seconds, args.repeats = 10_000, 60, 5.0, 1
+        args.docs, args.requests, args.seconds, args.repeats, args.cli_runs = 10_000, 60, 5.0, 1, 2
 
     import httpx
 
     from semsearch import Collection
-
     from semsearch.server.cli_serve import set_compute_threads
 
-    # The same thread cap `semsearch serve` uses (--torch-threads 1), so the ratio is the HTTP layer's cost.
+    # The same thread cap `semsearch serve` uses (--torch-threads 1), so the ratio is the serving layer's cost.
     set_compute_threads(args.torch_threads)
     folder = build_collection(args.docs, args.passages)
-    passages, queries = load_texts(args.passages)
+    passages, trec = load_texts(args.passages)
+    per_way = args.repeats * 2 * len(args.clients) * args.requests
+    pool = unique_queries(args.passages, per_way * len(WAYS) + 200)
+    if args.queries == "trec":
+        streams = {way: itertools.cycle(trec) for way in WAYS}
+    else:
+        if len(pool) < per_way * len(WAYS) + 200:
+            print(f"only {len(pool)} distinct queries: some repeat", file=sys.stderr)
+        streams = {way: itertools.cycle(pool[i * per_way:(i + 1) * per_way] or pool) for i, way in enumerate(WAYS)}
+    cli_queries = pool[-100:]
     load_before = os.getloadavg()
     col = Collection(folder)
     col.delete(where={"writer": True})  # an earlier run's writer documents: every run starts from the same collection
     col.flush()
-    col.search(queries[0], k=args.k)  # load the model and index
+    col.warm_up()  # the model, the vector index and BM25 in memory, as the server's warm-up loads them
+    batched = Batched(col, args.k)
+    batched.search("warm up the batcher's encoder")
     proc, url = start_server(folder, args.torch_threads)
     results: dict[tuple[str, bool, int], list[dict]] = {}
     writer_rates: dict[tuple[str, int], list[float]] = {}
+    batching: dict[tuple[bool, int], list[tuple[int, int, int, int]]] = {}
     try:
+        identical = same_answers(col, url, pool[-200:-100], args.k)
+        # Before any writer: its documents repeat passages, and equal scores may then tie differently.
+        cli = cli_latency(folder, url, cli_queries, args.cli_runs, args.k) if args.cli_runs else None
         with httpx.Client(base_url=url, timeout=300) as http:
-            http_add = lambda texts, ids, metas: http.post(  # noqa: E731
-                "/add", json={"documents": texts, "ids": ids, "metadatas": metas}).raise_for_status()
+            def http_add(texts, ids, metas):
+                http.post("/add", json={"documents": texts, "ids": ids, "metadatas": metas}).raise_for_status()
+
+            def local_add(texts, ids, metas):
+                col.add(texts, ids=ids, metadatas=metas)
+
             for repeat in range(args.repeats):
                 for writing in (False, True):
                     for clients in args.clients:
-                        for way in ("python", "http"):
+                        for way in WAYS:
+                            before = batched.stats()
                             if writing:
-                                add = (lambda t, i, m: col.add(t, ids=i, metadatas=m)) if way == "python" else http_add
-                                with Writer(add, passages) as w:
-                                    r = bench_once(way, col, url, queries, clients, args)
+                                with Writer(http_add if way == "http" else local_add, passages) as w:
+                                    r = run_once(way, col, batched, proc.pid, url, streams[way], clients, args)
                                 writer_rates.setdefault((way, clients), []).append(w.rate)
                                 r["writer_errors"] = w.errors
                             else:
-                                r = bench_once(way, col, url, queries, clients, args)
+                                r = run_once(way, col, batched, proc.pid, url, streams[way], clients, args)
+                            if way == "batched":
+                                after = batched.stats()
+                                batching.setdefault((writing, clients), []).append(
+                                    tuple(a - b for a, b in zip(after, before)))  # type: ignore[arg-type]
                             results.setdefault((way, writing, clients), []).append(r)
-                            print(f"repeat {repeat} {way:6} writer={writing!s:5} c={clients:2}: "
+                            print(f"repeat {repeat} {way:7} writer={writing!s:5} c={clients:2}: "
                                   f"{r['qps']:7.1f} qps p50 {r['p50_ms']:7.1f} ms p99 {r['p99_ms']:7.1f} ms "
-                                  f"n={r['n']} errors={r['errors']}", file=sys.stderr, flush=True)
+                                  f"cpu/search {r['cpu_ms']:6.1f} ms n={r['n']} errors={r['errors']}", file=sys.stderr, flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+        batched.batcher.close()
         final_docs = col.count()
         col.close()
-    report(results, writer_rates, args, load_before, os.getloadavg(), final_docs)
+    report(results, writer_rates, batching, args, load_before, os.getloadavg(), final_docs, identical)
+    if cli:
+        print_cli(cli)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"runs": {f"{w}|{wr}|{c}": v for (w, wr, c), v in results.items()}, "cli": cli}, f, indent=1)
 
 
-def bench_once(way: str, col, url: str, queries: list[str], clients: int, args) -> dict:  # noqa: ANN001
+def run_once(way: str, col, batched: Batched, server_pid: int, url: str, queries, clients: int, args) -> dict:
+    """One run; ``cpu_ms`` is the CPU time per search of the process that searched (writer included)."""
+    pid = server_pid if way == "http" else None
+    before = cpu_seconds(pid)
     if way == "python":
-        return run_in_process(col, queries, clients, args.requests, args.seconds, args.k)
-    return asyncio.run(run_http(url, queries, clients, args.requests, args.seconds, args.k))
+        r = run_threads(lambda q: col.search(q, k=args.k), queries, clients, args.requests, args.seconds)
+    elif way == "batched":
+        r = run_threads(batched.search, queries, clients, args.requests, args.seconds)
+    else:
+        r = asyncio.run(run_http(url, queries, clients, args.requests, args.seconds, args.k))
+    r["cpu_ms"] = (cpu_seconds(pid) - before) * 1000 / max(r["n"], 1)
+    return r
 
 
-def report(results, writer_rates, args, load_before, load_after, final_docs) -> None:  # noqa: ANN001
-    med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
-    print(f"\n{args.docs:,} documents at start ({final_docs:,} at the end), Flat index, all-MiniLM-L6-v2, k={args.k}; "
-          f"torch/FAISS threads {args.torch_threads} in both processes; {args.repeats} interleaved repeats, medians; each run ≤{args.requests} requests and ≤{args.seconds:g}s. "
-          f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (2-core shared machine).\n")
-    print("| writer | clients | Python API QPS | HTTP QPS | QPS ratio (HTTP/Python) | Python p50 / p99 ms | HTTP p50 / p99 ms | p50 ratio | writer docs/s (Python / HTTP) | HTTP errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def same_answers(col, url: str, queries: list[str], k: int) -> str:
+    """How many of these queries get over HTTP exactly the hits Collection.search gives in-process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    same = 0
+    # In a fresh thread, as the server's workers search: FAISS's thread count is per thread, and
+    # torch.set_num_threads (set_compute_threads) lowered this main thread's, which rounds differently.
+    with httpx.Client(base_url=url, timeout=300) as http, ThreadPoolExecutor(1) as thread:
+        for q in queries:
+            remote = http.post("/search", json={"query": q, "k": k}).json()["results"][0]["hits"]
+            local = thread.submit(col.search, q, k=k).result()
+            same += remote == [h.to_dict() for h in local]
+    return f"{same}/{len(queries)}"
+
+
+def report(results, writer_rates, batching, args, load_before, load_after, final_docs, identical) -> None:
+    def med(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    print(f"\n{args.docs:,} documents at start ({final_docs:,} at the end), auto index, all-MiniLM-L6-v2, k={args.k}, "
+          f"{args.queries} queries; torch threads {args.torch_threads} in both processes (FAISS: its default); {args.repeats} "
+          f"interleaved repeats, medians; each run ≤{args.requests} requests and ≤{args.seconds:g}s. Load average "
+          f"before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (2 cores, shared). HTTP answers identical to "
+          f"in-process Collection.search: {identical}.\n")
+    print("| writer | clients | QPS python / batched / HTTP | HTTP ÷ python | HTTP ÷ batched | p50 / p99 ms python "
+          "| p50 / p99 ms batched | p50 / p99 ms HTTP | CPU ms per search python / batched / HTTP server "
+          "| writer docs/s (python / batched / HTTP) | HTTP errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for writing in (False, True):
         for c in args.clients:
-            py, ht = results[("python", writing, c)], results[("http", writing, c)]
-            rates = (f"{statistics.median(writer_rates[('python', c)]):.0f} / {statistics.median(writer_rates[('http', c)]):.0f}"
-                     if writing else "–")
-            print(f"| {'adding' if writing else 'none'} | {c} | {med(py, 'qps'):.1f} | {med(ht, 'qps'):.1f} | "
-                  f"{med(ht, 'qps') / med(py, 'qps'):.2f} | {med(py, 'p50_ms'):.1f} / {med(py, 'p99_ms'):.1f} | "
-                  f"{med(ht, 'p50_ms'):.1f} / {med(ht, 'p99_ms'):.1f} | {med(ht, 'p50_ms') / med(py, 'p50_ms'):.2f} | "
-                  f"{rates} | {sum(r['errors'] for r in ht)} |")
+            py, ba, ht = (results[(w, writing, c)] for w in WAYS)
+            rates = " / ".join(f"{statistics.median(writer_rates[(w, c)]):.0f}" for w in WAYS) if writing else "–"
+            lat = [f"{med(r, 'p50_ms'):.1f} / {med(r, 'p99_ms'):.1f}" for r in (py, ba, ht)]
+            cpu = " / ".join(f"{med(r, 'cpu_ms'):.1f}" for r in (py, ba, ht))
+            print(f"| {'adding' if writing else 'none'} | {c} | {med(py, 'qps'):.1f} / {med(ba, 'qps'):.1f} / "
+                  f"{med(ht, 'qps'):.1f} | {med(ht, 'qps') / med(py, 'qps'):.2f} | {med(ht, 'qps') / med(ba, 'qps'):.2f} | "
+                  f"{' | '.join(lat)} | {cpu} | {rates} | {sum(r['errors'] for r in ht)} |")
+    print("\nBatching (the in-process batcher): requests per batch, queries per model call.\n")
+    print("| writer | clients | requests per batch | queries per encode |")
+    print("|---|---:|---:|---:|")
+    for (writing, c), runs in sorted(batching.items()):
+        batches, jobs, calls, encoded = (sum(x) for x in zip(*runs))
+        print(f"| {'adding' if writing else 'none'} | {c} | {jobs / max(batches, 1):.2f} | {encoded / max(calls, 1):.2f} |")
 
 
 if __name__ == "__main__":
