@@ -46,8 +46,9 @@ def test_bm25_reference_is_what_fts5_scores_a_document_holding_each_term_once():
     frequencies = [2, 1]  # alpha in 2 documents, beta in 1
     assert cal.bm25_reference(frequencies, len(docs)) == pytest.approx(fts5, rel=1e-9)
     assert cal.bm25_ceiling(frequencies, len(docs)) == pytest.approx(fts5 * (cal.K1 + 1), rel=1e-9)
-    # FTS5 floors a negative idf (a term in most documents) at 1e-6.
+    # FTS5 floors a negative idf (a term in most documents) at 1e-6; Lucene's (Milvus') never goes below 0.
     assert cal.bm25_idf(5, 6) == 1e-6 and cal.bm25_reference([], 6) == 0.0
+    assert cal.bm25_reference([5], 6, idf=cal.lucene_idf) == pytest.approx(math.log(1 + 1.5 / 5.5))
 
 
 def test_evidence_parts_and_modes():

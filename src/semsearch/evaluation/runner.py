@@ -5,7 +5,7 @@ answerable/unanswerable separation from :mod:`semsearch.evaluation.separation`; 
 decides what to run, keeps one method's failure from losing the others, and times methods on
 equal terms.
 
-Timing: before a method is timed it searches a few of the queries once (untimed), so model
+Timing: before a method is timed it searches (up to 64 of) the queries once, untimed, so model
 loading, the encoding engine's one-time calibration, a cross-encoder's loading and any lazily
 built index are charged to no method; then the query-embedding cache is emptied, so every
 method that encodes queries pays for encoding all of them (none reuses vectors an earlier
@@ -37,8 +37,10 @@ METHODS: dict[str, dict[str, Any]] = {
     "rerank": {"mode": "hybrid"},
 }
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
-#: Queries searched once, untimed, before a method is timed (loads and warms what it uses).
-WARMUP_QUERIES = 4
+#: Queries searched once, untimed, before a method is timed (loads and warms what it uses). A
+#: handful was not enough: on msmarco-5k the first method timed still ran 1.3x slower than the
+#: same search later, as the first batch of full size warms the encoder's shapes and threads.
+WARMUP_QUERIES = 64
 
 
 @dataclass

@@ -29,7 +29,7 @@ Everything here is data in, data out: numbers per candidate and per query, no co
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -58,14 +58,23 @@ def bm25_idf(document_frequency: int, total: int) -> float:
     return idf if idf > 0.0 else 1e-6
 
 
-def bm25_reference(document_frequencies: Sequence[int], total: int) -> float:
+def lucene_idf(document_frequency: int, total: int) -> float:
+    """Lucene's (and Milvus' BM25 function's) idf: ``ln(1 + (N - n + 0.5) / (n + 0.5))``."""
+    return math.log(1.0 + (total - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def bm25_reference(
+    document_frequencies: Sequence[int], total: int, idf: Callable[[int, int], float] = bm25_idf
+) -> float:
     """What a document of average length holding each distinct query term once scores in BM25:
     the sum of the terms' idf (``tf (k1 + 1) / (tf + k1) = 1`` at ``tf = 1``, average length).
 
     ``document_frequencies`` has one entry per *distinct* query term (0 for a term no chunk
-    holds); ``total`` is the number of chunks. Returns 0.0 for a query without terms.
+    holds); ``total`` is the number of chunks. ``idf`` is the BM25 implementation's own:
+    :func:`bm25_idf` for FTS5 and the in-memory BM25, :func:`lucene_idf` for Milvus. Returns
+    0.0 for a query without terms.
     """
-    return float(sum(bm25_idf(int(n), int(total)) for n in document_frequencies))
+    return float(sum(idf(int(n), int(total)) for n in document_frequencies))
 
 
 def bm25_ceiling(document_frequencies: Sequence[int], total: int, k1: float = K1) -> float:
