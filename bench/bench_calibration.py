@@ -215,6 +215,21 @@ def study(all_feats: dict[str, list[QueryFeatures]], all_qrels: dict[str, dict])
             tops = [(f.answerable, cal.ordered_relevance(fn(*parts(f)))[0] if len(f.cosine) else 0.0) for f in all_feats[n]]
             cells.append(f"{roc_auc([t for a, t in tops if a], [t for a, t in tops if not a]):.3f}")
         print(f"| {rule} | " + " | ".join(cells) + " |")
+    print("\nWithout the cosine of candidates only BM25 found (NaN: no dense evidence): ROC AUC of the top-1 score")
+    print("| cosine of BM25-only candidates | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for label, drop in (("exact (from the stored vectors)", False), ("unknown (NaN)", True)):
+        cells = []
+        for n in names:
+            tops = []
+            for f in all_feats[n]:
+                cosine = f.cosine.copy()
+                if drop and len(cosine) > 100:  # the dense list is the 100 best cosines of the pool
+                    cosine[cosine < np.sort(cosine)[::-1][99]] = np.nan
+                r = cal.relevance(cosine, f.bm25, f.dense_weight, cal.bm25_reference(f.term_frequencies, f.total))
+                tops.append((f.answerable, r[0] if len(r) else 0.0))
+            cells.append(f"{roc_auc([t for a, t in tops if a], [t for a, t in tops if not a]):.3f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
     print("\nThresholds: precision / recall of \"no good match\" / share of answerable queries kept")
     print("| threshold | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))

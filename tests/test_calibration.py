@@ -52,7 +52,7 @@ def test_bm25_reference_is_what_fts5_scores_a_document_holding_each_term_once():
 
 
 def test_evidence_parts_and_modes():
-    np.testing.assert_allclose(cal.dense_evidence([0.1, 0.2, 0.45, 0.7, 0.9], 0.2, 0.7), [0, 0, 0.5, 1, 1])
+    np.testing.assert_allclose(cal.dense_evidence([0.1, 0.2, 0.45, 0.7, 0.9, np.nan], 0.2, 0.7), [0, 0, 0.5, 1, 1, 0])
     np.testing.assert_allclose(cal.lexical_evidence([np.nan, 2.0, 8.0], 4.0), [0.0, 0.5, 1.0])
     assert cal.lexical_evidence([3.0], 0.0).tolist() == [0.0]
     assert cal.cosine_bounds("some/other-model") == cal.GENERIC_COSINE_BOUNDS

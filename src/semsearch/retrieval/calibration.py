@@ -18,7 +18,7 @@ Today's hybrid score is min-max normalised per query, so every query's best hit 
   best match scores low whatever the query.
 - relevance = that evidence made non-increasing along the ranking (:func:`ordered_relevance`).
   The ranking stays today's fused order: ordering by the evidence itself was measured and
-  cost msmarco-5k 0.005-0.045 nDCG@10 at every setting tried, while keeping the order costs
+  cost msmarco-5k 0.007-0.016 nDCG@10 at every cosine bound tried, while keeping the order costs
   nothing and separates answerable from unanswerable queries as well.
 
 bench/RESULTS.md ("Calibrated relevance") has the study behind the constants and the threshold.
@@ -36,11 +36,13 @@ import numpy as np
 #: FTS5's BM25 parameters (semsearch's in-memory BM25 reproduces them).
 K1 = 1.2
 #: (cosine_floor, cosine_full) per embedding model: cosine at which dense evidence starts above 0
-#: and reaches 1. Fitted once on the calibration study's judged and unanswerable queries.
+#: and reaches 1. Chosen in the calibration study on judged and unanswerable queries, where the
+#: separation barely moves for floors 0.0-0.3 and fulls 0.6-0.8 (bench/RESULTS.md).
 MODEL_COSINE_BOUNDS: dict[str, tuple[float, float]] = {
     "sentence-transformers/all-MiniLM-L6-v2": (0.2, 0.7),
 }
-#: For a model without fitted bounds: cosine's own range above "orthogonal".
+#: For a model without measured bounds: cosine's own range above "orthogonal" (the ranking is
+#: the same; what a given score means, and so the default threshold, is untested there).
 GENERIC_COSINE_BOUNDS = (0.0, 1.0)
 #: The default "no good match" threshold on the relevance score for the default model: a query
 #: whose best hit scores below it is answered "nothing in the collection answers this".
@@ -83,8 +85,9 @@ def bm25_ceiling(document_frequencies: Sequence[int], total: int, k1: float = K1
 
 
 def dense_evidence(cosine: np.ndarray | Sequence[float], floor: float, full: float) -> np.ndarray:
-    """Cosines mapped linearly to [0, 1]: ``floor`` and below -> 0, ``full`` and above -> 1."""
-    c = np.asarray(cosine, dtype=np.float64)
+    """Cosines mapped linearly to [0, 1]: ``floor`` and below -> 0, ``full`` and above -> 1;
+    NaN (a cosine the caller does not have) -> 0."""
+    c = np.nan_to_num(np.asarray(cosine, dtype=np.float64), nan=floor)
     return np.clip((c - floor) / (full - floor), 0.0, 1.0)
 
 
@@ -108,7 +111,8 @@ def absolute_relevance(
     """Each candidate's own evidence in [0, 1]: ``w * dense + (1 - w) * lexical`` (any order).
 
     Args:
-        cosine: each candidate's dense cosine (its best chunk's), exact for every candidate.
+        cosine: each candidate's dense cosine (its best chunk's), best exact for every candidate
+            (BM25-only ones included); NaN where unknown counts as no dense evidence.
         bm25: each candidate's BM25 score; NaN where BM25 did not return it.
         dense_weight: the query's adaptive dense weight in [0, 1] (1 in dense mode, 0 lexical).
         reference: :func:`bm25_reference` of the query's distinct terms.
