@@ -8,7 +8,6 @@ SQLite as the truth with a derived FAISS index; ``backends/milvus`` keeps it in 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -134,6 +133,13 @@ class Collection:
         return self.engine.manifest
 
     @property
+    def no_match_threshold(self) -> float:
+        """Below this relevance a best hit does not answer the query ("no good match")."""
+        from .retrieval.calibration import NO_MATCH_THRESHOLD
+
+        return NO_MATCH_THRESHOLD
+
+    @property
     def dimension(self) -> int:
         return int(self.manifest["dimension"])
 
@@ -248,13 +254,9 @@ class Collection:
         return self._chunker
 
     def _encode_rows(self, rows: list[DocumentRow]) -> None:
-        """Fill in the embedding of every chunk of these rows, in one batched call."""
-        texts = [row.text[c.start : c.end] for row in rows for c in row.chunks]
-        show = self._progress if self._progress is not None else (sys.stderr.isatty() and len(texts) >= 512)
-        vectors = self.embedder.encode_documents(texts, show_progress=show)
-        chunks = [c for row in rows for c in row.chunks]
-        for c, vec in zip(chunks, vectors):
-            c.embedding = vec
+        from .writing import encode_rows
+
+        encode_rows(self.embedder, rows, self._progress)
 
     def count(self) -> int:
         """Number of documents."""
@@ -296,7 +298,7 @@ class Collection:
         candidates: int = 100,
         rerank: str | None = None,
         rerank_top: int = 50,
-        threshold: float | None = None,
+        threshold: float | str | None = None,
         mmr: float | None = None,
     ) -> list[Hit] | list[list[Hit]]:
         """The k documents that best answer the query.
@@ -317,13 +319,15 @@ class Collection:
             candidates: how many documents each retriever contributes to fusion/reranking.
             rerank: a CrossEncoder model name or path; its score orders the top
                 ``rerank_top`` candidates (at least k), and only those are returned.
-            threshold: drop hits whose final ``score`` is below it.
+            threshold: drop hits whose ``score`` is below it; ``"auto"`` is the calibrated "no good
+                match" line (:attr:`no_match_threshold`), so no hits means nothing answers the query.
             mmr: maximal marginal relevance lambda in [0, 1] (1 = relevance only, lower =
                 more diverse); reorders the candidates before the top k are taken.
 
-        ``Hit.score`` is the last stage's score (cosine, BM25, fused, or cross-encoder);
-        ``Hit.scores`` holds each stage's score and rank, e.g. ``dense``, ``dense_rank``,
-        ``lexical``, ``lexical_rank``, ``hybrid``, ``rerank``.
+        ``Hit.score`` is the calibrated relevance in [0, 1] in every mode (the same meaning for
+        every query and collection; the cross-encoder's probability with ``rerank``), and hits
+        are ordered by it; ``Hit.scores`` holds each stage's raw score and rank (``dense`` is
+        the cosine, ``lexical`` BM25, ``hybrid`` the fused score, ``relevance``, ``rerank``).
 
         Raises:
             InvalidInputError: k < 1, an empty query, a bad option or filter.

@@ -296,10 +296,12 @@ def _collection_routes(
         kwargs = search_keywords(options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
         started = time.perf_counter()
         results = col.search(queries, k=body.k, **kwargs)
+        line = col.no_match_threshold
         took = (time.perf_counter() - started) * 1000
         return m.SearchResponse(
             collection=name,
-            results=[m.QueryResult(query=q, hits=[_hit(h) for h in hits]) for q, hits in zip(queries, results)],
+            results=[m.QueryResult(query=q, hits=[_hit(h) for h in hits], no_good_match=not hits or hits[0].score < line)
+                     for q, hits in zip(queries, results)],
             took_ms=round(took, 3),
         )
 

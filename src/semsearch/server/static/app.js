@@ -97,9 +97,10 @@ async function runSearch() {
     const started = performance.now();
     const data = await api(`/collections/${encodeURIComponent(current().name)}/search`, buildRequest(query), controller.signal);
     if (controller !== inflight) return;
-    const hits = data.results[0].hits;
+    const { hits, no_good_match: noGoodMatch } = data.results[0];
     render(hits, query);
-    setStatus(`${hits.length} result${hits.length === 1 ? "" : "s"} in ${Math.round(performance.now() - started)} ms`);
+    const took = `${hits.length} result${hits.length === 1 ? "" : "s"} in ${Math.round(performance.now() - started)} ms`;
+    setStatus(noGoodMatch ? `No good match: nothing in this collection answers that well (${took}; the closest shown)` : took);
   } catch (e) {
     if (e.name !== "AbortError") setStatus(e.message, true);
   }
@@ -148,7 +149,7 @@ function render(hits, query) {
     const rank = document.createElement("span"); rank.className = "rank"; rank.textContent = `${i + 1}.`;
     const source = document.createElement("span"); source.className = "source"; source.textContent = h.id;
     source.title = h.source || h.id;
-    const score = document.createElement("span"); score.className = "score"; score.textContent = `score ${h.score.toFixed(3)}`;
+    const score = document.createElement("span"); score.className = "score"; score.textContent = `relevance ${h.score.toFixed(2)}`;
     head.append(rank, source, score);
     const snippet = document.createElement("p");
     snippet.className = "snippet";
