@@ -284,3 +284,53 @@ def test_unavailable_disk_cache_does_not_stop_encoding(tiny, tmp_path, monkeypat
     spy = CountingEncode(tiny)
     out = tiny.encode_documents(["one text", "another text"])
     assert out.shape[0] == 2 and spy.texts and cache.misses == 2
+
+
+# -- issue 18, defect 2: the bundled model must not switch the hub off for the process ----
+def test_loading_the_bundled_model_leaves_the_environment_alone(minilm_path, monkeypatch):
+    import os
+
+    import sentence_transformers  # noqa: F401  (torch sets variables of its own when imported)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(emb, "_models", {})  # as in a fresh process
+    before = dict(os.environ)
+    model = emb.load_sentence_transformer(DEFAULT_MODEL, "cpu")
+    assert model.encode(["still loads offline"]).shape == (1, 384)
+    assert dict(os.environ) == before
+
+
+def test_a_hub_model_asked_for_after_the_bundled_one_goes_to_the_hub(minilm_path, monkeypatch):
+    import os
+
+    import sentence_transformers
+
+    from semsearch.retrieval import rerank
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(emb, "_models", {})
+    monkeypatch.setattr(rerank, "_models", {})
+    Embedder(precision="fp32", engine="torch").encode_queries(["load the bundled default model first"])
+    asked: list[tuple[str, str, str | None]] = []
+
+    class Recorder:
+        """Stands in for the hub loaders: records what they were asked and whether the hub was allowed."""
+
+        def __init__(self, kind: str):
+            self.kind = kind
+
+        def __call__(self, name, device=None):
+            asked.append((self.kind, name, os.environ.get("HF_HUB_OFFLINE")))
+            return self
+
+        def eval(self):
+            return self
+
+    monkeypatch.setattr(sentence_transformers, "CrossEncoder", Recorder("cross-encoder"))
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", Recorder("bi-encoder"))
+    rerank.load_cross_encoder("cross-encoder/ms-marco-MiniLM-L-6-v2", "cpu")
+    emb.load_sentence_transformer("BAAI/bge-small-en-v1.5", "cpu")
+    assert asked == [
+        ("cross-encoder", "cross-encoder/ms-marco-MiniLM-L-6-v2", None),
+        ("bi-encoder", "BAAI/bge-small-en-v1.5", None),
+    ]

@@ -125,8 +125,8 @@ def load_sentence_transformer(name: str, device: str) -> Any:
             if location == name and not Path(name).exists():
                 # A hub name: only here may the network be used, and only if the user allows it.
                 log.info("loading %s from the Hugging Face hub (set HF_HUB_OFFLINE=1 to forbid)", name)
-            elif location != name:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            # A bundled model is a local folder, which loads without the network: the process
+            # environment is left alone, so a hub model asked for later (a cross-encoder) can load.
             from sentence_transformers import SentenceTransformer
 
             with _quiet_loading():
