@@ -5,11 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semsearch import embedding as emb
-from semsearch.embedding import DEFAULT_MODEL, Embedder, canonical_model_name, cpu_has_fast_bf16, model_location
+from semsearch.embedding import (
+    DEFAULT_MODEL,
+    Embedder,
+    calibration,
+    canonical_model_name,
+    cpu_has_fast_bf16,
+    light,
+    model_location,
+)
+from semsearch.embedding import models as emb
+from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from semsearch.errors import InvalidInputError
-from semsearch.openvino_engine import openvino_available
+
+
+@pytest.fixture()
+def fresh_machine(monkeypatch, tmp_path):
+    """A machine that has prepared nothing yet: empty cache folder, nothing chosen or loaded in this process."""
+    monkeypatch.setenv("SEMSEARCH_CACHE_DIR", str(tmp_path / "machine-cache"))
+    monkeypatch.setattr(calibration, "_auto_precision", {})
+    monkeypatch.setattr(emb, "_ov_models", {})
+    monkeypatch.setattr(light, "_encoders", {})
 
 
 def test_default_model_resolves_offline_to_the_bundled_weights(minilm_path):
@@ -86,6 +103,7 @@ def tiny(tiny_model_dir) -> Embedder:
 def test_cuda_is_chosen_when_available(monkeypatch):
     import torch
 
+    monkeypatch.setattr(emb, "torch_build_has_accelerator", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert emb.pick_device() == "cuda"
     assert emb.pick_device("cpu") == "cpu"
@@ -94,6 +112,7 @@ def test_cuda_is_chosen_when_available(monkeypatch):
 def test_cpu_when_no_accelerator(monkeypatch):
     import torch
 
+    monkeypatch.setattr(emb, "torch_build_has_accelerator", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     if getattr(torch.backends, "mps", None) is not None:
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -110,42 +129,38 @@ def test_cuda_uses_half_precision(monkeypatch, bf16_supported, expected):
 
 
 def test_cpu_without_native_bf16_stays_fp32(monkeypatch):
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: False)
     assert Embedder("some/model", device="cpu", engine="torch")._choose_precision() == "fp32"
 
 
-def test_bf16_refused_when_calibration_disagrees(monkeypatch, tiny_model_dir):
-    monkeypatch.setattr(emb, "_auto_precision", {})  # the per-process choice would hide the second case
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # no real agreement can pass this
+def test_bf16_refused_when_calibration_disagrees(monkeypatch, tiny_model_dir, fresh_machine):
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 1.01)  # no real agreement can pass this
     assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose_precision() == "fp32"
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
+    monkeypatch.setattr(calibration, "_auto_precision", {})  # the per-process choice would hide the second case
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 0.0)
     assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose_precision() == "bf16"
 
 
 @pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
-def test_auto_engine_takes_openvino_only_when_it_agrees_with_torch(monkeypatch, tiny_model_dir):
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # every faster path refused: torch fp32 remains
+def test_auto_engine_takes_openvino_only_when_it_agrees_with_torch(monkeypatch, tiny_model_dir, fresh_machine):
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 1.01)  # every faster path refused: torch fp32 remains
     assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("torch", "fp32")
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
+    monkeypatch.setattr(calibration, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 0.0)
     assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("openvino", "bf16")
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(calibration, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: False)
     assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("openvino", "fp32")
     # An explicit engine or precision keeps the other choice automatic.
-    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "_auto_precision", {})
     assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose() == ("torch", "fp32")
 
 
-def test_without_openvino_auto_encodes_with_torch(monkeypatch, tiny_model_dir):
-    from semsearch import openvino_engine
+def test_without_openvino_auto_encodes_with_torch(monkeypatch, tiny_model_dir, fresh_machine):
+    from semsearch.embedding import openvino_engine
 
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "_ov_models", {})
     monkeypatch.setattr(openvino_engine, "openvino_available", lambda: False)
     e = Embedder(str(tiny_model_dir), device="cpu")
     assert e.engine == "torch"
