@@ -349,3 +349,31 @@ def test_a_hub_model_asked_for_after_the_bundled_one_goes_to_the_hub(minilm_path
         ("cross-encoder", "cross-encoder/ms-marco-MiniLM-L-6-v2", None),
         ("bi-encoder", "BAAI/bge-small-en-v1.5", None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("version_py", "accelerator"),
+    [
+        ("cuda: Optional[str] = None\nhip: Optional[str] = None\nxpu: Optional[str] = None\n", False),
+        ("cuda: Optional[str] = '12.4'\nhip: Optional[str] = None\nxpu: Optional[str] = None\n", True),
+        ("cuda = None\nhip = '6.2.4'\nxpu = None\n", True),
+        ("__version__ = '9.9'\n", True),  # cannot tell: torch itself is asked
+    ],
+)
+def test_a_cpu_only_torch_build_is_recognised_without_importing_torch(tmp_path, monkeypatch, version_py, accelerator):
+    import importlib.util
+    import sys
+    from types import SimpleNamespace
+
+    (tmp_path / "version.py").write_text(version_py)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: SimpleNamespace(origin=str(tmp_path / "__init__.py")) if name == "torch" else real(name, *a))
+    monkeypatch.setattr(sys, "platform", "linux")
+    emb.torch_build_has_accelerator.cache_clear()
+    try:
+        assert emb.torch_build_has_accelerator() is accelerator
+        if not accelerator:
+            assert emb.pick_device() == "cpu"
+    finally:
+        emb.torch_build_has_accelerator.cache_clear()
