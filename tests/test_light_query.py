@@ -231,3 +231,19 @@ def test_importing_semsearch_and_its_cli_loads_no_model_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
                          timeout=120, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_recipe_pointing_at_a_missing_model_file_is_prepared_again(tiny_model_dir, tmp_path, machine, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    first = _prepare(model)
+    record = prepared.PreparedModel(prepared.machine_key(first.name, str(model), "cpu"))
+    recipe = record.recipe()
+    record.save_recipe({**recipe, "ir": str(tmp_path / "moved-away" / "model.xml")})  # e.g. a cache folder moved
+    _forget_process_state(monkeypatch)
+    e = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    assert e._light_encoder("fp32") is None  # cannot compile a missing file: the full path answers
+    e.encode_documents(["a full-path run loads the model"])  # and prepares the recipe again
+    assert record.recipe()["ir"] == recipe["ir"]
+    _forget_process_state(monkeypatch)
+    assert Embedder(str(model), device="cpu", precision="fp32")._light_encoder("fp32") is not None

@@ -244,11 +244,13 @@ def prepare_recipe(name: str, st_model: Any, ov_encoder: Any, prepared: Prepared
     failure here, records nothing: its queries keep the full path. Returns whether a recipe
     for ``precision`` is now recorded.
     """
-    known = prepared.recipe()
-    if known is not None and precision in known.get("checked", {}):
-        return True
     if ov_encoder.ir_path is None:
         return False
+    known = prepared.recipe()
+    if known is not None and precision in known.get("checked", {}) and known.get("ir") == str(
+        Path(ov_encoder.ir_path).resolve()
+    ):
+        return True  # already prepared, for the IR file this process runs (a moved cache gets a new one)
     recipe, reason = recipe_of(st_model, ov_encoder.ir_path, _dimension(st_model))
     if recipe is None:
         log.info("queries of %s keep the full path: %s", name, reason)
