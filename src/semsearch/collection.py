@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -19,9 +19,11 @@ from .embedding import DEFAULT_MODEL, Embedder
 from .engine import Engine
 from .errors import InvalidInputError
 from .filters import combine, parse_where, parse_where_document
-from .ingest.pipeline import PARTIAL, ProgressCallback
 from .manifest import check_reopen, new_manifest, summary
 from .types import Document, DocumentRow, Hit, IndexReport
+
+if TYPE_CHECKING:
+    from .ingest.pipeline import ProgressCallback
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
 Where = dict[str, Any] | str | None
@@ -394,6 +396,8 @@ class Collection:
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how it was built."""
+        from .ingest.pipeline import PARTIAL
+
         partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
         return {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),
                 "chunks": self.engine.chunk_count(), "partial_files": partial, **summary(self.manifest),
