@@ -33,3 +33,19 @@ class CollectionBusyError(SemsearchError):
 
 class DimensionMismatchError(InvalidInputError):
     """Precomputed embeddings do not have the collection's dimension."""
+
+
+class IndexFileCorruptError(SemsearchError):
+    """A saved vector index file differs from what was written (damaged, truncated, missing or
+    unverifiable). The index is a cache derived from the store: the collection rebuilds it.
+
+    Attributes:
+        path: the file that failed.
+        reason: what was wrong with it (checksum mismatch, size, missing, no checksum recorded).
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"vector index file {self.path} is damaged: {reason}; rebuild it from the store "
+                         "(semsearch does this by itself when it opens the collection)")
