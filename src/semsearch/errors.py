@@ -47,5 +47,5 @@ class IndexFileCorruptError(SemsearchError):
     def __init__(self, path: object, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"vector index file {self.path} is damaged: {reason}; rebuild it from the store "
-                         "(semsearch does this by itself when it opens the collection)")
+        super().__init__(f"vector index file {self.path} cannot be used: {reason}. The index is derived from the "
+                         "store: opening the collection rebuilds it from there")

@@ -184,7 +184,19 @@ def test_a_collection_rebuilds_a_damaged_index_from_the_store_and_says_so(saved_
         hits = col.search(queries, k=1, mode="dense")
         col.flush()  # a rebuilt index is saved at the next flush (close() saves only when the store moved on)
     assert [row[0].id for row in hits] == [f"d{i}" for i in range(20)]  # exact answers: rebuilt, not damaged
-    assert any("rebuilding the vector index" in r.getMessage() and "is damaged" in r.getMessage() for r in caplog.records)
+    assert any("rebuilding the vector index" in r.getMessage() and "cannot be used" in r.getMessage() for r in caplog.records)
     # The next save wrote a sound index again.
     meta = json.loads((folder / "vectors.json").read_text())
     assert len(load_index(folder / meta["file"], "Flat", 32)) == len(x)
+
+
+def test_verify_files_lists_each_damaged_file_without_loading(tmp_path, data):
+    from semsearch.index.files import verify_files
+
+    _, path, record = saved(tmp_path, data, "HNSW16")
+    assert verify_files(path) == [] and verify_files(path, record) == []
+    flip(path, path.stat().st_size // 2)
+    (tmp_path / (path.name + ".tombstones.npy")).unlink()
+    problems = verify_files(path, record)
+    assert sorted(p.path for p in problems) == sorted([str(path), str(tmp_path / (path.name + ".tombstones.npy"))])
+    assert {p.reason.split(" (")[0] for p in problems} == {"checksum mismatch", "missing"}

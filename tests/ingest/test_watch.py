@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -51,7 +50,7 @@ def watched(tmp_path, minilm_path):
         watcher.syncs, watcher.notices = syncs, notices
         watcher.start()
         started.append(watcher)
-        time.sleep(0.3)  # the observer is scheduled
+        assert watcher.ready.wait(30)
         return watcher
 
     yield docs, col, start

@@ -78,15 +78,20 @@ def index(
                     f"{col.path} already uses index {col.manifest['index']!r}; change it with "
                     f"`semsearch reindex --index {index_spec}` (rebuilds from stored vectors, no re-encoding)"
                 )
-            reporter = choose_reporter(as_json=as_json, progress=progress, where=str(col.path), stderr=err, stdout=out)
-            report = index_with_progress(col, paths, options, prune=prune, reporter=reporter)
-            if not as_json:  # JSON gets them in the finish event
-                for w in report.warnings:
-                    err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-            col.flush()
-            reporter.finish(report)
-            if watch_:
-                watch(col, paths, options, prune=prune, settle=settle, as_json=as_json)
+
+            def run() -> None:
+                reporter = choose_reporter(as_json=as_json, progress=progress, where=str(col.path), stderr=err, stdout=out)
+                report = index_with_progress(col, paths, options, prune=prune, reporter=reporter)
+                if not as_json:  # JSON gets them in the finish event
+                    for w in report.warnings:
+                        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+                col.flush()
+                reporter.finish(report)
+
+            if watch_:  # the watch starts first, so nothing changed during the run is missed
+                watch(col, paths, options, prune=prune, settle=settle, as_json=as_json, first=run)
+            else:
+                run()
 
     _run(go)
 

@@ -200,3 +200,24 @@ class CheckedFiles:
                 after = None
             if after is None or (after.st_ino, after.st_dev) != (before.st_ino, before.st_dev):
                 raise IndexFileCorruptError(path, "replaced by another save while it was being read")
+
+
+def verify_files(index_path: Path, checksums: dict[str, FileDigest] | None = None) -> list[IndexFileCorruptError]:
+    """Check every file of a saved index against its record without loading it (for ``verify``).
+
+    Returns one error per file that is missing, truncated or damaged (empty when all are sound);
+    without ``checksums`` the record saved next to the index is used (its absence is an error).
+    """
+    try:
+        record = checksums if checksums is not None else read_checksums(index_path)
+    except IndexFileCorruptError as exc:
+        return [exc]
+    files = CheckedFiles(index_path.parent, record)
+    problems = []
+    for name in record:
+        try:
+            with files.verified_path(index_path.parent / name):
+                pass
+        except IndexFileCorruptError as exc:
+            problems.append(exc)
+    return problems

@@ -107,9 +107,11 @@ class FolderWatcher:
         options: how files are read (the same :class:`~semsearch.ingest.LoadOptions` as ``index_files``).
         prune: apply deletions (``False`` keeps the documents of deleted files).
         settle: seconds a file must stay unchanged before it is indexed.
-        initial_sync: run ``index_files(paths, prune=prune)`` first (the CLI runs its own, with progress).
+        initial_sync: once the watch is in place (so nothing changed meanwhile is missed), run
+            ``index_files(paths, prune=prune)``, or this callable instead (the CLI's run with progress).
         on_sync: called with a :class:`SyncReport` after each applied batch (default: logged at INFO).
         on_notice: called with a one-line message about the watch itself (a folder gone or back, an error).
+        on_ready: called once the watch is in place and the initial sync done (``ready`` is set too).
 
     Raises:
         MissingPathError: a path that does not exist when the watch starts.
@@ -123,15 +125,19 @@ class FolderWatcher:
         *,
         prune: bool = True,
         settle: float = SETTLE_SECONDS,
-        initial_sync: bool = False,
+        initial_sync: bool | Callable[[], object] = False,
         on_sync: Callable[[SyncReport], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.collection = collection
         self.options = options or loaders.LoadOptions()
         self.prune = prune
         self.settle = settle
         self.initial_sync = initial_sync
+        self.on_ready = on_ready or (lambda: None)
+        self.ready = threading.Event()
+        self.applying = False  # a batch is being written
         self.on_sync = on_sync or _log_sync
         self.on_notice = on_notice or (lambda message: log.warning("%s", message))
         self._wanted = {s.lower() for s in self.options.extensions} & loaders.SUPPORTED_SUFFIXES
@@ -162,8 +168,12 @@ class FolderWatcher:
         self._start_observer()
         try:
             self._known = set(self._discover([r.path for r in self.roots]))
-            if self.initial_sync:
+            if callable(self.initial_sync):
+                self.initial_sync()
+            elif self.initial_sync:
                 self._full_sync()
+            self.ready.set()
+            self.on_ready()
             while not stop.wait(TICK_SECONDS) and not self._stop.is_set():
                 self.tick()
         finally:
@@ -287,7 +297,11 @@ class FolderWatcher:
             ready = self._settled(now)
         if not ready:
             return None
-        return self._apply(ready)
+        self.applying = True
+        try:
+            return self._apply(ready)
+        finally:
+            self.applying = False
 
     def _settled(self, now: float) -> list[Path]:
         """Paths whose file has not changed for ``settle`` seconds (called with the lock held)."""
