@@ -23,7 +23,7 @@ from .manifest import check_reopen, new_manifest, summary
 from .types import Document, DocumentRow, Hit, IndexReport
 
 if TYPE_CHECKING:
-    from .ingest.pipeline import ProgressCallback
+    from .ingest.progress import IndexProgress
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
 Where = dict[str, Any] | str | None
@@ -255,10 +255,10 @@ class Collection:
                                     int(self.manifest["chunk_overlap"]))
         return self._chunker
 
-    def _encode_rows(self, rows: list[DocumentRow]) -> None:
+    def _encode_rows(self, rows: list[DocumentRow], show: bool | None = None) -> None:
         from .writing import encode_rows
 
-        encode_rows(self.embedder, rows, self._progress)
+        encode_rows(self.embedder, rows, self._progress if show is None else show)
 
     def count(self) -> int:
         """Number of documents."""
@@ -349,7 +349,7 @@ class Collection:
         *,
         prune: bool = True,
         batch_chunks: int = 8192,
-        progress: ProgressCallback | None = None,
+        progress: IndexProgress | None = None,
     ) -> IndexReport:
         """Index files and folders (.txt .md .html .pdf .csv .jsonl).
 
@@ -360,11 +360,15 @@ class Collection:
         skipped with a warning. Encoding is committed in batches of about ``batch_chunks``
         chunks, also inside one large file: after an interruption, the same call resumes
         without encoding again what was committed. ``options`` is an
-        :class:`semsearch.ingest.LoadOptions`; ``progress`` receives progress events.
+        :class:`semsearch.ingest.LoadOptions`; ``progress`` (an
+        :class:`semsearch.ingest.progress.IndexProgress`) is told the work and each batch.
         """
         from .ingest.pipeline import index_files
 
-        return index_files(self.engine, paths, options, split=self.chunker.split_many, encode=self._encode_rows,
+        def encode(rows: list[DocumentRow]) -> None:  # a reporter replaces the encoder's own bar
+            self._encode_rows(rows, show=False if progress is not None else None)
+
+        return index_files(self.engine, paths, options, split=self.chunker.split_many, encode=encode,
                            prune=prune, batch_chunks=batch_chunks, progress=progress)
 
     def set_index(self, spec: str) -> None:
@@ -385,7 +389,8 @@ class Collection:
         self.engine.flush(lock_timeout)
 
     def verify(self) -> dict[str, Any]:
-        """Check that the vector index holds exactly the stored chunks; repairs it if not."""
+        """Check the store's integrity and that derived structures match it, repairing what can be
+        rebuilt; returns ``consistent``, the ``problems`` found and what was ``repaired``."""
         return self.engine.verify()
 
     def warm_up(self) -> None:

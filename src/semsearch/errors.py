@@ -64,6 +64,22 @@ class CollectionBusyError(SemsearchError):
     """Another process holds the collection's write lock for longer than we were willing to wait."""
 
 
+class IndexFileCorruptError(SemsearchError):
+    """A saved vector index file differs from what was written (damaged, truncated, missing or
+    unverifiable). The index is a cache derived from the store: the collection rebuilds it.
+
+    Attributes:
+        path: the file that failed.
+        reason: what was wrong with it (checksum mismatch, size, missing, no checksum recorded).
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"vector index file {self.path} cannot be used: {reason}. The index is derived from the "
+                         "store: opening the collection rebuilds it from there")
+
+
 class MilvusError(SemsearchError):
     """Milvus refused or failed an operation (after retries); the message says which."""
 
@@ -78,6 +94,7 @@ __all__ = [
     "DuplicateIdError",
     "EmptyDocumentError",
     "FilterError",
+    "IndexFileCorruptError",
     "InvalidInputError",
     "MigrationError",
     "MilvusError",

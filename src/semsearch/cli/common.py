@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -119,5 +120,8 @@ def _run(fn):  # noqa: ANN001, ANN202
         return fn()
     except SemsearchError as exc:
         _fail(str(exc))
+    except sqlite3.DatabaseError as exc:
+        _fail(f"the collection's database is damaged or unreadable ({exc}); `semsearch verify` tells what is wrong, "
+              "and a backup or indexing the documents again brings it back")
     except KeyboardInterrupt:
         _fail("interrupted; everything acknowledged before this point is saved", code=130)

@@ -36,6 +36,7 @@ def serve(
     uri: UriOpt = None,
     token: TokenOpt = None,
     torch_threads: Annotated[int, typer.Option("--torch-threads", help="Threads one request's encoding may use; concurrency comes from parallel requests.")] = 1,
+    watch: Annotated[Optional[list[Path]], typer.Option("--watch", help="Keep the default (first) collection in sync with this folder or file while serving (repeatable): new, changed and deleted files are searchable within seconds.", show_default=False)] = None,
 ) -> None:
     """Serve collections over HTTP: a JSON API (docs at /docs) and a search page at /."""
 
@@ -56,6 +57,7 @@ def serve(
             sources, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
             cors_origins=cors_origin or [], rerankers=reranker or [], max_body_bytes=int(max_body_mb * 1024 * 1024),
             max_documents=max_documents, max_k=max_k, torch_threads=torch_threads, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
+            watch=watch or [],
         )
 
     _run(go)

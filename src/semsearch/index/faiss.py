@@ -29,7 +29,8 @@ import faiss
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import VectorIndex, empty_result, read_json, topk_exact, write_durably, write_json
+from .base import VectorIndex, empty_result, topk_exact
+from .files import CheckedFiles, SavedFiles, side_file
 from .spec import parse_spec
 from .tuning import resolve_auto
 
@@ -44,6 +45,7 @@ RETUNE_GROWTH = 2.0
 RETUNE_MIN = 1_000  # an index built (untuned) while nearly empty is tuned once it holds this many
 HNSW_REGRAPH_GROWTH = 0.25
 HNSW_REGRAPH_MIN = 1_000  # a graph grown from empty is rebuilt (and tuned) once it holds this many
+WRITE_BLOCK = 1 << 22  # bytes FAISS passes to the hashing stream per call while saving
 
 
 def _no_polysemous_training(index: faiss.Index) -> None:
@@ -403,18 +405,21 @@ class FaissIndex(VectorIndex):
             return storage.sa_code_size() + 8 + links / n
         return inner.sa_code_size() + 8
 
-    def save(self, path: Path) -> None:
-        write_json(path.with_name(path.name + ".meta.json"), {**self._state(), "trained": self._trained,
-                                                              "search_value": self.search_value})
-        tomb = path.with_name(path.name + ".tombstones.npy")
+    def _write_files(self, path: Path, saved: SavedFiles) -> None:
+        saved.write_json(side_file(path, ".meta.json"), {**self._state(), "trained": self._trained, "search_value": self.search_value})
+        tomb = side_file(path, ".tombstones.npy")
         if len(self._tombstones):
-            write_durably(tomb, lambda p: np.save(open(p, "wb"), self._tombstones))
-        write_durably(path, lambda p: faiss.write_index(self._index, str(p)))
+            saved.write(tomb, lambda stream: np.save(stream, self._tombstones))
+        else:
+            tomb.unlink(missing_ok=True)  # an earlier save under this name had some
+        # FAISS hands the serialized index to the stream in blocks, so it is hashed as it is written.
+        saved.write(path, lambda stream: faiss.write_index(self._index, faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK)))
 
     @classmethod
-    def load(cls, path: Path, spec: str, dim: int) -> FaissIndex:
-        state = read_json(path.with_name(path.name + ".meta.json"))
-        index = faiss.read_index(str(path))
+    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> FaissIndex:
+        state = files.read_json(side_file(path, ".meta.json"))
+        with files.verified_path(path) as name:
+            index = faiss.read_index(name)
         if index.d != dim:
             raise InvalidInputError(f"{path} holds dimension {index.d}, expected {dim}")
         self = cls(spec, dim, factory=state.get("factory", spec))
@@ -422,12 +427,13 @@ class FaissIndex(VectorIndex):
         self._trained = bool(state.get("trained", True))
         self._index = index
         self.search_value = state.get("search_value", self.search_value)
-        tomb = path.with_name(path.name + ".tombstones.npy")
-        if tomb.exists():
-            self._tombstones = np.load(tomb)
+        tomb = side_file(path, ".tombstones.npy")
+        if files.has(tomb.name):
+            self._tombstones = files.read_npy(tomb)
             self._tomb_selector = None
         if self._kind != "ivf":
             id_map = self._id_map()
             self._ascending = not (len(id_map) > 1 and bool(np.any(np.diff(id_map) <= 0)))
         self._apply_search_value()
         return self
+

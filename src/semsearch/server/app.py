@@ -135,6 +135,7 @@ def create_app(
     rerankers: Sequence[str] = (),
     default: str | None = None,
     warm_up: bool = True,
+    watch: Sequence[str | os.PathLike[str]] = (),
 ) -> FastAPI:
     """A FastAPI app serving these collections (the first, or ``default``, at the short paths).
 
@@ -147,9 +148,11 @@ def create_app(
         rerankers: cross-encoder models a request may name in ``rerank`` (the first is ``true``).
         default: the collection the short paths (``/search`` ...) use.
         warm_up: load the model and vector index in the background at startup (``/readyz``).
+        watch: folders and files the default collection is kept in sync with while the app runs
+            (synced once at startup, then new, changed and deleted files within seconds).
 
     Raises:
-        InvalidInputError: bad collection names, an unknown ``default``.
+        InvalidInputError: bad collection names, an unknown ``default``, a ``watch`` path that does not exist.
         UnsafeBindError: an API key too short to be a secret.
     """
     check_api_key(api_key)
@@ -162,15 +165,30 @@ def create_app(
         public_reads=public_reads, rerankers=list(rerankers), owned=owned,
     )
 
+    watcher = None
+    if watch:
+        from ..ingest.watch import FolderWatcher
+
+        try:
+            watcher = FolderWatcher(opened[default_name], list(watch), initial_sync=True)
+        except BaseException:
+            for col in owned:
+                col.close()
+            raise
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         if warm_up:
             threading.Thread(target=_warm_up, args=(state,), name="semsearch-warm-up", daemon=True).start()
         else:
             state.ready.set()
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()  # after the batch being applied: what was applied is committed
             for col in state.owned:
                 col.close()
 

@@ -24,6 +24,7 @@ def serve_collections(
     max_k: int | None = None,
     torch_threads: int | None = 1,
     announce: Callable[[str], None] = print,
+    watch: Sequence[Path] = (),
 ) -> None:
     """Serve these collection folders until interrupted.
 
@@ -31,6 +32,9 @@ def serve_collections(
     may use: the server gets its parallelism from concurrent requests, and intra-op threads
     on a busy CPU stall (measured here: p50 of one query 9-35 ms with 1 thread, 0.2-2 s with 2
     on an oversubscribed 2-core machine; see bench/RESULTS.md). ``None`` keeps the library defaults.
+
+    ``watch``: folders and files the first collection is kept in sync with while serving (see
+    :class:`semsearch.ingest.watch.FolderWatcher`); each applied batch is announced.
 
     Raises:
         UnsafeBindError: a non-loopback ``host`` without an API key (checked before anything loads).
@@ -54,8 +58,10 @@ def serve_collections(
             raise SemsearchError(f"{name} must be at least 1, got {value}")
     app = create_app(
         list(folders), api_key=api_key, public_reads=public_reads, cors_origins=cors_origins,
-        limits=limits, rerankers=rerankers,
+        limits=limits, rerankers=rerankers, watch=watch,
     )
+    if watch:
+        _announce_watch(announce)
     shown = f"[{host}]" if ":" in host else host
     auth = "no API key (loopback only)" if api_key is None else ("API key for writes" if public_reads else "API key required")
     announce(f"serving {', '.join(app.state.semsearch.collections)} on http://{shown}:{port}/ ({auth}); API docs at /docs")
@@ -73,3 +79,17 @@ def set_compute_threads(n: int) -> None:
 
     torch.set_num_threads(n)
     faiss.omp_set_num_threads(n)
+
+
+def _announce_watch(announce: Callable[[str], None]) -> None:
+    """Show each batch the folder watch applies (it logs them on its own logger)."""
+    import logging
+
+    class Announce(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            announce(record.getMessage())
+
+    logger = logging.getLogger("semsearch.ingest.watch")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Announce())
+    logger.propagate = False

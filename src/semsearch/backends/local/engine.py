@@ -137,7 +137,17 @@ class LocalEngine:
         self.bm25.current(build=True)
 
     def verify(self) -> dict[str, Any]:
-        return self.index.verify()
+        """SQLite's own integrity check of the store (the truth: it cannot be rebuilt from
+        anything), then the derived vector index, repaired from the store when needed."""
+        with self.store.read() as con:
+            integrity = [r[0] for r in con.execute("PRAGMA quick_check")]
+        if integrity != ["ok"]:  # nothing derived can be checked against a damaged truth
+            return {"consistent": False, "store": integrity[:20], "repaired": [],
+                    "problems": [f"the SQLite store is damaged: {'; '.join(integrity[:3])}"]}
+        with self.lock:
+            out = self.index.verify()
+        out["store"] = "ok"
+        return out
 
     def info(self) -> dict[str, Any]:
         assert self.manifest is not None
@@ -159,7 +169,7 @@ class LocalEngine:
         if self.manifest is None:
             return
         try:
-            if self.store.head() > self.index.saved_seq_on_disk():
+            if self.index.unsaved():
                 self.flush(lock_timeout=1.0)
         except Exception as exc:  # closing must not lose the caller's real error
             import logging

@@ -88,7 +88,8 @@ class DerivedIndex:
             meta = json.loads(self.meta_path.read_text())
             if meta["spec"] != self.spec or meta["dim"] != self.dimension or not floor <= meta["seq"] <= self.store.head():
                 raise ValueError("stale or foreign index file")
-            self._index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"))
+            self._index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"),
+                                     checksums=meta.get("files"))
             self._seq = self._saved_seq = int(meta["seq"])
             if len(self._index) != meta["count"]:
                 raise ValueError("index file does not hold what its metadata says")
@@ -127,6 +128,10 @@ class DerivedIndex:
         self._swap_in_rebuilt(spec)
         self._save()
 
+    def unsaved(self) -> bool:
+        """Whether the file on disk holds less than the store (or a damaged index was rebuilt)."""
+        return self.store.head() > self.saved_seq_on_disk() or (self._index is not None and self._saved_seq != self._seq)
+
     def save_if_behind(self, every: int) -> None:
         """Catch up and save when at least ``every`` changes are not in the saved file. Write lock held."""
         if self._index is not None and self.store.head() - self._saved_seq >= every:
@@ -150,11 +155,11 @@ class DerivedIndex:
             assert self._index is not None
             seq = self._seq
             name = f"vectors-{seq}.faiss"
-            self._index.save(self.folder / name)
+            files = self._index.save(self.folder / name)  # every file written, with its size and xxh3 digest
             meta = {
                 "spec": self._index.spec, "factory": self._index.factory, "dim": self.dimension, "seq": seq,
-                "file": name, "count": len(self._index), "describe": self._index.describe(),
-                "file_bytes": sum(p.stat().st_size for p in self.folder.glob(f"{name}*") if not p.name.endswith(".tmp")),
+                "file": name, "count": len(self._index), "describe": self._index.describe(), "files": files,
+                "file_bytes": sum(f["bytes"] for f in files.values()),
             }
         finally:
             self._lock.release_read()
@@ -172,19 +177,35 @@ class DerivedIndex:
         self._saved_seq = seq
 
     def verify(self) -> dict[str, Any]:
-        """Check that the index holds exactly the store's chunks; rebuilds it if not."""
+        """Check the saved index files against their checksums and the index against the store;
+        rebuild and save what is damaged or behind. Returns what was found and what was repaired."""
+        from ...index.files import verify_files
+
+        found: list[str] = []
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            found += [str(e) for e in verify_files(self.folder / meta["file"], meta.get("files"))]
+        except FileNotFoundError:
+            pass  # not saved yet: derived, it is built from the store when first needed
+        except (OSError, ValueError, KeyError) as exc:
+            found.append(f"{self.meta_path.name} cannot be read ({exc})")
         self.ensure_current()
         with self.store.read():
             count = self.store.chunk_count()
         assert self._index is not None
-        ok = len(self._index) == count
-        if not ok:
+        if len(self._index) != count:
+            found.append(f"the loaded index holds {len(self._index)} vectors for {count} chunks")
             self._lock.acquire_write()
             try:
                 self._rebuild()
             finally:
                 self._lock.release_write()
-        return {"chunks": count, "vectors": len(self._index), "consistent": ok}
+        repaired = []
+        if found:
+            self.flush()
+            repaired.append(f"vector index rebuilt from the store and saved ({len(self._index)} vectors)")
+        return {"chunks": count, "vectors": len(self._index), "consistent": not found, "problems": found,
+                "repaired": repaired}
 
     def saved_details(self) -> dict[str, Any]:
         """The saved index's description (type, bytes per vector, tuning), without loading it."""
