@@ -33,3 +33,19 @@ class CollectionBusyError(SemsearchError):
 
 class DimensionMismatchError(InvalidInputError):
     """Precomputed embeddings do not have the collection's dimension."""
+
+
+class LLMError(SemsearchError):
+    """The language model endpoint failed: it refused the request or answered something unusable."""
+
+
+class LLMUnavailableError(LLMError):
+    """The language model endpoint cannot be reached (nothing listening, DNS, TLS)."""
+
+
+class LLMTimeoutError(LLMError):
+    """The language model endpoint did not answer (or stopped streaming) within the timeout."""
+
+
+class ContextOverflowError(LLMError):
+    """The prompt does not fit the language model's context window, even with fewer passages."""

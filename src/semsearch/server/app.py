@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..collection import Collection, Document, Hit
 from ..errors import CollectionBusyError, DuplicateIdError, InvalidInputError, SemsearchError
 from . import models as m
+from .asking import mount_ask
 from .search_options import UnsupportedOptionError, filter_keywords, search_keywords, supported_modes, supported_search_options
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
@@ -128,6 +129,7 @@ def create_app(
     rerankers: Sequence[str] = (),
     default: str | None = None,
     warm_up: bool = True,
+    llm: Any = None,
 ) -> FastAPI:
     """A FastAPI app serving these collections (the first, or ``default``, at the short paths).
 
@@ -140,6 +142,7 @@ def create_app(
         rerankers: cross-encoder models a request may name in ``rerank`` (the first is ``true``).
         default: the collection the short paths (``/search`` ...) use.
         warm_up: load the model and vector index in the background at startup (``/readyz``).
+        llm: the language model ``/ask`` answers with (a ``semsearch.answer.ChatSettings``); None: extractive.
 
     Raises:
         InvalidInputError: bad collection names, an unknown ``default``.
@@ -212,6 +215,7 @@ def create_app(
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
         _collection_routes(router, state, resolve, suffix)
         app.include_router(router)
+    mount_ask(app, state, llm)
 
     static = resources.files("semsearch.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
