@@ -174,12 +174,14 @@ function render(hits, query) {
 document.addEventListener("DOMContentLoaded", () => {
   const q = new URL(location.href).searchParams.get("q");
   if (q) $("query").value = q;
-  $("search-form").addEventListener("submit", (e) => {
-    e.preventDefault();
+  const submit = () => {
     clearTimeout(timer);
     runSearch();
     if ($("want-answer").checked) runAnswer();
-  });
+  };
+  $("search-form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  // The form has several text fields, so Enter does not submit it by itself.
+  $("query").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); submit(); } });
   $("want-answer").addEventListener("change", () => { if (!$("want-answer").checked) hideAnswer(); });
   $("query").addEventListener("input", () => { if (!$("answer-panel").hidden) hideAnswer(); });  // it answered another question
   $("query").addEventListener("input", schedule);
@@ -202,7 +204,7 @@ let askOptions = { llm: false, model: null };
 async function loadAskOptions() {
   try {
     askOptions = await api("/ask/options");
-    $("want-answer").checked = askOptions.llm;
+    if (askOptions.llm) $("want-answer").checked = true;  // never undo the reader's own choice
     $("answer-toggle").title = askOptions.llm
       ? `Answer with ${askOptions.model || "the server's language model"} when you press Enter`
       : "Answer with the best sentences of the documents when you press Enter";
