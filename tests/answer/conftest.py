@@ -96,7 +96,9 @@ def _start_llama(gguf_path: Path, n_ctx: int, log: Path) -> tuple[subprocess.Pop
     out = open(log, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--model_alias", alias,
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "2", "--seed", "7"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--chat_format", "gemma",
+         # one thread: llama.cpp's threads spin-wait, and the test machine is shared
+         "--n_threads", "1", "--seed", "7"],
         stdout=out, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"

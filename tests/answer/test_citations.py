@@ -35,12 +35,18 @@ def test_brackets_that_are_not_citations_are_kept_as_written():
     assert (cited, removed) == ([2], [])
 
 
+def test_doubled_and_nested_brackets_are_read_as_the_citation_inside():
+    assert check_citations("A [[43]] B [[1]] C [see [2]] D [[x]]", {1, 2}) == (
+        "A B [1] C [see [2]] D [[x]]", [1, 2], [43])
+
+
 def test_an_answer_without_any_citation_cites_nothing():
     assert check_citations("No sources here.", {1, 2}) == ("No sources here.", [], [])
 
 
 def test_streamed_in_any_pieces_gives_exactly_the_checked_text():
-    text = "Apollo 11 landed in 1969 [1]. Armstrong walked first [2, 9]; Aldrin [7] followed [Source 2].  Done [x]."
+    text = ("Apollo 11 landed in 1969 [1]. Armstrong walked first [2, 9]; Aldrin [7] followed [Source 2].  Done [x]. "
+            "Echoed [[43]] and [[2]] and [a [1]] [[9]]")
     expected = check_citations(text, {1, 2})
     rng = random.Random(7)
     for _ in range(200):

@@ -125,19 +125,36 @@ class ChatClient:
         }
         url = f"{self.settings.base}/chat/completions"
         try:
-            with self._http.stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _status_error(response.status_code, response.text, url)
-                for line in response.iter_lines():
-                    piece = _data(line)
-                    if piece is None:
-                        continue
-                    if piece == "[DONE]":
-                        return
-                    text = _delta(piece, url)
-                    if text:
-                        yield text
+            for _ in range(2):
+                finished = produced = False
+                try:
+                    with self._http.stream("POST", url, json=body) as response:
+                        if response.status_code >= 400:
+                            response.read()
+                            raise _status_error(response.status_code, response.text, url)
+                        for line in response.iter_lines():
+                            piece = _data(line)
+                            if piece is None:
+                                continue
+                            if piece == "[DONE]":
+                                return
+                            text, last = _delta(piece, url)
+                            finished = finished or last
+                            if text:
+                                produced = True
+                                yield text
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    if produced:
+                        raise
+                if finished:
+                    return
+                if produced:
+                    raise LLMError(f"{url} ended the stream before the answer was complete; try again")
+                # Nothing came: some servers (llama-cpp-python) fail after sending 200 and end or drop
+                # the stream; the same request without streaming, one token long, says why. If it is
+                # accepted, the stream was lost on the way (a dropped kept-alive connection): once more.
+                self._check_accepted(body, url)
+            raise LLMError(f"{url} ended the stream twice without an answer")
         except httpx.TimeoutException as exc:
             raise LLMTimeoutError(
                 f"the language model at {self.settings.base} did not answer within {self.settings.timeout:g} s "
@@ -145,6 +162,17 @@ class ChatClient:
             ) from None
         except httpx.TransportError as exc:
             raise _unreachable(self.settings.base, exc) from None
+
+    def _check_accepted(self, body: dict[str, Any], url: str) -> None:
+        import httpx
+
+        probe = {**body, "stream": False, "max_tokens": 1}
+        try:
+            response = self._http.post(url, json=probe, headers={"Accept": "application/json"})
+        except (httpx.ReadError, httpx.RemoteProtocolError):  # the failed stream's connection: afresh
+            response = self._http.post(url, json=probe, headers={"Accept": "application/json"})
+        if response.status_code >= 400:
+            raise _status_error(response.status_code, response.text, url)
 
     def _request_json(self, method: str, path: str) -> dict[str, Any]:
         import httpx
@@ -179,7 +207,8 @@ def _data(line: str) -> str | None:
     return line[5:].strip() or None
 
 
-def _delta(payload: str, url: str) -> str:
+def _delta(payload: str, url: str) -> tuple[str, bool]:
+    """The text a streamed chunk adds, and whether it ends the answer (a ``finish_reason``)."""
     try:
         chunk = json.loads(payload)
     except ValueError:
@@ -192,10 +221,10 @@ def _delta(payload: str, url: str) -> str:
     try:
         choice = chunk["choices"][0]
     except (KeyError, IndexError, TypeError):
-        return ""  # e.g. a final usage-only chunk
+        return "", False  # e.g. a final usage-only chunk
     delta = choice.get("delta") or {}
     content = delta.get("content") if isinstance(delta, dict) else None
-    return content if isinstance(content, str) else ""
+    return (content if isinstance(content, str) else ""), bool(choice.get("finish_reason"))
 
 
 def _message_of(data: Any) -> str:

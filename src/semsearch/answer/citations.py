@@ -56,8 +56,15 @@ class CitationFilter:
         self._space = ""  # trailing whitespace, held until we know a removed citation does not follow
 
     def feed(self, delta: str) -> str:
-        text = self._held + delta
-        self._held = ""
+        text, self._held = self._held + delta, ""
+        return self._emit(self._scan(text, final=False))
+
+    def finish(self) -> str:
+        """The rest of the text (a bracket left open is shown as it was); the filter is then done."""
+        text, self._held = self._held, ""
+        return self._emit(self._scan(text, final=True), final=True)
+
+    def _scan(self, text: str, final: bool) -> str:
         out: list[str] = []
         i = 0
         while i < len(text):
@@ -66,27 +73,31 @@ class CitationFilter:
                 out.append(text[i:])
                 break
             out.append(text[i:opener])
-            close = text.find(_CLOSERS[text[opener]], opener + 1)
-            if close < 0:
-                if len(text) - opener < _MAX_BRACKET:
+            char = text[opener]
+            close = text.find(_CLOSERS[char], opener + 1)
+            if close < 0 or close - opener > _MAX_BRACKET:
+                if close < 0 and not final and len(text) - opener < _MAX_BRACKET:
                     self._held = text[opener:]  # may become a citation when more text arrives
                     break
-                out.append(text[opener])
+                out.append(char)
                 i = opener + 1
                 continue
-            if close - opener > _MAX_BRACKET:
-                out.append(text[opener])
-                i = opener + 1
-                continue
-            out.append(self._citation(text[opener:close + 1], out))
+            inner = text.rfind(char, opener + 1, close)
+            if inner > opener:  # nested, e.g. "[[3]]" or "[see [3]]": the innermost bracket may cite
+                out.append(text[opener:inner])
+                opener = inner
+            doubled = opener > 0 and text[opener - 1] == char and out and out[-1].endswith(char)
+            if doubled and close + 1 == len(text) and not final:
+                out[-1] = out[-1][:-1]
+                self._held = text[opener - 1:]  # "[[3]" may be "[[3]]": wait for the next character
+                break
+            bracket = text[opener:close + 1]
+            if doubled and text[close + 1:close + 2] == _CLOSERS[char] and citation_numbers(bracket[1:-1]) is not None:
+                out[-1] = out[-1][:-1]  # "[[3]]" is one citation
+                close += 1
+            out.append(self._citation(bracket, out))
             i = close + 1
-        return self._emit("".join(out))
-
-    def finish(self) -> str:
-        """The rest of the text (a bracket left open is shown as it was); the filter is then done."""
-        rest, self._held = self._held, ""
-        shown = self._emit(rest, final=True)
-        return shown
+        return "".join(out)
 
     def _citation(self, bracket: str, out: list[str]) -> str:
         numbers = citation_numbers(bracket[1:-1])
