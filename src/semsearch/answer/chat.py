@@ -63,8 +63,7 @@ class ChatSettings:
 
     @property
     def base(self) -> str:
-        url = self.url.rstrip("/")
-        return url[: -len("/chat/completions")] if url.endswith("/chat/completions") else url
+        return self.url.rstrip("/").removesuffix("/chat/completions")
 
 
 class ChatClient:

@@ -183,7 +183,7 @@ def _word_end(text: str, i: int, limit: int) -> int:
     if ends:
         return ends[-1]
     space = text.rfind(" ", limit, i)
-    return i if text[i].isspace() else (space if space > limit else limit)
+    return i if text[i].isspace() else max(space, limit)
 
 
 def _merge_touching(pieces: list[_Piece], documents: Mapping[str, str], count_tokens: TokenCounter) -> list[_Piece]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -39,22 +39,19 @@ def ask(
     llm_timeout: LlmTimeoutOpt = 120.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Longest answer to ask the model for (tokens).")] = 512,
     context_tokens: Annotated[int, typer.Option("--context-tokens", help="Tokens of passages the prompt carries.")] = 1200,
-    min_relevance: Annotated[Optional[float], typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer (default: the model's measured cut).", show_default=False)] = None,
+    min_relevance: Annotated[float | None, typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer (default: the model's measured cut).", show_default=False)] = None,
     sentences: Annotated[int, typer.Option("--sentences", help="Sentences in an extractive answer.")] = 3,
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="Retrieval: hybrid, dense or lexical.")] = "hybrid",
-    rerank: Annotated[Optional[str], typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path).")] = None,
+    rerank: Annotated[str | None, typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path).")] = None,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Answer a question from your documents, citing them as [1], [2] ...
 
-    Offline by default: the sentences of the best passages that answer the question. With
-    --llm-url, a language model writes the answer from the passages, streamed as it comes;
-    citations of sources it was not given are removed. When nothing relevant is found it
-    says so and asks no model.
+    Offline by default: the sentences of the best passages that answer the question. With --llm-url, a language model writes the answer from the passages, streamed as it comes; citations of sources it was not given are removed. When nothing relevant is found it says so and asks no model.
     """
 
     def go() -> None:
@@ -64,11 +61,11 @@ def ask(
         llm = None
         if llm_url:
             llm = ChatSettings(llm_url, model=llm_model, timeout=llm_timeout, max_tokens=max_tokens)
-        options = dict(
-            k=k, llm=llm, context_tokens=context_tokens, max_sentences=sentences, where=where,
-            where_document=where_document, mode=mode, rerank=rerank,
-            min_relevance=DENSE_COSINE_THRESHOLD if min_relevance is None else min_relevance,
-        )
+        options = {
+            "k": k, "llm": llm, "context_tokens": context_tokens, "max_sentences": sentences, "where": where,
+            "where_document": where_document, "mode": mode, "rerank": rerank,
+            "min_relevance": DENSE_COSINE_THRESHOLD if min_relevance is None else min_relevance,
+        }
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
             answer = None
             streamed = False
@@ -90,7 +87,7 @@ def ask(
     _run(go)
 
 
-def _print_sources(answer) -> None:  # noqa: ANN001
+def _print_sources(answer) -> None:
     if not answer.answered and not answer.passages:
         return
     cited = {c.n for c in answer.citations}
@@ -109,7 +106,7 @@ def _print_sources(answer) -> None:  # noqa: ANN001
 
 @app.command()
 def mcp(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default.", show_default=False)] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default.", show_default=False)] = None,
     allow_writes: Annotated[bool, typer.Option("--allow-writes", help="Also offer tools that add and delete documents (off: read-only).")] = False,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
@@ -117,8 +114,7 @@ def mcp(
 ) -> None:
     """Serve collections to LLM agents over the Model Context Protocol (stdio).
 
-    Tools: search (with filters), get documents by id, ask (cited answers), list collections;
-    add and delete only with --allow-writes. Configure your agent to run `semsearch mcp PATH`.
+    Tools: search (with filters), get documents by id, ask (cited answers), list collections; add and delete only with --allow-writes. Configure your agent to run `semsearch mcp PATH`.
     """
 
     def go() -> None:

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -39,10 +39,10 @@ class AskRequest(m.Request):
 
     question: m.NonEmptyText = Field(..., description="The question, in your own words.")
     k: int = Field(5, ge=1, description="Passages to retrieve (best first, within the context budget).")
-    where: Optional[m.Metadata] = Field(None, description="Metadata filter, as for search.")
-    mode: Optional[Literal["dense", "lexical", "hybrid"]] = Field(None, description="Retrieval mode, as for search.")
-    rerank: Union[bool, m.Text, None] = Field(None, description="Rerank, as for search.")
-    llm: Optional[bool] = Field(
+    where: m.Metadata | None = Field(None, description="Metadata filter, as for search.")
+    mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="Retrieval mode, as for search.")
+    rerank: bool | m.Text | None = Field(None, description="Rerank, as for search.")
+    llm: bool | None = Field(
         None,
         description="false: the extractive answer even when the server has a language model (default: it, if any).",
     )
@@ -62,13 +62,13 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     removed_citations: list[int] = Field(description="Numbers the model cited that were not sources (removed).")
     hits: list[m.HitOut]
-    model: Optional[str] = Field(description="The model that answered; extractive:<embedding model> offline.")
+    model: str | None = Field(description="The model that answered; extractive:<embedding model> offline.")
     took_ms: float
 
 
 class AskOptions(BaseModel):
     llm: bool = Field(description="The server answers with a language model (else extractively).")
-    model: Optional[str]
+    model: str | None
 
 
 _LLM_ERRORS: list[tuple[type[LLMError], int, str]] = [
@@ -126,7 +126,7 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
         """Whether this server answers with a language model, and which."""
         return AskOptions(llm=client is not None, model=llm.model if llm is not None else None)
 
-    responses: dict[Union[int, str], dict[str, Any]] = {
+    responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {"text/event-stream": {}}, "description": "The answer (JSON, or events when streamed)"},
         502: {"model": m.ErrorResponse, "description": "The language model failed or is unreachable"},
         504: {"model": m.ErrorResponse, "description": "The language model timed out"},
