@@ -97,3 +97,21 @@ def test_cli_refusal_with_a_closed_llm_port_never_tries_to_connect(docs_collecti
     assert NO_ANSWER in r.stdout
     r = CliRunner().invoke(app, ["ask", "When did Apollo 11 land?", "--llm-url", closed, "-c", path])
     assert r.exit_code == 1 and "cannot reach the language model" in " ".join(r.output.split())
+
+
+def test_milvus_collections_answer_the_same_way(docs_collection, docs_vectors, milvus_uri):
+    from semsearch import Collection
+
+    from .conftest import DOCS
+
+    milvus = Collection("ask_docs", backend="milvus", uri=milvus_uri)
+    try:
+        milvus.add([t for _, t, _ in DOCS], ids=[i for i, _, _ in DOCS], metadatas=[m for _, _, m in DOCS],
+                   embeddings=docs_vectors)
+        for question in ("When did people first land on the Moon?", "How often should tomatoes be watered?"):
+            local, remote = ask(docs_collection, question, mode="dense"), ask(milvus, question, mode="dense")
+            assert remote.text == local.text and remote.citations == local.citations
+        assert not ask(milvus, UNANSWERABLE).answered
+    finally:
+        milvus.delete([i for i, _, _ in DOCS])
+        milvus.close()
