@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -197,7 +198,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64, help="answer length asked of the model")
     parser.add_argument("--skip-llm", action="store_true", help="only the citation quality part")
     parser.add_argument("--llm-threads", type=int, default=2, help="llama.cpp threads (1 on a busy machine)")
+    parser.add_argument("--questions", type=int, default=LLM_QUESTIONS, help="questions for the latency part")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the llama server
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     col, questions, qrels = open_collection(work)
@@ -210,10 +213,10 @@ def main() -> None:
         print(f"| {name} | {cells} | {m['per']:.2f} | {m['refused']:.3f} | {ms} |", flush=True)
     if not args.skip_llm:
         print()
-        print(f"| Gemma 3 270M Q4_K_M on llama.cpp, {LLM_QUESTIONS} questions x {args.repeats}, "
+        print(f"| Gemma 3 270M Q4_K_M on llama.cpp, {args.questions} questions x {args.repeats}, "
               f"max {args.max_tokens} tokens | first token | total | ratio to bare |")
         print("|---|---:|---:|---:|")
-        for line in latency(col, list(questions.values())[:LLM_QUESTIONS], args.repeats, work, args.max_tokens,
+        for line in latency(col, list(questions.values())[:args.questions], args.repeats, work, args.max_tokens,
                             args.llm_threads):
             print(line, flush=True)
     col.close()
