@@ -23,6 +23,7 @@ from .manifest import check_reopen, new_manifest, summary
 from .types import Document, DocumentRow, Hit, IndexReport
 
 if TYPE_CHECKING:
+    from .answer.result import Answer
     from .ingest.progress import IndexProgress
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
@@ -341,6 +342,15 @@ class Collection:
                                  mode=mode, fusion=fusion, alpha=alpha, rrf_k=rrf_k, candidates=candidates,
                                  rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr)
         return results[0] if single else results
+
+    def ask(self, question: str, **options: Any) -> Answer:
+        """Answer a question from the documents, with numbered citations of the hits used; see
+        :func:`semsearch.answer.ask` for the options (``llm=`` an OpenAI-compatible endpoint,
+        else an extractive answer; search options pass through). When no hit passes the "no
+        good match" line, the answer says the documents do not answer and no model is called."""
+        from .answer import ask
+
+        return ask(self, question, **options)
 
     def index_files(
         self,

@@ -80,6 +80,22 @@ class IndexFileCorruptError(SemsearchError):
                          "store: opening the collection rebuilds it from there")
 
 
+class LLMError(SemsearchError):
+    """The language model endpoint failed: it refused the request or answered something unusable."""
+
+
+class LLMUnavailableError(LLMError):
+    """The language model endpoint cannot be reached (nothing listening, DNS, TLS)."""
+
+
+class LLMTimeoutError(LLMError):
+    """The language model endpoint did not answer (or stopped streaming) within the timeout."""
+
+
+class ContextOverflowError(LLMError):
+    """The prompt does not fit the language model's context window, even with fewer passages."""
+
+
 class MilvusError(SemsearchError):
     """Milvus refused or failed an operation (after retries); the message says which."""
 
@@ -90,12 +106,16 @@ class MigrationError(SemsearchError):
 
 __all__ = [
     "CollectionBusyError",
+    "ContextOverflowError",
     "DimensionMismatchError",
     "DuplicateIdError",
     "EmptyDocumentError",
     "FilterError",
     "IndexFileCorruptError",
     "InvalidInputError",
+    "LLMError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
     "MigrationError",
     "MilvusError",
     "MissingPathError",

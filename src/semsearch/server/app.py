@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..types import Document, Hit
 from . import models as m
+from .asking import mount_ask
 from .search_options import MODES, SEARCH_OPTIONS, search_keywords
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
@@ -136,6 +137,7 @@ def create_app(
     default: str | None = None,
     warm_up: bool = True,
     watch: Sequence[str | os.PathLike[str]] = (),
+    llm: Any = None,
 ) -> FastAPI:
     """A FastAPI app serving these collections (the first, or ``default``, at the short paths).
 
@@ -150,6 +152,7 @@ def create_app(
         warm_up: load the model and vector index in the background at startup (``/readyz``).
         watch: folders and files the default collection is kept in sync with while the app runs
             (synced once at startup, then new, changed and deleted files within seconds).
+        llm: the language model ``/ask`` answers with (a ``semsearch.answer.ChatSettings``); None: extractive.
 
     Raises:
         InvalidInputError: bad collection names, an unknown ``default``, a ``watch`` path that does not exist.
@@ -237,6 +240,7 @@ def create_app(
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
         _collection_routes(router, state, resolve, suffix)
         app.include_router(router)
+    mount_ask(app, state, llm)
 
     static = resources.files("semsearch.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

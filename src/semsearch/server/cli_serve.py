@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import SemsearchError
 from .security import Limits, check_api_key, check_bind, is_loopback
@@ -23,6 +24,7 @@ def serve_collections(
     max_documents: int | None = None,
     max_k: int | None = None,
     torch_threads: int | None = 1,
+    llm: Any = None,
     announce: Callable[[str], None] = print,
     watch: Sequence[Path] = (),
 ) -> None:
@@ -58,13 +60,15 @@ def serve_collections(
             raise SemsearchError(f"{name} must be at least 1, got {value}")
     app = create_app(
         list(folders), api_key=api_key, public_reads=public_reads, cors_origins=cors_origins,
-        limits=limits, rerankers=rerankers, watch=watch,
+        limits=limits, rerankers=rerankers, watch=watch, llm=llm,
     )
     if watch:
         _announce_watch(announce)
     shown = f"[{host}]" if ":" in host else host
     auth = "no API key (loopback only)" if api_key is None else ("API key for writes" if public_reads else "API key required")
     announce(f"serving {', '.join(app.state.semsearch.collections)} on http://{shown}:{port}/ ({auth}); API docs at /docs")
+    if llm is not None:
+        announce(f"answering /ask with the language model at {llm.base}")
     if not is_loopback(host) and not cors_origins:
         announce("CORS is off: browsers on other sites cannot call this API (add --cors-origin to allow one)")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False, proxy_headers=False)
