@@ -16,6 +16,7 @@ from .errors import (  # noqa: E402
     ModelMismatchError,
     NotACollectionError,
     SemsearchError,
+    UnknownDocumentError,
 )
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "ModelMismatchError",
     "NotACollectionError",
     "SemsearchError",
+    "UnknownDocumentError",
     "__version__",
 ]

@@ -33,3 +33,7 @@ class CollectionBusyError(SemsearchError):
 
 class DimensionMismatchError(InvalidInputError):
     """Precomputed embeddings do not have the collection's dimension."""
+
+
+class UnknownDocumentError(InvalidInputError):
+    """A document id the collection does not hold (e.g. the document ``similar`` starts from)."""
