@@ -1,7 +1,7 @@
 """Topics: k-means clusters of document vectors (FAISS), labelled by their most distinctive words.
 
 Clustering is spherical k-means through ``faiss.Kmeans`` (cosine, since the vectors are unit
-length): it scales to millions of vectors, puts every document in a topic (no "outlier" topic
+length; k-means++ seeding, best of three runs): it scales to millions of vectors, puts every document in a topic (no "outlier" topic
 to explain, the complaint users most often raise about density-based topic models) and is
 deterministic for a fixed seed.
 
@@ -14,7 +14,8 @@ bench/RESULTS.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,8 @@ class Clustering:
         return len(self.centroids)
 
 
-def kmeans(vectors: np.ndarray, n: int, *, seed: int = SEED, niter: int = 25, sample: int | None = None) -> Clustering:
+def kmeans(vectors: np.ndarray, n: int, *, seed: int = SEED, niter: int = 25, nredo: int = 3,
+           sample: int | None = None) -> Clustering:
     """Spherical k-means with ``n`` clusters; clusters renumbered by size (largest first).
 
     Raises:
@@ -80,11 +82,32 @@ def kmeans(vectors: np.ndarray, n: int, *, seed: int = SEED, niter: int = 25, sa
     train = x
     if sample is not None and m > sample:
         train = x[np.sort(np.random.default_rng(seed).choice(m, sample, replace=False))]
-    km = faiss.Kmeans(dim, int(n), niter=niter, seed=seed, spherical=True, verbose=False,
+    # k-means++ seeding and the best of three runs: plain random seeding lands in a local
+    # optimum (two true clusters merged, another split) often enough to fool the choice of k.
+    km = faiss.Kmeans(dim, int(n), niter=niter, seed=seed, spherical=True, verbose=False, nredo=nredo,
                       min_points_per_centroid=1, max_points_per_centroid=max(256, -(-len(train) // int(n))))
-    km.train(train)
-    _, assign = km.index.search(x, 1)
+    km.cp.init_method = faiss.ClusteringInitMethod_KMEANS_PLUS_PLUS
+    with few_threads_when_small(len(train) * int(n)):
+        km.train(train)
+        _, assign = km.index.search(x, 1)
     return _renumbered(x, assign[:, 0].astype(np.int64), km.centroids)
+
+
+@contextmanager
+def few_threads_when_small(work: int) -> Iterator[None]:
+    """One OpenMP thread for small problems: they gain nothing from more, and on a busy machine
+    FAISS's spinning threads turn milliseconds into seconds (measured: 0.4 ms vs ~2 s per run)."""
+    import faiss
+
+    if work >= 2_000_000:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _renumbered(x: np.ndarray, assign: np.ndarray, centroids: np.ndarray) -> Clustering:
