@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..collection import Collection, Document, Hit
 from ..errors import CollectionBusyError, DuplicateIdError, InvalidInputError, SemsearchError
 from . import models as m
+from .exploring import explore_routes
 from .search_options import UnsupportedOptionError, filter_keywords, search_keywords, supported_modes, supported_search_options
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
@@ -211,6 +212,7 @@ def create_app(
     ):
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
         _collection_routes(router, state, resolve, suffix)
+        explore_routes(router, state, resolve, suffix)  # /similar, /duplicates, /topics
         app.include_router(router)
 
     static = resources.files("semsearch.server") / "static"
