@@ -141,7 +141,18 @@ def test_assigned_topics_become_filters(make):
     doc = col.get([target.ids[0]])[0]
     assert doc.metadata["topic_label"] == target.label and doc.metadata["copy"] is False  # merged, not replaced
     assert assign_topics(col, found) == 0  # nothing left to change
-    assert sorted(tuple(g.ids) for g in duplicates(col)) == sorted((o, c) for c, (o, _) in COPIES.items())
+    assert sorted(sorted(g.ids) for g in duplicates(col)) == sorted(sorted((o, c)) for c, (o, _) in COPIES.items())
+
+
+def test_assigning_topics_locally_keeps_the_documents_order(tmp_path, minilm_path):
+    # In place on a local collection: "first"/"newest" still mean what they meant (Milvus
+    # upserts, which makes the changed documents the newest until the engine can update metadata).
+    with Collection(tmp_path / "order", engine="torch") as col:
+        fill(col)
+        before = [g.to_delete("first") for g in duplicates(col)]
+        assign_topics(col, topics(col, n=3))
+        assert [g.to_delete("first") for g in duplicates(col)] == before
+        assert [d.id for d in col.get(where={"copy": False})] == IDS
 
 
 def test_a_long_document_sharing_one_paragraph_is_not_a_duplicate(tmp_path, minilm_path):
