@@ -205,10 +205,10 @@ def section_dup100k(repeat: int) -> dict:
 
 def section_topics(repeat: int) -> dict:
     import faiss
+    from corpus_data import encode, stdlib_families
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from corpus_data import encode, stdlib_families
     from semsearch.corpus.topic_model import choose_topic_count, find_topics
 
     s = stdlib_families()

@@ -58,7 +58,7 @@ def edit(text: str, kind: str, rng: np.random.Generator, vocabulary: list[str]) 
     candidates = [i for i, w in enumerate(words) if len(w.strip(string.punctuation)) >= 4]
     if not candidates:
         return text + " " + vocabulary[int(rng.integers(len(vocabulary)))], "word"
-    i = int(candidates[int(rng.integers(len(candidates)))])
+    i = candidates[int(rng.integers(len(candidates)))]
     words[i] = vocabulary[int(rng.integers(len(vocabulary)))]
     return " ".join(words), "word"
 

@@ -79,7 +79,7 @@ def test_approximate_search_finds_the_planted_duplicates_and_only_pairs_above_th
     rows = rng.choice(len(x), 300, replace=False)
     for a, b in zip(rows[:150], rows[150:]):
         x[b] = unit((x[a] + 0.02 * rng.normal(size=32))[None])[0]
-    i, j, s = similar_pairs(x, 0.95, exact=False, nprobe=8)
+    i, j, _ = similar_pairs(x, 0.95, exact=False, nprobe=8)
     want = brute_pairs(x, 0.95)
     got = set(zip(i.tolist(), j.tolist()))
     assert got <= set(want)  # never a pair below the threshold

@@ -110,7 +110,7 @@ def test_pca_projection_is_deterministic_and_spreads_the_clusters():
 
 def test_tsne_projection_when_installed():
     pytest.importorskip("openTSNE")
-    x, truth = blobs([15, 16], dim=8)
+    x, _ = blobs([15, 16], dim=8)
     coords, method = project_2d(x, "tsne", seed=1)
     assert method == "tsne" and coords.shape == (31, 2) and np.all(np.isfinite(coords))
     again, _ = project_2d(x, "tsne", seed=1)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .conftest import API_KEY, CORPUS, error_of
-
 from semsearch.corpus import similar
+
+from .conftest import API_KEY, CORPUS, error_of
 
 
 def test_similar_matches_python_and_leaves_the_document_out(client, served):

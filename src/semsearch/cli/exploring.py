@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -61,7 +61,7 @@ def similar(
 @app.command()
 def duplicates(
     threshold: Annotated[float, typer.Option("--threshold", "-t", help="Cosine similarity at or above which two documents are near-duplicates.")] = 0.95,
-    exact: Annotated[Optional[bool], typer.Option("--exact/--approximate", help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).", show_default=False)] = None,
+    exact: Annotated[bool | None, typer.Option("--exact/--approximate", help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).", show_default=False)] = None,
     keep: Annotated[str, typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest.")] = "first",
     where: WhereOpt = None,
     delete: Annotated[bool, typer.Option("--delete", help="Delete the other members of each group (asks first).")] = False,
@@ -78,8 +78,8 @@ def duplicates(
     """
 
     def go() -> None:
-        from ..corpus.near_duplicates import check_keep
         from ..corpus.explore import duplicates as find_duplicates
+        from ..corpus.near_duplicates import check_keep
 
         check_keep(keep)
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
@@ -111,9 +111,9 @@ def duplicates(
 
 @app.command()
 def topics(
-    n: Annotated[Optional[int], typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).", show_default=False)] = None,
+    n: Annotated[int | None, typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).", show_default=False)] = None,
     where: WhereOpt = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a 2-D map of the documents coloured by topic to this image (PNG, SVG, PDF).", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a 2-D map of the documents coloured by topic to this image (PNG, SVG, PDF).", show_default=False)] = None,
     assign: Annotated[bool, typer.Option("--assign", help="Write each document's topic into its metadata (keys topic, topic_label) so it can be filtered on.")] = False,
     key: Annotated[str, typer.Option("--key", help="Metadata key --assign writes (and KEY_label).")] = "topic",
     central: Annotated[int, typer.Option("--central", help="How many central documents to show per topic in the table.")] = 3,
@@ -149,7 +149,7 @@ def topics(
     _run(go)
 
 
-def _print_topics(found, texts: dict[str, str], central: int) -> None:  # noqa: ANN001
+def _print_topics(found, texts: dict[str, str], central: int) -> None:
     table = Table(title=f"[bold]{len(found)} topics[/]", title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)

@@ -7,8 +7,8 @@ which read a collection only through :mod:`.reads`.
 
 from __future__ import annotations
 
-from .near_duplicates import DuplicateGroup, near_duplicate_groups, similar_pairs
 from .explore import assign_topics, duplicates, similar, topics
+from .near_duplicates import DuplicateGroup, near_duplicate_groups, similar_pairs
 from .topic_model import Topic, find_topics
 from .vectors import CorpusVectors, mean_document_vectors
 

@@ -38,15 +38,15 @@ def stop_words() -> dict[str, frozenset[str]]:
     from ..retrieval.lexical import tokenize
 
     try:
-        from stop_words import get_stop_words
+        from stop_words import StopWordError, get_stop_words
     except ImportError:  # pragma: no cover - a declared dependency; labels then keep function words
         return {}
     out: dict[str, frozenset[str]] = {}
     for lang in STOP_WORD_LANGUAGES:
         try:
             words = get_stop_words(lang)
-        except Exception:  # noqa: BLE001 - a list missing from this version of the package
-            continue
+        except StopWordError:  # a list missing from this version of the package: that language keeps them
+            words = []
         tokens = set()
         for w in words:
             tokens.update(tokenize(w))

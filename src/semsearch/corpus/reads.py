@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import UnknownDocumentError
 from .vectors import CorpusVectors
 
+
 def _is_milvus(col: Any) -> bool:
     return getattr(col, "backend", "local") == "milvus"
 
@@ -117,12 +118,11 @@ def write_metadata(col: Any, corpus: CorpusVectors, updates: Mapping[str, dict[s
     else:
         import json
 
-        with col._writing():
-            with col.store.write() as con:
-                con.executemany(
-                    "UPDATE documents SET metadata = ? WHERE id = ?",
-                    [(json.dumps(merged[i], ensure_ascii=False), corpus.ids[i]) for i in todo],
-                )
+        with col._writing(), col.store.write() as con:
+            con.executemany(
+                "UPDATE documents SET metadata = ? WHERE id = ?",
+                [(json.dumps(merged[i], ensure_ascii=False), corpus.ids[i]) for i in todo],
+            )
     for i in todo:
         corpus.metadatas[i] = merged[i]
     return len(todo)

@@ -17,7 +17,8 @@ Bodies forbid unknown fields like every request of the API; bad input answers 42
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Literal, Optional
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -29,7 +30,7 @@ from . import models as m
 class SimilarRequest(m.Request):
     id: m.DocumentId = Field(..., description="Id of the stored document to find more like (itself is left out).")
     k: int = Field(10, ge=1, description="How many similar documents (at most the server's max_k).")
-    where: Optional[m.Metadata] = Field(None, description="Metadata filter the similar documents must match.")
+    where: m.Metadata | None = Field(None, description="Metadata filter the similar documents must match.")
 
 
 class SimilarResponse(BaseModel):
@@ -41,8 +42,8 @@ class SimilarResponse(BaseModel):
 
 class DuplicatesRequest(m.Request):
     threshold: float = Field(0.95, gt=0, le=1, description="Cosine at or above which two documents are near-duplicates.")
-    where: Optional[m.Metadata] = Field(None, description="Look only among documents matching this metadata filter.")
-    exact: Optional[bool] = Field(None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above).")
+    where: m.Metadata | None = Field(None, description="Look only among documents matching this metadata filter.")
+    exact: bool | None = Field(None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above).")
     keep: Literal["first", "longest", "newest"] = Field("first", description="Which member of each group `keep` names.")
 
 
@@ -70,8 +71,8 @@ class DuplicatesResponse(BaseModel):
 
 
 class TopicsRequest(m.Request):
-    n: Optional[int] = Field(None, ge=1, description="Number of topics (default: chosen from the data).")
-    where: Optional[m.Metadata] = Field(None, description="Cluster only documents matching this metadata filter.")
+    n: int | None = Field(None, ge=1, description="Number of topics (default: chosen from the data).")
+    where: m.Metadata | None = Field(None, description="Cluster only documents matching this metadata filter.")
     max_ids: int = Field(100, ge=0, description="At most this many document ids per topic, most central first.")
 
 
