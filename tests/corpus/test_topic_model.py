@@ -127,3 +127,15 @@ def test_plot_writes_an_image(tmp_path):
     x, truth = blobs([6, 7], dim=4)
     path = plot_map(pca_2d(x), truth, ["rivers", "mountains"], tmp_path / "map.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_labels_read_a_sample_from_every_topic_of_a_large_collection():
+    from semsearch.corpus.topic_model import label_sample
+
+    labels = np.repeat([0, 1, 2], [9000, 900, 30])
+    picked = label_sample(labels, total=1000, least=50)
+    counts = np.bincount(labels[picked], minlength=3)
+    assert counts.tolist() == [9000 * 1000 // 9930 + 1, 91, 30]  # the same rate everywhere, small topics whole
+    assert np.array_equal(picked, np.sort(picked)) and len(set(picked.tolist())) == len(picked)
+    assert np.array_equal(label_sample(labels, total=1000, least=50), picked)  # seeded
+    assert np.array_equal(label_sample(labels[:500]), np.arange(500))  # small collections: every text

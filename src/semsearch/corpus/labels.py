@@ -68,16 +68,17 @@ def document_terms(texts: Sequence[str]) -> tuple[list[str], Any]:
     vocab: dict[str, int] = {}
     indptr, indices = [0], []
     for text in texts:
-        for tok in tokenize(text):
-            if _is_word(tok):
-                indices.append(vocab.setdefault(tok, len(vocab)))
+        indices.extend(vocab.setdefault(tok, len(vocab)) for tok in tokenize(text))
         indptr.append(len(indices))
     counts = sparse.csr_matrix(
         (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
         shape=(len(texts), len(vocab)),
     )
     counts.sum_duplicates()
-    return list(vocab), counts
+    words = list(vocab)
+    # Filter once per distinct word rather than once per occurrence.
+    keep = np.flatnonzero([_is_word(w) for w in words])
+    return [words[i] for i in keep], counts[:, keep].tocsr()
 
 
 def stop_word_mask(words: Sequence[str], class_counts: np.ndarray) -> np.ndarray:

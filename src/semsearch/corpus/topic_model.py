@@ -28,6 +28,7 @@ MAX_AUTO_TOPICS = 40
 SILHOUETTE_SAMPLE = 3000
 KMEANS_SAMPLE = 20_000  # documents each k-means of the automatic choice trains on
 SEED = 1234
+LABEL_DOCUMENTS = 20_000  # texts read for labels; above, a sample from every topic
 
 
 @dataclass
@@ -189,6 +190,26 @@ def cluster_documents(vectors: np.ndarray, n: int | None = None, *, seed: int = 
     return result
 
 
+def label_sample(labels: np.ndarray, *, seed: int = SEED, total: int = LABEL_DOCUMENTS, least: int = 100) -> np.ndarray:
+    """Positions of the documents whose texts label the topics: all of them up to ``total``,
+    else a seeded sample at the same rate from every topic (at least ``least`` of each).
+
+    Word counts of a few hundred documents per topic name it as well as all of them do, and
+    tokenizing every text of a large collection would take most of the time of ``topics``.
+    """
+    m = len(labels)
+    if m <= total:
+        return np.arange(m)
+    rng = np.random.default_rng(seed)
+    rate = total / m
+    picked = []
+    for c in range(int(labels.max()) + 1):
+        members = np.flatnonzero(labels == c)
+        take = min(len(members), max(least, int(np.ceil(rate * len(members)))))
+        picked.append(rng.choice(members, take, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
 def find_topics(
     ids: Sequence[str],
     vectors: np.ndarray,
@@ -212,7 +233,8 @@ def find_topics(
         return []
     x = unit_rows(vectors)
     clustering = cluster_documents(x, n, seed=seed)
-    words = distinctive_words(texts, clustering.labels, clustering.n, top=top_words)
+    sample = label_sample(clustering.labels, seed=seed)
+    words = distinctive_words([texts[i] for i in sample], clustering.labels[sample], clustering.n, top=top_words)
     topics = []
     for c in range(clustering.n):
         members = np.flatnonzero(clustering.labels == c)
