@@ -3,9 +3,10 @@
     PYTHONPATH=src python bench/corpus_data.py          # encode the corpora once (cached)
     PYTHONPATH=src python bench/bench_corpus.py         # all sections; --only dup5k,dup100k,topics,level,similar
 
-Every timed method runs in its own process (``--worker``), after loading its data and
-importing its libraries; its peak memory is the growth of the process's peak RSS during the
-call (``ru_maxrss``), its time the wall clock of the call. Medians of ``--repeat`` runs.
+Every timed method runs in its own process (``--worker``, one thread: OMP_NUM_THREADS=1 for
+FAISS and torch alike), after loading its data and importing its libraries; its peak memory is
+the growth of the process's RSS during the call (sampled every 5 ms), its time the wall clock
+of the call. Medians of ``--repeat`` runs.
 Results go to bench/out/corpus.json and are summarised on stdout.
 
 Ground truth for duplicates: a pair of passages is a near-duplicate when their texts are
@@ -118,11 +119,29 @@ def worker(method: str, data: str, threshold: float) -> None:
     else:
         import torch  # noqa: F401
         from sentence_transformers import util  # noqa: F401
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import threading
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+
+    # Sampled RSS (every 5 ms) rather than ru_maxrss: loading and imports leave a peak of their
+    # own that a method's growth may never exceed.
+    base, peak, done = rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     started = time.perf_counter()
     result = run_method(method, x, threshold)
     result["seconds"] = time.perf_counter() - started
-    result["peak_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    done.set()
+    sampler.join()
+    result["peak_mb"] = (max(peak[0], rss()) - base) / 2**20
     sys.stdout.write(json.dumps(result))
 
 
@@ -133,8 +152,11 @@ def timed(method: str, x: np.ndarray, threshold: float, repeat: int) -> dict:
         np.save(path, x)
     runs = []
     for _ in range(repeat):
+        # One thread each (FAISS and torch alike): the same resources for every method, and on a
+        # shared machine OpenMP's spinning threads made FAISS calls 6x slower (measured).
+        env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data", str(path), "--threshold", str(threshold)],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent / "src")})
+                              capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
         runs.append(json.loads(proc.stdout))
