@@ -160,7 +160,7 @@ def timed(method: str, x: np.ndarray, threshold: float, repeat: int) -> dict:
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
         runs.append(json.loads(proc.stdout))
-    out = runs[0]
+    out = dict(runs[0])
     out["seconds"] = statistics.median(r["seconds"] for r in runs)
     out["peak_mb"] = statistics.median(r["peak_mb"] for r in runs)
     out["runs"] = [round(r["seconds"], 3) for r in runs]
