@@ -70,7 +70,7 @@ def _stored_vectors(col) -> tuple[np.ndarray, list[str]]:
 
 def collect(col, texts: dict[str, str], answerable: set[str]) -> list[QueryFeatures]:
     """Search every query (default hybrid and dense) and gather its candidates' features."""
-    from semsearch.retrieval.lexical import tokenize
+    from semsearch.lexical import tokenize
 
     vectors, chunk_docs = _stored_vectors(col)
     doc_index = {d: i for i, d in enumerate(dict.fromkeys(chunk_docs))}

@@ -26,6 +26,7 @@ from .errors import (
     ModelMismatchError,
     NotACollectionError,
     SemsearchError,
+    UnknownDocumentError,
     UnreadableFileError,
     UnsupportedOptionError,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "ModelMismatchError",
     "NotACollectionError",
     "SemsearchError",
+    "UnknownDocumentError",
     "UnreadableFileError",
     "UnsupportedOptionError",
     "__version__",

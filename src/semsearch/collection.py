@@ -15,22 +15,21 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from .backends import open_engine
-from .embedding import DEFAULT_MODEL, Embedder
 from .engine import Engine
 from .errors import InvalidInputError
+from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
-from .manifest import check_reopen, new_manifest, summary
+from .manifest import open_embedder, summary
 from .types import Document, DocumentRow, Hit, IndexReport
 
 if TYPE_CHECKING:
-    from .answer.result import Answer
     from .ingest.progress import IndexProgress
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
 Where = dict[str, Any] | str | None
 
 
-class Collection:
+class Collection(Exploring):
     """Documents, their chunks and embeddings, searchable by meaning.
 
     >>> col = Collection("./my-index")                       # doctest: +SKIP
@@ -45,23 +44,20 @@ class Collection:
         backend: "local" (a folder: SQLite + FAISS) or "milvus" (``uri`` is a Milvus Lite file
             such as "./milvus.db" or a server "http://host:19530", with ``token``).
         create: create the collection when there is none.
-        index: the vector index spec: "auto" (default for new local collections: exact search
-            below 100k vectors, then IVF tuned to recall@10 >= 0.95; "auto:2GB" adds a memory
-            budget), a FAISS index_factory string ("Flat", "IVF4096,Flat", "IVF4096,PQ48",
-            "HNSW32", "SQ8"/"int8", ...) or "binary" / "binary,SQ8". Another spec than an
-            existing collection's rebuilds its index from the stored vectors (no re-encoding).
+        index: the vector index spec: "auto" (local default: exact below 100k vectors, then IVF
+            tuned to recall@10 >= 0.95; "auto:2GB" adds a memory budget), a FAISS index_factory
+            string ("Flat", "IVF4096,PQ48", "HNSW32", "SQ8", ...) or "binary". Another spec than
+            an existing collection's rebuilds its index from the stored vectors.
         chunk_size: maximum tokens per chunk (default: what the model reads at once).
         chunk_overlap: tokens shared by consecutive chunks of a long document.
-        precision: "auto" (the fastest that agrees with fp32), "fp32", "bf16" or "fp16".
-        device: "cpu", "cuda", ... (default: the best available).
-        batch_size: texts per encoding batch (default: the encoding engine's best).
-        engine: the encoding engine: "auto" (OpenVINO on CPUs when it agrees with torch, else
-            torch), "torch" or "openvino".
+        precision, device, batch_size, engine: how to encode: "auto" precision is the fastest
+            that agrees with fp32 ("fp32", "bf16", "fp16"); engine "auto" (OpenVINO on CPUs when
+            it agrees with torch), "torch" or "openvino"; the best device and batch by default.
         lock_timeout: seconds to wait for another process's write before giving up (local).
         progress: show a progress bar while encoding (default: on a terminal, for 512+ chunks).
         index_save_every: save the local vector index after this many changes (default 200,000).
-        embedding_cache: how many chunk embeddings to keep in the folder's embedding cache, so
-            re-indexing unchanged text does not encode it again (0 turns the cache off; local).
+        embedding_cache: chunk embeddings kept in the folder's cache, so unchanged text is never
+            encoded twice (0: no cache; local).
         backend_options: for Milvus, ``db_name``, ``insert_batch``, ``shards``, ``replicas`` and
             ``consistency`` (see :class:`semsearch.backends.milvus.engine.MilvusEngine`).
 
@@ -102,10 +98,8 @@ class Collection:
                                           lock_timeout=lock_timeout, **backend_options)
         encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
         try:
-            if self.engine.manifest is None:
-                self.embedder = self._create(model, index, chunk_size, chunk_overlap, encoder)
-            else:
-                self.embedder = self._open(model, index, chunk_size, encoder)
+            self.embedder = open_embedder(self.engine, model, index=index, chunk_size=chunk_size,
+                                          chunk_overlap=chunk_overlap, encoder=encoder)
         except BaseException:
             self.engine.close()
             raise
@@ -114,20 +108,6 @@ class Collection:
             from .embedding_cache import DiskEmbeddingCache
 
             self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=embedding_cache)
-
-    def _create(self, model: str | None, index: str | None, chunk_size: int | None, chunk_overlap: int | None,
-                encoder: dict[str, Any]) -> Embedder:
-        embedder = Embedder(model or DEFAULT_MODEL, **encoder)
-        self.engine.create(new_manifest(embedder, index=index or self.engine.default_index, chunk_size=chunk_size,
-                                        chunk_overlap=chunk_overlap))
-        return embedder
-
-    def _open(self, model: str | None, index: str | None, chunk_size: int | None, encoder: dict[str, Any]) -> Embedder:
-        check_reopen(self.manifest, self.path, model=model, chunk_size=chunk_size)
-        embedder = Embedder(self.manifest["model"], expect_dimension=self.dimension, **encoder)
-        if index is not None and index != self.manifest["index"]:
-            self.set_index(index)
-        return embedder
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -342,15 +322,6 @@ class Collection:
                                  mode=mode, fusion=fusion, alpha=alpha, rrf_k=rrf_k, candidates=candidates,
                                  rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr)
         return results[0] if single else results
-
-    def ask(self, question: str, **options: Any) -> Answer:
-        """Answer a question from the documents, with numbered citations of the hits used; see
-        :func:`semsearch.answer.ask` for the options (``llm=`` an OpenAI-compatible endpoint,
-        else an extractive answer; search options pass through). When no hit passes the "no
-        good match" line, the answer says the documents do not answer and no model is called."""
-        from .answer import ask
-
-        return ask(self, question, **options)
 
     def index_files(
         self,

@@ -28,6 +28,10 @@ class DuplicateIdError(InvalidInputError):
         )
 
 
+class UnknownDocumentError(InvalidInputError):
+    """A document id the collection does not hold (e.g. the document ``similar`` starts from)."""
+
+
 class DimensionMismatchError(InvalidInputError):
     """Embeddings (of documents or queries) do not have the collection's dimension."""
 
@@ -122,6 +126,7 @@ __all__ = [
     "ModelMismatchError",
     "NotACollectionError",
     "SemsearchError",
+    "UnknownDocumentError",
     "UnreadableFileError",
     "UnsupportedOptionError",
 ]

@@ -1,4 +1,5 @@
-"""The ``semsearch`` command line: index, search, ask, info, reindex, delete, migrate, demo, serve, mcp, eval.
+"""The ``semsearch`` command line: index, search, ask, info, verify, reindex, delete, migrate, demo, serve,
+mcp, eval, similar, duplicates, topics, finetune.
 
 One module per group of commands; each registers its commands on :data:`app`. Heavy imports
 (the model, FAISS, the server) happen inside the commands, so ``--help`` stays fast.
@@ -7,7 +8,7 @@ One module per group of commands; each registers its commands on :data:`app`. He
 from __future__ import annotations
 
 # Registers the commands; the import order is the order --help lists them in.
-from . import documents, evaluating, searching, asking, serving  # noqa: F401, I001
+from . import documents, evaluating, searching, asking, exploring, serving  # noqa: F401, I001
 from .common import app
 
 

@@ -42,6 +42,7 @@ from ..errors import (
 from ..types import Document, Hit
 from . import models as m
 from .asking import mount_ask
+from .exploring import explore_routes
 from .search_options import MODES, SEARCH_OPTIONS, search_keywords
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
 
@@ -239,6 +240,7 @@ def create_app(
     ):
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
         _collection_routes(router, state, resolve, suffix)
+        explore_routes(router, state, resolve, suffix)  # /similar, /duplicates, /topics
         app.include_router(router)
     mount_ask(app, state, llm)
 

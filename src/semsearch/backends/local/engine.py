@@ -243,6 +243,14 @@ class LocalEngine:
             for source, digest in hashes.items():
                 self.store.record_source(con, source, digest)
 
+    def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
+        import json
+
+        with self._writing(), self.store.write() as con:
+            cur = con.executemany("UPDATE documents SET metadata = ? WHERE id = ?",
+                                  [(json.dumps(m, ensure_ascii=False), doc_id) for doc_id, m in metadatas.items()])
+            return cur.rowcount
+
     # -- reading --------------------------------------------------------------------------
     def count(self) -> int:
         return self.store.document_count()

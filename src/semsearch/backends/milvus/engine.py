@@ -256,6 +256,22 @@ class MilvusEngine:
         for part in parts(rows, 1000):
             with_retries(lambda p=part: self.client.upsert(self.sources_name, p), "record file hashes")
 
+    def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
+        """Rows are upserted whole (Milvus has no partial update) with their own keys, vectors and
+        insertion stamps, chunks first as in ``write``."""
+        ids = list(metadatas)
+        chunk_fields = ["pk", "doc_id", "position", "chunk_start", "chunk_end", "text", "source", "vector"]
+        doc_fields = ["doc_id", "text", "source", "added"]
+        for part in parts(ids, 500):
+            chunks = list(self._query_all(self.name, f"doc_id in {id_list(part)}", chunk_fields))
+            docs = self._query_docs(part, None, doc_fields)
+            for rows, name, extra in ((chunks, self.name, {}), (docs, self.docs_name, {"placeholder": PLACEHOLDER})):
+                new = [{**r, **extra, "metadata": metadatas[r["doc_id"]], "facets": facets(metadatas[r["doc_id"]])}
+                       for r in rows]
+                for batch in parts(new, self._insert_batch):
+                    with_retries(lambda b=batch, n=name: self.client.upsert(n, b), f"update metadata in {name}")
+        return len(self.sources_of(ids))
+
     # -- reading --------------------------------------------------------------------------
     def _count(self, collection: str) -> int:
         res = with_retries(lambda: self.client.query(collection, filter="", output_fields=["count(*)"],
