@@ -1,4 +1,4 @@
-"""The ``semsearch`` command line: index, search, info, reindex, delete, migrate, demo, serve, eval.
+"""The ``semsearch`` command line: index, search, info, reindex, delete, migrate, demo, serve, eval, finetune.
 
 One module per group of commands; each registers its commands on :data:`app`. Heavy imports
 (the model, FAISS, the server) happen inside the commands, so ``--help`` stays fast.
@@ -6,7 +6,7 @@ One module per group of commands; each registers its commands on :data:`app`. He
 
 from __future__ import annotations
 
-from . import documents, evaluating, searching, serving  # noqa: F401  (registers the commands)
+from . import documents, evaluating, finetuning, searching, serving  # noqa: F401  (registers the commands)
 from .common import app
 
 
