@@ -183,6 +183,17 @@ def test_triplets_from_a_csv_file_and_a_beir_folder_train(tmp_path, tiny_model_d
     assert result.card["data"]["kind"] == "beir" and result.card["data"]["queries"] == len(WORDS)
 
 
+def test_matryoshka_training_is_recorded_for_truncation(tmp_path, pairs, tiny_model_dir):
+    result = finetune(pairs, tmp_path / "model", base_model=str(tiny_model_dir), epochs=1, matryoshka=[32, 16, 8],
+                      loss="mnrl", **FAST)
+    card = read_card(result.model_dir)
+    assert card["matryoshka_dimensions"] == [32, 16, 8] and card["dimension"] == 32
+    assert card["settings"]["loss"] == "mnrl"
+    with pytest.raises(InvalidInputError, match="exceed the model's dimension 32"):
+        finetune(pairs, tmp_path / "other", base_model=str(tiny_model_dir), matryoshka=[64, 32], **FAST)
+    assert not (tmp_path / "other.partial").exists()
+
+
 # -- bad input: clear errors, raised before a model loads or a folder appears -----------------
 
 

@@ -46,7 +46,7 @@ def finetune_(
     epochs: Annotated[float, typer.Option("--epochs", help="Passes over the training pairs.")] = 1.0,
     learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up over the first 10%, then decay).")] = 2e-5,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", help="Train on at most this many pairs (a random sample).", show_default=False)] = None,
-    max_seq_length: Annotated[int | None, typer.Option("--max-seq-length", help="Tokens per text during training (default: the model's).", show_default=False)] = None,
+    max_seq_length: Annotated[int | None, typer.Option("--max-seq-length", help="Tokens per text for training and scoring, saved with the model (default: the model's).", show_default=False)] = None,
     matryoshka: Annotated[str | None, typer.Option("--matryoshka", help="Also train truncated embeddings, e.g. 384,256,128,64 (MatryoshkaLoss).", show_default=False)] = None,
     evaluations: Annotated[int, typer.Option("--evaluations-per-epoch", help="Held-out evaluations (and checkpoints) per epoch.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split, sampling and training.")] = 42,

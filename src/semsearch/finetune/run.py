@@ -97,7 +97,6 @@ def _work_folder(out: Path, fingerprint: dict[str, Any], restart: bool) -> tuple
                 f"{work} holds an unfinished run with other data or settings; rerun with the same arguments "
                 "to continue it, or pass --restart (restart=True) to discard it"
             )
-    work.mkdir(parents=True, exist_ok=True)
     state["fingerprint"] = fingerprint
     return work, state
 
@@ -202,21 +201,34 @@ def finetune(
     device = pick_device(device)
     model = SentenceTransformer(model_location(base), device=device)
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+    if settings.max_seq_length:  # before anything is encoded: mining and both scorings see the same length
+        model.max_seq_length = settings.max_seq_length
     if dim and any(d > dim for d in settings.matryoshka):
         raise InvalidInputError(f"matryoshka dimensions {list(settings.matryoshka)} exceed the model's dimension {dim}")
 
+    def say(message: str) -> None:
+        if console is not None:
+            console.print(message, highlight=False)
+
+    work.mkdir(parents=True, exist_ok=True)  # only now: nothing is left behind by a run that never started
+    _atomic_json(work / RUN_FILE, state)  # the fingerprint first, so no other run reuses what follows
     if source_data is None:
+        say(f"continuing the unfinished run in {work}")
         data = TrainingData.from_json(json.loads((work / DATA_FILE).read_text(encoding="utf-8")))
     else:
+        say(f"preparing the data (hold out queries{', mine hard negatives' if mining.negatives else ''}) with {base}")
         data = prepare_data(source_data, model, negatives_from=negatives_from, mining=mining, heldout=heldout,
                             eval_corpus_size=eval_corpus_size, max_pairs=max_pairs, seed=seed)
         _atomic_json(work / DATA_FILE, data.to_json())
     all_sets = {"heldout": data.heldout, **eval_sets}
     if "before" not in state:
+        say(f"scoring the base model on {len(data.heldout.queries)} held-out queries"
+            + (f" and on {', '.join(eval_sets)}" if eval_sets else ""))
         state["before"] = {name: evaluate_model(model, s) for name, s in all_sets.items()}
         _atomic_json(work / RUN_FILE, state)
     before = state["before"]
 
+    say(f"training on {len(data.train)} rows ({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
     train_started = time.perf_counter()
     extra: list[Any] = list(callbacks)
     bar = None

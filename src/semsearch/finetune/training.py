@@ -117,8 +117,6 @@ def train(
 
     columns = ["query", "positive", *(f"negative_{i}" for i in range(1, len(rows[0]) - 1))]
     dataset = Dataset.from_dict({c: [r[i] for r in rows] for i, c in enumerate(columns)})
-    if settings.max_seq_length:
-        model.max_seq_length = settings.max_seq_length
     per_epoch = steps_per_epoch(len(rows), settings.batch_size)
     total = max(1, math.ceil(per_epoch * settings.epochs))
     eval_steps = max(1, per_epoch // max(1, settings.evaluations_per_epoch))
