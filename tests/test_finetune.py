@@ -57,6 +57,10 @@ def test_training_runs_end_to_end_the_loss_falls_and_held_out_ndcg_rises(tmp_pat
     assert result.after["heldout"]["ndcg@10"] > result.before["heldout"]["ndcg@10"]
     assert result.improved
     assert result.steps == 12 and result.resumed_from_step == 0
+    # The best checkpoint by held-out nDCG@10 is the one written, whenever it came.
+    by_step = dict(result.card["training"]["heldout_ndcg@10_by_step"])
+    assert len(by_step) == 6 and result.best_step in by_step
+    assert result.after["heldout"]["ndcg@10"] == pytest.approx(max(by_step.values()), abs=1e-4)
     card = read_card(result.model_dir)
     assert card["base_model"] == str(tiny_model_dir.resolve())
     assert card["evaluation"]["heldout"]["before"] == result.before["heldout"]
