@@ -199,7 +199,8 @@ def finetune(
     if model_location(base) != base:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     device = pick_device(device)
-    model = SentenceTransformer(model_location(base), device=device)
+    with training.quiet_transformers():
+        model = SentenceTransformer(model_location(base), device=device)
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     if settings.max_seq_length:  # before anything is encoded: mining and both scorings see the same length
         model.max_seq_length = settings.max_seq_length
@@ -248,7 +249,8 @@ def finetune(
 
     staged = work / "model"
     shutil.rmtree(staged, ignore_errors=True)
-    model.save(str(staged))
+    with training.quiet_transformers():
+        model.save(str(staged))
     card = {
         "card_version": 1,
         "semsearch_version": __version__,

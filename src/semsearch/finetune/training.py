@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,20 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     return None
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' own progress bars (one per checkpoint saved or loaded) while ours runs."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def train(
     model: Any,
     rows: list[list[str]],
@@ -160,7 +175,8 @@ def train(
     trainer.remove_callback(PrinterCallback)
     resume = last_complete_checkpoint(checkpoints)
     resumed_from = int(resume.name.split("-")[-1]) if resume else 0
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with quiet_transformers():
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     state = trainer.state
     losses = [(int(e["step"]), float(e["loss"])) for e in state.log_history if "loss" in e]
     evaluations = [(int(e["step"]), float(e[BEST_METRIC])) for e in state.log_history if BEST_METRIC in e]
