@@ -245,6 +245,9 @@ def test_other_bad_arguments(tmp_path, pairs):
         finetune(pairs, tmp_path / "model", loss="triplet")
     with pytest.raises(InvalidInputError, match="held-out fraction"):
         finetune(pairs, tmp_path / "model", heldout=0.9)
+    with pytest.raises(InvalidInputError, match="cannot load base model"):
+        finetune(pairs, tmp_path / "model", base_model=str(tmp_path / "plain"))
+    assert not (tmp_path / "model.partial").exists()
 
 
 # -- the command line ------------------------------------------------------------------------

@@ -199,8 +199,14 @@ def finetune(
     if model_location(base) != base:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     device = pick_device(device)
-    with training.quiet_transformers():
-        model = SentenceTransformer(model_location(base), device=device)
+    try:
+        with training.quiet_transformers():
+            model = SentenceTransformer(model_location(base), device=device)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"cannot load base model {base!r} ({' '.join(str(exc).split())[:300]}); give the folder of a "
+            "sentence-transformers model, or a hub name with network access"
+        ) from exc
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     if settings.max_seq_length:  # before anything is encoded: mining and both scorings see the same length
         model.max_seq_length = settings.max_seq_length
