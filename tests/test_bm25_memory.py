@@ -179,3 +179,14 @@ def test_server_warm_up_builds_it(col):
     add_docs(col, rng, 0, 20)
     _warm_up(State)  # type: ignore[arg-type]
     assert State.warmup_error is None and col.engine.bm25._snapshot is not None
+
+
+def test_the_first_fts5_query_of_a_process_never_triggers_a_build(col):
+    """A one-shot CLI search reads a cold index: however slow, that first query must not make
+    the process build BM25 in memory (~25 MB and a second for nothing)."""
+    add_docs(col, np.random.default_rng(3), 0, 50)
+    memory = col.engine.bm25
+    memory.spent(1000.0)  # the first query: far slower than any build
+    assert not memory.worth_building()
+    memory.spent(1000.0)  # a second one in the same process: now a build pays for itself
+    assert memory.worth_building()
