@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, read_json, write_durably, write_json
 from .faiss import RETUNE_GROWTH, RETUNE_MIN, SMALL_ALLOW, SMALL_ALLOW_FRACTION
+from .filtering import id_selector, sorted_ids
 from .spec import parse_spec
 
 DEFAULT_OVERSAMPLE = 4
@@ -158,12 +159,12 @@ class BinaryIndex(VectorIndex):
             return scores_out, ids_out
         selector = None
         if allow is not None:
-            _, allowed_pos = self._positions(np.unique(np.asarray(allow, dtype=np.int64)))
+            _, allowed_pos = self._positions(sorted_ids(allow))
             if len(allowed_pos) == 0:
                 return scores_out, ids_out
             if len(allowed_pos) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
                 return self._search_positions(queries, k, allowed_pos)
-            selector = faiss.IDSelectorBatch(allowed_pos)
+            selector = id_selector(allowed_pos)
         fetch = min(total, max(k, k * self.search_value))
         for start in range(0, nq, _QUERY_BLOCK):
             q = queries[start : start + _QUERY_BLOCK]

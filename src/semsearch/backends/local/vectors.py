@@ -26,8 +26,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 INDEX_META = "vectors.json"
-#: A filter matching at most this many chunks is searched by scoring them all exactly.
-EXACT_SCAN_LIMIT = 20_000
 
 
 class DerivedIndex:
@@ -199,7 +197,8 @@ class DerivedIndex:
 
     # -- searching ------------------------------------------------------------------------
     def candidates(self, vectors: np.ndarray, n: int, allow: np.ndarray | None) -> list[list[Candidate]]:
-        """The n best documents per query vector (each through its best chunk), exact among ``allow``."""
+        """The n best documents per query vector (each through its best chunk) among ``allow``
+        (ascending chunk ids; None: all), as exact as the index is (see :mod:`semsearch.index.faiss`)."""
         self.ensure_current()
         self._lock.acquire_read()
         try:
@@ -208,17 +207,11 @@ class DerivedIndex:
             total = len(index) if allow is None else len(allow)
             if total == 0:
                 return [[] for _ in range(len(vectors))]
-            if allow is not None and len(allow) <= EXACT_SCAN_LIMIT:
-                # A small filtered subset: score all of it exactly, straight from the store.
-                ids, embs = self.store.embeddings(allow, self.dimension)
-                sims = vectors @ embs.T
-                order = np.argsort(-sims, axis=1, kind="stable")
-                scores, ids = np.take_along_axis(sims, order, axis=1), ids[order]
-                fetch = total
-            else:
-                # Most documents are one chunk; fetch more only when chunks of one document crowd out others.
-                fetch = min(total, n)
-                scores, ids = index.search(vectors, fetch, allow=allow)
+            # Filtered or not, chunks are scored from the vectors the index holds in memory (the
+            # index searches an allow-list among them, exhaustively when it is small). Most
+            # documents are one chunk; fetch more only when chunks of one document crowd out others.
+            fetch = min(total, n)
+            scores, ids = index.search(vectors, fetch, allow=allow)
             while True:
                 chunk_docs = self.store.chunk_documents(np.unique(ids[ids >= 0]).tolist())
                 results = [best_per_document(srow, irow, chunk_docs, n) for srow, irow in zip(scores.tolist(), ids.tolist())]
