@@ -53,6 +53,7 @@ class BinaryIndex(VectorIndex):
     # -- codes ----------------------------------------------------------------------------
     def _calibrate(self, sample: np.ndarray) -> None:
         lo, hi = sample.min(axis=0), sample.max(axis=0)
+        self.trained_on = len(sample)
         self._vmin = lo.astype(np.float32)
         self._vscale = np.maximum(hi - lo, 1e-6).astype(np.float32) / 255.0
 

@@ -31,7 +31,7 @@ from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, read_json, topk_exact, write_durably, write_json
 from .filtering import filtered_value, id_selector, search_parameters, search_post_filtered, sorted_ids
 from .spec import parse_spec
-from .tuning import resolve_auto
+from .tuning import auto_redecision, stale_codebooks
 
 # Allow-lists up to this many ids (or 2% of the index) are searched exactly.
 SMALL_ALLOW = 4096
@@ -123,7 +123,7 @@ class FaissIndex(VectorIndex):
             return
         index = self._new_index()
         index.train(sample)
-        self._index, self._trained, self.note = index, True, None
+        self._index, self._trained, self.note, self.trained_on = index, True, None, len(sample)
         self._apply_search_value()
 
     # -- the search knob ------------------------------------------------------------------
@@ -160,11 +160,13 @@ class FaissIndex(VectorIndex):
             return f"{int(self._index.ntotal) - self.built_n:,} vectors were added to the HNSW graph after it was built"
         if self._trained and self.spec_info.search_param and n >= max(RETUNE_MIN, RETUNE_GROWTH * self.built_n):
             return f"tuned for {self.built_n:,} vectors, the collection now holds {n:,}"
+        if self._trained and self.spec_info.min_train:  # types without a knob (SQ8, PQ48) too
+            stale = stale_codebooks(n, self.trained_on, self.spec_info.min_train)
+            if stale:
+                return stale
         asked = parse_spec(self.spec, self.dim)
         if asked.kind == "auto":
-            target = resolve_auto(n, self.dim, asked.memory_budget)
-            if parse_spec(target, self.dim).kind != self.spec_info.kind:
-                return f"auto chooses {target} for {n:,} vectors (was {self.factory})"
+            return auto_redecision(asked.memory_budget, self.factory, n, self.dim, self.built_n, self.bytes_per_vector())
         return None
 
     # -- data -----------------------------------------------------------------------------
