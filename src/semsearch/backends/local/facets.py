@@ -1,12 +1,12 @@
 """Metadata facets in memory: what a ``where`` filter needs, in columns made for it.
 
 A filtered search used to compile the filter to SQL over every document's metadata JSON
-(``json_each``), ~0.5 s a query at 100k documents. Here every metadata value of every document
-is held once, in one column per key, split by kind (text as codes of a shared vocabulary,
-numbers as float64, booleans), and a filter is evaluated with NumPy over whole columns: a
-comparison is one vectorised pass over that key's values (~0.1 ms per 100k), ``$and``/``$or``
-are boolean operations over documents, and the result maps to the ascending chunk ids the
-vector index and BM25 take. The store stays the truth; this is a derived cache like they are:
+(``json_each``): 15-25 µs a document, seconds a query at 100k documents on a loaded machine.
+Here every metadata value of every document is held once, in one column per key, split by
+kind (text as codes of a shared vocabulary, numbers as float64, booleans), and a filter is
+evaluated with NumPy over whole columns: a comparison is one vectorised pass over that key's
+values (~1 ms per 100k), ``$and``/``$or`` are boolean operations over documents, and the
+result maps to the ascending chunk ids the vector index and BM25 take. The store stays the truth; this is a derived cache like they are:
 
 - built from the store in one read snapshot, kept current from its change log (chunks added
   with their documents read; chunks removed masked), compacted when a quarter of its rows are
@@ -41,9 +41,10 @@ log = logging.getLogger(__name__)
 #: Metadata values (list elements counted one by one) beyond which filters stay in SQL
 #: (memory: ~13 bytes a value, so ~260 MB at the bound).
 MAX_ENTRIES = 20_000_000
-#: Seconds per document a build takes (~3 µs reading and parsing a small metadata object, ~5
-#: µs filing its values: bench/RESULTS.md, issue 18), for deciding when a build pays off.
-BUILD_SECONDS_PER_DOCUMENT = 8e-6
+#: Seconds per document a build takes, for deciding when a build pays off: about three SQL
+#: filter passes (measured on a loaded machine at 100k documents of 3-4 values: 52 µs a
+#: document against 15-25 µs for one json_each pass; bench/RESULTS.md, issue 18).
+BUILD_SECONDS_PER_DOCUMENT = 1e-5
 _EXACT_FLOAT = 2.0**53  # float64 holds every number of smaller magnitude exactly
 _RANGE = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
 
@@ -305,7 +306,7 @@ class MemoryFacets:
     """The facet snapshot of one collection: when to build it, and keeping it current.
 
     ``current()`` gives a snapshot holding exactly the store's chunks, or None while filters
-    should run in SQL: a process pays the build (~5 SQL filter passes) only once its filters
+    should run in SQL: a process pays the build (about three SQL filter passes) only once its filters
     have spent as long in SQL ("ski rental", as the in-memory BM25 does), so a one-shot CLI
     search never builds and a server builds after a few filtered searches (or at warm-up);
     and never when the metadata is too large to hold. Callers report SQL seconds with ``spent()``.
