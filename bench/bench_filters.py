@@ -37,8 +37,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -141,7 +142,7 @@ def semsearch_search(col: Any, where: dict | None) -> Callable[[np.ndarray], lis
 def worker(args: argparse.Namespace) -> None:
     """One semsearch measurement in this process (whatever ``semsearch`` PYTHONPATH gives):
     the first filtered search of a fresh process, then warm latencies for every filter."""
-    x, queries, cat, num = dataset(args.data, args.n, args.queries)
+    _, queries, _, _ = dataset(args.data, args.n, args.queries)
     import semsearch
     from semsearch import Collection
 

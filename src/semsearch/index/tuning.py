@@ -101,7 +101,7 @@ def auto_redecision(budget: int | None, factory: str, n: int, dim: int, built_n:
     if target == factory:
         return None
     changed_kind = parse_spec(target, dim).kind != parse_spec(factory, dim).kind
-    over_budget = budget is not None and bytes_per_vector == bytes_per_vector and n * bytes_per_vector > budget
+    over_budget = budget is not None and not math.isnan(bytes_per_vector) and n * bytes_per_vector > budget
     grown = n >= AUTO_REDECIDE_GROWTH * max(built_n, 1) or n * AUTO_REDECIDE_GROWTH <= built_n
     if changed_kind or over_budget or grown:
         why = f"~{n * bytes_per_vector / 2**20:,.1f} MiB is over the budget" if over_budget else f"{n:,} vectors"

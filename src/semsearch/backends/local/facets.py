@@ -92,7 +92,7 @@ class Column:
             out[self.text_docs[np.isin(self.text_codes, codes)]] = True
 
 
-def _exact_compare(x: int, op: str, value: int | float) -> bool:
+def _exact_compare(x: int, op: str, value: float) -> bool:
     return {"$eq": x == value, "$gt": x > value, "$gte": x >= value, "$lt": x < value, "$lte": x <= value}[op]
 
 
@@ -111,15 +111,15 @@ def _column(rows: list[int], values: list[Any], vocab: dict[str, int], base: Col
     exact = [i for i in number if type(values[i]) is float or abs(values[i]) < _EXACT_FLOAT]
     big = tuple((rows[i], values[i]) for i in number if type(values[i]) is int and abs(values[i]) >= _EXACT_FLOAT)
     flags = np.flatnonzero(kinds == _BOOL)
-    parts = (
+    parts: list[np.ndarray] = [
         row_array[text], codes, row_array[exact], np.fromiter((values[i] for i in exact), np.float64, len(exact)),
         row_array[flags], np.fromiter((values[i] for i in flags.tolist()), bool, len(flags)),
-    )
+    ]
     if base is not None:
         old = (base.text_docs, base.text_codes, base.num_docs, base.nums, base.bool_docs, base.bools)
-        parts = tuple(np.concatenate([o, p]) for o, p in zip(old, parts))
+        parts = [np.concatenate([o, p]) for o, p in zip(old, parts)]
         big = base.big + big
-    return Column(*parts, big)
+    return Column(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], big)
 
 
 @dataclass(frozen=True)
