@@ -184,10 +184,13 @@ def _index_summary(details: dict) -> str:
     parts = [f"{details.get('vectors', 0)} vectors"]
     if "bytes_per_vector" in details:
         parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
+    if details.get("trained_on"):
+        parts.append(f"trained on {details['trained_on']:,} vectors")
     tuning = details.get("tuning")
     if tuning:
         knob = f"{tuning['param']}={tuning['value']}, " if tuning.get("param") else ""
-        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f} (target {tuning['target']})")
+        at = f" at {details['tuned_on']:,} vectors" if details.get("tuned_on") else ""
+        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f}{at} (target {tuning['target']})")
     if details.get("note"):
         parts.append(details["note"])
     return "; ".join(parts)
