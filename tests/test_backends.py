@@ -368,7 +368,7 @@ def test_an_interrupted_file_resumes_without_encoding_again(open_collection, tmp
     encoded: list[int] = []
     real = col._encode_rows
 
-    def crash_after_two_batches(rows):
+    def crash_after_two_batches(rows, **_):
         if len(encoded) == 2:
             raise KeyboardInterrupt("killed")
         encoded.append(sum(len(r.chunks) for r in rows))
@@ -379,10 +379,32 @@ def test_an_interrupted_file_resumes_without_encoding_again(open_collection, tmp
         col.index_files([data], batch_chunks=8)
     assert col.count() == 16 and col.info()["partial_files"] == 1  # two committed batches are searchable
     encoded.clear()
-    monkeypatch.setattr(col, "_encode_rows", lambda rows: (encoded.append(sum(len(r.chunks) for r in rows)), real(rows)))
+    monkeypatch.setattr(col, "_encode_rows", lambda rows, **_: (encoded.append(sum(len(r.chunks) for r in rows)), real(rows)))
     report = col.index_files([data], batch_chunks=8)
     assert sum(encoded) == 30 - 16 and report.documents_unchanged == 16 and report.files_resumed == 1
     assert col.count() == 30 and col.info()["partial_files"] == 0
     assert col.index_files([data]).files_unchanged == 1
     assert sorted(d.id for d in col.get()) == sorted(x["id"] for x in lines)
     assert col.get("r7")[0].metadata == {"n": 7}
+
+
+def test_similar_duplicates_and_topics_through_the_facade(filled):
+    hits = filled.similar("s2", k=3)
+    assert len(hits) == 3 and "s2" not in [h.id for h in hits] and all(0 <= h.score <= 1 for h in hits)
+    assert [h.id for h in filled.similar("s2", k=3, where={"topic": "science"})] == ["s5"]
+    filled.add([SENTENCES[1].upper()], ids=["s1-copy"])  # a near-duplicate (case only)
+    groups = filled.duplicates(threshold=0.9)
+    assert [sorted(g.ids) for g in groups] == [["s1", "s1-copy"]]
+    topics = filled.topics(n=2, assign="topic_id")
+    assert sorted(i for t in topics for i in t.ids) == sorted(IDS + ["s1-copy"])
+    first = topics[0]
+    assert {d.id for d in filled.get(where={"topic_id": first.id})} == set(first.ids)
+    with pytest.raises(SemsearchError) as info:
+        filled.similar("missing")
+    assert type(info.value).__name__ == "UnknownDocumentError"
+
+
+def test_similar_duplicates_and_topics_of_a_filter_matching_nothing_are_empty(filled):
+    assert filled.duplicates(where={"topic": "nothing-has-this"}) == []
+    assert filled.topics(where={"topic": "nothing-has-this"}) == []
+    assert filled.similar("s0", where={"topic": "nothing-has-this"}) == []

@@ -70,11 +70,11 @@ def test_reindex_skips_unchanged_replaces_changed_and_prunes_removed(tmp_path, d
     col = tmp_path / "col"
     assert invoke("index", str(docs), collection=col).exit_code == 0
     r = invoke("index", str(docs), collection=col)
-    assert "0 new and 0 changed" in r.text and "5 unchanged" in r.text
+    assert "files 0 added, 0 replaced, 0 removed, 5 unchanged" in r.text
     (docs / "beach.txt").write_text("A mountain cabin with a wood stove, far from any coast.")
     (docs / "bank.md").unlink()
     r = invoke("index", str(docs), collection=col)
-    assert "1 changed" in r.text and "1 removed" in r.text, r.output
+    assert "0 added, 1 replaced, 1 removed" in r.text, r.output
     hits = json.loads(invoke("search", "cosy hut in the mountains", "--json", collection=col).stdout)[0]["hits"]
     assert hits[0]["text"].startswith("A mountain cabin")
     assert all("central bank" not in h["text"] for h in hits)

@@ -5,11 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semsearch import embedding as emb
-from semsearch.embedding import DEFAULT_MODEL, Embedder, canonical_model_name, cpu_has_fast_bf16, model_location
+from semsearch.embedding import (
+    DEFAULT_MODEL,
+    Embedder,
+    calibration,
+    canonical_model_name,
+    cpu_has_fast_bf16,
+    light,
+    model_location,
+)
+from semsearch.embedding import models as emb
+from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.embedding_cache import DiskEmbeddingCache, QueryCache, text_key
 from semsearch.errors import InvalidInputError
-from semsearch.openvino_engine import openvino_available
+
+
+@pytest.fixture()
+def fresh_machine(monkeypatch, tmp_path):
+    """A machine that has prepared nothing yet: empty cache folder, nothing chosen or loaded in this process."""
+    monkeypatch.setenv("SEMSEARCH_CACHE_DIR", str(tmp_path / "machine-cache"))
+    monkeypatch.setattr(calibration, "_auto_precision", {})
+    monkeypatch.setattr(emb, "_ov_models", {})
+    monkeypatch.setattr(light, "_encoders", {})
 
 
 def test_default_model_resolves_offline_to_the_bundled_weights(minilm_path):
@@ -86,6 +103,7 @@ def tiny(tiny_model_dir) -> Embedder:
 def test_cuda_is_chosen_when_available(monkeypatch):
     import torch
 
+    monkeypatch.setattr(emb, "torch_build_has_accelerator", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert emb.pick_device() == "cuda"
     assert emb.pick_device("cpu") == "cpu"
@@ -94,6 +112,7 @@ def test_cuda_is_chosen_when_available(monkeypatch):
 def test_cpu_when_no_accelerator(monkeypatch):
     import torch
 
+    monkeypatch.setattr(emb, "torch_build_has_accelerator", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     if getattr(torch.backends, "mps", None) is not None:
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -110,42 +129,38 @@ def test_cuda_uses_half_precision(monkeypatch, bf16_supported, expected):
 
 
 def test_cpu_without_native_bf16_stays_fp32(monkeypatch):
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: False)
     assert Embedder("some/model", device="cpu", engine="torch")._choose_precision() == "fp32"
 
 
-def test_bf16_refused_when_calibration_disagrees(monkeypatch, tiny_model_dir):
-    monkeypatch.setattr(emb, "_auto_precision", {})  # the per-process choice would hide the second case
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # no real agreement can pass this
+def test_bf16_refused_when_calibration_disagrees(monkeypatch, tiny_model_dir, fresh_machine):
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 1.01)  # no real agreement can pass this
     assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose_precision() == "fp32"
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
+    monkeypatch.setattr(calibration, "_auto_precision", {})  # the per-process choice would hide the second case
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 0.0)
     assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose_precision() == "bf16"
 
 
 @pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
-def test_auto_engine_takes_openvino_only_when_it_agrees_with_torch(monkeypatch, tiny_model_dir):
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: True)
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 1.01)  # every faster path refused: torch fp32 remains
+def test_auto_engine_takes_openvino_only_when_it_agrees_with_torch(monkeypatch, tiny_model_dir, fresh_machine):
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 1.01)  # every faster path refused: torch fp32 remains
     assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("torch", "fp32")
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "BF16_MIN_COSINE", 0.0)
+    monkeypatch.setattr(calibration, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "BF16_MIN_COSINE", 0.0)
     assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("openvino", "bf16")
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(calibration, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "cpu_has_fast_bf16", lambda: False)
     assert Embedder(str(tiny_model_dir), device="cpu")._choose() == ("openvino", "fp32")
     # An explicit engine or precision keeps the other choice automatic.
-    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "_auto_precision", {})
     assert Embedder(str(tiny_model_dir), device="cpu", engine="torch")._choose() == ("torch", "fp32")
 
 
-def test_without_openvino_auto_encodes_with_torch(monkeypatch, tiny_model_dir):
-    from semsearch import openvino_engine
+def test_without_openvino_auto_encodes_with_torch(monkeypatch, tiny_model_dir, fresh_machine):
+    from semsearch.embedding import openvino_engine
 
-    monkeypatch.setattr(emb, "_auto_precision", {})
-    monkeypatch.setattr(emb, "_ov_models", {})
     monkeypatch.setattr(openvino_engine, "openvino_available", lambda: False)
     e = Embedder(str(tiny_model_dir), device="cpu")
     assert e.engine == "torch"
@@ -284,3 +299,81 @@ def test_unavailable_disk_cache_does_not_stop_encoding(tiny, tmp_path, monkeypat
     spy = CountingEncode(tiny)
     out = tiny.encode_documents(["one text", "another text"])
     assert out.shape[0] == 2 and spy.texts and cache.misses == 2
+
+
+# -- issue 18, defect 2: the bundled model must not switch the hub off for the process ----
+def test_loading_the_bundled_model_leaves_the_environment_alone(minilm_path, monkeypatch):
+    import os
+
+    import sentence_transformers  # noqa: F401  (torch sets variables of its own when imported)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(emb, "_models", {})  # as in a fresh process
+    before = dict(os.environ)
+    model = emb.load_sentence_transformer(DEFAULT_MODEL, "cpu")
+    assert model.encode(["still loads offline"]).shape == (1, 384)
+    assert dict(os.environ) == before
+
+
+def test_a_hub_model_asked_for_after_the_bundled_one_goes_to_the_hub(minilm_path, monkeypatch):
+    import os
+
+    import sentence_transformers
+
+    from semsearch.retrieval import rerank
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(emb, "_models", {})
+    monkeypatch.setattr(rerank, "_models", {})
+    Embedder(precision="fp32", engine="torch").encode_queries(["load the bundled default model first"])
+    asked: list[tuple[str, str, str | None]] = []
+
+    class Recorder:
+        """Stands in for the hub loaders: records what they were asked and whether the hub was allowed."""
+
+        def __init__(self, kind: str):
+            self.kind = kind
+
+        def __call__(self, name, device=None):
+            asked.append((self.kind, name, os.environ.get("HF_HUB_OFFLINE")))
+            return self
+
+        def eval(self):
+            return self
+
+    monkeypatch.setattr(sentence_transformers, "CrossEncoder", Recorder("cross-encoder"))
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", Recorder("bi-encoder"))
+    rerank.load_cross_encoder("cross-encoder/ms-marco-MiniLM-L-6-v2", "cpu")
+    emb.load_sentence_transformer("BAAI/bge-small-en-v1.5", "cpu")
+    assert asked == [
+        ("cross-encoder", "cross-encoder/ms-marco-MiniLM-L-6-v2", None),
+        ("bi-encoder", "BAAI/bge-small-en-v1.5", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("version_py", "accelerator"),
+    [
+        ("cuda: Optional[str] = None\nhip: Optional[str] = None\nxpu: Optional[str] = None\n", False),
+        ("cuda: Optional[str] = '12.4'\nhip: Optional[str] = None\nxpu: Optional[str] = None\n", True),
+        ("cuda = None\nhip = '6.2.4'\nxpu = None\n", True),
+        ("__version__ = '9.9'\n", True),  # cannot tell: torch itself is asked
+    ],
+)
+def test_a_cpu_only_torch_build_is_recognised_without_importing_torch(tmp_path, monkeypatch, version_py, accelerator):
+    import importlib.util
+    import sys
+    from types import SimpleNamespace
+
+    (tmp_path / "version.py").write_text(version_py)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: SimpleNamespace(origin=str(tmp_path / "__init__.py")) if name == "torch" else real(name, *a))
+    monkeypatch.setattr(sys, "platform", "linux")
+    emb.torch_build_has_accelerator.cache_clear()
+    try:
+        assert emb.torch_build_has_accelerator() is accelerator
+        if not accelerator:
+            assert emb.pick_device() == "cpu"
+    finally:
+        emb.torch_build_has_accelerator.cache_clear()

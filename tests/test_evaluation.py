@@ -51,13 +51,16 @@ def test_hand_computed_metrics():
     assert per["p@2"] == 0.5
 
 
-def test_query_without_relevant_judgement_is_skipped_and_missing_query_counts_zero():
-    qrels = {"q1": {"a": 1}, "q2": {"a": 0, "b": 0}, "q3": {"x": 2}, "q4": {}}
-    run = {"q1": {"a": 1.0}, "q2": {"a": 1.0}, "q5": {"a": 3.0}}  # q3 absent, q5 unjudged
+def test_only_searched_judged_queries_count():
+    # trec_eval without -c: q3 is judged but was not searched (absent from the run), so it is left
+    # out of the mean instead of counting 0; q2 was searched and has nothing relevant: 0, as trec_eval.
+    qrels = {"q1": {"a": 1}, "q2": {"a": 0, "b": 0}, "q3": {"x": 2}}
+    run = {"q1": {"a": 1.0}, "q2": {"a": 1.0}, "q5": {"a": 3.0}}  # q5 is not judged: ignored
     per = evaluate_per_query(run, qrels, ["ndcg@10"])
-    assert set(per) == {"q1", "q3"}
-    assert per["q3"]["ndcg@10"] == 0.0
+    assert per == {"q1": {"ndcg@10": 1.0}, "q2": {"ndcg@10": 0.0}}
     assert evaluate(run, qrels, ["ndcg@10"]) == {"ndcg@10": 0.5}
+    # A query searched with no result is in the run with an empty dict: it counts, as 0.
+    assert evaluate({"q1": {"a": 1.0}, "q3": {}}, qrels, ["ndcg@10"]) == {"ndcg@10": 0.5}
     assert evaluate({}, {}, ["ndcg@10", "mrr@10"]) == {"ndcg@10": 0.0, "mrr@10": 0.0}
 
 
@@ -74,7 +77,11 @@ def test_run_from_hits():
         def __init__(self, id: str, score: float) -> None:
             self.id, self.score = id, score
 
-    assert run_from_hits(["q1", "q2"], [[Hit("a", 0.5), ("b", 0.25)], []]) == {"q1": {"a": 0.5, "b": 0.25}, "q2": {}}
+    assert run_from_hits(["q1", "q2"], [[("a", 0.5), ("b", 0.25)], []]) == {"q1": {"a": 0.5, "b": 0.25}, "q2": {}}
+    # hits are evaluated in the order search returned them, ties in their scores included
+    tied = [Hit("z", 1.0), Hit("a", 1.0), Hit("m", 0.4)]
+    run = run_from_hits(["q"], [tied])
+    assert trec_ranking(run["q"]) == ["z", "a", "m"]
     with pytest.raises(InvalidInputError):
         run_from_hits(["q1"], [])
 
@@ -97,28 +104,24 @@ run_strategy = st.dictionaries(query_ids, st.dictionaries(doc_ids, scores, max_s
 
 
 def _reference(run, qrels):
-    """Per-query metrics from pytrec_eval, for the queries semsearch evaluates."""
+    """Per-query metrics from pytrec_eval (trec_eval's C code) over the same run and qrels."""
     pytrec_eval = pytest.importorskip("pytrec_eval")
-    judged = {q: d for q, d in qrels.items() if any(g > 0 for g in d.values())}
     cut = ",".join(map(str, CUTOFFS))
-    evaluator = pytrec_eval.RelevanceEvaluator(
-        judged, {f"ndcg_cut.{cut}", f"recall.{cut}", f"map_cut.{cut}", f"P.{cut}"}
-    )
-    full = evaluator.evaluate({q: dict(r) for q, r in run.items() if r}) if judged else {}
-    rr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"}) if judged else None
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"recall.{cut}", f"map_cut.{cut}", f"P.{cut}"})
+    full = evaluator.evaluate({q: dict(r) for q, r in run.items()})
+    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
     expected: dict[str, dict[str, float]] = {}
-    for q in judged:
-        row = full.get(q)
+    for q, row in full.items():
         values = {}
         for k in CUTOFFS:
-            values[f"ndcg@{k}"] = row[f"ndcg_cut_{k}"] if row else 0.0
-            values[f"recall@{k}"] = row[f"recall_{k}"] if row else 0.0
-            values[f"map@{k}"] = row[f"map_cut_{k}"] if row else 0.0
-            values[f"precision@{k}"] = row[f"P_{k}"] if row else 0.0
+            values[f"ndcg@{k}"] = row[f"ndcg_cut_{k}"]
+            values[f"recall@{k}"] = row[f"recall_{k}"]
+            values[f"map@{k}"] = row[f"map_cut_{k}"]
+            values[f"precision@{k}"] = row[f"P_{k}"]
             # recip_rank has no cutoff: give pytrec_eval the run cut at k (trec order, written
             # independently here: score descending, then doc id descending).
-            top = dict(sorted(run.get(q, {}).items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:k])
-            values[f"mrr@{k}"] = rr.evaluate({q: top})[q]["recip_rank"] if top else 0.0
+            top = dict(sorted(run[q].items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:k])
+            values[f"mrr@{k}"] = rr.evaluate({q: top})[q]["recip_rank"]
         expected[q] = values
     return expected
 
@@ -126,12 +129,10 @@ def _reference(run, qrels):
 ALL_METRICS = [f"{m}@{k}" for m in ("ndcg", "mrr", "recall", "map", "precision") for k in CUTOFFS]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(run=run_strategy, qrels=qrels_strategy)
-def test_matches_pytrec_eval(run, qrels):
+def _assert_matches_pytrec_eval(run, qrels):
     expected = _reference(run, qrels)
     got = evaluate_per_query(run, qrels, ALL_METRICS)
-    assert set(got) == set(expected)
+    assert set(got) == set(expected) == set(run) & set(qrels)
     for q in expected:
         for name in ALL_METRICS:
             assert got[q][name] == pytest.approx(expected[q][name], abs=1e-12), (q, name)
@@ -139,6 +140,45 @@ def test_matches_pytrec_eval(run, qrels):
     for name in ALL_METRICS:
         want = sum(v[name] for v in expected.values()) / len(expected) if expected else 0.0
         assert means[name] == pytest.approx(want, abs=1e-12)
+
+
+# Judged and searched query sets overlap any way: qrels judging queries never searched, searched
+# queries never judged, queries judged only 0 (not relevant), graded and binary grades.
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(run=run_strategy, qrels=qrels_strategy)
+def test_matches_pytrec_eval(run, qrels):
+    _assert_matches_pytrec_eval(run, qrels)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["qrels_superset", "queries_superset", "binary", "zero_grade_only", "graded_with_negative"],
+)
+def test_matches_pytrec_eval_on_named_edge_cases(case):
+    import random
+
+    rng = random.Random(case)
+    docs = [f"d{i}" for i in range(60)]
+    if case == "qrels_superset":  # the issue's dataset: 700 queries judged, 50 searched
+        qrels = {f"q{i}": {d: rng.choice([0, 1, 2]) for d in rng.sample(docs, 5)} for i in range(700)}
+        run = {f"q{i}": {d: rng.random() for d in rng.sample(docs, 20)} for i in range(50)}
+    elif case == "queries_superset":
+        qrels = {f"q{i}": {d: rng.choice([0, 1]) for d in rng.sample(docs, 5)} for i in range(10)}
+        run = {f"q{i}": {d: rng.random() for d in rng.sample(docs, 20)} for i in range(40)}
+    elif case == "binary":
+        qrels = {f"q{i}": {d: 1 for d in rng.sample(docs, 3)} for i in range(20)}
+        run = {f"q{i}": {d: rng.random() for d in rng.sample(docs, 30)} for i in range(20)}
+    elif case == "zero_grade_only":
+        qrels = {f"q{i}": {d: 0 for d in rng.sample(docs, 4)} for i in range(5)}
+        qrels.update({f"p{i}": {d: 1 for d in rng.sample(docs, 2)} for i in range(5)})
+        run = {q: {d: rng.random() for d in rng.sample(docs, 15)} for q in qrels}
+    else:
+        qrels = {f"q{i}": {d: rng.choice([-1, 0, 1, 2, 3]) for d in rng.sample(docs, 8)} for i in range(20)}
+        run = {f"q{i}": {d: round(rng.random(), 1) for d in rng.sample(docs, 25)} for i in range(20)}
+    _assert_matches_pytrec_eval(run, qrels)
+    if case == "qrels_superset":
+        # The mean is over the 50 searched queries, not the 700 judged (which -c would count as zeros).
+        assert len(evaluate_per_query(run, qrels, ["ndcg@10"])) == 50
 
 
 def test_matches_pytrec_eval_on_a_large_run():
@@ -152,13 +192,10 @@ def test_matches_pytrec_eval_on_a_large_run():
         for i in range(45)
     }
     pytrec_eval = pytest.importorskip("pytrec_eval")
-    judged = {q: d for q, d in qrels.items() if any(g > 0 for g in d.values())}
-    ref = pytrec_eval.RelevanceEvaluator(judged, {"ndcg_cut.10", "recall.100", "map_cut.100"}).evaluate(
-        {q: r for q, r in run.items() if r}
-    )
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100", "map_cut.100"}).evaluate(run)
     got = evaluate_per_query(run, qrels, ["ndcg@10", "recall@100", "map@100"])
-    for q in judged:
-        row = ref.get(q, {"ndcg_cut_10": 0.0, "recall_100": 0.0, "map_cut_100": 0.0})
+    assert set(got) == set(ref)
+    for q, row in ref.items():
         assert got[q]["ndcg@10"] == pytest.approx(row["ndcg_cut_10"], abs=1e-12)
         assert got[q]["recall@100"] == pytest.approx(row["recall_100"], abs=1e-12)
         assert got[q]["map@100"] == pytest.approx(row["map_cut_100"], abs=1e-12)
@@ -241,6 +278,19 @@ def test_malformed_jsonl_and_missing_files(tmp_path):
     (tmp_path / "noqrels").mkdir()
     with pytest.raises(MissingPathError, match="qrels"):
         load_beir(tmp_path / "noqrels")
+
+
+def test_judged_queries_are_those_with_text_and_a_relevant_judgement(tmp_path):
+    # qrels judge q1 (relevant), q2 (only "not relevant"), q7 and q8 (no text in queries.jsonl).
+    folder = _write_beir(tmp_path / "ds", "q1\td1\t1\nq2\td2\t0\nq7\td1\t1\nq8\td2\t2\n")
+    ds = load_beir(folder)
+    assert ds.judged_queries() == {"q1": "first?"}
+    note = ds.coverage_note()
+    assert note is not None and "\n" not in note
+    assert "2 of the 4 queries judged in qrels/test.tsv have no text" in note
+    assert "1 judged queries have no relevant document" in note and "over the 1 searched" in note
+    full = _write_beir(tmp_path / "full", "q1\td1\t1\nq2\td2\t1\n")
+    assert load_beir(full).coverage_note() is None
 
 
 # ---------------------------------------------------------------------------------------------

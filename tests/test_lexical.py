@@ -23,6 +23,16 @@ def test_tokenizer_handles_scripts_without_spaces_and_with_marks():
     assert tokenize("naïve résumé") == tokenize("naive resume")
 
 
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80), st.text(max_size=20))
+def test_ascii_words_are_their_lowercase_letter_and_digit_runs(ascii_text, other):
+    # The ASCII fast path must give what the full rules give: each run of letters and digits, lowercased.
+    import re
+
+    assert tokenize(ascii_text) == re.findall(r"[a-z0-9]+", ascii_text.lower())
+    mixed = ascii_text + " " + other
+    assert tokenize(mixed)[: len(tokenize(ascii_text + " "))] == tokenize(ascii_text + " ")
+
 def test_queries_with_fts_syntax_are_plain_text():
     assert match_expression('C++ "AND" (foo:bar) -x* NOT') == '"c" OR "and" OR "foo" OR "bar" OR "x" OR "not"'
     assert match_expression("?!* ()") is None

@@ -7,9 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from semsearch import embedding as emb
-from semsearch import openvino_engine
-from semsearch.embedding import Embedder
+from semsearch.embedding import Embedder, calibration, light, openvino_engine
+from semsearch.embedding import models as emb
 
 pytestmark = pytest.mark.skipif(not openvino_engine.openvino_available(), reason="openvino is not installed")
 
@@ -59,6 +58,7 @@ def test_conversion_is_cached_and_a_damaged_cache_is_rebuilt(tiny_model_dir, tmp
 
     monkeypatch.setenv("SEMSEARCH_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(emb, "_ov_models", {})
+    monkeypatch.setattr(light, "_encoders", {})
     first = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino").encode_documents(TEXTS)
     [entry] = list((tmp_path / "openvino").iterdir())
     assert (entry / "model.xml").exists() and (entry / "model.bin").exists()
@@ -74,18 +74,19 @@ def test_conversion_is_cached_and_a_damaged_cache_is_rebuilt(tiny_model_dir, tmp
     # A damaged entry is converted again, with a warning, and replaced.
     (entry / "model.xml").write_text("<not a model")
     monkeypatch.setattr(emb, "_ov_models", {})
-    with caplog.at_level("WARNING", logger="semsearch.openvino_engine"):
+    with caplog.at_level("WARNING", logger="semsearch.embedding.openvino_engine"):
         fixed = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="openvino").encode_documents(TEXTS)
     assert calls == [1] and np.allclose(fixed, first, atol=1e-6)
     assert "unreadable" in caplog.text and (entry / "model.xml").read_text().startswith("<?xml")
 
 
-def test_a_model_openvino_cannot_convert_runs_in_torch(tiny_model_dir, monkeypatch):
+def test_a_model_openvino_cannot_convert_runs_in_torch(tiny_model_dir, monkeypatch, tmp_path):
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported operation")
 
+    monkeypatch.setenv("SEMSEARCH_CACHE_DIR", str(tmp_path))  # a machine that has not chosen yet
     monkeypatch.setattr(emb, "_ov_models", {})
-    monkeypatch.setattr(emb, "_auto_precision", {})
+    monkeypatch.setattr(calibration, "_auto_precision", {})
     monkeypatch.setattr(openvino_engine, "openvino_model", broken)
     e = Embedder(str(tiny_model_dir), device="cpu")
     assert e.engine == "torch"

@@ -207,7 +207,8 @@ def test_default_hybrid_follows_the_retriever_that_understands_the_query(mixed_c
     hit = mixed_col.search(query, k=3)[0]
     assert hit.id == expected
     assert "hybrid" in hit.scores and "dense_weight" in hit.scores
-    assert hit.score == hit.scores["hybrid"]
+    # the calibrated relevance, not the per-query min-max fused score that is 1.0 for every top hit
+    assert hit.score == hit.scores["relevance"] and hit.scores["hybrid"] == 1.0 and 0.5 <= hit.score <= 1.0
 
 
 def test_hits_explain_which_stages_found_them(mixed_col):

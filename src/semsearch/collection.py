@@ -8,27 +8,28 @@ SQLite as the truth with a derived FAISS index; ``backends/milvus`` keeps it in 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from .backends import open_engine
-from .embedding import DEFAULT_MODEL, Embedder
 from .engine import Engine
 from .errors import InvalidInputError
+from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
-from .ingest.pipeline import PARTIAL, ProgressCallback
-from .manifest import check_reopen, new_manifest, summary
+from .manifest import open_embedder, summary
 from .types import Document, DocumentRow, Hit, IndexReport
+
+if TYPE_CHECKING:
+    from .ingest.progress import IndexProgress
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
 Where = dict[str, Any] | str | None
 
 
-class Collection:
+class Collection(Exploring):
     """Documents, their chunks and embeddings, searchable by meaning.
 
     >>> col = Collection("./my-index")                       # doctest: +SKIP
@@ -43,23 +44,20 @@ class Collection:
         backend: "local" (a folder: SQLite + FAISS) or "milvus" (``uri`` is a Milvus Lite file
             such as "./milvus.db" or a server "http://host:19530", with ``token``).
         create: create the collection when there is none.
-        index: the vector index spec: "auto" (default for new local collections: exact search
-            below 100k vectors, then IVF tuned to recall@10 >= 0.95; "auto:2GB" adds a memory
-            budget), a FAISS index_factory string ("Flat", "IVF4096,Flat", "IVF4096,PQ48",
-            "HNSW32", "SQ8"/"int8", ...) or "binary" / "binary,SQ8". Another spec than an
-            existing collection's rebuilds its index from the stored vectors (no re-encoding).
+        index: the vector index spec: "auto" (local default: exact below 100k vectors, then IVF
+            tuned to recall@10 >= 0.95; "auto:2GB" adds a memory budget), a FAISS index_factory
+            string ("Flat", "IVF4096,PQ48", "HNSW32", "SQ8", ...) or "binary". Another spec than
+            an existing collection's rebuilds its index from the stored vectors.
         chunk_size: maximum tokens per chunk (default: what the model reads at once).
         chunk_overlap: tokens shared by consecutive chunks of a long document.
-        precision: "auto" (the fastest that agrees with fp32), "fp32", "bf16" or "fp16".
-        device: "cpu", "cuda", ... (default: the best available).
-        batch_size: texts per encoding batch (default: the encoding engine's best).
-        engine: the encoding engine: "auto" (OpenVINO on CPUs when it agrees with torch, else
-            torch), "torch" or "openvino".
+        precision, device, batch_size, engine: how to encode: "auto" precision is the fastest
+            that agrees with fp32 ("fp32", "bf16", "fp16"); engine "auto" (OpenVINO on CPUs when
+            it agrees with torch), "torch" or "openvino"; the best device and batch by default.
         lock_timeout: seconds to wait for another process's write before giving up (local).
         progress: show a progress bar while encoding (default: on a terminal, for 512+ chunks).
         index_save_every: save the local vector index after this many changes (default 200,000).
-        embedding_cache: how many chunk embeddings to keep in the folder's embedding cache, so
-            re-indexing unchanged text does not encode it again (0 turns the cache off; local).
+        embedding_cache: chunk embeddings kept in the folder's cache, so unchanged text is never
+            encoded twice (0: no cache; local).
         backend_options: for Milvus, ``db_name``, ``insert_batch``, ``shards``, ``replicas`` and
             ``consistency`` (see :class:`semsearch.backends.milvus.engine.MilvusEngine`).
 
@@ -100,10 +98,8 @@ class Collection:
                                           lock_timeout=lock_timeout, **backend_options)
         encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
         try:
-            if self.engine.manifest is None:
-                self.embedder = self._create(model, index, chunk_size, chunk_overlap, encoder)
-            else:
-                self.embedder = self._open(model, index, chunk_size, encoder)
+            self.embedder = open_embedder(self.engine, model, index=index, chunk_size=chunk_size,
+                                          chunk_overlap=chunk_overlap, encoder=encoder)
         except BaseException:
             self.engine.close()
             raise
@@ -113,25 +109,18 @@ class Collection:
 
             self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=embedding_cache)
 
-    def _create(self, model: str | None, index: str | None, chunk_size: int | None, chunk_overlap: int | None,
-                encoder: dict[str, Any]) -> Embedder:
-        embedder = Embedder(model or DEFAULT_MODEL, **encoder)
-        self.engine.create(new_manifest(embedder, index=index or self.engine.default_index, chunk_size=chunk_size,
-                                        chunk_overlap=chunk_overlap))
-        return embedder
-
-    def _open(self, model: str | None, index: str | None, chunk_size: int | None, encoder: dict[str, Any]) -> Embedder:
-        check_reopen(self.manifest, self.path, model=model, chunk_size=chunk_size)
-        embedder = Embedder(self.manifest["model"], expect_dimension=self.dimension, **encoder)
-        if index is not None and index != self.manifest["index"]:
-            self.set_index(index)
-        return embedder
-
     @property
     def manifest(self) -> dict[str, Any]:
         """How the collection was built: model, dimension, prompts, chunking, index spec..."""
         assert self.engine.manifest is not None
         return self.engine.manifest
+
+    @property
+    def no_match_threshold(self) -> float:
+        """Below this relevance a best hit does not answer the query ("no good match")."""
+        from .retrieval.calibration import NO_MATCH_THRESHOLD
+
+        return NO_MATCH_THRESHOLD
 
     @property
     def dimension(self) -> int:
@@ -247,14 +236,10 @@ class Collection:
                                     int(self.manifest["chunk_overlap"]))
         return self._chunker
 
-    def _encode_rows(self, rows: list[DocumentRow]) -> None:
-        """Fill in the embedding of every chunk of these rows, in one batched call."""
-        texts = [row.text[c.start : c.end] for row in rows for c in row.chunks]
-        show = self._progress if self._progress is not None else (sys.stderr.isatty() and len(texts) >= 512)
-        vectors = self.embedder.encode_documents(texts, show_progress=show)
-        chunks = [c for row in rows for c in row.chunks]
-        for c, vec in zip(chunks, vectors):
-            c.embedding = vec
+    def _encode_rows(self, rows: list[DocumentRow], show: bool | None = None) -> None:
+        from .writing import encode_rows
+
+        encode_rows(self.embedder, rows, self._progress if show is None else show)
 
     def count(self) -> int:
         """Number of documents."""
@@ -296,7 +281,7 @@ class Collection:
         candidates: int = 100,
         rerank: str | None = None,
         rerank_top: int = 50,
-        threshold: float | None = None,
+        threshold: float | str | None = None,
         mmr: float | None = None,
     ) -> list[Hit] | list[list[Hit]]:
         """The k documents that best answer the query.
@@ -317,13 +302,15 @@ class Collection:
             candidates: how many documents each retriever contributes to fusion/reranking.
             rerank: a CrossEncoder model name or path; its score orders the top
                 ``rerank_top`` candidates (at least k), and only those are returned.
-            threshold: drop hits whose final ``score`` is below it.
+            threshold: drop hits whose ``score`` is below it; ``"auto"`` is the calibrated "no good
+                match" line (:attr:`no_match_threshold`), so no hits means nothing answers the query.
             mmr: maximal marginal relevance lambda in [0, 1] (1 = relevance only, lower =
                 more diverse); reorders the candidates before the top k are taken.
 
-        ``Hit.score`` is the last stage's score (cosine, BM25, fused, or cross-encoder);
-        ``Hit.scores`` holds each stage's score and rank, e.g. ``dense``, ``dense_rank``,
-        ``lexical``, ``lexical_rank``, ``hybrid``, ``rerank``.
+        ``Hit.score`` is the calibrated relevance in [0, 1] in every mode (the same meaning for
+        every query and collection; the cross-encoder's probability with ``rerank``), and hits
+        are ordered by it; ``Hit.scores`` holds each stage's raw score and rank (``dense`` is
+        the cosine, ``lexical`` BM25, ``hybrid`` the fused score, ``relevance``, ``rerank``).
 
         Raises:
             InvalidInputError: k < 1, an empty query, a bad option or filter.
@@ -343,7 +330,7 @@ class Collection:
         *,
         prune: bool = True,
         batch_chunks: int = 8192,
-        progress: ProgressCallback | None = None,
+        progress: IndexProgress | None = None,
     ) -> IndexReport:
         """Index files and folders (.txt .md .html .pdf .csv .jsonl).
 
@@ -354,11 +341,15 @@ class Collection:
         skipped with a warning. Encoding is committed in batches of about ``batch_chunks``
         chunks, also inside one large file: after an interruption, the same call resumes
         without encoding again what was committed. ``options`` is an
-        :class:`semsearch.ingest.LoadOptions`; ``progress`` receives progress events.
+        :class:`semsearch.ingest.LoadOptions`; ``progress`` (an
+        :class:`semsearch.ingest.progress.IndexProgress`) is told the work and each batch.
         """
         from .ingest.pipeline import index_files
 
-        return index_files(self.engine, paths, options, split=self.chunker.split_many, encode=self._encode_rows,
+        def encode(rows: list[DocumentRow]) -> None:  # a reporter replaces the encoder's own bar
+            self._encode_rows(rows, show=False if progress is not None else None)
+
+        return index_files(self.engine, paths, options, split=self.chunker.split_many, encode=encode,
                            prune=prune, batch_chunks=batch_chunks, progress=progress)
 
     def set_index(self, spec: str) -> None:
@@ -379,7 +370,8 @@ class Collection:
         self.engine.flush(lock_timeout)
 
     def verify(self) -> dict[str, Any]:
-        """Check that the vector index holds exactly the stored chunks; repairs it if not."""
+        """Check the store's integrity and that derived structures match it, repairing what can be
+        rebuilt; returns ``consistent``, the ``problems`` found and what was ``repaired``."""
         return self.engine.verify()
 
     def warm_up(self) -> None:
@@ -390,6 +382,8 @@ class Collection:
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how it was built."""
+        from .ingest.pipeline import PARTIAL
+
         partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
         return {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),
                 "chunks": self.engine.chunk_count(), "partial_files": partial, **summary(self.manifest),

@@ -93,6 +93,10 @@ class Engine(Protocol):
     def set_files(self, hashes: Mapping[str, str]) -> None:
         """Record file hashes (source path -> content hash) without touching documents."""
 
+    def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
+        """Replace the metadata of existing documents (id -> new metadata), leaving text, chunks,
+        vectors and insertion order as they are; returns how many documents were updated."""
+
     # -- reading --------------------------------------------------------------------------
     def count(self) -> int:
         """Number of documents."""

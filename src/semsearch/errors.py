@@ -28,6 +28,10 @@ class DuplicateIdError(InvalidInputError):
         )
 
 
+class UnknownDocumentError(InvalidInputError):
+    """A document id the collection does not hold (e.g. the document ``similar`` starts from)."""
+
+
 class DimensionMismatchError(InvalidInputError):
     """Embeddings (of documents or queries) do not have the collection's dimension."""
 
@@ -64,6 +68,38 @@ class CollectionBusyError(SemsearchError):
     """Another process holds the collection's write lock for longer than we were willing to wait."""
 
 
+class IndexFileCorruptError(SemsearchError):
+    """A saved vector index file differs from what was written (damaged, truncated, missing or
+    unverifiable). The index is a cache derived from the store: the collection rebuilds it.
+
+    Attributes:
+        path: the file that failed.
+        reason: what was wrong with it (checksum mismatch, size, missing, no checksum recorded).
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"vector index file {self.path} cannot be used: {reason}. The index is derived from the "
+                         "store: opening the collection rebuilds it from there")
+
+
+class LLMError(SemsearchError):
+    """The language model endpoint failed: it refused the request or answered something unusable."""
+
+
+class LLMUnavailableError(LLMError):
+    """The language model endpoint cannot be reached (nothing listening, DNS, TLS)."""
+
+
+class LLMTimeoutError(LLMError):
+    """The language model endpoint did not answer (or stopped streaming) within the timeout."""
+
+
+class ContextOverflowError(LLMError):
+    """The prompt does not fit the language model's context window, even with fewer passages."""
+
+
 class MilvusError(SemsearchError):
     """Milvus refused or failed an operation (after retries); the message says which."""
 
@@ -74,17 +110,23 @@ class MigrationError(SemsearchError):
 
 __all__ = [
     "CollectionBusyError",
+    "ContextOverflowError",
     "DimensionMismatchError",
     "DuplicateIdError",
     "EmptyDocumentError",
     "FilterError",
+    "IndexFileCorruptError",
     "InvalidInputError",
+    "LLMError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
     "MigrationError",
     "MilvusError",
     "MissingPathError",
     "ModelMismatchError",
     "NotACollectionError",
     "SemsearchError",
+    "UnknownDocumentError",
     "UnreadableFileError",
     "UnsupportedOptionError",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .embedding import Embedder, canonical_model_name
+from .embedding import DEFAULT_MODEL, Embedder, canonical_model_name
+from .engine import Engine
 from .errors import InvalidInputError, ModelMismatchError
 from .version import __version__
 
@@ -60,6 +61,27 @@ def check_reopen(manifest: dict[str, Any], where: object, *, model: str | None, 
             f"{where} chunks at {manifest['chunk_size']} tokens; re-chunking an existing collection "
             "is not supported, index into a new collection to change chunk_size"
         )
+
+
+def open_embedder(engine: Engine, model: str | None, *, index: str | None, chunk_size: int | None,
+                  chunk_overlap: int | None, encoder: dict[str, Any]) -> Embedder:
+    """The encoder of the collection behind ``engine``: a new collection is created with the
+    manifest of ``model`` (default all-MiniLM-L6-v2); an existing one is checked against the
+    arguments (another ``index`` rebuilds its index from the stored vectors).
+
+    Raises:
+        ModelMismatchError, InvalidInputError: see :func:`check_reopen` and :func:`new_manifest`.
+    """
+    if engine.manifest is None:
+        embedder = Embedder(model or DEFAULT_MODEL, **encoder)
+        engine.create(new_manifest(embedder, index=index or engine.default_index, chunk_size=chunk_size,
+                                   chunk_overlap=chunk_overlap))
+        return embedder
+    check_reopen(engine.manifest, engine.path, model=model, chunk_size=chunk_size)
+    embedder = Embedder(engine.manifest["model"], expect_dimension=int(engine.manifest["dimension"]), **encoder)
+    if index is not None and index != engine.manifest["index"]:
+        engine.set_index(index)
+    return embedder
 
 
 def summary(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -44,3 +45,13 @@ def write_documents(
         encode(rows)
     engine.write(rows, replace=replace)
     return id_list
+
+
+def encode_rows(embedder: Any, rows: list[DocumentRow], progress: bool | None = None) -> None:
+    """Fill in the embedding of every chunk of these rows, in one batched call (a progress bar
+    when ``progress``, or by default on a terminal for 512 chunks or more)."""
+    texts = [row.text[c.start : c.end] for row in rows for c in row.chunks]
+    show = progress if progress is not None else (sys.stderr.isatty() and len(texts) >= 512)
+    vectors = embedder.encode_documents(texts, show_progress=show)
+    for chunk, vec in zip((c for row in rows for c in row.chunks), vectors):
+        chunk.embedding = vec

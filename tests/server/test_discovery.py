@@ -57,13 +57,13 @@ def test_only_servers_reachable_over_loopback_are_announced(host, url):
 
 
 def test_announce_and_withdraw_leave_another_servers_file_alone(tmp_path):
-    from semsearch.server.discovery import ServerAddress, announce, find, withdraw
+    from semsearch.server.discovery import ServerAddress, write_address, find, withdraw
 
     mine = ServerAddress("http://127.0.0.1:8001", "docs", os.getpid(), "mine", False)
-    assert announce(tmp_path, mine) == tmp_path / "server.json"
+    assert write_address(tmp_path, mine) == tmp_path / "server.json"
     assert find(tmp_path) == mine
     theirs = ServerAddress("http://127.0.0.1:8002", "docs", os.getpid(), "theirs", False)
-    announce(tmp_path, theirs)
+    write_address(tmp_path, theirs)
     withdraw(tmp_path, "mine")
     assert find(tmp_path) == theirs
     withdraw(tmp_path, "theirs")

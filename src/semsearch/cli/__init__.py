@@ -1,4 +1,5 @@
-"""The ``semsearch`` command line: index, search, info, reindex, delete, migrate, demo, serve, eval.
+"""The ``semsearch`` command line: index, search, ask, info, verify, reindex, delete, migrate, demo, serve,
+mcp, eval, similar, duplicates, topics, finetune.
 
 One module per group of commands; each registers its commands on :data:`app`. Heavy imports
 (the model, FAISS, the server) happen inside the commands, so ``--help`` stays fast.
@@ -6,7 +7,8 @@ One module per group of commands; each registers its commands on :data:`app`. He
 
 from __future__ import annotations
 
-from . import documents, evaluating, searching, serving  # noqa: F401  (registers the commands)
+# Registers the commands; the import order is the order --help lists them in.
+from . import asking, documents, evaluating, exploring, finetuning, searching, serving  # noqa: F401, I001
 from .common import app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -81,6 +82,23 @@ TokenOpt = Annotated[
 ]
 
 
+LlmUrlOpt = Annotated[
+    Optional[str],
+    typer.Option("--llm-url", envvar="SEMSEARCH_LLM_URL", show_default=False,
+                 help="OpenAI-compatible API base of a language model (Ollama, llama.cpp, vLLM, LM Studio, OpenAI), "
+                      "e.g. http://127.0.0.1:11434/v1; also $SEMSEARCH_LLM_URL. Default: an offline extractive answer. "
+                      "The key, if one is needed, comes from $SEMSEARCH_LLM_API_KEY."),
+]
+LlmModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--llm-model", envvar="SEMSEARCH_LLM_MODEL", show_default=False,
+                 help="Model to ask (default: the first one the server lists); also $SEMSEARCH_LLM_MODEL."),
+]
+LlmTimeoutOpt = Annotated[
+    float, typer.Option("--llm-timeout", help="Seconds to wait for the model's first word and between words.")
+]
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -119,5 +137,8 @@ def _run(fn):  # noqa: ANN001, ANN202
         return fn()
     except SemsearchError as exc:
         _fail(str(exc))
+    except sqlite3.DatabaseError as exc:
+        _fail(f"the collection's database is damaged or unreadable ({exc}); `semsearch verify` tells what is wrong, "
+              "and a backup or indexing the documents again brings it back")
     except KeyboardInterrupt:
         _fail("interrupted; everything acknowledged before this point is saved", code=130)

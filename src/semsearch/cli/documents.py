@@ -47,16 +47,26 @@ def index(
     prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
     precision: PrecisionOpt = "auto",
     engine: EngineOpt = "auto",
-    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+    progress: Annotated[Optional[bool], typer.Option(help="Progress: a bar on a terminal, else one line per batch (default); --no-progress prints only the final line.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON Lines on stdout (start, batch, finish events; with --watch also watching, sync, notice, stopped).")] = False,
+    watch_: Annotated[bool, typer.Option("--watch", help="After indexing, keep the collection in sync with these paths (new, changed, deleted files) until Ctrl-C.")] = False,
+    settle: Annotated[float, typer.Option("--settle", help="With --watch: seconds a file must stay unchanged before it is indexed (so a file being written is never indexed half-written).", min=0.0)] = 1.0,
+    commit_every: Annotated[int, typer.Option("--commit-every", help="Chunks encoded and committed per batch; an interrupted run resumes after the last committed batch.", min=1)] = 8192,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Index files and folders into a collection. Unchanged files are skipped, changed ones replaced."""
+    """Index files and folders into a collection. Unchanged files are skipped, changed ones replaced.
+
+    With --watch it then keeps watching: new, changed and deleted files are applied within seconds,
+    until Ctrl-C (everything applied by then is committed).
+    """
 
     def go() -> None:
         from ..ingest.loaders import LoadOptions
+        from ..ingest.progress import choose_reporter
+        from .watching import index_with_progress, watch
 
         options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
         with _open(
@@ -69,17 +79,20 @@ def index(
                     f"{col.path} already uses index {col.manifest['index']!r}; change it with "
                     f"`semsearch reindex --index {index_spec}` (rebuilds from stored vectors, no re-encoding)"
                 )
-            report = col.index_files(paths, options, prune=prune)
-            for w in report.warnings:
-                err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-            col.flush()
-            out.print(
-                f"indexed {report.documents} document(s) in {report.chunks} chunk(s) from "
-                f"{report.files_added} new and {report.files_replaced} changed file(s); "
-                f"{report.files_unchanged} unchanged, {report.files_removed} removed, "
-                f"{len(report.warnings)} skipped ({report.seconds:.1f}s) -> {col.path}",
-                highlight=False, soft_wrap=True,
-            )
+
+            def run() -> None:
+                reporter = choose_reporter(as_json=as_json, progress=progress, where=str(col.path), stderr=err, stdout=out)
+                report = index_with_progress(col, paths, options, prune=prune, reporter=reporter, batch_chunks=commit_every)
+                if not as_json:  # JSON gets them in the finish event
+                    for w in report.warnings:
+                        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+                col.flush()
+                reporter.finish(report)
+
+            if watch_:  # the watch starts first, so nothing changed during the run is missed
+                watch(col, paths, options, prune=prune, settle=settle, as_json=as_json, first=run)
+            else:
+                run()
 
     _run(go)
 
@@ -136,14 +149,48 @@ def reindex(
     _run(go)
 
 
+@app.command()
+def verify(
+    collection: CollectionOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Check a collection: the store's integrity, the vector index files' checksums and contents;
+    repairs what can be rebuilt from the store. Exits non-zero when the store itself is damaged."""
+
+    def go() -> None:
+        with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
+            found = col.verify()
+        if as_json:
+            sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        else:
+            for problem in found.get("problems", []):
+                err.print(f"[yellow]found:[/] {problem}", highlight=False, soft_wrap=True)
+            for fix in found.get("repaired", []):
+                out.print(f"repaired: {fix}", highlight=False, soft_wrap=True)
+            if found.get("consistent"):
+                out.print(f"ok: {found.get('chunks')} chunk(s), store and vector index agree", highlight=False)
+        if found.get("store", "ok") != "ok":
+            _fail("the store itself is damaged (SQLite integrity check: "
+                  f"{'; '.join(found['store'][:3])}); restore it from a backup, or index the documents again")
+
+    _run(go)
+
+
 def _index_summary(details: dict) -> str:
     parts = [f"{details.get('vectors', 0)} vectors"]
     if "bytes_per_vector" in details:
         parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
+    if details.get("trained_on"):
+        parts.append(f"trained on {details['trained_on']:,} vectors")
     tuning = details.get("tuning")
     if tuning:
         knob = f"{tuning['param']}={tuning['value']}, " if tuning.get("param") else ""
-        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f} (target {tuning['target']})")
+        at = f" at {details['tuned_on']:,} vectors" if details.get("tuned_on") else ""
+        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f}{at} (target {tuning['target']})")
     if details.get("note"):
         parts.append(details["note"])
     return "; ".join(parts)

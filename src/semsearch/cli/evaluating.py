@@ -6,12 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from .common import (
+    _fail,
     _run,
     app,
     err,
@@ -22,31 +23,34 @@ from .common import (
 @app.command("eval")
 def eval_(
     dataset: Annotated[Path, typer.Argument(help="A BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.", show_default=False)],
-    compare: Annotated[Optional[str], typer.Option("--compare", help="Methods to compare, e.g. dense,lexical,hybrid,rerank (also rrf, weighted).")] = None,
+    compare: Annotated[str | None, typer.Option("--compare", help="Methods to compare, e.g. dense,lexical,hybrid,rerank (also rrf, weighted).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="The one method to run when --compare is not given.")] = "hybrid",
-    split: Annotated[Optional[str], typer.Option("--split", help="qrels split (default: test, else the only one).")] = None,
-    collection: Annotated[Optional[Path], typer.Option("--collection", "-c", help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; reused when it matches).", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model for a new collection (default all-MiniLM-L6-v2).")] = None,
-    rerank: Annotated[Optional[str], typer.Option("--rerank", help="CrossEncoder for the rerank method.")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="qrels split (default: test, else the only one).")] = None,
+    collection: Annotated[Path | None, typer.Option("--collection", "-c", help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; reused when it matches).", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(help="sentence-transformers model for a new collection (default all-MiniLM-L6-v2).")] = None,
+    rerank: Annotated[str | None, typer.Option("--rerank", help="CrossEncoder for the rerank method.")] = None,
     rerank_top: Annotated[int, typer.Option("--rerank-top", help="Candidates the cross-encoder reads.")] = 50,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write an HTML report (table and bar chart) here.", show_default=False)] = None,
+    unanswerable: Annotated[Path | None, typer.Option("--unanswerable", help="Questions the corpus does not answer (JSONL with \"text\", or one per line): report how well each method's top-1 score separates them from the judged queries (ROC AUC) and the default no-good-match threshold's precision/recall.", show_default=False)] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report (table, bar chart, score distributions) here.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+    progress: Annotated[bool | None, typer.Option(help="Show progress bars (default: on a terminal).")] = None,
 ) -> None:
-    """Measure retrieval quality on a judged BEIR dataset: nDCG@10, MRR@10, Recall@10/100, MAP@100."""
+    """Measure retrieval quality on a judged BEIR dataset: nDCG@10, MRR@10, Recall@10/100, MAP@100.
+
+    A method that fails (e.g. a reranker that cannot load) is reported with its error and the
+    others still run; the exit code is non-zero only when every method failed.
+    """
 
     def go() -> None:
-        from ..evaluation import load_beir
-        from ..evaluation_runner import (
-            corpus_fingerprint,
-            open_collection,
-            parse_methods,
-            run_methods,
-            write_html_report,
-        )
+        from ..evaluation import load_beir, read_questions
+        from ..evaluation.runner import corpus_fingerprint, open_collection, parse_methods, run_methods
 
         methods = parse_methods(compare or mode)
         data = load_beir(dataset, split)
+        questions = read_questions(unanswerable) if unanswerable is not None else None
+        note = data.coverage_note()
+        if note:
+            err.print(f"note: {note}", highlight=False, soft_wrap=True)
         folder = collection
         if folder is None:
             from platformdirs import user_cache_dir
@@ -54,32 +58,70 @@ def eval_(
             folder = Path(user_cache_dir("semsearch")) / "eval" / f"{dataset.resolve().name}-{corpus_fingerprint(data)[:12]}"
         started = time.perf_counter()
         col, reused = open_collection(data, folder, model, progress)
+        n_queries = len(data.judged_queries())
         with col:
             err.print(
                 f"{'reusing' if reused else 'indexed'} {col.count()} documents in {folder} "
-                f"({time.perf_counter() - started:.1f}s); {len(data.judged_queries())} judged queries",
+                f"({time.perf_counter() - started:.1f}s); {n_queries} judged queries",
                 highlight=False,
             )
-            results = run_methods(col, data, methods, reranker=rerank, rerank_top=rerank_top)
+            results = run_methods(col, data, methods, reranker=rerank, rerank_top=rerank_top, unanswerable=questions)
             model_name = col.manifest["model"]
+        ok = [r for r in results if r.ok]
         if as_json:
-            payload = {"dataset": str(dataset), "model": model_name, "queries": len(data.judged_queries()),
-                       "results": {r.method: r.metrics for r in results}}
+            payload: dict[str, Any] = {
+                "dataset": str(dataset), "model": model_name, "queries": n_queries, "note": note,
+                "results": {r.method: r.metrics for r in ok},
+                "seconds": {r.method: r.seconds for r in ok},
+                "errors": {r.method: r.error for r in results if not r.ok},
+            }
+            if questions is not None:
+                payload["unanswerable_queries"] = len(questions)
+                payload["separation"] = {r.method: r.separation.to_dict() for r in ok if r.separation is not None}
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
-            names = list(results[0].metrics)
-            table = Table(title=f"{dataset.name} ({len(data.judged_queries())} judged queries, {model_name})", title_justify="left")
-            table.add_column("method")
-            for n in names:
-                table.add_column(n, justify="right")
-            table.add_column("search s", justify="right")
-            for r in results:
-                table.add_row(r.method, *(f"{r.metrics[n]:.4f}" for n in names), f"{r.seconds:.2f}")
-            out.print(table)
+            _print_tables(dataset.name, n_queries, model_name, results)
+        for r in results:
+            if not r.ok:
+                err.print(f"[bold red]error:[/] method {r.method} failed: {r.error}", highlight=False, soft_wrap=True)
         if report is not None:
+            from ..evaluation.report import write_html_report
+
             info = {"dataset": str(dataset.resolve()), "split": data.split, "documents": len(data.corpus),
-                    "judged queries": len(data.judged_queries()), "model": model_name, "collection": str(folder)}
-            write_html_report(report, dataset.name, info, results)
+                    "judged queries searched": n_queries, "model": model_name, "collection": str(folder)}
+            if questions is not None:
+                info["unanswerable questions"] = f"{len(questions)} from {unanswerable}"
+            write_html_report(report, dataset.name, info, results, note)
             err.print(f"report written to {report}", highlight=False)
+        if not ok:
+            _fail(f"every method failed ({', '.join(r.method for r in results)}); nothing was measured")
 
     _run(go)
+
+
+def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]) -> None:
+    ok = [r for r in results if r.ok]
+    if ok:
+        names = list(ok[0].metrics)
+        table = Table(title=f"{name} ({n_queries} judged queries, {model_name})", title_justify="left")
+        table.add_column("method")
+        for n in names:
+            table.add_column(n, justify="right")
+        table.add_column("search s", justify="right")
+        for r in results:
+            if r.ok:
+                table.add_row(r.method, *(f"{r.metrics[n]:.4f}" for n in names), f"{r.seconds:.2f}")
+            else:
+                table.add_row(r.method, *("failed" if i == 0 else "-" for i in range(len(names))), "-")
+        out.print(table)
+    separated = [r for r in ok if r.separation is not None]
+    if separated:
+        table = Table(title="answerable vs unanswerable: top-1 score", title_justify="left")
+        for column in ("method", "ROC AUC", "threshold", "precision", "recall", "answerable kept"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"
+        for r in separated:
+            v = r.separation.verdicts
+            table.add_row(r.method, f"{r.separation.auc:.3f}", f"{v.threshold:.3f}", fmt(v.precision), fmt(v.recall),
+                          fmt(v.answerable_kept))
+        out.print(table)

@@ -19,6 +19,7 @@ from .common import (
     UriOpt,
     WhereDocumentOpt,
     WhereOpt,
+    _fail,
     _open,
     _run,
     app,
@@ -41,7 +42,7 @@ def search(
     queries: Annotated[list[str], typer.Argument(help="One or more queries, searched as one batch.", show_default=False)],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of results per query.")] = 10,
     collection: CollectionOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits}) instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits, no_good_match}) instead of a table.")] = False,
     precision: PrecisionOpt = "auto",
     engine: EngineOpt = "auto",
     where: WhereOpt = None,
@@ -52,7 +53,7 @@ def search(
     rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
     rerank: Annotated[Optional[str], typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
     rerank_top: Annotated[int, typer.Option("--rerank-top", help="How many candidates the cross-encoder reads.")] = 50,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop hits whose score is below this.")] = None,
+    threshold: Annotated[Optional[str], typer.Option("--threshold", help="Drop hits whose relevance is below this (0..1), or auto: the calibrated no-good-match line.")] = None,
     mmr: Annotated[Optional[float], typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
     backend: BackendOpt = "local",
@@ -64,19 +65,26 @@ def search(
 
     def go() -> None:
         options = {"where": where, "where_document": where_document, "mode": mode, "fusion": fusion, "alpha": alpha,
-                   "rrf_k": rrf_k, "rerank": rerank, "rerank_top": rerank_top, "threshold": threshold, "mmr": mmr}
+                   "rrf_k": rrf_k, "rerank": rerank, "rerank_top": rerank_top, "threshold": _threshold(threshold),
+                   "mmr": mmr}
         results = _through_server(server, collection, list(queries), k, options, backend=backend,
                                   forced=precision != "auto" or engine != "auto")
         if results is None:
             with _open(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri,
                        token=token) as col:
                 results = col.search(list(queries), k=k, **options)
+                line = col.no_match_threshold
+        else:
+            from ..retrieval.calibration import NO_MATCH_THRESHOLD
+
+            line = NO_MATCH_THRESHOLD  # Collection.no_match_threshold, the line the server answers by too
         if as_json:
-            payload = [{"query": q, "hits": [h.to_dict() for h in hits]} for q, hits in zip(queries, results)]
+            payload = [{"query": q, "hits": [h.to_dict() for h in hits], "no_good_match": no_good_match(hits, line)}
+                       for q, hits in zip(queries, results)]
             sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
             return
         for q, hits in zip(queries, results):
-            _print_hits(q, hits, explain=explain)
+            _print_hits(q, hits, explain=explain, no_match_line=line)
 
     _run(go)
 
@@ -107,9 +115,24 @@ def _through_server(server: str, collection: Path | None, queries: list[str], k:
         raise SemsearchError(f"the server at {server} answers hits in another format (another semsearch version?)") from None
 
 
+def _threshold(value: str | None) -> float | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        _fail(f"--threshold takes a number between 0 and 1 or auto, not {value!r}")
+        raise  # unreachable: _fail exits
+
+
+def no_good_match(hits, line: float) -> bool:  # noqa: ANN001
+    """Whether nothing answers the query: no hit, or a best hit below the calibrated line."""
+    return not hits or hits[0].score < line
+
+
 def _explain(scores: dict) -> str:  # noqa: ANN001
     parts = []
-    for stage in ("dense", "lexical", "hybrid", "rerank", "mmr"):
+    for stage in ("dense", "lexical", "hybrid", "relevance", "rerank", "mmr"):
         if stage in scores:
             rank = scores.get(f"{stage}_rank")
             parts.append(f"{stage} {scores[stage]:.3f}" + (f" (#{int(rank)})" if rank else ""))
@@ -118,7 +141,7 @@ def _explain(scores: dict) -> str:  # noqa: ANN001
     return "; ".join(parts)
 
 
-def _print_hits(query: str, hits, explain: bool = False) -> None:  # noqa: ANN001
+def _print_hits(query: str, hits, explain: bool = False, no_match_line: float | None = None) -> None:  # noqa: ANN001
     table = Table(title=f"[bold]{query}[/]", title_justify="left", show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
@@ -139,6 +162,11 @@ def _print_hits(query: str, hits, explain: bool = False) -> None:  # noqa: ANN00
     if not hits:
         table.add_row("", "", "", "[dim]no results[/]")
     out.print(table)
+    if no_match_line is not None and not hits:
+        out.print("[yellow]no good match:[/] nothing in the collection answers this query", highlight=False)
+    elif no_match_line is not None and no_good_match(hits, no_match_line):
+        out.print(f"[yellow]no good match:[/] nothing in the collection answers this well (best relevance "
+                  f"{hits[0].score:.2f} < {no_match_line:.2f}); the closest hits are shown", highlight=False)
 
 
 def _short(path: str) -> str:

@@ -9,6 +9,9 @@ import typer
 
 from .common import (
     BackendOpt,
+    LlmModelOpt,
+    LlmTimeoutOpt,
+    LlmUrlOpt,
     TokenOpt,
     UriOpt,
     _fail,
@@ -36,6 +39,10 @@ def serve(
     uri: UriOpt = None,
     token: TokenOpt = None,
     torch_threads: Annotated[int, typer.Option("--torch-threads", help="Threads one request's encoding may use; concurrency comes from parallel requests.")] = 1,
+    watch: Annotated[Optional[list[Path]], typer.Option("--watch", help="Keep the default (first) collection in sync with this folder or file while serving (repeatable): new, changed and deleted files are searchable within seconds.", show_default=False)] = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    llm_timeout: LlmTimeoutOpt = 120.0,
 ) -> None:
     """Serve collections over HTTP: a JSON API (docs at /docs) and a search page at /."""
 
@@ -52,10 +59,16 @@ def serve(
             sources: list = folders
         else:  # the same API over Milvus collections, opened here with the same options as the CLI's
             sources = [_open(folder, create=False, backend=backend, uri=uri, token=token) for folder in folders]
+        llm = None
+        if llm_url:
+            from ..answer import ChatSettings
+
+            llm = ChatSettings(llm_url, model=llm_model, timeout=llm_timeout)
         serve_collections(
-            sources, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
+            sources, llm=llm, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
             cors_origins=cors_origin or [], rerankers=reranker or [], max_body_bytes=int(max_body_mb * 1024 * 1024),
             max_documents=max_documents, max_k=max_k, torch_threads=torch_threads, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
+            watch=watch or [],
         )
 
     _run(go)

@@ -13,6 +13,7 @@ from pathlib import Path
 from .base import VectorIndex
 from .binary import BinaryIndex
 from .faiss import FaissIndex
+from .files import CheckedFiles, FileDigest, read_checksums, side_file
 from .spec import IndexSpec, parse_spec
 from .tuning import resolve_auto
 
@@ -39,17 +40,27 @@ def make_index(spec: str, dim: int, n: int = 0) -> VectorIndex:
     return FaissIndex(spec, dim, factory=factory)
 
 
-def load_index(path: Path, spec: str, dim: int, factory: str | None = None) -> VectorIndex:
-    """Read an index saved by :meth:`VectorIndex.save` (``factory``: the concrete spec saved)."""
-    from .base import read_json
+def load_index(
+    path: Path, spec: str, dim: int, factory: str | None = None, checksums: dict[str, FileDigest] | None = None
+) -> VectorIndex:
+    """Read an index saved by :meth:`VectorIndex.save`, verifying every file against its digest.
 
-    factory = factory or read_json(path.with_name(path.name + ".meta.json")).get("factory", spec)
-    if parse_spec(factory, dim).kind == "binary":
-        return BinaryIndex.load(path, spec, dim)
-    return FaissIndex.load(path, spec, dim)
+    Args:
+        factory: the concrete spec saved (read from the index's own metadata when None).
+        checksums: the record ``save`` returned, kept by the caller; when None, the record
+            saved next to the index (``path.checksums.json``) is used.
+
+    Raises:
+        IndexFileCorruptError: a file is missing, damaged, truncated or has no recorded digest;
+            the index must be rebuilt from the store.
+    """
+    files = CheckedFiles(path.parent, checksums if checksums is not None else read_checksums(path))
+    factory = factory or files.read_json(side_file(path, ".meta.json")).get("factory", spec)
+    cls = BinaryIndex if parse_spec(factory, dim).kind == "binary" else FaissIndex
+    return cls._read_files(path, spec, dim, files)
 
 
 __all__ = [
-    "DEFAULT_SPEC", "BinaryIndex", "FaissIndex", "IndexSpec", "VectorIndex", "load_index", "make_index",
+    "DEFAULT_SPEC", "BinaryIndex", "FaissIndex", "FileDigest", "IndexSpec", "VectorIndex", "load_index", "make_index",
     "parse_spec", "resolve_spec",
 ]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .files import CheckedFiles, FileDigest, SavedFiles, read_checksums
 from .spec import IndexSpec
 
 
@@ -33,6 +32,7 @@ class VectorIndex(ABC):
     dim: int
     tuning: dict[str, Any] | None = None
     built_n: int = 0  # vectors when it was last trained/tuned
+    trained_on: int = 0  # vectors its codebooks (centroids, PQ/SQ parameters) were trained on; 0: none
     note: str | None = None
 
     # -- data ---------------------------------------------------------------------------
@@ -83,18 +83,43 @@ class VectorIndex(ABC):
         return None
 
     # -- persistence ----------------------------------------------------------------------
-    @abstractmethod
-    def save(self, path: Path) -> None:
-        """Write the index to ``path`` (plus sidecars named ``path.*``) durably.
+    def save(self, path: Path) -> dict[str, FileDigest]:
+        """Write the index to ``path`` (plus side files named ``path.*``), each file durably
+        (temp file, fsync, rename) with a digest taken while writing.
 
-        The collection makes it visible by renaming its metadata file afterwards, so a
-        crash mid-save leaves the previous index in use.
+        Returns ``{file name: {"bytes": size, "xxh3_64": hex}}`` for every file written; the
+        same record is written last as ``path.checksums.json``. A caller that keeps the record
+        (the collection's index metadata) passes it back to :func:`~semsearch.index.load_index`,
+        which then trusts nothing on disk it did not write. The collection makes a save visible
+        by renaming its metadata file afterwards, so a crash mid-save leaves the previous index
+        in use.
         """
+        saved = SavedFiles(path.parent)
+        self._write_files(path, saved)
+        return saved.finish(path)
+
+    @classmethod
+    def load(cls, path: Path, spec: str, dim: int, checksums: dict[str, FileDigest] | None = None) -> VectorIndex:
+        """Read an index written by :meth:`save`, verifying every file first.
+
+        ``checksums`` is the record :meth:`save` returned; without it, the record saved next to
+        the index is used.
+
+        Raises:
+            IndexFileCorruptError: a file missing, of another size or digest than written, or
+                not in the record (rebuild the index from the store).
+        """
+        files = CheckedFiles(path.parent, checksums if checksums is not None else read_checksums(path))
+        return cls._read_files(path, spec, dim, files)
+
+    @abstractmethod
+    def _write_files(self, path: Path, saved: SavedFiles) -> None:
+        """Write every file of the index through ``saved``."""
 
     @classmethod
     @abstractmethod
-    def load(cls, path: Path, spec: str, dim: int) -> VectorIndex:
-        """Read an index written by :meth:`save`."""
+    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> VectorIndex:
+        """Read the index back, every file through ``files`` (which verifies it)."""
 
     def bytes_per_vector(self) -> float:
         """Approximate RAM per vector (codes, ids, graph links), for `semsearch info`."""
@@ -106,43 +131,26 @@ class VectorIndex(ABC):
         bpv = self.bytes_per_vector()
         if bpv == bpv:  # not NaN
             out["bytes_per_vector"] = round(bpv, 1)
+        if self.trained_on:
+            out["trained_on"] = self.trained_on
         if self.tuning:
             out["tuning"] = self.tuning
+            out["tuned_on"] = self.built_n  # the recall above was measured with this many vectors
         if self.note:
             out["note"] = self.note
         return out
 
     # -- helpers for implementations ------------------------------------------------------
     def _state(self) -> dict[str, Any]:
-        return {"factory": self.factory, "tuning": self.tuning, "built_n": self.built_n, "note": self.note}
+        return {"factory": self.factory, "tuning": self.tuning, "built_n": self.built_n, "note": self.note,
+                "trained_on": self.trained_on}
 
     def _restore_state(self, state: dict[str, Any]) -> None:
         self.tuning = state.get("tuning")
         self.built_n = int(state.get("built_n", 0))
         self.note = state.get("note")
-
-
-def write_durably(path: Path, writer: Any) -> None:
-    """Call ``writer(tmp_path)``, fsync the file and rename it to ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    writer(tmp)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    write_durably(path, lambda p: Path(p).write_text(json.dumps(data)))
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
+        # Files from before trained_on was kept: a trained index was trained on at most what it was built with.
+        self.trained_on = int(state.get("trained_on", self.built_n if self.spec_info.min_train else 0))
 
 
 def empty_result(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:

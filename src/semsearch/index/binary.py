@@ -20,8 +20,10 @@ import faiss
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import VectorIndex, empty_result, read_json, write_durably, write_json
-from .faiss import RETUNE_GROWTH, RETUNE_MIN, SMALL_ALLOW, SMALL_ALLOW_FRACTION
+from .base import VectorIndex, empty_result
+from .faiss import RETUNE_GROWTH, RETUNE_MIN, SMALL_ALLOW, SMALL_ALLOW_FRACTION, WRITE_BLOCK
+from .files import CheckedFiles, SavedFiles, side_file
+from .filtering import id_selector, sorted_ids
 from .spec import parse_spec
 
 DEFAULT_OVERSAMPLE = 4
@@ -52,6 +54,7 @@ class BinaryIndex(VectorIndex):
     # -- codes ----------------------------------------------------------------------------
     def _calibrate(self, sample: np.ndarray) -> None:
         lo, hi = sample.min(axis=0), sample.max(axis=0)
+        self.trained_on = len(sample)
         self._vmin = lo.astype(np.float32)
         self._vscale = np.maximum(hi - lo, 1e-6).astype(np.float32) / 255.0
 
@@ -158,12 +161,12 @@ class BinaryIndex(VectorIndex):
             return scores_out, ids_out
         selector = None
         if allow is not None:
-            _, allowed_pos = self._positions(np.unique(np.asarray(allow, dtype=np.int64)))
+            _, allowed_pos = self._positions(sorted_ids(allow))
             if len(allowed_pos) == 0:
                 return scores_out, ids_out
             if len(allowed_pos) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
                 return self._search_positions(queries, k, allowed_pos)
-            selector = faiss.IDSelectorBatch(allowed_pos)
+            selector = id_selector(allowed_pos)
         fetch = min(total, max(k, k * self.search_value))
         for start in range(0, nq, _QUERY_BLOCK):
             q = queries[start : start + _QUERY_BLOCK]
@@ -194,32 +197,33 @@ class BinaryIndex(VectorIndex):
     def bytes_per_vector(self) -> float:
         return self.dim / 8 + 8 + (self.dim if self.int8 else 0)
 
-    def save(self, path: Path) -> None:
-        write_json(path.with_name(path.name + ".meta.json"), {**self._state(), "search_value": self.search_value})
-
-        def write_arrays(p: Path) -> None:
-            arrays = {"ids": self._ids}
-            if self.int8 and self._vmin is not None:
-                arrays.update(sq=self._sq, vmin=self._vmin, vscale=self._vscale)
-            with open(p, "wb") as f:
-                np.savez(f, **arrays)
-
-        write_durably(path.with_name(path.name + ".ids.npz"), write_arrays)
-        write_durably(path, lambda p: faiss.write_index_binary(self._codes, str(p)))
+    def _write_files(self, path: Path, saved: SavedFiles) -> None:
+        saved.write_json(side_file(path, ".meta.json"), {**self._state(), "search_value": self.search_value})
+        saved.write(side_file(path, ".ids.npy"), lambda stream: np.save(stream, self._ids))
+        sq, ranges = side_file(path, ".sq8.npy"), side_file(path, ".sq8range.npy")
+        if self.int8 and self._vmin is not None:
+            saved.write(sq, lambda stream: np.save(stream, self._sq))
+            saved.write(ranges, lambda stream: np.save(stream, np.stack([self._vmin, self._vscale])))
+        else:
+            sq.unlink(missing_ok=True)
+            ranges.unlink(missing_ok=True)
+        saved.write(path, lambda stream: faiss.write_index_binary(self._codes, faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK)))
 
     @classmethod
-    def load(cls, path: Path, spec: str, dim: int) -> BinaryIndex:
-        state = read_json(path.with_name(path.name + ".meta.json"))
+    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> BinaryIndex:
+        state = files.read_json(side_file(path, ".meta.json"))
         self = cls(spec, dim, factory=state.get("factory", spec))
         self._restore_state(state)
         self.search_value = int(state.get("search_value", DEFAULT_OVERSAMPLE))
-        codes = faiss.read_index_binary(str(path))
+        with files.verified_path(path) as name:
+            codes = faiss.read_index_binary(name)
         if codes.d != dim:
             raise InvalidInputError(f"{path} holds dimension {codes.d}, expected {dim}")
-        with np.load(path.with_name(path.name + ".ids.npz")) as arrays:
-            self._ids = arrays["ids"]
-            if "sq" in arrays:
-                self._sq, self._vmin, self._vscale = arrays["sq"], arrays["vmin"], arrays["vscale"]
+        self._ids = files.read_npy(side_file(path, ".ids.npy"))
+        sq = side_file(path, ".sq8.npy")
+        if files.has(sq.name):
+            self._sq = files.read_npy(sq)
+            self._vmin, self._vscale = files.read_npy(side_file(path, ".sq8range.npy"))
         if len(self._ids) != codes.ntotal:
             raise InvalidInputError(f"{path}: {codes.ntotal} codes but {len(self._ids)} ids")
         self._codes = codes

@@ -27,6 +27,7 @@ from ..errors import InvalidInputError
 from ..types import ChunkRow, DocumentRow, FileState, IndexReport
 from ..validation import validate_metadata
 from . import loaders
+from .progress import IndexProgress
 
 #: Prefix of the hash recorded for a file whose documents are not all committed yet.
 PARTIAL = "partial:"
@@ -44,9 +45,6 @@ class PendingFile:
     resumed: bool  # the last run stopped part-way through this very version
 
 
-#: Called with progress events: {"event": "encode", "chunks": n} before a batch is encoded,
-#: {"event": "commit", "documents": n, "chunks": n, "files_done": n} after it is committed.
-ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 def index_files(
@@ -58,12 +56,13 @@ def index_files(
     encode: Callable[[list[DocumentRow]], None],
     prune: bool = True,
     batch_chunks: int = 8192,
-    progress: ProgressCallback | None = None,
+    progress: IndexProgress | None = None,
 ) -> IndexReport:
     """Bring the collection in step with files and folders; see the module docstring.
 
     ``split`` chunks texts (the collection's chunker); ``encode`` fills in the embedding of
-    every chunk of the rows it is given.
+    every chunk of the rows it is given; ``progress`` is told the work once it is known and
+    each committed batch (its ``finish`` is left to the caller).
     """
     started = time.perf_counter()
     options = options or loaders.LoadOptions()
@@ -78,11 +77,12 @@ def index_files(
     all_rows = [row for f in todo for row in f.rows]
     for row, chunks in zip(all_rows, split([r.text for r in all_rows])):
         row.chunks = [ChunkRow(c.position, c.start, c.end) for c in chunks]
+    if progress is not None:
+        progress.start(len(todo), sum(len(r.chunks) for r in all_rows), unchanged_files=report.files_unchanged,
+                       kept_documents=report.documents_unchanged)
     for batch in plan_batches(todo, batch_chunks):
         rows = [row for _, part, _ in batch for row in part]
         n_chunks = sum(len(r.chunks) for r in rows)
-        if progress and n_chunks:
-            progress({"event": "encode", "chunks": n_chunks})
         if rows:
             encode(rows)
         states = {f.key: FileState(f.digest, f.ids) if finished else FileState(PARTIAL + f.digest) for f, _, finished in batch}
@@ -94,8 +94,8 @@ def index_files(
             report.files_resumed += f.resumed
         report.documents += len(rows)
         report.chunks += n_chunks
-        if progress:
-            progress({"event": "commit", "documents": len(rows), "chunks": n_chunks, "files_done": len(done)})
+        if progress is not None:
+            progress.batch_done(len(done), n_chunks, n_chunks)
     for source in gone:
         engine.delete_source(source)
     report.files_removed = len(gone)

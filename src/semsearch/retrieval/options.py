@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..filters import Node, combine, parse_where, parse_where_document
+from .calibration import NO_MATCH_THRESHOLD
 from .fusion import FUSIONS
 
 MODES = ("dense", "lexical", "hybrid")
@@ -33,7 +34,7 @@ class SearchOptions:
     def checked(
         cls, *, k: int, where: Any, where_document: Any, mode: str | None, has_text: bool, fusion: str,
         alpha: float, rrf_k: float, candidates: int, rerank: str | None, rerank_top: int,
-        threshold: float | None, mmr: float | None,
+        threshold: float | str | None, mmr: float | None,
     ) -> SearchOptions:
         """Options with every value checked; raises InvalidInputError naming the bad one."""
         node = combine(parse_where(where), parse_where_document(where_document))
@@ -52,8 +53,12 @@ class SearchOptions:
         for name, value in (("candidates", candidates), ("rerank_top", rerank_top)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a whole number of at least 1, got {value!r}")
-        if threshold is not None and not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
-            raise InvalidInputError(f"threshold must be a number, got {threshold!r}")
+        if threshold == "auto":
+            threshold = NO_MATCH_THRESHOLD
+        if threshold is not None and not (
+            isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold)
+        ):
+            raise InvalidInputError(f'threshold must be a number or "auto" (the calibrated "no good match" line), got {threshold!r}')
         if mmr is not None and not (isinstance(mmr, (int, float)) and 0.0 <= mmr <= 1.0):
             raise InvalidInputError(f"mmr is a lambda between 0 (diverse) and 1 (relevant only); got {mmr!r}")
         if rerank is not None and (not isinstance(rerank, str) or not rerank.strip()):

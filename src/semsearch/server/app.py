@@ -33,6 +33,8 @@ from ..collection import Collection
 from ..errors import InvalidInputError
 from ..types import Document
 from . import models as m
+from .asking import mount_ask
+from .exploring import explore_routes
 from .batching import QueryEncoder, SearchBatcher
 from .discovery import INSTANCE_HEADER
 from .error_responses import ApiError, install_error_handlers
@@ -127,6 +129,8 @@ def create_app(
     rerankers: Sequence[str] = (),
     default: str | None = None,
     warm_up: bool = True,
+    watch: Sequence[str | os.PathLike[str]] = (),
+    llm: Any = None,
 ) -> FastAPI:
     """A FastAPI app serving these collections (the first, or ``default``, at the short paths).
 
@@ -139,9 +143,12 @@ def create_app(
         rerankers: cross-encoder models a request may name in ``rerank`` (the first is ``true``).
         default: the collection the short paths (``/search`` ...) use.
         warm_up: load the model and vector index in the background at startup (``/readyz``).
+        watch: folders and files the default collection is kept in sync with while the app runs
+            (synced once at startup, then new, changed and deleted files within seconds).
+        llm: the language model ``/ask`` answers with (a ``semsearch.answer.ChatSettings``); None: extractive.
 
     Raises:
-        InvalidInputError: bad collection names, an unknown ``default``.
+        InvalidInputError: bad collection names, an unknown ``default``, a ``watch`` path that does not exist.
         UnsafeBindError: an API key too short to be a secret.
     """
     check_api_key(api_key)
@@ -155,15 +162,30 @@ def create_app(
         encoders={name: QueryEncoder(col) for name, col in opened.items()},
     )
 
+    watcher = None
+    if watch:
+        from ..ingest.watch import FolderWatcher
+
+        try:
+            watcher = FolderWatcher(opened[default_name], list(watch), initial_sync=True)
+        except BaseException:
+            for col in owned:
+                col.close()
+            raise
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         if warm_up:
             threading.Thread(target=_warm_up, args=(state,), name="semsearch-warm-up", daemon=True).start()
         else:
             state.ready.set()
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()  # after the batch being applied: what was applied is committed
             state.batcher.close()
             for col in state.owned:
                 col.close()
@@ -212,7 +234,9 @@ def create_app(
     ):
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
         _collection_routes(router, state, resolve, suffix)
+        explore_routes(router, state, resolve, suffix)  # /similar, /duplicates, /topics
         app.include_router(router)
+    mount_ask(app, state, llm)
 
     static = resources.files("semsearch.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SemsearchError
-from .discovery import ServerAddress, announce, connect_url, withdraw
+from .discovery import ServerAddress, connect_url, withdraw, write_address
 from .security import Limits, check_api_key, check_bind, is_loopback
 
 
@@ -33,7 +33,9 @@ def serve_collections(
     max_documents: int | None = None,
     max_k: int | None = None,
     torch_threads: int | None = 1,
+    llm: Any = None,
     announce: Callable[[str], None] = print,
+    watch: Sequence[Path] = (),
 ) -> None:
     """Serve these collection folders until interrupted.
 
@@ -42,6 +44,9 @@ def serve_collections(
     here: p50 of one query 9-35 ms with 1 thread, 0.2-2 s with 2 on an oversubscribed 2-core
     machine; see bench/RESULTS.md). ``None`` keeps the library defaults. FAISS keeps its default
     in the threads that search (see :func:`set_compute_threads`).
+
+    ``watch``: folders and files the first collection is kept in sync with while serving (see
+    :class:`semsearch.ingest.watch.FolderWatcher`); each applied batch is announced.
 
     Raises:
         UnsafeBindError: a non-loopback ``host`` without an API key (checked before anything loads).
@@ -65,11 +70,15 @@ def serve_collections(
             raise SemsearchError(f"{name} must be at least 1, got {value}")
     app = create_app(
         list(folders), api_key=api_key, public_reads=public_reads, cors_origins=cors_origins,
-        limits=limits, rerankers=rerankers,
+        limits=limits, rerankers=rerankers, watch=watch, llm=llm,
     )
+    if watch:
+        _announce_watch(announce)
     shown = f"[{host}]" if ":" in host else host
     auth = "no API key (loopback only)" if api_key is None else ("API key for writes" if public_reads else "API key required")
     announce(f"serving {', '.join(app.state.semsearch.collections)} on http://{shown}:{port}/ ({auth}); API docs at /docs")
+    if llm is not None:
+        announce(f"answering /ask with the language model at {llm.base}")
     if not is_loopback(host) and not cors_origins:
         announce("CORS is off: browsers on other sites cannot call this API (add --cors-origin to allow one)")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
@@ -100,7 +109,7 @@ def _announce_when_ready(server: Any, state: Any, host: str, port: int, announce
         if col.backend != "local":
             continue
         folder = Path(col.path)
-        if announce(folder, ServerAddress(url, name, os.getpid(), state.instance, needs_key)) is not None:
+        if write_address(folder, ServerAddress(url, name, os.getpid(), state.instance, needs_key)) is not None:
             announced.append(folder)
 
 
@@ -125,3 +134,17 @@ def set_compute_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
+
+
+def _announce_watch(announce: Callable[[str], None]) -> None:
+    """Show each batch the folder watch applies (it logs them on its own logger)."""
+    import logging
+
+    class Announce(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            announce(record.getMessage())
+
+    logger = logging.getLogger("semsearch.ingest.watch")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Announce())
+    logger.propagate = False

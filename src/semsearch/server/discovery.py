@@ -78,7 +78,7 @@ def connect_url(host: str, port: int) -> str | None:
     return f"http://[{ip}]:{port}" if ip.version == 6 else f"http://{ip}:{port}"
 
 
-def announce(folder: Path, address: ServerAddress) -> Path | None:
+def write_address(folder: Path, address: ServerAddress) -> Path | None:
     """Write ``folder/server.json`` atomically; None when the folder is not writable (nothing announced)."""
     target = folder / FILE_NAME
     data = {"url": address.url, "collection": address.collection, "pid": address.pid, "instance": address.instance,

@@ -48,7 +48,9 @@ class SearchRequest(Request):
     rerank: Union[bool, Text, None] = Field(
         None, description="true: rerank with the server's cross-encoder; or the name of one the server allows."
     )
-    threshold: Optional[float] = Field(None, description="Leave out hits scoring below this.")
+    threshold: Union[float, Literal["auto"], None] = Field(
+        None, description='Leave out hits whose relevance (0..1) is below this; "auto": the calibrated no-good-match line.'
+    )
     where_document: Optional[Metadata] = Field(
         None, description='Document-text filter: {"$contains": "FAISS"}, {"$not_contains": ...}, combined with $and / $or.'
     )
@@ -128,19 +130,24 @@ class GetRequest(Request):
 # -- responses -------------------------------------------------------------------------
 class HitOut(BaseModel):
     id: str
-    score: float = Field(description="Similarity: higher is better.")
+    score: float = Field(description="Calibrated relevance in 0..1 (the cross-encoder's probability when reranked).")
     text: str = Field(description="The best-matching chunk of the document.")
     metadata: dict[str, Any]
     source: Optional[str]
     chunk: int
     start: int = Field(description="Where the chunk starts in the document (characters).")
     end: int
-    scores: dict[str, float] = Field(default_factory=dict, description="Per-retriever scores (dense, lexical, rerank).")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Each stage's raw score and rank (dense cosine, lexical BM25, hybrid, relevance, rerank)."
+    )
 
 
 class QueryResult(BaseModel):
     query: str
     hits: list[HitOut]
+    no_good_match: bool = Field(
+        False, description="Nothing in the collection answers the query: no hit, or the best one below the calibrated line."
+    )
 
 
 class SearchResponse(BaseModel):

@@ -44,10 +44,13 @@ async def answer_search(
     texts = check_texts(list(queries))
     opts = SearchOptions.checked(k=check_k(k), has_text=True, **{**SEARCH_DEFAULTS, **options})
 
+    line = encoder.collection.no_match_threshold
+
     def finish(hits: list[list[Hit]]) -> bytes:
         took = round((time.perf_counter() - started) * 1000, 3)
-        return dumps({"collection": name, "results": [{"query": q, "hits": [hit_json(h) for h in hs]}
-                                                      for q, hs in zip(texts, hits)], "took_ms": took})
+        results = [{"query": q, "hits": [hit_json(h) for h in hs], "no_good_match": not hs or hs[0].score < line}
+                   for q, hs in zip(texts, hits)]
+        return dumps({"collection": name, "results": results, "took_ms": took})
 
     body = await asyncio.wrap_future(batcher.submit(SearchJob(encoder, texts, opts, finish)))
     return Response(body, media_type="application/json", headers=headers)

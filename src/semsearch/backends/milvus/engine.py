@@ -146,10 +146,18 @@ class MilvusEngine:
         """Nothing to load: Milvus keeps the collection loaded."""
 
     def verify(self) -> dict[str, Any]:
-        """Counts of documents and chunks; ``consistent`` when every chunk belongs to a listed document."""
+        """Every chunk must belong to a listed document; chunks left by a crash between a delete's
+        two steps (see the module docstring) are removed. Milvus checks its own storage."""
         docs = {d["doc_id"] for d in self._query_all(self.docs_name, "", ["doc_id"])}
-        chunk_docs = {r["doc_id"] for r in self._query_all(self.name, "", ["doc_id"])}
-        return {"documents": len(docs), "chunks": self.chunk_count(), "consistent": chunk_docs <= docs}
+        orphans = {r["doc_id"] for r in self._query_all(self.name, "", ["doc_id"])} - docs
+        problems, repaired = [], []
+        if orphans:
+            problems.append(f"chunks of {len(orphans)} document(s) that are not listed (an interrupted delete)")
+            for part in parts(sorted(orphans), 1000):
+                with_retries(lambda p=part: self.client.delete(self.name, filter=f"doc_id in {id_list(p)}"), "delete chunks")
+            repaired.append(f"removed the chunks of {len(orphans)} unlisted document(s)")
+        return {"documents": len(docs), "chunks": self.chunk_count(), "consistent": not problems, "problems": problems,
+                "repaired": repaired, "store": "ok"}
 
     def info(self) -> dict[str, Any]:
         return {
@@ -247,6 +255,22 @@ class MilvusEngine:
         rows = [{"source": s, "digest": d, "placeholder": PLACEHOLDER} for s, d in hashes.items()]
         for part in parts(rows, 1000):
             with_retries(lambda p=part: self.client.upsert(self.sources_name, p), "record file hashes")
+
+    def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
+        """Rows are upserted whole (Milvus has no partial update) with their own keys, vectors and
+        insertion stamps, chunks first as in ``write``."""
+        ids = list(metadatas)
+        chunk_fields = ["pk", "doc_id", "position", "chunk_start", "chunk_end", "text", "source", "vector"]
+        doc_fields = ["doc_id", "text", "source", "added"]
+        for part in parts(ids, 500):
+            chunks = list(self._query_all(self.name, f"doc_id in {id_list(part)}", chunk_fields))
+            docs = self._query_docs(part, None, doc_fields)
+            for rows, name, extra in ((chunks, self.name, {}), (docs, self.docs_name, {"placeholder": PLACEHOLDER})):
+                new = [{**r, **extra, "metadata": metadatas[r["doc_id"]], "facets": facets(metadatas[r["doc_id"]])}
+                       for r in rows]
+                for batch in parts(new, self._insert_batch):
+                    with_retries(lambda b=batch, n=name: self.client.upsert(n, b), f"update metadata in {name}")
+        return len(self.sources_of(ids))
 
     # -- reading --------------------------------------------------------------------------
     def _count(self, collection: str) -> int:

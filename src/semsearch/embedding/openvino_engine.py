@@ -13,7 +13,10 @@ operation across cores (no per-operation barriers, far less sensitive to a busy 
 
 The converted model is cached on disk (``SEMSEARCH_CACHE_DIR`` or the per-user cache
 directory), keyed by the model's files and the library versions, so only the first process
-pays the ~2 s conversion; later ones read it in ~0.2 s.
+pays the ~2 s conversion; later ones read it in ~0.2 s. The compiled model (kernels chosen for
+this CPU) is cached too, in OpenVINO's own model cache (``CACHE_DIR``), so a later process
+imports it instead of compiling. The light query encoder (:mod:`.light`) compiles the same IR
+file with the same settings (:class:`Runner`), which is what makes its vectors the same.
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ import copy
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
 import warnings
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .prepared import cache_dir, cpu_identity
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +52,6 @@ def openvino_available() -> bool:
     except Exception:  # noqa: BLE001 - missing, or a wheel that does not load on this platform
         return False
     return True
-
-
-def cache_dir() -> Path:
-    """Where semsearch caches derived artefacts shared by all collections (converted models)."""
-    env = os.environ.get("SEMSEARCH_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("semsearch"))
 
 
 def supports(st_model: Any) -> bool:
@@ -93,7 +88,8 @@ def _fingerprint(location: str, hf: Any, input_names: list[str]) -> str:
         "location": location,
         "config": hf.config.to_json_string(use_diff=False),
         "inputs": input_names,
-        "versions": [openvino.__version__, torch.__version__, transformers.__version__, 2],
+        # 3: the token embedding table outside the graph (token_table).
+        "versions": [openvino.__version__, torch.__version__, transformers.__version__, 3],
     }
     folder = Path(location)
     if folder.is_dir():  # the weights themselves: size and mtime of every file in the model folder
@@ -107,8 +103,58 @@ def _fingerprint(location: str, hf: Any, input_names: list[str]) -> str:
     return h.hexdigest()[:32]
 
 
-def _converted(first: Any, location: str) -> Any:
-    """The OpenVINO model of ``first``'s Hugging Face model: from the cache, else converted."""
+TOKEN_TABLE = "token_embeddings.npy"
+
+
+def token_table(ir_path: str) -> np.ndarray | None:
+    """The token embedding table saved next to an IR file, memory-mapped (None if the IR has none).
+
+    Only the rows of the tokens looked up are ever read from disk: the table is most of a small
+    model's weights (47 of 90 MB for MiniLM) and a query touches a dozen rows of it.
+    """
+    path = Path(ir_path).with_name(TOKEN_TABLE)
+    return np.load(path, mmap_mode="r") if path.exists() else None
+
+
+def _split_embeddings(hf: Any, example: dict[str, Any], names: list[str]) -> tuple[Any, dict[str, Any]] | None:
+    """(token table, example inputs) to convert the model from ``inputs_embeds``, or None to keep ``input_ids``.
+
+    Only where the model's forward gives exactly the same output from the looked-up rows as from
+    the ids (models deriving positions from ids with left padding would not).
+    """
+    import torch
+
+    embedding = hf.get_input_embeddings() if hasattr(hf, "get_input_embeddings") else None
+    if "input_ids" not in names or type(embedding) is not torch.nn.Embedding:
+        return None
+    others = {k: example[k] for k in names if k != "input_ids"}
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            rows = embedding(example["input_ids"])
+            from_ids = hf(input_ids=example["input_ids"], **others)[0]
+            from_rows = hf(inputs_embeds=rows, **others)[0]
+    except Exception:  # noqa: BLE001 - a forward without inputs_embeds: convert from ids
+        return None
+    if not torch.equal(from_ids, from_rows):
+        return None
+    return embedding.weight.detach().cpu().float().numpy(), {"inputs_embeds": rows, **others}
+
+
+@dataclass
+class Converted:
+    """A converted model: the IR file's path (None when held only in memory), what to compile, the token table."""
+
+    ir_path: str | None
+    model: Any
+    table: np.ndarray | None
+
+
+def _converted(first: Any, location: str) -> Converted:
+    """The OpenVINO model of ``first``'s Hugging Face model, from the cache, else converted.
+
+    The token embedding lookup stays outside the graph where that gives the same output
+    (:func:`token_table`); the graph starts at ``inputs_embeds``.
+    """
     import openvino as ov
     import torch
 
@@ -119,21 +165,26 @@ def _converted(first: Any, location: str) -> Any:
     example = tokenize(["semsearch converts this model to OpenVINO once and caches it", "once"])
     names = [k for k, v in example.items() if isinstance(v, torch.Tensor)]
     folder = cache_dir() / "openvino" / _fingerprint(location, hf, names)
-    core = ov.Core()
-    if (folder / "model.xml").exists():
+    xml = folder / "model.xml"
+    if xml.exists():
         try:
-            return core.read_model(str(folder / "model.xml"))
+            core().read_model(str(xml))  # checks the entry is whole; compiling reads it again
+            return Converted(str(xml), str(xml), token_table(str(xml)))
         except Exception as exc:  # noqa: BLE001 - a damaged cache entry is rebuilt, not fatal
             log.warning("converted model in %s is unreadable (%s); converting again", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
+    elif folder.exists():  # an entry missing its model file: rebuilt
+        shutil.rmtree(folder, ignore_errors=True)
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # tracing reads attributes that log notes meant for training
+    split = _split_embeddings(hf.eval(), example, names)
+    table, example_input = split if split is not None else (None, {k: example[k] for k in names})
     try:
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about Python-level branches, fixed by the example
-            model = ov.convert_model(hf.eval(), example_input={k: example[k] for k in names})
+            model = ov.convert_model(hf, example_input=example_input)
     finally:
         hf_logging.set_verbosity(verbosity)
     # Keep the token embeddings only: the pooler branch is then pruned from the graph.
@@ -142,32 +193,68 @@ def _converted(first: Any, location: str) -> Any:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
         ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        if table is not None:
+            np.save(tmp / TOKEN_TABLE, table)
         try:
             tmp.rename(folder)  # atomic; a concurrent process may have won the race: keep its copy
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:  # a read-only or full cache only costs the next process a conversion
         log.info("could not cache the converted model in %s: %s", folder, exc)
-    return model
+        return Converted(None, model, table)
+    if not xml.exists():  # removed meanwhile: this process runs the model it converted
+        return Converted(None, model, table)
+    # Every process compiles the saved file, the first one too: one source for the full path and
+    # the light query path alike.
+    return Converted(str(xml), str(xml), token_table(str(xml)))
 
 
-class _Runner:
+_core: Any = None
+_core_lock = threading.Lock()
+
+
+def core() -> Any:
+    """The process's OpenVINO ``Core`` (creating one loads the plugin registry)."""
+    global _core
+    with _core_lock:
+        if _core is None:
+            import openvino as ov
+
+            _core = ov.Core()
+        return _core
+
+
+def compiled_cache_dir() -> Path:
+    """OpenVINO's model cache: compiled kernels for this CPU, imported by later processes."""
+    return cache_dir() / "openvino-compiled" / cpu_identity()
+
+
+class Runner:
     """One compiled model; each calling thread gets its own inference requests.
 
     A batch is split into one slice per stream, all in flight at once (what a single query or a
     small batch needs for low latency). The encoder's worker threads set ``split`` to 1: they
-    send whole batches, and several workers keep every stream busy.
+    send whole batches, and several workers keep every stream busy. ``model`` is the path of an
+    IR file (``model.xml``) or an ``openvino.Model``; the same model and precision always get the
+    same compiled program, in this process or a later one.
     """
 
-    def __init__(self, model: Any, precision: str) -> None:
-        import openvino as ov
-
+    def __init__(self, model: Any, precision: str, table: np.ndarray | None = None, hint: str = "THROUGHPUT") -> None:
         # THROUGHPUT: one stream per core (measured faster here than LATENCY's one stream over all
-        # cores, and pinning, denormal or stream-count settings made no difference).
-        config = {"INFERENCE_PRECISION_HINT": _OV_PRECISION[precision], "PERFORMANCE_HINT": "THROUGHPUT"}
-        self.compiled = ov.Core().compile_model(model, "CPU", config)
+        # cores, and pinning, denormal or stream-count settings made no difference). The light
+        # query path takes LATENCY: one query on every core, and one copy of the weights less.
+        self.hint = hint
+        config = {"INFERENCE_PRECISION_HINT": _OV_PRECISION[precision], "PERFORMANCE_HINT": hint}
+        try:
+            self.compiled = core().compile_model(model, "CPU", {**config, "CACHE_DIR": str(compiled_cache_dir())})
+        except Exception as exc:  # noqa: BLE001 - an unwritable or damaged model cache: compile afresh
+            log.info("OpenVINO's model cache is unusable (%s); compiling without it", " ".join(str(exc).split())[:200])
+            self.compiled = core().compile_model(model, "CPU", config)
         self.streams = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self.inputs = [port.get_any_name() for port in self.compiled.inputs]
+        self.table = table if "inputs_embeds" in self.inputs else None
+        # What callers give: the tokenizer's arrays (ids, not embeddings, where the table is outside).
+        self.wants = ["input_ids" if n == "inputs_embeds" and self.table is not None else n for n in self.inputs]
         self._local = threading.local()
 
     def set_split(self, parts: int) -> None:
@@ -181,10 +268,14 @@ class _Runner:
             reqs.append(self.compiled.create_infer_request())
         return reqs
 
-    def __call__(self, features: dict[str, Any]) -> np.ndarray:
-        arrays = {name: features[name].numpy() for name in self.inputs}
+    def __call__(self, arrays: dict[str, np.ndarray], split: int | None = None) -> np.ndarray:
+        """The model's first output for a batch of inputs (int64 arrays named as in :attr:`wants`)."""
+        if self.table is not None:
+            arrays = dict(arrays)
+            arrays["inputs_embeds"] = np.asarray(self.table[arrays.pop("input_ids")], dtype=np.float32)
         rows = len(arrays[self.inputs[0]])
-        parts = np.array_split(np.arange(rows), min(getattr(self._local, "split", self.streams), rows))
+        split = split or getattr(self._local, "split", self.streams)
+        parts = np.array_split(np.arange(rows), min(split, rows))
         reqs = self._own_requests(len(parts))
         for req, part in zip(reqs, parts):
             req.start_async({name: a[part[0] : part[-1] + 1] for name, a in arrays.items()})
@@ -209,9 +300,10 @@ class OpenVINOEncoder:
 
     PIECE_BATCHES = 4
 
-    def __init__(self, model: Any, runner: _Runner) -> None:
+    def __init__(self, model: Any, runner: Runner, ir_path: str | None = None) -> None:
         self.model = model
         self.runner = runner
+        self.ir_path = ir_path  # the IR file compiled, None when held in memory only
         self.batch_size = ROWS_PER_REQUEST
         self.workers = 2 * runner.streams
         self._pool: ThreadPoolExecutor | None = None
@@ -278,14 +370,15 @@ def openvino_model(st_model: Any, location: str, precision: str) -> OpenVINOEnco
 
     first_key = next(iter(st_model._modules))
     first = st_model._modules[first_key]
-    runner = _Runner(_converted(first, location), precision)
+    converted = _converted(first, location)
+    runner = Runner(converted.model, precision, converted.table)
     fallback = first.forward
     output_name = getattr(first, "module_output_name", "token_embeddings")
 
     def forward(features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if kwargs or features.get("modality", "text") != "text":
             return fallback(features, **kwargs)  # anything the conversion did not cover runs in torch
-        features[output_name] = torch.from_numpy(runner(features))
+        features[output_name] = torch.from_numpy(runner({name: features[name].numpy() for name in runner.wants}))
         return features
 
     ov_first = copy.copy(first)
@@ -294,4 +387,4 @@ def openvino_model(st_model: Any, location: str, precision: str) -> OpenVINOEnco
     modules = OrderedDict(st_model._modules)
     modules[first_key] = ov_first
     object.__setattr__(ov_model, "_modules", modules)
-    return OpenVINOEncoder(ov_model, runner)
+    return OpenVINOEncoder(ov_model, runner, converted.ir_path)

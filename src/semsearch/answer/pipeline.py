@@ -1,0 +1,184 @@
+"""ask: retrieve with the collection's own search, refuse or answer, cite, stream.
+
+Built only on the public collection API (``search``, ``get``, ``embedder``), so every
+backend answers the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ContextOverflowError, InvalidInputError
+from .chat import ChatClient, ChatSettings
+from .citations import CitationFilter
+from .context import assemble_context
+from .extractive import extract_answer, format_extracts
+from .prompt import build_messages, says_no_answer
+from ..retrieval.calibration import NO_MATCH_THRESHOLD
+from .refusal import Relevance, calibrated_score, good_matches
+from .result import NO_ANSWER, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
+
+#: Tokens of passages a prompt carries by default: fits a 2,048-token model with room to answer.
+DEFAULT_CONTEXT_TOKENS = 1200
+#: Each retry after a context overflow keeps this share of the previous budget.
+_SHRINK = 0.5
+_RETRIES = 2
+
+
+def ask(collection: Any, question: str, **options: Any) -> Answer:
+    """Answer ``question`` from the collection's documents, with citations.
+
+    Takes the options of :func:`stream_ask`; returns the :class:`Answer` its last event carries.
+    """
+    answer = None
+    for event in stream_ask(collection, question, **options):
+        if isinstance(event, Done):
+            answer = event.answer
+    assert answer is not None
+    return answer
+
+
+def stream_ask(
+    collection: Any,
+    question: str,
+    *,
+    k: int = 5,
+    llm: ChatSettings | ChatClient | str | None = None,
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    min_relevance: float = NO_MATCH_THRESHOLD,
+    relevance: Relevance | None = None,
+    max_sentences: int = 3,
+    neighbours: bool = True,
+    **search_options: Any,
+) -> Iterator[AnswerEvent]:
+    """Answer ``question`` as a stream: :class:`Retrieved`, then :class:`Token` pieces, then :class:`Done`.
+
+    Args:
+        collection: a :class:`semsearch.Collection` (any backend).
+        k: hits to retrieve; their passages fill the context best first.
+        llm: None for the offline extractive answer; else an OpenAI-compatible endpoint (its
+            URL, :class:`ChatSettings`, or a :class:`ChatClient` to reuse).
+        context_tokens: tokens of passages the prompt may carry (counted with the
+            collection's tokenizer). If the model's server still reports an overflow, the
+            budget is halved and the question asked again (twice at most), before any text
+            is streamed; a second ``Retrieved`` event then replaces the first.
+        min_relevance: hits under this relevance are left out; with none left, the answer is
+            a refusal and no model is asked (default: the calibrated "no good match" line).
+        relevance: hits -> one relevance each (default: ``hit.score``, the calibrated relevance;
+            :func:`semsearch.answer.refusal.dense_relevance` gives the dense cosine instead).
+        max_sentences: sentences in an extractive answer.
+        neighbours: grow each passage by neighbouring text of its document within the budget.
+        search_options: passed to ``collection.search`` (where, where_document, mode, rerank...).
+
+    Raises:
+        InvalidInputError: an empty question, a bad option or filter (before anything is streamed).
+        LLMUnavailableError, LLMTimeoutError, ContextOverflowError, LLMError: the model failed.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInputError("the question is empty; ask something in words")
+    if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 64:
+        raise InvalidInputError(f"context_tokens must be a whole number of at least 64, got {context_tokens!r}")
+    if isinstance(max_sentences, bool) or not isinstance(max_sentences, int) or max_sentences < 1:
+        raise InvalidInputError(f"max_sentences must be at least 1, got {max_sentences!r}")
+    if isinstance(llm, str):
+        llm = ChatSettings(llm)  # a bad URL is refused before anything else happens
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    hits = collection.search(question, k=k, **search_options)
+    timings["search"] = _ms(started)
+    scored = (relevance or calibrated_score)(hits) if hits else []
+    good = good_matches(hits, scored, min_relevance)
+    if not good:
+        yield Retrieved(hits=list(hits), passages=[])
+        yield Token(NO_ANSWER)
+        timings["first_token"] = timings["total"] = _ms(started)
+        yield Done(Answer(question, NO_ANSWER, False, [], list(hits), None, timings=timings))
+        return
+    relevance_of = {id(h): s for h, s in zip(hits, scored)}
+    documents = _documents(collection, good) if neighbours else {}
+
+    def context(budget: int) -> list[Passage]:
+        return assemble_context(good, budget_tokens=budget, count_tokens=collection.embedder.count_tokens,
+                                documents=documents, neighbours=neighbours)
+
+    if llm is None:
+        passages = context(context_tokens)
+        yield Retrieved(hits=[p.hit for p in passages], passages=passages)
+        extracts = extract_answer(question, passages, collection.embedder,
+                                  [relevance_of[id(p.hit)] for p in passages], max_sentences=max_sentences)
+        text = format_extracts(extracts)
+        timings["first_token"] = _ms(started)
+        yield Token(text)
+        citations = _citations([e.n for e in extracts], passages)
+        timings["total"] = _ms(started)
+        yield Done(Answer(question, text, True, citations, [p.hit for p in passages],
+                          f"extractive:{collection.embedder.name}", grounded=bool(citations), passages=passages,
+                          timings=timings))
+        return
+    yield from _generate(question, llm, context, context_tokens, started, timings)
+
+
+def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budget: int, started: float,
+              timings: dict[str, float]) -> Iterator[AnswerEvent]:
+    owned = not isinstance(llm, ChatClient)
+    client = llm if isinstance(llm, ChatClient) else ChatClient(llm)
+    try:
+        for attempt in range(_RETRIES + 1):
+            passages = context(budget)
+            yield Retrieved(hits=[p.hit for p in passages], passages=passages)
+            checker = CitationFilter(p.n for p in passages)
+            pieces: list[str] = []
+            try:
+                for delta in client.stream(build_messages(question, passages)):
+                    shown = checker.feed(delta)
+                    if shown:
+                        timings.setdefault("first_token", _ms(started))
+                        pieces.append(shown)
+                        yield Token(shown)
+            except ContextOverflowError as exc:
+                if pieces or attempt == _RETRIES or len(passages) == 0:
+                    raise ContextOverflowError(
+                        f"the prompt does not fit the language model's context window even with {budget} tokens "
+                        f"of passages ({exc}); lower context_tokens (--context-tokens) or use a model with a longer "
+                        "context"
+                    ) from None
+                budget = max(64, int(budget * _SHRINK))
+                continue
+            rest = checker.finish()
+            if rest:
+                timings.setdefault("first_token", _ms(started))
+                pieces.append(rest)
+                yield Token(rest)
+            break
+        text = "".join(pieces).strip()
+        citations = _citations(checker.cited, passages)
+        answered = bool(text) and not says_no_answer(text)
+        timings["total"] = _ms(started)
+        yield Done(Answer(
+            question, text or NO_ANSWER, answered, citations, [p.hit for p in passages], client.model,
+            grounded=bool(citations), removed_citations=list(checker.removed), passages=passages, timings=timings,
+        ))
+    finally:
+        if owned:
+            client.close()
+
+
+def _citations(numbers: list[int], passages: list[Passage]) -> list[Citation]:
+    by_n = {p.n: p for p in passages}
+    out: list[Citation] = []
+    for n in numbers:
+        citation = Citation(n, by_n[n].id)
+        if citation not in out:
+            out.append(citation)
+    return out
+
+
+def _documents(collection: Any, hits: list[Any]) -> dict[str, str]:
+    ids = list(dict.fromkeys(h.id for h in hits))
+    return {d.id: d.text for d in collection.get(ids)}
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -1,0 +1,110 @@
+"""What ``ask`` returns and streams: numbered passages, citations, the answer, its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from ..types import Hit
+
+
+#: What an answer says when the documents do not answer the question (also the model's cue).
+NO_ANSWER = "The documents do not answer this question."
+
+
+@dataclass
+class Passage:
+    """One numbered piece of the context: text of one document, cited as ``[n]``.
+
+    ``start``/``end`` are character offsets into the document's text (neighbouring text may
+    have been merged around the hit's best chunk); ``hit`` is the search hit it came from.
+    """
+
+    n: int
+    id: str
+    text: str
+    source: str | None
+    start: int
+    end: int
+    tokens: int
+    hit: Hit
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source an answer cites: its number in the context and the document it points to."""
+
+    n: int
+    id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "id": self.id}
+
+
+@dataclass
+class Answer:
+    """An answer to a question about a collection, with the sources it cites.
+
+    Attributes:
+        text: the answer (for a refusal, :data:`NO_ANSWER`).
+        answered: False when the documents do not answer the question (no hit passed the
+            relevance threshold, so no model was asked; or the model said so).
+        citations: the valid citations, in the order the answer first makes them; each ``n``
+            is the number of a passage, and ``hits[n - 1]`` is the hit it came from.
+        hits: the hits whose passages were given to the model (numbered 1, 2, ...); for a
+            refusal, the hits the search found (none good enough).
+        model: the language model that answered, ``extractive:<embedding model>`` for the
+            offline answer, None for a refusal (no model was asked).
+        grounded: True when the answer makes at least one valid citation.
+        removed_citations: numbers the model cited that were not among the sources (removed
+            from ``text``).
+        passages: the numbered context, as the model saw it.
+        timings: milliseconds for ``search``, ``first_token`` and ``total``.
+    """
+
+    question: str
+    text: str
+    answered: bool
+    citations: list[Citation]
+    hits: list[Hit]
+    model: str | None
+    grounded: bool = False
+    removed_citations: list[int] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape of ``semsearch ask --json``: answer, answered, citations, hits, model."""
+        return {
+            "answer": self.text,
+            "answered": self.answered,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "model": self.model,
+        }
+
+
+@dataclass
+class Retrieved:
+    """First event of a streamed answer: the numbered passages (before any text)."""
+
+    hits: list[Hit]
+    passages: list[Passage]
+
+
+@dataclass
+class Token:
+    """A piece of the answer's text, as it arrives (citations already checked)."""
+
+    text: str
+
+
+@dataclass
+class Done:
+    """Last event of a streamed answer: the complete :class:`Answer`."""
+
+    answer: Answer
+
+
+AnswerEvent = Union[Retrieved, Token, Done]

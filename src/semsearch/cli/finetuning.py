@@ -1,0 +1,106 @@
+"""semsearch finetune: adapt the embedding model to your documents."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import _fail, _run, app, err, out
+
+
+def _dimensions(spec: str | None) -> tuple[int, ...]:
+    if not spec:
+        return ()
+    try:
+        return tuple(int(part) for part in spec.split(",") if part.strip())
+    except ValueError:
+        _fail(f"--matryoshka takes dimensions separated by commas, e.g. 384,256,128,64; got {spec!r}")
+        raise  # unreachable: _fail exits
+
+
+@app.command("finetune")
+def finetune_(
+    train: Annotated[Path, typer.Argument(
+        help="Training data: a pairs/triplets file (.jsonl/.csv/.tsv with query, positive[, negative] columns), "
+             "a BEIR folder (queries + qrels + corpus), or a collection folder (label-free: pseudo-queries from its documents).",
+        show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the fine-tuned model (must not exist unless --overwrite).", show_default=False)],
+    model: Annotated[str | None, typer.Option("--model", help="Base model, name or folder (default: the collection's model, else all-MiniLM-L6-v2).", show_default=False)] = None,
+    split: Annotated[str | None, typer.Option("--split", help="BEIR qrels split to train on (default: test, else the only one).", show_default=False)] = None,
+    negatives: Annotated[int, typer.Option("--negatives", help="Hard negatives mined per pair with the base model (0 = in-batch negatives only).")] = 1,
+    negatives_from: Annotated[Path | None, typer.Option("--negatives-from", help="A collection whose documents are mined for negatives too.", show_default=False)] = None,
+    range_min: Annotated[int, typer.Option("--range-min", help="Skip this many top-ranked candidates when mining (guards against unlabelled positives).")] = 0,
+    range_max: Annotated[int, typer.Option("--range-max", help="Mine among the top this-many candidates.")] = 30,
+    relative_margin: Annotated[float, typer.Option("--relative-margin", help="Keep a candidate only if it scores this fraction below the positive (0.05 = 5%); negative = off.")] = 0.05,
+    heldout: Annotated[float, typer.Option("--heldout", help="Fraction of queries held out to measure before and after (at most 1000 queries).")] = 0.1,
+    eval_corpus: Annotated[int, typer.Option("--eval-corpus", help="Passages the held-out queries are searched in (their answers + distractors).")] = 5000,
+    evaluate_on: Annotated[list[Path] | None, typer.Option("--eval", help="A judged BEIR dataset to score before and after (never trained on); repeatable.", show_default=False)] = None,
+    loss: Annotated[str, typer.Option("--loss", help="cached-mnrl (big batches in little memory) or mnrl.")] = "cached-mnrl",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step: every other passage in a batch is a negative.")] = 64,
+    mini_batch_size: Annotated[int, typer.Option("--mini-batch-size", help="Texts encoded at once by cached-mnrl (memory, not results).")] = 16,
+    epochs: Annotated[float, typer.Option("--epochs", help="Passes over the training pairs.")] = 1.0,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up over the first 10%, then decay).")] = 2e-5,
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", help="Train on at most this many pairs (a random sample).", show_default=False)] = None,
+    max_seq_length: Annotated[int | None, typer.Option("--max-seq-length", help="Tokens per text for training and scoring, saved with the model (default: the model's).", show_default=False)] = None,
+    matryoshka: Annotated[str | None, typer.Option("--matryoshka", help="Also train truncated embeddings, e.g. 384,256,128,64 (MatryoshkaLoss).", show_default=False)] = None,
+    evaluations: Annotated[int, typer.Option("--evaluations-per-epoch", help="Held-out evaluations (and checkpoints) per epoch.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the split, sampling and training.")] = 42,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists (only once the new model is complete).")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an unfinished run in OUT.partial instead of continuing it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    progress: Annotated[bool | None, typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
+) -> None:
+    """Fine-tune the embedding model on your data; writes a model folder that --model and Collection(model=...) accept.
+
+    A killed run continues from its last checkpoint when re-run with the same arguments.
+    """
+
+    def go() -> None:
+        from ..finetune import finetune
+
+        show_bar = err.is_terminal if progress is None else progress
+        err.print(f"fine-tuning on {train} -> {out_dir}", highlight=False)
+        result = finetune(
+            train, out_dir, base_model=model, split=split, negatives=negatives, negatives_from=negatives_from,
+            range_min=range_min, range_max=range_max, relative_margin=relative_margin if relative_margin >= 0 else None,
+            heldout=heldout, eval_corpus_size=eval_corpus, evaluate_on=evaluate_on or (), loss=loss,
+            batch_size=batch_size, mini_batch_size=mini_batch_size, epochs=epochs, learning_rate=learning_rate,
+            max_pairs=max_pairs, max_seq_length=max_seq_length, matryoshka=_dimensions(matryoshka),
+            evaluations_per_epoch=evaluations, seed=seed, overwrite=overwrite, restart=restart,
+            console=err, progress=show_bar,
+        )
+        if as_json:
+            payload = {
+                "model_dir": str(result.model_dir), "base_model": result.base_model, "improved": result.improved,
+                "before": result.before, "after": result.after, "steps": result.steps, "best_step": result.best_step,
+                "resumed_from_step": result.resumed_from_step, "seconds": round(result.seconds, 1),
+                "data": result.card["data"],
+            }
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        else:
+            table = Table(title=f"{result.model_dir} (from {result.base_model})", title_justify="left")
+            for column in ("evaluation", "metric", "base", "fine-tuned", "change"):
+                table.add_column(column, justify="left" if column in ("evaluation", "metric") else "right")
+            for name in result.before:
+                for metric, value in result.before[name].items():
+                    new = result.after[name][metric]
+                    table.add_row(name, metric, f"{value:.4f}", f"{new:.4f}", f"{new - value:+.4f}")
+            out.print(table)
+            resumed = f", resumed at step {result.resumed_from_step}" if result.resumed_from_step else ""
+            err.print(f"{result.steps} steps, best at step {result.best_step}{resumed}; {result.seconds:.0f}s in all",
+                      highlight=False)
+        if not result.improved:
+            err.print(
+                "[yellow]warning:[/] the fine-tuned model does not beat the base model on the held-out queries; "
+                "keep using the base model (see the model card)", highlight=False,
+            )
+        else:
+            err.print(f"use it: semsearch index PATH --model {result.model_dir}  (a new collection; vectors of two "
+                      "models do not mix)", highlight=False)
+
+    _run(go)

@@ -1,0 +1,107 @@
+"""More like this, near-duplicates and topics of a collection (what ``col.similar``,
+``col.duplicates`` and ``col.topics`` will be on the facade).
+
+They take any collection (local or Milvus) and read it only through :mod:`.reads`; the work is
+done by the pure functions of :mod:`.duplicates`, :mod:`.topics` and :mod:`.projection`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from .near_duplicates import DEFAULT_THRESHOLD, DuplicateGroup, check_threshold, named_groups, near_duplicate_groups
+from .reads import read_corpus, read_document_vectors, write_metadata
+from .topic_model import SEED, Topic, find_topics
+
+SIMILAR_QUERIES = ("mean", "chunks")
+
+
+def similar(col: Any, doc_id: str, k: int = 10, where: dict[str, Any] | str | None = None, *,
+            query: str = "mean") -> list[Any]:
+    """The k documents most like a stored document (itself left out), best first, as search hits.
+
+    The query is the document's stored vectors, nothing is encoded: ``query="mean"`` (default)
+    searches with the mean of its chunk vectors (the document as a whole), ``"chunks"`` with
+    each chunk, a hit scoring its best chunk pair. ``where`` filters the hits.
+
+    Raises:
+        UnknownDocumentError: no document has this id.
+        InvalidInputError: k < 1, a bad filter or query kind.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}")
+    if query not in SIMILAR_QUERIES:
+        raise InvalidInputError(f"query must be one of {', '.join(SIMILAR_QUERIES)}, got {query!r}")
+    vectors = read_document_vectors(col, doc_id)
+    if query == "mean":
+        vectors = vectors.mean(axis=0, keepdims=True)
+    results = col.search(vectors, int(k) + 1, where=where, mode="dense")
+    best: dict[str, Any] = {}
+    for hits in results:
+        for hit in hits:
+            if hit.id != doc_id and (hit.id not in best or hit.score > best[hit.id].score):
+                best[hit.id] = hit
+    return sorted(best.values(), key=lambda h: -h.score)[: int(k)]
+
+
+def duplicates(col: Any, threshold: float = DEFAULT_THRESHOLD, where: dict[str, Any] | str | None = None,
+               exact: bool | None = None) -> list[DuplicateGroup]:
+    """Groups of near-duplicate documents (cosine of their mean vectors >= threshold), largest first.
+
+    ``exact=None`` searches exactly up to 20,000 documents and approximately (IVF) above.
+
+    Raises:
+        InvalidInputError: a threshold outside (0, 1], a bad filter, or a threshold so low that
+            it matches more pairs than a duplicate search should.
+    """
+    threshold = check_threshold(threshold)
+    corpus = read_corpus(col, where)
+    groups = near_duplicate_groups(corpus.document_vectors(), threshold, exact=exact)
+    return named_groups(groups, corpus.ids, corpus.texts)
+
+
+def topics(col: Any, n: int | None = None, where: dict[str, Any] | str | None = None, *,
+           seed: int = SEED, plot: str | Path | None = None) -> list[Topic]:
+    """The collection's topics (k-means over document vectors, c-TF-IDF labels), largest first.
+
+    ``n=None`` picks the number of topics from the data (best silhouette). With ``plot`` a
+    2-D map coloured by topic is written to that image file.
+
+    Raises:
+        InvalidInputError: ``n`` outside 1..documents, a bad filter.
+    """
+    corpus = read_corpus(col, where)
+    vectors = corpus.document_vectors()
+    found = find_topics(corpus.ids, vectors, corpus.texts, n, seed=seed)
+    if plot is not None and found:
+        from .projection import plot_map, project_2d
+
+        coords, method = project_2d(vectors, seed=seed)
+        labels = _labels_of(corpus.ids, found)
+        plot_map(coords, labels, [t.label for t in found], plot, title=f"{len(found)} topics ({method} projection)")
+    return found
+
+
+def assign_topics(col: Any, found: list[Topic], key: str = "topic", where: dict[str, Any] | str | None = None) -> int:
+    """Write each document's topic id (``key``) and label (``key_label``) into its metadata; returns how many changed.
+
+    Afterwards ``where={"topic": 3}`` filters searches to a topic.
+
+    Raises:
+        InvalidInputError: an empty key, a document that no longer exists.
+    """
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInputError("the metadata key for topics must be a non-empty string")
+    updates = {doc_id: {key: t.id, f"{key}_label": t.label} for t in found for doc_id in t.ids}
+    corpus = read_corpus(col, where)
+    known = set(corpus.ids)
+    return write_metadata(col, corpus, {i: v for i, v in updates.items() if i in known})
+
+
+def _labels_of(ids: list[str], found: list[Topic]) -> np.ndarray:
+    topic_of = {doc_id: t.id for t in found for doc_id in t.ids}
+    return np.array([topic_of.get(i, -1) for i in ids], dtype=np.int64)

@@ -1,0 +1,99 @@
+"""Which engine and precision ``auto`` encodes with: the fastest that agrees with torch fp32.
+
+Measured once per machine and model (the result is cached by :mod:`.prepared`, keyed by the
+model files, library versions and CPU), and kept per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .models import cpu_has_fast_bf16, cuda_precision
+
+if TYPE_CHECKING:
+    from .embedder import Embedder
+
+log = logging.getLogger(__name__)
+
+# Below this agreement with torch fp32 (minimum cosine over the calibration sentences) a faster
+# path (bf16, or the OpenVINO engine) is refused.
+BF16_MIN_COSINE = 0.999
+CALIBRATION = [
+    "The quick brown fox jumps over the lazy dog.",
+    "affordable accommodation near the beach",
+    "Budget-friendly lodging by the coast, five minutes from the sand.",
+    "How do I parse command line arguments in Python?",
+    "Photosynthesis converts light energy into chemical energy stored in glucose.",
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "東京は日本の首都です。",
+    "SELECT id, name FROM users WHERE age > 30 ORDER BY name;",
+    (
+        "In 1969, Apollo 11 landed on the Moon and Neil Armstrong became the first person to walk on it. "
+        "The mission launched from Kennedy Space Center and returned safely after eight days."
+    ),
+    "error: could not open file 'config.yaml' (permission denied)",
+]
+
+# The (engine, precision) "auto" settles on, per (model, device, engine asked, precision asked):
+# read from this machine's cache, else calibrated, once per process.
+_auto_precision: dict[tuple[str, ...], tuple[str, str]] = {}
+
+
+def choose(embedder: Embedder) -> tuple[str, str]:
+    """(engine, precision) for ``embedder``: what was asked, else the fastest faithful candidate.
+
+    On CUDA, torch in bf16 where the GPU has it (fp16 otherwise); on other accelerators torch
+    fp32; on CPUs the first of OpenVINO bf16 (native bf16 only), OpenVINO fp32, torch bf16,
+    torch fp32 that agrees with torch fp32 to :data:`BF16_MIN_COSINE` on :data:`CALIBRATION`.
+    """
+    req_engine, req_precision = embedder.requested_engine, embedder.requested_precision
+    device = embedder.device
+    if device.startswith("cuda"):
+        return "torch", cuda_precision() if req_precision == "auto" else req_precision
+    if device != "cpu":
+        return "torch", "fp32" if req_precision == "auto" else req_precision
+    engines = ["openvino", "torch"] if req_engine == "auto" else [req_engine]
+    if req_precision != "auto":
+        precisions = [req_precision]
+    else:
+        precisions = ["bf16", "fp32"] if cpu_has_fast_bf16() else ["fp32"]
+    candidates = [(e, p) for e in engines for p in precisions]
+    if len(candidates) == 1:
+        return candidates[0]  # forced: an engine that cannot run says so at the first encode
+    key = (embedder.name, device, req_engine, req_precision)
+    if key not in _auto_precision:
+        # Everything the choice depends on besides the model, libraries and CPU (in the cache key).
+        request = repr((req_engine, req_precision, candidates, BF16_MIN_COSINE, CALIBRATION))
+        prepared = embedder._prepared()
+        choice = prepared.choice(request) if prepared is not None else None
+        if choice is None:
+            choice, agreement = _calibrate(embedder, candidates, req_engine)
+            if prepared is not None:
+                prepared.save_choice(request, choice[0], choice[1], agreement)
+        _auto_precision[key] = choice
+    return _auto_precision[key]
+
+
+def _calibrate(embedder: Embedder, candidates: list[tuple[str, str]],
+               req_engine: str) -> tuple[tuple[str, str], dict[str, float]]:
+    """The first candidate agreeing with torch fp32 (torch fp32 itself always does), and the agreements seen."""
+    ref = None
+    agreements: dict[str, float] = {}
+    for engine, precision in candidates:
+        if (engine, precision) == ("torch", "fp32"):
+            return (engine, precision), agreements
+        if engine == "openvino" and req_engine == "auto" and embedder._openvino(precision) is None:
+            continue  # not installed, or a model it cannot convert: torch runs it
+        if ref is None:
+            ref = embedder._encode(CALIBRATION, "document", "fp32", engine="torch")
+        fast = embedder._encode(CALIBRATION, "document", precision, engine=engine)
+        agreement = float(np.min(np.sum(ref * fast, axis=1)))
+        agreements[f"{engine}-{precision}"] = agreement
+        if agreement >= BF16_MIN_COSINE:
+            return (engine, precision), agreements
+        log.info("%s %s agrees with torch fp32 only to %.5f cosine for %s; not used", engine, precision,
+                 agreement, embedder.name)
+    return candidates[-1], agreements

@@ -1,0 +1,135 @@
+"""HTTP endpoints that describe a collection's contents: ``POST /similar``, ``/duplicates``, ``/topics``.
+
+All three are reads (no API key needed with ``public_reads``); none changes the collection
+(writing topics back as metadata stays a CLI/Python action: ``semsearch topics --assign``).
+Bodies forbid unknown fields like every request of the API; bad input answers 422.
+
+- ``/similar`` ``{"id", "k"?, "where"?}`` -> ``{"collection", "id", "hits": [hit], "took_ms"}``:
+  hits as ``/search`` gives them.
+- ``/duplicates`` ``{"threshold"?, "where"?, "exact"?, "keep"?}`` -> ``{"collection",
+  "threshold", "groups": [{"ids", "size", "min_score", "max_score", "pairs", "keep", "delete"}],
+  "took_ms"}``.
+- ``/topics`` ``{"n"?, "where"?, "max_ids"?}`` -> ``{"collection", "topics": [{"id", "label",
+  "words", "size", "ids"}], "took_ms"}``: ``ids`` most central first, at most ``max_ids`` each
+  (``size`` counts them all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from ..errors import InvalidInputError
+from . import models as m
+
+
+class SimilarRequest(m.Request):
+    id: m.DocumentId = Field(..., description="Id of the stored document to find more like (itself is left out).")
+    k: int = Field(10, ge=1, description="How many similar documents (at most the server's max_k).")
+    where: m.Metadata | None = Field(None, description="Metadata filter the similar documents must match.")
+
+
+class SimilarResponse(BaseModel):
+    collection: str
+    id: str
+    hits: list[m.HitOut] = Field(description="The most similar documents, best first.")
+    took_ms: float
+
+
+class DuplicatesRequest(m.Request):
+    threshold: float = Field(0.95, gt=0, le=1, description="Cosine at or above which two documents are near-duplicates.")
+    where: m.Metadata | None = Field(None, description="Look only among documents matching this metadata filter.")
+    exact: bool | None = Field(None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above).")
+    keep: Literal["first", "longest", "newest"] = Field("first", description="Which member of each group `keep` names.")
+
+
+class PairOut(BaseModel):
+    a: str
+    b: str
+    score: float
+
+
+class GroupOut(BaseModel):
+    ids: list[str] = Field(description="Members, oldest first.")
+    size: int
+    min_score: float
+    max_score: float
+    pairs: list[PairOut] = Field(description="Every pair at or above the threshold inside the group.")
+    keep: str = Field(description="The member to keep under the request's `keep` policy.")
+    delete: list[str] = Field(description="The other members.")
+
+
+class DuplicatesResponse(BaseModel):
+    collection: str
+    threshold: float
+    groups: list[GroupOut] = Field(description="Groups of near-duplicates, largest first.")
+    took_ms: float
+
+
+class TopicsRequest(m.Request):
+    n: int | None = Field(None, ge=1, description="Number of topics (default: chosen from the data).")
+    where: m.Metadata | None = Field(None, description="Cluster only documents matching this metadata filter.")
+    max_ids: int = Field(100, ge=0, description="At most this many document ids per topic, most central first.")
+
+
+class TopicOut(BaseModel):
+    id: int
+    label: str = Field(description="The topic's first few distinctive words.")
+    words: list[str] = Field(description="Its most distinctive words (class-based TF-IDF), best first.")
+    size: int = Field(description="How many documents it holds.")
+    ids: list[str] = Field(description="Its documents, most central first (at most max_ids).")
+
+
+class TopicsResponse(BaseModel):
+    collection: str
+    topics: list[TopicOut] = Field(description="Topics, largest first.")
+    took_ms: float
+
+
+def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[str, Any]], suffix: str) -> None:
+    """Add the three endpoints to a collection router (``suffix`` keeps operation ids unique)."""
+    from ..corpus.explore import duplicates, similar, topics
+
+    target_dep = Depends(resolve)
+
+    def similar_documents(body: SimilarRequest, target: tuple[str, Any] = target_dep) -> SimilarResponse:
+        """More like this: the documents nearest in meaning to a stored one, from its stored vectors."""
+        name, col = target
+        if body.k > state.limits.max_k:
+            raise InvalidInputError(f"k is {body.k}; this server returns at most {state.limits.max_k} hits")
+        started = time.perf_counter()
+        hits = similar(col, body.id, k=body.k, where=body.where)
+        return SimilarResponse(collection=name, id=body.id, hits=[m.HitOut(**h.to_dict()) for h in hits],
+                               took_ms=_since(started))
+
+    def duplicate_groups(body: DuplicatesRequest, target: tuple[str, Any] = target_dep) -> DuplicatesResponse:
+        """Groups of near-duplicate documents, each with its pairwise scores and which members to delete."""
+        name, col = target
+        started = time.perf_counter()
+        groups = duplicates(col, threshold=body.threshold, where=body.where, exact=body.exact)
+        return DuplicatesResponse(collection=name, threshold=body.threshold,
+                                  groups=[GroupOut(**g.to_dict(body.keep)) for g in groups], took_ms=_since(started))
+
+    def topic_list(body: TopicsRequest, target: tuple[str, Any] = target_dep) -> TopicsResponse:
+        """Topics of the collection: k-means clusters labelled by their most distinctive words."""
+        name, col = target
+        started = time.perf_counter()
+        found = topics(col, n=body.n, where=body.where)
+        out = [TopicOut(id=t.id, label=t.label, words=t.words, size=t.size, ids=t.ids[: body.max_ids]) for t in found]
+        return TopicsResponse(collection=name, topics=out, took_ms=_since(started))
+
+    for path, endpoint, model in (
+        ("/similar", similar_documents, SimilarResponse),
+        ("/duplicates", duplicate_groups, DuplicatesResponse),
+        ("/topics", topic_list, TopicsResponse),
+    ):
+        op = f"{endpoint.__name__}{suffix}"
+        router.add_api_route(path, endpoint, methods=["POST"], response_model=model, name=op, operation_id=op)
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
