@@ -31,6 +31,7 @@ import json
 import os
 import statistics
 import sys
+from pathlib import Path
 
 from server_cli import cli_latency, print_cli
 from server_load import (
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=1, help="as semsearch serve --torch-threads")
     parser.add_argument("--quick", action="store_true", help="10k docs, 1 repeat, short runs")
     parser.add_argument("--json-out", help="also write every run to this file")
+    parser.add_argument("--before-src", help="also measure HTTP against a server run from this src folder "
+                        "(e.g. /work/main/src: the server before batching), interleaved with the others")
     args = parser.parse_args()
     if args.quick:
         args.docs, args.requests, args.seconds, args.repeats, args.cli_runs = 10_000, 60, 5.0, 1, 2
@@ -77,14 +80,15 @@ def main() -> None:
     set_compute_threads(args.torch_threads)
     folder = build_collection(args.docs, args.passages)
     passages, trec = load_texts(args.passages)
+    ways = WAYS + (("before",) if args.before_src else ())
     per_way = args.repeats * 2 * len(args.clients) * args.requests
-    pool = unique_queries(args.passages, per_way * len(WAYS) + 200)
+    pool = unique_queries(args.passages, per_way * len(ways) + 200)
     if args.queries == "trec":
-        streams = {way: itertools.cycle(trec) for way in WAYS}
+        streams = {way: itertools.cycle(trec) for way in ways}
     else:
-        if len(pool) < per_way * len(WAYS) + 200:
+        if len(pool) < per_way * len(ways) + 200:
             print(f"only {len(pool)} distinct queries: some repeat", file=sys.stderr)
-        streams = {way: itertools.cycle(pool[i * per_way:(i + 1) * per_way] or pool) for i, way in enumerate(WAYS)}
+        streams = {way: itertools.cycle(pool[i * per_way:(i + 1) * per_way] or pool) for i, way in enumerate(ways)}
     cli_queries = pool[-100:]
     load_before = os.getloadavg()
     col = Collection(folder)
@@ -94,6 +98,15 @@ def main() -> None:
     batched = Batched(col, args.k)
     batched.search("warm up the batcher's encoder")
     proc, url = start_server(folder, args.torch_threads)
+    before_proc = before_url = None
+    if args.before_src:  # its own copy of the collection: two servers never write one folder
+        import shutil
+
+        copy = folder.with_name(folder.name + "-before")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("server.json", "*.lock"))
+        before_proc, before_url = start_server(copy, args.torch_threads, src=Path(args.before_src))
+    servers = {"http": (proc.pid, url), "before": (before_proc.pid if before_proc else None, before_url)}
     results: dict[tuple[str, bool, int], list[dict]] = {}
     writer_rates: dict[tuple[str, int], list[float]] = {}
     batching: dict[tuple[bool, int], list[tuple[int, int, int, int]]] = {}
@@ -101,9 +114,12 @@ def main() -> None:
         identical = same_answers(col, url, pool[-200:-100], args.k)
         # Before any writer: its documents repeat passages, and equal scores may then tie differently.
         cli = cli_latency(folder, url, cli_queries, args.cli_runs, args.k) if args.cli_runs else None
-        with httpx.Client(base_url=url, timeout=300) as http:
+        with httpx.Client(base_url=url, timeout=300) as http, httpx.Client(base_url=before_url or url, timeout=300) as old:
             def http_add(texts, ids, metas):
                 http.post("/add", json={"documents": texts, "ids": ids, "metadatas": metas}).raise_for_status()
+
+            def before_add(texts, ids, metas):
+                old.post("/add", json={"documents": texts, "ids": ids, "metadatas": metas}).raise_for_status()
 
             def local_add(texts, ids, metas):
                 col.add(texts, ids=ids, metadatas=metas)
@@ -111,15 +127,18 @@ def main() -> None:
             for repeat in range(args.repeats):
                 for writing in (False, True):
                     for clients in args.clients:
-                        for way in WAYS:
+                        for way in ways:
                             before = batched.stats()
+                            add = {"http": http_add, "before": before_add}.get(way, local_add)
                             if writing:
-                                with Writer(http_add if way == "http" else local_add, passages) as w:
-                                    r = run_once(way, col, batched, proc.pid, url, streams[way], clients, args)
+                                with Writer(add, passages) as w:
+                                    r = run_once(way, col, batched, *servers.get(way, (None, url)), streams[way],
+                                                 clients, args)
                                 writer_rates.setdefault((way, clients), []).append(w.rate)
                                 r["writer_errors"] = w.errors
                             else:
-                                r = run_once(way, col, batched, proc.pid, url, streams[way], clients, args)
+                                r = run_once(way, col, batched, *servers.get(way, (None, url)), streams[way],
+                                             clients, args)
                             if way == "batched":
                                 after = batched.stats()
                                 batching.setdefault((writing, clients), []).append(
@@ -129,12 +148,16 @@ def main() -> None:
                                   f"{r['qps']:7.1f} qps p50 {r['p50_ms']:7.1f} ms p99 {r['p99_ms']:7.1f} ms "
                                   f"cpu/search {r['cpu_ms']:6.1f} ms n={r['n']} errors={r['errors']}", file=sys.stderr, flush=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for p in (proc, before_proc):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=60)
         batched.batcher.close()
         final_docs = col.count()
         col.close()
     report(results, writer_rates, batching, args, load_before, os.getloadavg(), final_docs, identical)
+    if args.before_src:
+        report_before(results, writer_rates, args)
     if cli:
         print_cli(cli)
     if args.json_out:
@@ -142,9 +165,9 @@ def main() -> None:
             json.dump({"runs": {f"{w}|{wr}|{c}": v for (w, wr, c), v in results.items()}, "cli": cli}, f, indent=1)
 
 
-def run_once(way: str, col, batched: Batched, server_pid: int, url: str, queries, clients: int, args) -> dict:
+def run_once(way: str, col, batched: Batched, server_pid: int | None, url: str, queries, clients: int, args) -> dict:
     """One run; ``cpu_ms`` is the CPU time per search of the process that searched (writer included)."""
-    pid = server_pid if way == "http" else None
+    pid = server_pid if way in ("http", "before") else None
     before = cpu_seconds(pid)
     if way == "python":
         r = run_threads(lambda q: col.search(q, k=args.k), queries, clients, args.requests, args.seconds)
@@ -201,6 +224,26 @@ def report(results, writer_rates, batching, args, load_before, load_after, final
     for (writing, c), runs in sorted(batching.items()):
         batches, jobs, calls, encoded = (sum(x) for x in zip(*runs))
         print(f"| {'adding' if writing else 'none'} | {c} | {jobs / max(batches, 1):.2f} | {encoded / max(calls, 1):.2f} |")
+
+
+def report_before(results, writer_rates, args) -> None:
+    """HTTP before (a server from --before-src) and after (this checkout), from the same interleaved runs."""
+    def med(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    print(f"\nHTTP before ({args.before_src}) and after (this checkout), the same runs as above.\n")
+    print("| writer | clients | QPS before / after | after ÷ before | before ÷ python | p50 / p99 ms before "
+          "| p50 / p99 ms after | writer docs/s before / after |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for writing in (False, True):
+        for c in args.clients:
+            old, new, py = (results[(w, writing, c)] for w in ("before", "http", "python"))
+            rates = (f"{statistics.median(writer_rates[('before', c)]):.0f} / "
+                     f"{statistics.median(writer_rates[('http', c)]):.0f}") if writing else "–"
+            print(f"| {'adding' if writing else 'none'} | {c} | {med(old, 'qps'):.1f} / {med(new, 'qps'):.1f} | "
+                  f"{med(new, 'qps') / med(old, 'qps'):.2f} | {med(old, 'qps') / med(py, 'qps'):.2f} | "
+                  f"{med(old, 'p50_ms'):.1f} / {med(old, 'p99_ms'):.1f} | {med(new, 'p50_ms'):.1f} / "
+                  f"{med(new, 'p99_ms'):.1f} | {rates} |")
 
 
 if __name__ == "__main__":

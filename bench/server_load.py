@@ -200,7 +200,7 @@ class Writer:
             except Exception:  # noqa: BLE001 - counted and reported
                 self.errors += 1
 
-    def __enter__(self) -> Writer:
+    def __enter__(self) -> Writer:  # noqa: PYI034 - a final class
         self.started = time.perf_counter()
         self.thread.start()
         return self
@@ -217,12 +217,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(folder: Path, torch_threads: int) -> tuple[subprocess.Popen, str]:
-    """`semsearch serve folder` on a free loopback port, once /readyz says ready and server.json is written."""
+def start_server(folder: Path, torch_threads: int, src: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`semsearch serve folder` on a free loopback port, once /readyz says ready and server.json is written.
+
+    ``src``: run the server from another checkout's ``src`` (e.g. main before this branch, to
+    measure before and after in one run); such a server may not write server.json, so only
+    /readyz is waited for.
+    """
     import httpx
 
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src or ROOT / "src")}
     env.pop("SEMSEARCH_API_KEY", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "semsearch.cli", "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
@@ -238,7 +243,8 @@ def start_server(folder: Path, torch_threads: int) -> tuple[subprocess.Popen, st
             ready = httpx.get(url + "/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             ready = False
-        if ready and (folder / "server.json").exists() and str(port) in (folder / "server.json").read_text():
+        announced = (folder / "server.json").exists() and str(port) in (folder / "server.json").read_text()
+        if ready and (announced or src is not None):
             return proc, url
         time.sleep(0.5)
     proc.terminate()

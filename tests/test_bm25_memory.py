@@ -164,7 +164,7 @@ def test_empty_collection_and_empty_chunks(col):
 
 
 def test_server_warm_up_builds_it(col):
-    from semsearch.server.app import _warm_up
+    from semsearch.server.state import warm_up as _warm_up
 
     class State:
         collections = {"c": col}

@@ -88,9 +88,9 @@ def alone(col, requests) -> list[list[list[tuple]]]:
 
 
 def test_concurrent_batches_answer_exactly_as_alone(chunked):
+    from semsearch.retrieval.options import SearchOptions
     from semsearch.server.batching import QueryEncoder, SearchBatcher, SearchJob
     from semsearch.server.searching import SEARCH_DEFAULTS
-    from semsearch.retrieval.options import SearchOptions
 
     requests = requests_to_make() * 3
     expected = alone(chunked, requests)
@@ -119,9 +119,9 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
 
 def test_a_single_query_is_not_changed_by_an_earlier_batch_of_several(chunked):
     """A request with several queries is encoded padded together; a later single query still gets its own vector."""
+    from semsearch.retrieval.options import SearchOptions
     from semsearch.server.batching import QueryEncoder, SearchBatcher, SearchJob
     from semsearch.server.searching import SEARCH_DEFAULTS
-    from semsearch.retrieval.options import SearchOptions
 
     short, long = "baking", "how do astronauts walk on the moon after landing in a spacecraft"
     expected = alone(chunked, [([short], {"k": 5})])[0]
@@ -137,9 +137,9 @@ def test_a_single_query_is_not_changed_by_an_earlier_batch_of_several(chunked):
 
 
 def test_errors_reach_only_their_own_request(chunked):
+    from semsearch.retrieval.options import SearchOptions
     from semsearch.server.batching import QueryEncoder, SearchBatcher, SearchJob
     from semsearch.server.searching import SEARCH_DEFAULTS
-    from semsearch.retrieval.options import SearchOptions
 
     batcher = SearchBatcher(window=0.05)
     encoder = QueryEncoder(chunked)
@@ -193,3 +193,44 @@ def test_http_answers_under_many_concurrent_clients_equal_sequential_ones(tmp_pa
         assert g == e, f"request {i} {requests[i]} differs from Collection.search alone"
     assert max(state.batcher.batch_sizes) > 1
     col.close()
+
+
+def test_the_collecting_window_is_bounded_by_time_and_by_queries():
+    """A lone request waits at most the window; a full batch does not wait for it; a later request is left for the next pass."""
+    import time
+
+    from semsearch.server.batching import SearchBatcher, SearchJob
+
+    def job(n: int = 1) -> SearchJob:
+        return SearchJob(encoder=None, texts=["q"] * n, options=None)  # type: ignore[arg-type]  # only texts matter here
+
+    batcher = SearchBatcher(window=0.3, max_queries=4)
+    lone = job()
+    started = time.monotonic()
+    jobs, stop = batcher._collect(lone)
+    waited = time.monotonic() - started
+    assert jobs == [lone] and not stop
+    assert 0.3 <= waited < 0.3 + 2.0, waited  # the window, then it goes (slack for a shared machine)
+
+    waiting = [job() for _ in range(6)]
+    for j in waiting:
+        batcher._jobs.put(j)
+    first = job()
+    started = time.monotonic()
+    jobs, _ = batcher._collect(first)
+    assert jobs == [first, *waiting[:3]]  # 4 queries: full, so it did not wait out the window
+    assert time.monotonic() - started < 0.3
+    jobs, _ = batcher._collect(batcher._jobs.get_nowait())  # as the encoding loop does
+    assert jobs == [waiting[3], waiting[4], waiting[5]]  # the rest in the next pass
+
+    late = job()
+    threading.Timer(0.6, batcher._jobs.put, args=(late,)).start()
+    first = job()
+    jobs, _ = batcher._collect(first)
+    assert jobs == [first]  # arrived after the window closed
+    assert batcher._jobs.get(timeout=5) is late
+
+    no_wait = SearchBatcher()  # window 0 (the default): take what is waiting, never wait
+    started = time.monotonic()
+    assert no_wait._collect(lone) == ([lone], False)
+    assert time.monotonic() - started < 0.3

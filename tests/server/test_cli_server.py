@@ -26,7 +26,7 @@ SEARCHES = [
 def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
     full_env.pop("SEMSEARCH_SERVER", None)
-    result = subprocess.run([sys.executable, "-m", "semsearch.cli", *args], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "semsearch.cli", *args], capture_output=True, text=True, check=False,
                             env=full_env, timeout=600)
     if check:
         assert result.returncode == 0, result.stderr

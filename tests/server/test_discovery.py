@@ -57,7 +57,7 @@ def test_only_servers_reachable_over_loopback_are_announced(host, url):
 
 
 def test_announce_and_withdraw_leave_another_servers_file_alone(tmp_path):
-    from semsearch.server.discovery import ServerAddress, write_address, find, withdraw
+    from semsearch.server.discovery import ServerAddress, find, withdraw, write_address
 
     mine = ServerAddress("http://127.0.0.1:8001", "docs", os.getpid(), "mine", False)
     assert write_address(tmp_path, mine) == tmp_path / "server.json"
@@ -87,10 +87,9 @@ def test_a_stale_file_is_ignored_without_connecting(tmp_path):
 
 def test_the_cli_client_gets_the_servers_exact_hits_and_checks_who_answers(tmp_path, served, monkeypatch):
     from semsearch.cli.remote import search_through_server
+    from semsearch.embedding_cache import QueryCache
     from semsearch.errors import SemsearchError
     from semsearch.server import create_app
-
-    from semsearch.embedding_cache import QueryCache
 
     folder = tmp_path / "announced"
     folder.mkdir()

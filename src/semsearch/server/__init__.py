@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "create_app": ".app", "open_collections": ".app",
+    "create_app": ".app", "open_collections": ".state",
     "Limits": ".security", "UnsafeBindError": ".security", "check_bind": ".security", "is_loopback": ".security",
 }
 

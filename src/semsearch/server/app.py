@@ -14,109 +14,29 @@ server must be bound to loopback (see :func:`semsearch.server.security.check_bin
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-import secrets
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Union
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..collection import Collection
 from ..errors import InvalidInputError
-from ..types import Document
 from . import models as m
 from .asking import mount_ask
+from .batching import QueryEncoder
+from .collection_routes import by_name, collection_info, collection_routes, default_collection
+from .error_responses import install_error_handlers
 from .exploring import explore_routes
-from .batching import QueryEncoder, SearchBatcher
-from .discovery import INSTANCE_HEADER
-from .error_responses import ApiError, install_error_handlers
-from .search_options import MODES, SEARCH_OPTIONS, search_keywords
-from .searching import answer_search
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
+from .state import CollectionSource, ServerState, open_collections
+from .state import warm_up as warm_up_collections
 
-log = logging.getLogger(__name__)
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-CollectionSource = Union[Collection, str, "os.PathLike[str]"]
-
-
-@dataclass
-class ServerState:
-    """What the app serves and how; one per app, shared by every request thread."""
-
-    collections: dict[str, Collection]
-    default: str
-    limits: Limits
-    api_key: str | None
-    public_reads: bool
-    rerankers: list[str]
-    owned: list[Collection] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-    warmup_error: str | None = None
-    batcher: SearchBatcher = field(default_factory=SearchBatcher)
-    encoders: dict[str, QueryEncoder] = field(default_factory=dict)
-    #: A random id per app, sent with every search answer (the CLI checks it: server/discovery.py).
-    instance: str = field(default_factory=lambda: secrets.token_hex(16))
-
-    def collection(self, name: str) -> Collection:
-        col = self.collections.get(name)
-        if col is None:
-            raise ApiError(404, "collection_not_found", f"no collection named {name!r}; GET /collections lists them")
-        return col
-
-
-def open_collections(
-    collections: Mapping[str, CollectionSource] | Sequence[CollectionSource] | CollectionSource,
-) -> tuple[dict[str, Collection], list[Collection]]:
-    """Name and open what to serve; returns (collections by name, the ones opened here).
-
-    A mapping keeps its names; otherwise a collection is named after its folder (with -2, -3
-    appended on clashes). Paths must hold an existing collection: the server never creates one.
-
-    Raises:
-        InvalidInputError: a name that is not [A-Za-z0-9._-] (up to 64 characters), or nothing to serve.
-        NotACollectionError: a path that is not a collection.
-    """
-    if isinstance(collections, (Collection, str, os.PathLike)):
-        collections = [collections]
-    pairs: list[tuple[str | None, CollectionSource]] = (
-        list(collections.items()) if isinstance(collections, Mapping) else [(None, c) for c in collections]
-    )
-    if not pairs:
-        raise InvalidInputError("no collections to serve; give at least one collection folder")
-    opened: dict[str, Collection] = {}
-    owned: list[Collection] = []
-    try:
-        for name, source in pairs:
-            # An already-open collection (local or Milvus: same interface) is served as it is.
-            opened_here = isinstance(source, (str, os.PathLike))
-            col = Collection(source, create=False) if opened_here else source
-            if opened_here:
-                owned.append(col)
-            base = name or col.name
-            if not NAME_PATTERN.match(base):
-                if name is not None:
-                    raise InvalidInputError(f"collection name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - (not starting with . _ -)")
-                base = re.sub(r"[^A-Za-z0-9._-]", "-", base).lstrip("._-")[:64] or "collection"
-            unique, n = base, 2
-            while unique in opened:
-                if name is not None:
-                    raise InvalidInputError(f"collection name {name!r} is given twice")
-                unique, n = f"{base}-{n}", n + 1
-            opened[unique] = col
-    except BaseException:
-        for col in owned:
-            col.close()
-        raise
-    return opened, owned
+__all__ = ["create_app", "open_collections"]
 
 
 def create_app(
@@ -176,7 +96,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         if warm_up:
-            threading.Thread(target=_warm_up, args=(state,), name="semsearch-warm-up", daemon=True).start()
+            threading.Thread(target=warm_up_collections, args=(state,), name="semsearch-warm-up", daemon=True).start()
         else:
             state.ready.set()
         if watcher is not None:
@@ -225,15 +145,15 @@ def create_app(
     def list_collections() -> m.CollectionList:
         """Every collection this server serves, with what it holds."""
         return m.CollectionList(
-            default=state.default, collections=[_info(state, name) for name in state.collections]
+            default=state.default, collections=[collection_info(state, name) for name in state.collections]
         )
 
     for prefix, resolve, suffix in (
-        ("/collections/{name}", _by_name(state), ""),
-        ("", _default_collection(state), "_default"),
+        ("/collections/{name}", by_name(state), ""),
+        ("", default_collection(state), "_default"),
     ):
         router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
-        _collection_routes(router, state, resolve, suffix)
+        collection_routes(router, state, resolve, suffix)
         explore_routes(router, state, resolve, suffix)  # /similar, /duplicates, /topics
         app.include_router(router)
     mount_ask(app, state, llm)
@@ -273,123 +193,3 @@ def _version() -> str:
     from ..version import __version__
 
     return __version__
-
-
-# The resolvers are async (a dict lookup): FastAPI would run a plain def in its thread pool.
-def _by_name(state: ServerState) -> Callable[..., Any]:
-    async def resolve(name: str) -> tuple[str, Collection]:
-        return name, state.collection(name)
-
-    return resolve
-
-
-def _default_collection(state: ServerState) -> Callable[..., Any]:
-    async def resolve() -> tuple[str, Collection]:
-        return state.default, state.collection(state.default)
-
-    return resolve
-
-
-def _collection_routes(
-    router: APIRouter, state: ServerState, resolve: Callable[..., tuple[str, Collection]], suffix: str
-) -> None:
-    limits = state.limits
-    Target = Depends(resolve)
-
-    def info(target: tuple[str, Collection] = Target) -> m.CollectionInfo:
-        """What the collection holds, how it was built, and which search options it takes."""
-        return _info(state, target[0])
-
-    async def search(body: m.SearchRequest, target: tuple[str, Collection] = Target) -> Any:
-        """The k documents most similar in meaning to each query."""
-        name = target[0]
-        queries = body.query_list()
-        if len(queries) > limits.max_queries:
-            raise ApiError(413, "batch_too_large", f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
-        if body.k > limits.max_k:
-            raise ApiError(422, "invalid_input", f"k is {body.k}; this server returns at most {limits.max_k} hits per query")
-        for i, q in enumerate(queries):
-            if len(q) > limits.max_query_chars:
-                raise ApiError(422, "invalid_input", f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
-        for option in ("candidates", "rerank_top"):
-            if (value := getattr(body, option)) is not None and value > limits.max_candidates:
-                raise ApiError(422, "invalid_input", f"{option} is {value}; this server reads at most {limits.max_candidates}")
-        options = {option: getattr(body, option) for option in SEARCH_OPTIONS}
-        kwargs = search_keywords(options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
-        # Queued for a worker that encodes it with concurrent requests' queries (server/batching.py).
-        return await answer_search(state.batcher, state.encoders[name], name, queries, body.k, kwargs,
-                                   headers={INSTANCE_HEADER: state.instance})
-
-    def write(body: m.DocumentsRequest, target: tuple[str, Collection], replace: bool) -> m.WriteResponse:
-        name, col = target
-        if len(body.documents) > limits.max_documents:
-            raise ApiError(
-                413, "batch_too_large",
-                f"{len(body.documents)} documents in one request; this server takes at most {limits.max_documents} (split the batch)",
-            )
-        if body.embeddings is not None and len({len(v) for v in body.embeddings}) > 1:
-            raise ApiError(422, "invalid_input", "embeddings have different lengths; give one vector of the collection's dimension per document")
-        method = col.upsert if replace else col.add
-        ids = method(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings, sources=body.sources)
-        return m.WriteResponse(collection=name, ids=ids, count=len(ids))
-
-    def add(body: m.DocumentsRequest, target: tuple[str, Collection] = Target) -> m.WriteResponse:
-        """Add new documents (409 if an id exists: use upsert to replace). Durable when it answers."""
-        return write(body, target, replace=False)
-
-    def upsert(body: m.UpsertRequest, target: tuple[str, Collection] = Target) -> m.WriteResponse:
-        """Add documents, replacing those that already have these ids."""
-        return write(body, target, replace=True)
-
-    def delete(body: m.DeleteRequest, target: tuple[str, Collection] = Target) -> m.DeleteResponse:
-        """Delete documents by id (unknown ids are ignored) or by metadata filter; says how many existed."""
-        name, col = target
-        if body.ids is not None and len(body.ids) > limits.max_ids:
-            raise ApiError(413, "batch_too_large", f"{len(body.ids)} ids in one request; at most {limits.max_ids}")
-        deleted = col.delete(body.ids, where=body.where)
-        return m.DeleteResponse(collection=name, deleted=int(deleted))
-
-    def get(body: m.GetRequest, target: tuple[str, Collection] = Target) -> m.GetResponse:
-        """Documents by id (in the order asked; unknown ids left out) or by metadata filter."""
-        name, col = target
-        if body.ids is not None and len(body.ids) > limits.max_ids:
-            raise ApiError(413, "batch_too_large", f"{len(body.ids)} ids in one request; at most {limits.max_ids}")
-        limit = min(body.limit or limits.max_ids, limits.max_ids)
-        docs: list[Document] = col.get(body.ids, where=body.where, limit=limit)
-        return m.GetResponse(collection=name, documents=[m.DocumentOut(**d.to_dict()) for d in docs])
-
-    router.add_api_route("" if router.prefix else "/info", info, methods=["GET"], response_model=m.CollectionInfo,
-                         name=f"info{suffix}", operation_id=f"info{suffix}")
-    # Writes are exactly the paths ending in security.WRITE_ACTIONS (the key gate relies on it).
-    for path, endpoint, model in (
-        ("/search", search, m.SearchResponse),
-        ("/get", get, m.GetResponse),
-        ("/add", add, m.WriteResponse),
-        ("/upsert", upsert, m.WriteResponse),
-        ("/delete", delete, m.DeleteResponse),
-    ):
-        op = f"{endpoint.__name__}{suffix}"
-        router.add_api_route(path, endpoint, methods=["POST"], response_model=model, name=op, operation_id=op)
-
-
-def _info(state: ServerState, name: str) -> m.CollectionInfo:
-    col = state.collection(name)
-    data = col.info()  # its "path" stays on the server: no need to tell clients where files live
-    return m.CollectionInfo(
-        name=name, default=name == state.default, documents=data["documents"], chunks=data["chunks"],
-        model=data["model"], dimension=data["dimension"], index=data["index"], chunk_size=data["chunk_size"],
-        chunk_overlap=data["chunk_overlap"], size_bytes=data.get("size_bytes"),
-        search_options=list(SEARCH_OPTIONS), modes=list(MODES),
-    )
-
-
-def _warm_up(state: ServerState) -> None:
-    """Load each model once, each vector index and in-memory BM25, so the first search is as fast as the rest."""
-    try:
-        for col in state.collections.values():
-            col.warm_up()
-    except Exception as exc:  # shown by /readyz; searches will report it too
-        log.exception("warm-up failed")
-        state.warmup_error = f"warm-up failed: {exc}"
-    finally:
-        state.ready.set()
