@@ -6,8 +6,8 @@ The public API: :class:`Collection` (and what it returns: :class:`Hit`, :class:`
 
 from __future__ import annotations
 
-from .collection import Collection
-from .embedding import DEFAULT_MODEL, Embedder
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CollectionBusyError,
     ContextOverflowError,
@@ -32,6 +32,28 @@ from .errors import (
 )
 from .types import Document, Hit, IndexReport
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .collection import Collection
+    from .embedding import DEFAULT_MODEL, Embedder
+
+# Imported on first use: they pull numpy and the storage and retrieval code (~0.5 s), which a
+# command answered by a running server (cli/remote.py) or a --help never needs.
+_LAZY = {"Collection": ".collection", "DEFAULT_MODEL": ".embedding", "Embedder": ".embedding"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -7,9 +7,10 @@ Plain dataclasses with no behaviour beyond conversion, so every layer can import
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # an annotation only: importing numpy costs a CLI ~0.1 s it may not need
+    import numpy as np
 
 
 @dataclass

@@ -23,6 +23,18 @@ SEARCHES = [
 ]
 
 
+LOADED_BY_A_SEARCH = """
+import json, runpy, sys
+sys.argv = ["semsearch", "search", "hotel by the sea", "-c", sys.argv[1], "--json"]
+try:
+    runpy.run_module("semsearch.cli", run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = ("numpy", "torch", "faiss", "fastapi", "semsearch.collection", "semsearch.embedding")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
 def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
     full_env.pop("SEMSEARCH_SERVER", None)
@@ -67,6 +79,10 @@ def test_search_through_a_running_server_prints_exactly_what_a_local_search_prin
         assert announced["pid"] == server.pid and announced["url"].startswith("http://127.0.0.1:")
         through = [cli("search", *args, "-c", str(folder)).stdout for args in SEARCHES]
         assert through == local
+        # Answered by the server, the command loads neither the model nor the index code, nor numpy.
+        probe = subprocess.run([sys.executable, "-c", LOADED_BY_A_SEARCH, str(folder)], capture_output=True, text=True,
+                               timeout=600, check=True, env={k: v for k, v in os.environ.items() if k != "SEMSEARCH_SERVER"})
+        assert json.loads(probe.stdout.splitlines()[-1]) == [], probe.stdout
         # Proof that the server answered: a folder holding only the server's file, no collection.
         elsewhere = tmp_path / "only-the-file"
         elsewhere.mkdir()

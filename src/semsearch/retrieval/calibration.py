@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .no_match import NO_MATCH_THRESHOLD
+
 #: FTS5's BM25 parameters (semsearch's in-memory BM25 reproduces them).
 K1 = 1.2
 #: (cosine_floor, cosine_full) per embedding model: cosine at which dense evidence starts above 0
@@ -44,9 +46,6 @@ MODEL_COSINE_BOUNDS: dict[str, tuple[float, float]] = {
 #: For a model without measured bounds: cosine's own range above "orthogonal" (the ranking is
 #: the same; what a given score means, and so the default threshold, is untested there).
 GENERIC_COSINE_BOUNDS = (0.0, 1.0)
-#: The default "no good match" threshold on the relevance score for the default model: a query
-#: whose best hit scores below it is answered "nothing in the collection answers this".
-NO_MATCH_THRESHOLD = 0.5
 
 
 def cosine_bounds(model: str) -> tuple[float, float]:
