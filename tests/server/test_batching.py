@@ -76,7 +76,7 @@ def chunked(request, tmp_path, minilm_path):
 
 def alone(col, requests) -> list[list[list[tuple]]]:
     """Each request searched by itself, one after the other, with no query cache."""
-    from semsearch.embedding_cache import QueryCache
+    from semsearch.embedding.caches import QueryCache
 
     col.embedder.query_cache = QueryCache(0)  # a cached vector might come from another request's batch
     out = []
@@ -161,7 +161,7 @@ def test_errors_reach_only_their_own_request(chunked):
 def test_http_answers_under_many_concurrent_clients_equal_sequential_ones(tmp_path, minilm_path):
     """32 threads hit /search at once; each response equals Collection.search of that request alone."""
     from semsearch import Collection
-    from semsearch.embedding_cache import QueryCache
+    from semsearch.embedding.caches import QueryCache
     from semsearch.server import create_app
 
     col = Collection(tmp_path / "col", chunk_size=24, chunk_overlap=0)

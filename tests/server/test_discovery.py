@@ -87,7 +87,7 @@ def test_a_stale_file_is_ignored_without_connecting(tmp_path):
 
 def test_the_cli_client_gets_the_servers_exact_hits_and_checks_who_answers(tmp_path, served, monkeypatch):
     from semsearch.cli.remote import search_through_server
-    from semsearch.embedding_cache import QueryCache
+    from semsearch.embedding.caches import QueryCache
     from semsearch.errors import SemsearchError
     from semsearch.server import create_app
 

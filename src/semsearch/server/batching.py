@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ..embedding_cache import QueryCache
+from ..embedding.caches import QueryCache
 from ..retrieval.options import SearchOptions
 from ..retrieval.pipeline import rank
 from ..retrieval.search import hits_of
