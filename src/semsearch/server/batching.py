@@ -14,7 +14,8 @@ on its own thread; searches go through two stages, each fed by a queue:
    the vector the query gets alone).
 2. ``rankers`` threads rank each request on its own: dense and lexical candidates, fusion,
    rerank, MMR, the same ``retrieval.pipeline.rank`` call ``Collection.search`` makes with the
-   request's options, then its hits and its response.
+   request's options, then its hits and its response. A lone request with nothing else
+   waiting is ranked by the encoding thread itself (one thread hop fewer).
 
 While the encoder waits for the model (without the GIL) the rankers run, and while they rank
 the next requests queue up for the encoder, so batches grow with the load and a lone client
@@ -107,7 +108,8 @@ class QueryEncoder:
         if singles:
             texts = list(singles)
             by_length: dict[int, list[str]] = defaultdict(list)
-            for text, length in zip(texts, self.lengths(texts)):
+            # One text alone needs no grouping (and no extra tokenisation pass to find its length).
+            for text, length in zip(texts, self.lengths(texts) if len(texts) > 1 else [0]):
                 by_length[length].append(text)
             for group in by_length.values():
                 vectors = self._encode(group)
@@ -251,17 +253,24 @@ class SearchBatcher:
                     job.future.set_exception(exc)
                 continue
             found = dict(zip(map(id, dense), vectors))
+            if len(jobs) == 1 and self._jobs.empty():
+                # A lone request with nobody waiting: ranked here, saving a thread hop (each costs
+                # a wake-up, milliseconds on a busy CPU). Under load batches hold several requests.
+                self._answer(jobs[0], found.get(id(jobs[0])))
+                continue
             for job in group:
                 self._encoded.put((job, found.get(id(job))))
 
     # -- stage 2: rank each request ---------------------------------------------------------
     def _rank_loop(self) -> None:
         while (item := self._encoded.get()) is not None:
-            job, vectors = item
-            try:
-                job.future.set_result(job.finish(self._rank(job, vectors)))
-            except Exception as exc:  # noqa: BLE001 - this request's own error (a busy collection...)
-                job.future.set_exception(exc)
+            self._answer(*item)
+
+    def _answer(self, job: SearchJob, vectors: np.ndarray | None) -> None:
+        try:
+            job.future.set_result(job.finish(self._rank(job, vectors)))
+        except Exception as exc:  # noqa: BLE001 - this request's own error (a busy collection...)
+            job.future.set_exception(exc)
 
     @staticmethod
     def _rank(job: SearchJob, vectors: np.ndarray | None) -> list[list[Hit]]:
