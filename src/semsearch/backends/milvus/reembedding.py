@@ -120,9 +120,9 @@ def reembed(engine: MilvusEngine, target: Mapping[str, Any], encode: Callable[[l
                 progress(done, total)
     if pending:
         report.encoded += _copy(engine, new, pending, encode, dim)
+        if progress is not None:
+            progress(min(total, done + len(pending)), total)
     report.encoded += _catch_up(engine, new, encode, dim)
-    if progress is not None:
-        progress(total, total)
     final = {**manifest, EMBEDDINGS_ID: uuid.uuid4().hex, "reembedded_at": time.time()}
     with_retries(lambda: client.flush(new), f"flush {new}")
     write_manifest(client, new, {**final, "reembedding": {**wanted, "complete": True}})  # the commit point
