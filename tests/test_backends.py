@@ -402,3 +402,9 @@ def test_similar_duplicates_and_topics_through_the_facade(filled):
     with pytest.raises(SemsearchError) as info:
         filled.similar("missing")
     assert type(info.value).__name__ == "UnknownDocumentError"
+
+
+def test_similar_duplicates_and_topics_of_a_filter_matching_nothing_are_empty(filled):
+    assert filled.duplicates(where={"topic": "nothing-has-this"}) == []
+    assert filled.topics(where={"topic": "nothing-has-this"}) == []
+    assert filled.similar("s0", where={"topic": "nothing-has-this"}) == []

@@ -218,6 +218,9 @@ def test_index_is_rebuilt_when_missing_or_damaged(tmp_path, minilm_path):
     (path / meta["file"]).write_bytes(b"garbage")
     with Collection(path) as col:
         assert col.search("cheap hotel by the sea", k=1)[0].id == "s0"
+        report = col.verify()  # the damaged file is still on disk: verify names it and saves a good one
+        assert not report["consistent"] and "7 bytes" in report["problems"][0]
+        assert report["repaired"] and report["store"] == "ok"
         assert col.verify()["consistent"]
     (path / "vectors.json").unlink()
     for f in path.glob("vectors-*"):
@@ -238,7 +241,8 @@ def test_index_catches_up_from_the_change_log(tmp_path, minilm_path):
     col.engine.store.close()
     assert json.loads((path / "vectors.json").read_text())["seq"] == saved
     with Collection(path) as col2:
-        assert col2.verify() == {"chunks": 6, "vectors": 6, "consistent": True}
+        assert col2.verify() == {"chunks": 6, "vectors": 6, "consistent": True, "problems": [], "repaired": [],
+                                 "store": "ok"}
         assert {h.id for h in col2.search("anything", k=10)} == {"b", "c", "d", "e", "f", "g"}
 
 

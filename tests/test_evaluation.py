@@ -77,7 +77,11 @@ def test_run_from_hits():
         def __init__(self, id: str, score: float) -> None:
             self.id, self.score = id, score
 
-    assert run_from_hits(["q1", "q2"], [[Hit("a", 0.5), ("b", 0.25)], []]) == {"q1": {"a": 0.5, "b": 0.25}, "q2": {}}
+    assert run_from_hits(["q1", "q2"], [[("a", 0.5), ("b", 0.25)], []]) == {"q1": {"a": 0.5, "b": 0.25}, "q2": {}}
+    # hits are evaluated in the order search returned them, ties in their scores included
+    tied = [Hit("z", 1.0), Hit("a", 1.0), Hit("m", 0.4)]
+    run = run_from_hits(["q"], [tied])
+    assert trec_ranking(run["q"]) == ["z", "a", "m"]
     with pytest.raises(InvalidInputError):
         run_from_hits(["q1"], [])
 

@@ -72,7 +72,11 @@ def test_values_reach_sql_as_parameters_only():
 
 KEYS = ["a", "b", "c.d", "tags"]
 scalars = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 2.0, -1.5]), st.sampled_from(["x", "y", "é"]), st.booleans())
-metadata_st = st.dictionaries(st.sampled_from(KEYS), st.one_of(scalars, st.lists(scalars, max_size=3)), max_size=4)
+# Values no filter matches (null, objects, nested lists) are stored too: they must match nothing, and $ne.
+unmatchable = st.one_of(st.none(), st.dictionaries(st.sampled_from(["x", "a"]), scalars, max_size=2), st.lists(scalars, max_size=2).map(lambda v: [v]))
+metadata_st = st.dictionaries(
+    st.sampled_from(KEYS), st.one_of(scalars, st.lists(st.one_of(scalars, unmatchable), max_size=3), unmatchable), max_size=4
+)
 numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.0]))
 
 
@@ -126,11 +130,11 @@ def test_reference_semantics():
 
 
 @pytest.fixture()
-def random_collection(tmp_path, tiny_model_dir):
+def random_collection(tmp_path, tiny_model_dir, request):
     from semsearch import Collection
 
     rng = np.random.default_rng(7)
-    col = Collection(tmp_path / "col", model=str(tiny_model_dir))
+    col = Collection(tmp_path / "col", model=str(tiny_model_dir), index=getattr(request, "param", None))
     n = 400
     vectors = rng.normal(size=(n, col.dimension)).astype(np.float32)
     metas = [{"group": int(rng.integers(0, 40)), "kind": str(rng.choice(["a", "b"]))} for _ in range(n)]
@@ -140,21 +144,20 @@ def random_collection(tmp_path, tiny_model_dir):
     col.close()
 
 
-@pytest.mark.parametrize("where", [{"group": 3}, {"group": {"$lt": 20}, "kind": "a"}, {"group": {"$in": [1, 2, 39]}}])
-def test_filtered_search_is_the_true_top_k_among_matches(random_collection, where, monkeypatch):
-    from semsearch.backends.local import vectors as collection_module
-
+@pytest.mark.parametrize("random_collection", ["auto", "IVF4,Flat", "HNSW16"], indirect=True)
+@pytest.mark.parametrize(
+    "where", [{"group": 3}, {"group": {"$lt": 20}, "kind": "a"}, {"group": {"$in": [1, 2, 39]}}, {"kind": "a"}]
+)
+def test_filtered_search_is_the_true_top_k_among_matches(random_collection, where):
     col, vectors, metas, texts = random_collection
     node = parse_where(where)
     allowed = [i for i, m in enumerate(metas) if matches(node, m)]
     query = np.random.default_rng(1).normal(size=col.dimension).astype(np.float32)
     query /= np.linalg.norm(query)
     expected = sorted(allowed, key=lambda i: -float(vectors[i] @ query))[:10]
-    for limit in (collection_module.EXACT_SCAN_LIMIT, 0):  # exact scan of the subset, then the index's allow-list
-        monkeypatch.setattr(collection_module, "EXACT_SCAN_LIMIT", limit)
-        hits = col.search(query, k=10, where=where)
-        assert [h.id for h in hits] == [f"d{i}" for i in expected]
-        assert all(matches(node, h.metadata) for h in hits)
+    hits = col.search(query, k=10, where=where)
+    assert [h.id for h in hits] == [f"d{i}" for i in expected]
+    assert all(matches(node, h.metadata) for h in hits)
 
 
 def test_get_and_delete_by_filter(random_collection):

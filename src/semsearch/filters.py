@@ -214,7 +214,8 @@ def _sql(node: Node, metadata: str, text: str, params: list[Any]) -> str:
     negate = op in ("$ne", "$nin")
     values = node.value if isinstance(node.value, tuple) else (node.value,)
     # json_each over a path yields the element rows of an array and one row for a scalar,
-    # so list-valued fields match when any element does; a missing key yields no row.
+    # so list-valued fields match when any element does; a missing key yields no row. It also
+    # yields the members of an object (keyed by text), which never match (as in `matches`).
     params.append(_json_path(node.key))
     terms = []
     for v in values:
@@ -222,7 +223,8 @@ def _sql(node: Node, metadata: str, text: str, params: list[Any]) -> str:
         sqlop = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
         params.append(sql_value)
         terms.append(f"({kind} AND j.value {sqlop} ?)")
-    exists = f"EXISTS (SELECT 1 FROM json_each({metadata}, ?) j WHERE {' OR '.join(terms)})"
+    exists = (f"EXISTS (SELECT 1 FROM json_each({metadata}, ?) j WHERE typeof(j.key) <> 'text' "
+              f"AND ({' OR '.join(terms)}))")
     return f"(NOT {exists})" if negate else exists
 
 

@@ -246,3 +246,21 @@ def test_an_index_built_nearly_empty_is_tuned_once_it_has_grown(data, spec):
         assert index.wants_rebuild() is None
     index.add(ids[RETUNE_MIN - 1 : RETUNE_MIN + 50], x[RETUNE_MIN - 1 : RETUNE_MIN + 50])
     assert index.wants_rebuild() is not None
+
+
+def test_when_codebooks_are_retrained_and_auto_re_decides():
+    from semsearch.index.tuning import TRAIN_SAMPLE, auto_redecision, stale_codebooks
+
+    # Retrained once trained on less than half of what a rebuild would train on (capped by the sample).
+    assert stale_codebooks(3000, 2, 1) and not stale_codebooks(3000, 1500, 1)
+    assert not stale_codebooks(10 * TRAIN_SAMPLE, TRAIN_SAMPLE, 1)  # a full sample stays good at any size
+    assert stale_codebooks(10 * TRAIN_SAMPLE, TRAIN_SAMPLE // 4, 1)
+    assert not stale_codebooks(3000, 0, 1)  # nothing trained: nothing to retrain
+    budget = 100 * 1024
+    # Over the budget: at once, whatever the growth.
+    assert "SQ8" in auto_redecision(budget, "Flat", 1000, 32, 900, 136.0)
+    # Within it, the choice is only revisited after 2x growth (no rebuild at every flush near a threshold).
+    assert auto_redecision(None, "IVF1024,Flat", 190_000, 32, 100_000, 136.0) is None  # would be IVF2048
+    assert "IVF2048,Flat" in auto_redecision(None, "IVF1024,Flat", 200_000, 32, 100_000, 136.0)
+    assert auto_redecision(None, "Flat", 150_000, 32, 99_000, 136.0)  # exact -> IVF: another kind, at once
+    assert auto_redecision(budget, "Flat", 700, 32, 600, 136.0) is None  # still fits: Flat stays

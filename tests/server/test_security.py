@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .conftest import API_KEY, CORPUS, error_of
@@ -159,9 +161,13 @@ def test_page_is_served_with_a_strict_content_security_policy(client):
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert 'src="/static/app.js"' in r.text
-    script = client.get("/static/app.js").text
-    assert ".innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
+    scripts = re.findall(r'<script src="(/static/[\w.-]+\.js)"', r.text)
+    assert "/static/app.js" in scripts and "<script>" not in r.text and " style=" not in r.text
+    for path in scripts:  # none of the page's scripts turns text into HTML
+        script = client.get(path).text
+        assert script, path
+        assert ".innerHTML" not in script and "outerHTML" not in script and "insertAdjacentHTML" not in script, path
+        assert "document.write" not in script and "DOMParser" not in script and "createContextualFragment" not in script, path
 
 
 def test_static_files_cannot_escape_their_folder(client):

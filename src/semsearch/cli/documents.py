@@ -52,6 +52,7 @@ def index(
     as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON Lines on stdout (start, batch, finish events; with --watch also watching, sync, notice, stopped).")] = False,
     watch_: Annotated[bool, typer.Option("--watch", help="After indexing, keep the collection in sync with these paths (new, changed, deleted files) until Ctrl-C.")] = False,
     settle: Annotated[float, typer.Option("--settle", help="With --watch: seconds a file must stay unchanged before it is indexed (so a file being written is never indexed half-written).", min=0.0)] = 1.0,
+    commit_every: Annotated[int, typer.Option("--commit-every", help="Chunks encoded and committed per batch; an interrupted run resumes after the last committed batch.", min=1)] = 8192,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
@@ -83,7 +84,7 @@ def index(
 
             def run() -> None:
                 reporter = choose_reporter(as_json=as_json, progress=progress, where=str(col.path), stderr=err, stdout=out)
-                report = index_with_progress(col, paths, options, prune=prune, reporter=reporter)
+                report = index_with_progress(col, paths, options, prune=prune, reporter=reporter, batch_chunks=commit_every)
                 if not as_json:  # JSON gets them in the finish event
                     for w in report.warnings:
                         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
@@ -161,10 +162,13 @@ def index_summary(details: dict) -> str:
     parts = [f"{details.get('vectors', 0)} vectors"]
     if "bytes_per_vector" in details:
         parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
+    if details.get("trained_on"):
+        parts.append(f"trained on {details['trained_on']:,} vectors")
     tuning = details.get("tuning")
     if tuning:
         knob = f"{tuning['param']}={tuning['value']}, " if tuning.get("param") else ""
-        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f} (target {tuning['target']})")
+        at = f" at {details['tuned_on']:,} vectors" if details.get("tuned_on") else ""
+        parts.append(f"{knob}recall@10 {tuning['recall_at_10']:.3f}{at} (target {tuning['target']})")
     if details.get("note"):
         parts.append(details["note"])
     return "; ".join(parts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -15,19 +14,11 @@ from typing import Any
 from .common import err, out
 
 
-def index_with_progress(col: Any, paths: list[Path], options: Any, *, prune: bool, reporter: Any) -> Any:
-    """``col.index_files`` reporting to ``reporter``; returns the IndexReport (the caller ends
-    with ``reporter.finish(report)``).
-
-    ``index_files`` itself calls the reporter's ``start`` and ``batch_done`` when it takes a
-    ``progress=`` argument (see :class:`~semsearch.ingest.progress.IndexProgress`); a backend
-    whose ``index_files`` does not gets only the final line.
-    """
-    if "progress" in inspect.signature(col.index_files).parameters:
-        report = col.index_files(paths, options, prune=prune, progress=reporter)
-    else:
-        report = col.index_files(paths, options, prune=prune)
-    return report
+def index_with_progress(col: Any, paths: list[Path], options: Any, *, prune: bool, reporter: Any,
+                        batch_chunks: int = 8192) -> Any:
+    """``col.index_files`` reporting to ``reporter`` (its ``start`` and ``batch_done``); returns
+    the IndexReport (the caller ends with ``reporter.finish(report)``)."""
+    return col.index_files(paths, options, prune=prune, progress=reporter, batch_chunks=batch_chunks)
 
 
 def watch(col: Any, paths: list[Path], options: Any, *, prune: bool, settle: float, as_json: bool,

@@ -33,7 +33,9 @@ class CorpusVectors:
     metadatas: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.chunk_vectors = np.ascontiguousarray(self.chunk_vectors, dtype=np.float32).reshape(len(self.chunk_owner), -1)
+        vectors = np.ascontiguousarray(self.chunk_vectors, dtype=np.float32)
+        # an empty selection (a filter matching nothing) keeps its (0, dimension) shape
+        self.chunk_vectors = vectors if vectors.ndim == 2 else vectors.reshape(len(self.chunk_owner), -1)
         self.chunk_owner = np.asarray(self.chunk_owner, dtype=np.int64)
         if len(self.texts) != len(self.ids):
             raise InvalidInputError(f"{len(self.ids)} ids but {len(self.texts)} texts; give one text per document")

@@ -164,8 +164,11 @@ def evaluate(run: Run, qrels: Qrels, metrics: Iterable[str] = DEFAULT_METRICS) -
 def run_from_hits(query_ids: Sequence[str], results: Sequence[Sequence[Any]]) -> dict[str, dict[str, float]]:
     """Turn ``Collection.search`` output (one hit list per query) into a run.
 
-    Hits need ``id`` and ``score`` attributes; ``(id, score)`` pairs work too. A document
-    listed twice for one query keeps its best score.
+    Hits (objects with an ``id``) are scored by their position, ``len(hits) - rank``: what is
+    evaluated is the order search returned, which trec_eval would otherwise re-derive from
+    scores (the calibrated relevance has equal scores, e.g. 1.0 for every clear match, and
+    trec_eval breaks such ties by document id). ``(id, score)`` pairs keep their scores. A
+    document listed twice for one query keeps its best score.
 
     Raises:
         InvalidInputError: the numbers of query ids and result lists differ.
@@ -175,8 +178,8 @@ def run_from_hits(query_ids: Sequence[str], results: Sequence[Sequence[Any]]) ->
     run: dict[str, dict[str, float]] = {}
     for qid, hits in zip(query_ids, results):
         scores: dict[str, float] = {}
-        for hit in hits:
-            raw_id, raw_score = (hit.id, hit.score) if hasattr(hit, "id") else hit
+        for position, hit in enumerate(hits):
+            raw_id, raw_score = (hit.id, len(hits) - position) if hasattr(hit, "id") else hit
             doc_id, score = str(raw_id), float(raw_score)
             if doc_id not in scores or score > scores[doc_id]:
                 scores[doc_id] = score

@@ -32,6 +32,7 @@ class VectorIndex(ABC):
     dim: int
     tuning: dict[str, Any] | None = None
     built_n: int = 0  # vectors when it was last trained/tuned
+    trained_on: int = 0  # vectors its codebooks (centroids, PQ/SQ parameters) were trained on; 0: none
     note: str | None = None
 
     # -- data ---------------------------------------------------------------------------
@@ -130,20 +131,26 @@ class VectorIndex(ABC):
         bpv = self.bytes_per_vector()
         if bpv == bpv:  # not NaN
             out["bytes_per_vector"] = round(bpv, 1)
+        if self.trained_on:
+            out["trained_on"] = self.trained_on
         if self.tuning:
             out["tuning"] = self.tuning
+            out["tuned_on"] = self.built_n  # the recall above was measured with this many vectors
         if self.note:
             out["note"] = self.note
         return out
 
     # -- helpers for implementations ------------------------------------------------------
     def _state(self) -> dict[str, Any]:
-        return {"factory": self.factory, "tuning": self.tuning, "built_n": self.built_n, "note": self.note}
+        return {"factory": self.factory, "tuning": self.tuning, "built_n": self.built_n, "note": self.note,
+                "trained_on": self.trained_on}
 
     def _restore_state(self, state: dict[str, Any]) -> None:
         self.tuning = state.get("tuning")
         self.built_n = int(state.get("built_n", 0))
         self.note = state.get("note")
+        # Files from before trained_on was kept: a trained index was trained on at most what it was built with.
+        self.trained_on = int(state.get("trained_on", self.built_n if self.spec_info.min_train else 0))
 
 
 def empty_result(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result
 from .faiss import RETUNE_GROWTH, RETUNE_MIN, SMALL_ALLOW, SMALL_ALLOW_FRACTION, WRITE_BLOCK
 from .files import CheckedFiles, SavedFiles, side_file
+from .filtering import id_selector, sorted_ids
 from .spec import parse_spec
 
 DEFAULT_OVERSAMPLE = 4
@@ -53,6 +54,7 @@ class BinaryIndex(VectorIndex):
     # -- codes ----------------------------------------------------------------------------
     def _calibrate(self, sample: np.ndarray) -> None:
         lo, hi = sample.min(axis=0), sample.max(axis=0)
+        self.trained_on = len(sample)
         self._vmin = lo.astype(np.float32)
         self._vscale = np.maximum(hi - lo, 1e-6).astype(np.float32) / 255.0
 
@@ -159,12 +161,12 @@ class BinaryIndex(VectorIndex):
             return scores_out, ids_out
         selector = None
         if allow is not None:
-            _, allowed_pos = self._positions(np.unique(np.asarray(allow, dtype=np.int64)))
+            _, allowed_pos = self._positions(sorted_ids(allow))
             if len(allowed_pos) == 0:
                 return scores_out, ids_out
             if len(allowed_pos) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
                 return self._search_positions(queries, k, allowed_pos)
-            selector = faiss.IDSelectorBatch(allowed_pos)
+            selector = id_selector(allowed_pos)
         fetch = min(total, max(k, k * self.search_value))
         for start in range(0, nq, _QUERY_BLOCK):
             q = queries[start : start + _QUERY_BLOCK]

@@ -14,11 +14,9 @@ import numpy as np
 
 from . import make_index
 from .base import VectorIndex
-from .tuning import DEFAULT_TARGET_RECALL, RECALL_K, GroundTruth, sample_query_ids, tune
+from .tuning import DEFAULT_TARGET_RECALL, RECALL_K, GroundTruth, sample_query_ids, training_size, tune
 
 log = logging.getLogger(__name__)
-
-TRAIN_SAMPLE = 65_536  # vectors sampled for training, or min_train when that is larger
 
 
 QUERY_NOISE = 1.0  # norm of the perturbation: cosine ~0.7 to the vector a query starts from
@@ -48,7 +46,7 @@ def build_from_store(store: Any, spec: str, dim: int, target_recall: float = DEF
     index = make_index(spec, dim, len(ids))
     if index.min_train and len(ids) >= max(1, index.min_train):
         rng = np.random.default_rng(1)
-        n_train = min(len(ids), max(index.min_train, TRAIN_SAMPLE))
+        n_train = training_size(len(ids), index.min_train)
         train_ids = np.sort(rng.choice(ids, size=n_train, replace=False)) if n_train < len(ids) else ids
         index.train(store.embeddings(train_ids, dim)[1])
     lossy = index.factory != "Flat" and not index.needs_training

@@ -13,16 +13,15 @@ How each family keeps our int64 ids and handles deletes and filters:
   one for scalar quantizer ranges) the index is an exact ``Flat`` one with a note; the
   collection trains and rebuilds it at the next flush once the collection is large enough.
 
-Filtered search (``allow``) never loses results: small allow-lists are searched exactly
-(vectors reconstructed from the index codes, or an IVF scan of every list limited to the
-allowed ids); larger ones use the selector with the knob raised for the filter's
-selectivity; any query still short of k results is retried with a wider search and finally
-exhaustively.
+Filtered search (``allow``) scores the allowed vectors the index holds, through a bitmap
+selector (filtering.py), and never loses results: exhaustive types (Flat, SQ8) scan only the
+allowed vectors (exact with Flat); IVF and HNSW search small allow-lists exhaustively (every
+IVF list; HNSW vectors reconstructed from its storage) and larger ones with the knob raised
+for the filter's selectivity; a query still short of k results is retried wider, then exhaustively.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import faiss
@@ -31,8 +30,9 @@ import numpy as np
 from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, topk_exact
 from .files import CheckedFiles, SavedFiles, side_file
+from .filtering import filtered_value, id_selector, search_parameters, search_post_filtered, sorted_ids
 from .spec import parse_spec
-from .tuning import resolve_auto
+from .tuning import auto_redecision, stale_codebooks
 
 # Allow-lists up to this many ids (or 2% of the index) are searched exactly.
 SMALL_ALLOW = 4096
@@ -125,7 +125,7 @@ class FaissIndex(VectorIndex):
             return
         index = self._new_index()
         index.train(sample)
-        self._index, self._trained, self.note = index, True, None
+        self._index, self._trained, self.note, self.trained_on = index, True, None, len(sample)
         self._apply_search_value()
 
     # -- the search knob ------------------------------------------------------------------
@@ -162,11 +162,13 @@ class FaissIndex(VectorIndex):
             return f"{int(self._index.ntotal) - self.built_n:,} vectors were added to the HNSW graph after it was built"
         if self._trained and self.spec_info.search_param and n >= max(RETUNE_MIN, RETUNE_GROWTH * self.built_n):
             return f"tuned for {self.built_n:,} vectors, the collection now holds {n:,}"
+        if self._trained and self.spec_info.min_train:  # types without a knob (SQ8, PQ48) too
+            stale = stale_codebooks(n, self.trained_on, self.spec_info.min_train)
+            if stale:
+                return stale
         asked = parse_spec(self.spec, self.dim)
         if asked.kind == "auto":
-            target = resolve_auto(n, self.dim, asked.memory_budget)
-            if parse_spec(target, self.dim).kind != self.spec_info.kind:
-                return f"auto chooses {target} for {n:,} vectors (was {self.factory})"
+            return auto_redecision(asked.memory_budget, self.factory, n, self.dim, self.built_n, self.bytes_per_vector())
         return None
 
     # -- data -----------------------------------------------------------------------------
@@ -260,20 +262,22 @@ class FaissIndex(VectorIndex):
             available = total
             selector = None
         else:
-            allow = np.unique(np.asarray(allow, dtype=np.int64))
-            if kind != "ivf":
-                allow = self._present(allow)
+            allow = sorted_ids(allow)
             if len(self._tombstones):
-                allow = np.setdiff1d(allow, self._tombstones, assume_unique=True)
+                allow = allow[~np.isin(allow, self._tombstones)]
+            exhaustive = kind == "flat" and self._supports_selector()
+            if not exhaustive and len(allow) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
+                allow = allow if kind == "ivf" else self._present(allow)
+                return self._search_subset(queries, k, allow) if len(allow) else empty_result(nq, k)
             if len(allow) == 0:
                 return empty_result(nq, k)
-            available = len(allow)
-            if len(allow) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
-                return self._search_subset(queries, k, allow)
+            # Ids the index does not hold (a write raced the filter) only cost a wider search.
+            available = min(len(allow), total)
             if not self._supports_selector():
-                return self._search_post_filtered(queries, k, allow)
-            selector = faiss.IDSelectorBatch(allow)
-            scores, ids = self._search_with(queries, k, selector, self._filtered_value(available / total, k))
+                return search_post_filtered(self._index, queries, k, allow)
+            selector = id_selector(allow)
+            value = filtered_value(kind, self.search_value, self.spec_info.nlist, available / total, k)
+            scores, ids = self._search_with(queries, k, selector, value)
         return self._fill_short_rows(queries, k, scores, ids, available, selector, allow)
 
     def _not_tombstoned(self) -> faiss.IDSelector:
@@ -291,31 +295,6 @@ class FaissIndex(VectorIndex):
         inner = faiss.downcast_index(self._index.index)
         return isinstance(inner, (faiss.IndexFlat, faiss.IndexScalarQuantizer))
 
-    def _search_post_filtered(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exhaustive indexes without selector support: fetch more, keep allowed, until full."""
-        total = int(self._index.ntotal)
-        fetch = min(total, math.ceil(2 * k * total / len(allow)))
-        want = min(k, len(allow))
-        while True:
-            scores, ids = self._index.search(queries, fetch)
-            keep = np.isin(ids, allow)
-            scores = np.where(keep, scores, -np.inf)
-            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            scores = np.take_along_axis(scores, order, 1)
-            ids = np.where(np.isfinite(scores), np.take_along_axis(ids, order, 1), -1)
-            if fetch >= total or np.all((ids >= 0).sum(axis=1) >= want):
-                return scores, ids
-            fetch = min(total, fetch * 4)
-
-    def _filtered_value(self, fraction: float, k: int) -> int | None:
-        """The knob raised for a filter that keeps ``fraction`` of the vectors."""
-        v = self.search_value
-        if self._kind == "ivf":
-            return min(self.spec_info.nlist, math.ceil(v / math.sqrt(max(fraction, 1e-6))))
-        if self._kind == "hnsw":
-            return int(min(max(k, math.ceil(v / max(fraction, 1e-6))), 4096))
-        return v
-
     def _search_with(
         self, queries: np.ndarray, k: int, selector: faiss.IDSelector | None, value: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -325,29 +304,15 @@ class FaissIndex(VectorIndex):
         key = (int(value or 0), int(k))
         params = self._params_cache.get(key) if reusable else None
         if params is None:
-            params = self._make_params(k, selector, value)
+            params = search_parameters(self._index, self._kind, k, selector, value)
             if reusable:
                 self._params_cache[key] = params
         return self._index.search(queries, k, params=params)
 
-    def _make_params(self, k: int, selector: faiss.IDSelector | None, value: int | None) -> faiss.SearchParameters:
-        kind = self._kind
-        if kind == "ivf":
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(value))
-            if isinstance(self._index, faiss.IndexPreTransform):
-                params = faiss.SearchParametersPreTransform(index_params=params)
-                params.referenced = params.index_params  # keep the inner parameters alive
-        elif kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=int(max(value, k)))
-        else:
-            params = faiss.SearchParameters(sel=selector)
-        params.referenced_sel = selector  # the C++ side holds a raw pointer
-        return params
-
     def _search_subset(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a few allowed ids: scores from the index's own codes."""
         if self._kind == "ivf":
-            return self._search_with(queries, k, faiss.IDSelectorBatch(allow), self.spec_info.nlist)
+            return self._search_with(queries, k, id_selector(allow), self.spec_info.nlist)
         ids, pos = self._positions(allow)
         vectors = self._index.index.reconstruct_batch(pos)
         return topk_exact(queries, ids, vectors, k)

@@ -34,6 +34,18 @@ EXACT_UNTIL = 100_000
 DEFAULT_TARGET_RECALL = 0.95
 TUNING_QUERIES = 200
 RECALL_K = 10
+TRAIN_SAMPLE = 65_536  # vectors sampled for training, or min_train when that is larger
+#: Codebooks (IVF centroids, PQ codebooks, scalar quantizer ranges) are retrained once the
+#: vectors they were trained on are fewer than this share of what a rebuild would train on.
+#: A half means retraining at each doubling while the collection is small: every rebuild
+#: costs O(n), so all of them together cost under twice the last one (amortised O(1) per
+#: vector), and codebooks always come from at least half the data, where recall equals that
+#: of training on all of it for SQ8, PQ48 and IVF,SQ8 (bench/bench_retrain.py, bench/RESULTS.md
+#: issue 18; SQ8 trained on 2 vectors: 0.25-0.5, on 1%: 0.93; IVF centroids on 25%: -0.014).
+RETRAIN_SHARE = 0.5
+#: ``auto`` re-decides its choice when the collection has grown (or shrunk) this much since
+#: the index was built, and at once when the index no longer fits its memory budget.
+AUTO_REDECIDE_GROWTH = 2.0
 
 
 def nlist_for(n: int) -> int:
@@ -60,6 +72,41 @@ def resolve_auto(n: int, dim: int, memory_budget: int | None = None) -> str:
     if dim + 8 <= per_vector:
         return f"IVF{nlist},SQ8"
     return f"IVF{nlist},PQ{_pq_m(dim, per_vector - 8)}"
+
+
+def training_size(n: int, min_train: int) -> int:
+    """How many of n vectors a (re)build trains on."""
+    return min(n, max(min_train, TRAIN_SAMPLE))
+
+
+def stale_codebooks(n: int, trained_on: int, min_train: int) -> str | None:
+    """Why codebooks trained on ``trained_on`` vectors should be retrained for an index of n, or None."""
+    wanted = training_size(n, min_train)
+    if 0 < trained_on < RETRAIN_SHARE * wanted:
+        return f"trained on {trained_on:,} vectors, the index holds {n:,}: retraining on {wanted:,}"
+    return None
+
+
+def auto_redecision(budget: int | None, factory: str, n: int, dim: int, built_n: int, bytes_per_vector: float) -> str | None:
+    """Why ``auto`` should rebuild as another type now, or None.
+
+    It re-decides when the kind of index changes (exact below :data:`EXACT_UNTIL`, IVF above),
+    at once when the index outgrew its memory budget, and otherwise when the collection grew or
+    shrank :data:`AUTO_REDECIDE_GROWTH`-fold since the build (so a collection hovering at a
+    threshold is not rebuilt at every flush).
+    """
+    from .spec import parse_spec
+
+    target = resolve_auto(n, dim, budget)
+    if target == factory:
+        return None
+    changed_kind = parse_spec(target, dim).kind != parse_spec(factory, dim).kind
+    over_budget = budget is not None and not math.isnan(bytes_per_vector) and n * bytes_per_vector > budget
+    grown = n >= AUTO_REDECIDE_GROWTH * max(built_n, 1) or n * AUTO_REDECIDE_GROWTH <= built_n
+    if changed_kind or over_budget or grown:
+        why = f"~{n * bytes_per_vector / 2**20:,.1f} MiB is over the budget" if over_budget else f"{n:,} vectors"
+        return f"auto chooses {target} for {why} (was {factory})"
+    return None
 
 
 def _pq_m(dim: int, bytes_available: float) -> int:

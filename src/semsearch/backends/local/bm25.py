@@ -249,11 +249,16 @@ class MemoryBM25:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self._fts_seconds = 0.0
+        self._queries = 0
         self._build_seconds: float | None = None
         self._too_large = False
 
     def spent(self, seconds: float) -> None:
-        self._fts_seconds += seconds
+        # The first FTS5 query of a process reads the index from disk (cold pages): it says
+        # little about later queries, and a one-shot CLI search must never pay for a build.
+        self._queries += 1
+        if self._queries > 1:
+            self._fts_seconds += seconds
 
     def worth_building(self) -> bool:
         """True once FTS5 has spent as long as building would take (estimated at the first ask)."""

@@ -4,6 +4,7 @@
   the change log, in WAL mode with ``synchronous=FULL`` (:mod:`.store`, :mod:`.schema`).
 - ``vectors-<seq>.faiss`` + ``vectors.json``: the vector index, derived (:mod:`.vectors`).
 - BM25 held in memory once a process searches often, derived too (:mod:`.bm25`).
+- Metadata facets in memory for ``where`` filters, derived too (:mod:`.facets`).
 - ``write.lock``: one writing process at a time; readers never wait (:mod:`.locking`).
 """
 
@@ -25,6 +26,7 @@ from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
 from . import fts, reembedding
 from .bm25 import MemoryBM25
+from .facets import MemoryFacets, matching_document_rowids
 from .locking import WriteLock
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
 from .store import Store
@@ -35,10 +37,9 @@ EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
 
 @dataclass(frozen=True)
 class LocalScope(Scope):
-    """A filter as chunk ids (for the vector index and in-memory BM25) and as SQL (for FTS5)."""
+    """A filter as the ascending ids of the chunks it allows (None: every chunk)."""
 
     allow: np.ndarray | None = None
-    sql: tuple[str, list[Any]] | None = None
 
 
 class LocalEngine:
@@ -97,6 +98,7 @@ class LocalEngine:
         self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"])
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
         self.bm25 = MemoryBM25(self.store)
+        self.facets = MemoryFacets(self.store)
 
     # -- life cycle -----------------------------------------------------------------------
     def create(self, manifest: dict[str, Any]) -> None:
@@ -152,6 +154,7 @@ class LocalEngine:
     def warm_up(self) -> None:
         self.index.ensure_current()
         self.bm25.current(build=True)
+        self.facets.current(build=True)
 
     def verify(self) -> dict[str, Any]:
         """SQLite's own integrity check of the store (the truth: it cannot be rebuilt from
@@ -330,8 +333,15 @@ class LocalEngine:
     def scope(self, where: Node | None) -> LocalScope:
         if where is None:
             return LocalScope()
-        allow = self.store.filtered_chunk_ids(where)
-        return LocalScope(empty=len(allow) == 0, allow=allow, sql=to_sql(where))
+        to_sql(where)  # raises for what the SQL filters of get/delete cannot address, so search agrees
+        facets = self.facets.current()
+        if facets is None:  # not worth building yet, or too large to hold
+            started = time.perf_counter()
+            allow = self.store.filtered_chunk_ids(where)
+            self.facets.spent(time.perf_counter() - started)
+        else:
+            allow = facets.allowed(where, lambda node: matching_document_rowids(self.store, node))
+        return LocalScope(empty=len(allow) == 0, allow=allow)
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
@@ -356,7 +366,7 @@ class LocalEngine:
 
             def search(limit: int) -> list[tuple[int, float]]:
                 started = time.perf_counter()
-                rows = fts.search(self.store, expression, limit, scope.sql)  # type: ignore[arg-type]
+                rows = fts.search(self.store, expression, limit, scope.allow)
                 self.bm25.spent(time.perf_counter() - started)
                 return rows
 

@@ -7,6 +7,7 @@ their chunks and removed by trigger in the same transaction (:mod:`.schema`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,17 +16,17 @@ import numpy as np
 from .store import Store, batched
 
 
-def search(store: Store, expression: str, limit: int, allow_sql: tuple[str, list[Any]] | None = None) -> list[tuple[int, float]]:
+def search(store: Store, expression: str, limit: int, allow: np.ndarray | None = None) -> list[tuple[int, float]]:
     """(chunk id, BM25 score) of the best ``limit`` chunks for an FTS5 MATCH expression.
 
-    Scores are BM25 (FTS5's, k1=1.2, b=0.75): higher is better. ``allow_sql`` restricts
-    the chunks to those whose document matches a compiled filter.
+    Scores are BM25 (FTS5's, k1=1.2, b=0.75): higher is better. ``allow`` (chunk ids)
+    restricts the chunks; it reaches SQLite as one JSON array parameter.
     """
     q = "SELECT f.rowid, -bm25(chunks_fts) AS s FROM chunks_fts f WHERE chunks_fts MATCH ?"
     params: list[Any] = [expression]
-    if allow_sql is not None:
-        q += f" AND f.rowid IN (SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {allow_sql[0]})"
-        params.extend(allow_sql[1])
+    if allow is not None:
+        q += " AND f.rowid IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(np.asarray(allow).tolist()))
     q += " ORDER BY bm25(chunks_fts) LIMIT ?"
     params.append(int(limit))
     with store.read() as con:

@@ -3,8 +3,9 @@
 It records the last store change it contains (``seq``), is saved atomically (temp file, fsync,
 rename) with a small JSON file saying which index file holds what, and is caught up from the
 store's change log, or rebuilt from the stored vectors, whenever it is behind, missing or
-damaged. Searches read it under a shared lock; catching up takes the exclusive lock, saving
-only the shared one, so a search never waits for disk I/O.
+damaged. Searches read it under a shared lock; the exclusive lock is held only while the index
+in memory changes (what changes is read from disk before), and saving holds only the shared
+one, so a search never waits for disk I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 INDEX_META = "vectors.json"
-#: A filter matching at most this many chunks is searched by scoring them all exactly.
-EXACT_SCAN_LIMIT = 20_000
 
 
 class DerivedIndex:
@@ -45,7 +45,8 @@ class DerivedIndex:
         self._index: VectorIndex | None = None
         self._seq = 0
         self._saved_seq = 0
-        self._lock = ReadWriteLock()
+        self._lock = ReadWriteLock()  # searches share it; changing the index in memory takes it alone
+        self._updating = threading.RLock()  # one thread loads, catches up or swaps the index at a time
 
     @property
     def meta_path(self) -> Path:
@@ -60,27 +61,44 @@ class DerivedIndex:
 
     # -- keeping it current --------------------------------------------------------------
     def ensure_current(self) -> None:
-        """Load, catch up or rebuild the index so it holds exactly the store's chunks."""
+        """Load, catch up or rebuild the index so it holds exactly the store's chunks.
+
+        The index file and the store's vectors are read before the exclusive lock is taken;
+        it is held only while the index in memory changes, so searches that need nothing new
+        go on meanwhile. One thread catches up at a time (``_updating``).
+        """
         if self._index is not None and self._seq == self.store.head():
             return
+        with self._updating:
+            if self._index is None or self._seq < self.store.changes_floor():
+                self._install(*self._loaded())
+            self._catch_up()
+
+    def _install(self, index: VectorIndex, seq: int, saved_seq: int, spec: str | None = None) -> None:
         self._lock.acquire_write()
         try:
-            self._sync()
+            self._index, self._seq, self._saved_seq = index, seq, saved_seq
+            self.spec = spec or self.spec
         finally:
             self._lock.release_write()
 
-    def _sync(self) -> None:
-        if self._index is None or self._seq < self.store.changes_floor():
-            self._load()
-        if self._seq < self.store.head():
-            changes = self.store.changes_since(self._seq)
+    def _catch_up(self) -> None:
+        """Apply the store's changes after the index's seq (``_updating`` held)."""
+        if self._seq >= self.store.head():
+            return
+        changes = self.store.changes_since(self._seq)
+        ids, vectors = self.store.embeddings(changes.added, self.dimension)
+        self._lock.acquire_write()
+        try:
             assert self._index is not None
             self._index.remove(changes.removed)
-            ids, vectors = self.store.embeddings(changes.added, self.dimension)
             self._index.add(ids, vectors)
             self._seq = changes.head
+        finally:
+            self._lock.release_write()
 
-    def _load(self) -> None:
+    def _loaded(self) -> tuple[VectorIndex, int, int]:
+        """The saved index if it is usable, else one rebuilt from the store: (index, seq, saved seq)."""
         # Another process may have changed the index spec since this one opened the collection.
         self.spec = self.store.manifest()["index"]
         floor = self.store.changes_floor()
@@ -88,31 +106,27 @@ class DerivedIndex:
             meta = json.loads(self.meta_path.read_text())
             if meta["spec"] != self.spec or meta["dim"] != self.dimension or not floor <= meta["seq"] <= self.store.head():
                 raise ValueError("stale or foreign index file")
-            self._index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"),
-                                     checksums=meta.get("files"))
-            self._seq = self._saved_seq = int(meta["seq"])
-            if len(self._index) != meta["count"]:
+            index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"),
+                               checksums=meta.get("files"))
+            if len(index) != meta["count"]:
                 raise ValueError("index file does not hold what its metadata says")
+            return index, int(meta["seq"]), int(meta["seq"])
         except FileNotFoundError:
-            self._rebuild()
+            pass
         except Exception as exc:  # any damage to a derived cache is repaired from the store
             if self.meta_path.exists():
                 log.warning("rebuilding the vector index of %s from the store (%s)", self.folder, exc)
-            self._rebuild()
-
-    def _rebuild(self) -> None:
-        self._index, self._seq = build.build_from_store(self.store, self.spec, self.dimension)
-        self._saved_seq = -1
+        index, head = build.build_from_store(self.store, self.spec, self.dimension)
+        return index, head, -1
 
     def _swap_in_rebuilt(self, spec: str) -> None:
         """Build a new index from the store and swap it in; searches use the old one meanwhile."""
         index, head = build.build_from_store(self.store, spec, self.dimension)
-        self._lock.acquire_write()
-        try:
-            self.spec, self._index, self._seq, self._saved_seq = spec, index, head, -1
-            self._sync()
-        finally:
-            self._lock.release_write()
+        with self._updating:
+            self._install(index, head, -1, spec)
+            if self._seq < self.store.changes_floor():  # a save elsewhere forgot changes after the build
+                self._install(*self._loaded())
+            self._catch_up()
 
     def _rebuild_if_wanted(self) -> None:
         """Rebuild when the index asks (trainable now, grown 2x, tombstones...)."""
@@ -195,14 +209,10 @@ class DerivedIndex:
         assert self._index is not None
         if len(self._index) != count:
             found.append(f"the loaded index holds {len(self._index)} vectors for {count} chunks")
-            self._lock.acquire_write()
-            try:
-                self._rebuild()
-            finally:
-                self._lock.release_write()
+            self._swap_in_rebuilt(self.spec)
         repaired = []
-        if found:
-            self.flush()
+        if found:  # save even when the index in memory was fine and only the file is damaged
+            self._save()
             repaired.append(f"vector index rebuilt from the store and saved ({len(self._index)} vectors)")
         return {"chunks": count, "vectors": len(self._index), "consistent": not found, "problems": found,
                 "repaired": repaired}
@@ -220,7 +230,8 @@ class DerivedIndex:
 
     # -- searching ------------------------------------------------------------------------
     def candidates(self, vectors: np.ndarray, n: int, allow: np.ndarray | None) -> list[list[Candidate]]:
-        """The n best documents per query vector (each through its best chunk), exact among ``allow``."""
+        """The n best documents per query vector (each through its best chunk) among ``allow``
+        (ascending chunk ids; None: all), as exact as the index is (see :mod:`semsearch.index.faiss`)."""
         self.ensure_current()
         self._lock.acquire_read()
         try:
@@ -229,17 +240,11 @@ class DerivedIndex:
             total = len(index) if allow is None else len(allow)
             if total == 0:
                 return [[] for _ in range(len(vectors))]
-            if allow is not None and len(allow) <= EXACT_SCAN_LIMIT:
-                # A small filtered subset: score all of it exactly, straight from the store.
-                ids, embs = self.store.embeddings(allow, self.dimension)
-                sims = vectors @ embs.T
-                order = np.argsort(-sims, axis=1, kind="stable")
-                scores, ids = np.take_along_axis(sims, order, axis=1), ids[order]
-                fetch = total
-            else:
-                # Most documents are one chunk; fetch more only when chunks of one document crowd out others.
-                fetch = min(total, n)
-                scores, ids = index.search(vectors, fetch, allow=allow)
+            # Filtered or not, chunks are scored from the vectors the index holds in memory (the
+            # index searches an allow-list among them, exhaustively when it is small). Most
+            # documents are one chunk; fetch more only when chunks of one document crowd out others.
+            fetch = min(total, n)
+            scores, ids = index.search(vectors, fetch, allow=allow)
             while True:
                 chunk_docs = self.store.chunk_documents(np.unique(ids[ids >= 0]).tolist())
                 results = [best_per_document(srow, irow, chunk_docs, n) for srow, irow in zip(scores.tolist(), ids.tolist())]

@@ -1,4 +1,5 @@
-// The semsearch search page: search as you type (debounced, stale requests cancelled).
+// The semsearch search page: search as you type (debounced, stale requests cancelled), and the
+// views that answer.js (the answer panel) and explore.js (more like this, topics) add.
 // Every piece of server text goes through textContent, never innerHTML, so documents
 // containing markup are shown as text and cannot run script.
 "use strict";
@@ -9,7 +10,8 @@ const SNIPPET_CHARS = 320;
 let collections = [];
 let timer = null;
 let inflight = null;
-let asking = null;
+let searched = null;  // what #results shows: { key, status } (kept while another view is open)
+let view = { name: "search" };  // the view on screen; see viewOf()
 
 function apiKey() { return sessionStorage.getItem("semsearch-key") || ""; }
 
@@ -29,6 +31,8 @@ function setStatus(text, isError) {
 }
 
 function current() { return collections.find((c) => c.name === $("collection").value) || collections[0]; }
+
+function collectionPath(endpoint) { return `/collections/${encodeURIComponent(current().name)}/${endpoint}`; }
 
 function applyCapabilities() {
   const c = current();
@@ -57,7 +61,7 @@ async function loadCollections() {
     applyCapabilities();
     loadAskOptions();
     setStatus(collections.length ? "" : "No collections.");
-    if ($("query").value.trim()) runSearch();
+    if (collections.length) show(viewOf(new URL(location.href)));
   } catch (e) {
     setStatus(e.message, true);
   }
@@ -72,12 +76,19 @@ function filterValue(text) {
   return quoted ? quoted[1] : t;
 }
 
+function filterOf() {
+  // The metadata filter of the controls, or undefined: every view (search, similar, topics) applies it.
+  const key = $("filter-key").value.trim();
+  if (!key || $("filter-key").disabled || !$("filter-value").value.trim()) return undefined;
+  return { [key]: filterValue($("filter-value").value) };
+}
+
 function buildRequest(query) {
   const body = { query, k: Number($("k").value) };
   const c = current();
   if (c && c.search_options.includes("mode")) body.mode = $("mode").value;
-  const key = $("filter-key").value.trim();
-  if (key && !$("filter-key").disabled && $("filter-value").value.trim()) body.where = { [key]: filterValue($("filter-value").value) };
+  const where = filterOf();
+  if (where) body.where = where;
   return body;
 }
 
@@ -86,25 +97,28 @@ function schedule() {
   timer = setTimeout(runSearch, DEBOUNCE_MS);
 }
 
+function searchKey(query) { return JSON.stringify([current() && current().name, buildRequest(query)]); }
+
 async function runSearch() {
   const query = $("query").value.trim();
-  const url = new URL(location.href);
-  url.searchParams.set("q", query);
-  history.replaceState(null, "", query ? url : location.pathname);
+  if (view.name === "search") history.replaceState(history.state, "", urlFor(view));
   if (inflight) inflight.abort();
-  if (!query || !collections.length) { $("results").replaceChildren(); setStatus(""); return; }
+  if (!query || !collections.length) { $("results").replaceChildren(); searched = null; setStatus(""); return; }
   const controller = new AbortController();
   inflight = controller;
+  const key = searchKey(query);
   try {
     const started = performance.now();
-    const data = await api(`/collections/${encodeURIComponent(current().name)}/search`, buildRequest(query), controller.signal);
+    const data = await api(collectionPath("search"), buildRequest(query), controller.signal);
     if (controller !== inflight) return;
     const { hits, no_good_match: noGoodMatch } = data.results[0];
-    render(hits, query);
+    const words = terms(query);
+    $("results").replaceChildren(...hits.map((h, i) => docCard(h, { rank: i + 1, anchor: `hit-${i + 1}`, words })));
     const took = `${hits.length} result${hits.length === 1 ? "" : "s"} in ${Math.round(performance.now() - started)} ms`;
-    setStatus(noGoodMatch ? `No good match: nothing in this collection answers that well (${took}; the closest shown)` : took);
+    searched = { key, status: noGoodMatch ? `No good match: nothing in this collection answers that well (${took}; the closest shown)` : took };
+    if (view.name === "search") setStatus(searched.status);
   } catch (e) {
-    if (e.name !== "AbortError") setStatus(e.message, true);
+    if (e.name !== "AbortError" && view.name === "search") setStatus(e.message, true);
   }
 }
 
@@ -118,13 +132,13 @@ function terms(query) {
   return [...new Set(words)].filter((w) => !STOPWORDS.has(w)).sort((a, b) => b.length - a.length);
 }
 
-function snippetOf(text, words) {
+function snippetOf(text, words, chars = SNIPPET_CHARS) {
   const flat = text.replace(/\s+/g, " ").trim();
-  if (flat.length <= SNIPPET_CHARS) return flat;
+  if (flat.length <= chars) return flat;
   const lower = flat.toLowerCase();
   const first = Math.min(...words.map((w) => lower.indexOf(w)).filter((i) => i >= 0), Infinity);
   const start = first === Infinity ? 0 : Math.max(0, first - 80);
-  return (start > 0 ? "…" : "") + flat.slice(start, start + SNIPPET_CHARS) + "…";
+  return (start > 0 ? "…" : "") + flat.slice(start, start + chars) + "…";
 }
 
 function highlighted(text, words) {
@@ -141,43 +155,139 @@ function highlighted(text, words) {
   return frag;
 }
 
-function render(hits, query) {
-  const words = terms(query);
-  $("results").replaceChildren(...hits.map((h, i) => {
-    const li = document.createElement("li");
-    li.className = "hit";
-    li.id = `hit-${i + 1}`;
-    li.dataset.id = h.id;
-    const head = document.createElement("div");
-    head.className = "hit-head";
-    const rank = document.createElement("span"); rank.className = "rank"; rank.textContent = `${i + 1}.`;
-    const source = document.createElement("span"); source.className = "source"; source.textContent = h.id;
-    source.title = h.source || h.id;
-    const score = document.createElement("span"); score.className = "score"; score.textContent = `relevance ${h.score.toFixed(2)}`;
-    head.append(rank, source, score);
-    const snippet = document.createElement("p");
-    snippet.className = "snippet";
-    snippet.append(highlighted(snippetOf(h.text, words), words));
-    li.append(head, snippet);
-    const meta = Object.entries(h.metadata || {});
-    if (meta.length || (h.source && h.source !== h.id)) {
-      const m = document.createElement("div");
-      m.className = "meta";
-      const parts = meta.slice(0, 6).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
-      if (h.source && h.source !== h.id) parts.unshift(`source: ${h.source}`);
-      m.textContent = parts.join(" · ");
-      li.append(m);
-    }
-    return li;
-  }));
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function docCard(doc, { rank, score, scoreLabel = "relevance", words = [], anchor, more = true } = {}) {
+  // One document (a hit, or a document read by id) as a list item: id, score, snippet, metadata,
+  // and a "More like this" link to the documents nearest to it.
+  const li = element("li", "hit");
+  if (anchor) li.id = anchor;
+  li.dataset.id = doc.id;
+  const head = element("div", "hit-head");
+  if (rank !== undefined) head.append(element("span", "rank", `${rank}.`));
+  const source = element("span", "source", doc.id);
+  source.title = doc.source || doc.id;
+  head.append(source);
+  if (score !== undefined || doc.score !== undefined) {
+    head.append(element("span", "score", `${scoreLabel} ${(score ?? doc.score).toFixed(2)}`));
+  }
+  const snippet = element("p", "snippet");
+  snippet.append(highlighted(snippetOf(doc.text, words), words));
+  li.append(head, snippet);
+  const meta = Object.entries(doc.metadata || {});
+  if (meta.length || (doc.source && doc.source !== doc.id)) {
+    const parts = meta.slice(0, 6).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+    if (doc.source && doc.source !== doc.id) parts.unshift(`source: ${doc.source}`);
+    li.append(element("div", "meta", parts.join(" · ")));
+  }
+  if (more) {
+    const link = element("a", "more", "More like this");
+    link.href = urlFor({ name: "similar", id: doc.id });
+    link.setAttribute("aria-label", `More like this: documents like ${doc.id}`);
+    link.addEventListener("click", (e) => {
+      if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;  // a new tab or window: the link's own URL
+      e.preventDefault();
+      go({ name: "similar", id: doc.id });
+    });
+    const actions = element("div", "hit-actions");
+    actions.append(link);
+    li.append(actions);
+  }
+  return li;
+}
+
+// -- views ------------------------------------------------------------------------------
+// The search results, "more like this" (?similar=ID), the topics (?topics=1) and one topic
+// (?topic=N) are URLs pushed onto the browser's history, so its Back button and the page's
+// return the reader to where they were, and a view can be bookmarked or opened in a new tab.
+function viewOf(url) {
+  const p = url.searchParams;
+  const n = p.get("n") || "";
+  if (p.has("similar")) return { name: "similar", id: p.get("similar") };
+  if (p.has("topic") && /^\d+$/.test(p.get("topic"))) return { name: "topic", topic: Number(p.get("topic")), n };
+  if (p.has("topics")) return { name: "topics", n };
+  return { name: "search" };
+}
+
+function urlFor(target) {
+  const url = new URL(location.pathname, location.href);
+  const query = $("query").value.trim();
+  if (query) url.searchParams.set("q", query);
+  if (target.name === "similar") url.searchParams.set("similar", target.id);
+  if (target.name === "topics") url.searchParams.set("topics", "1");
+  if (target.name === "topic") url.searchParams.set("topic", String(target.topic));
+  if ((target.name === "topics" || target.name === "topic") && target.n) url.searchParams.set("n", target.n);
+  return url;
+}
+
+function go(target, replace) {
+  // Show another view; the history entry remembers how to name the one left, for the Back button.
+  if (replace) history.replaceState(history.state, "", urlFor(target));
+  else history.pushState({ depth: ((history.state && history.state.depth) || 0) + 1, back: describeView(view) }, "", urlFor(target));
+  show(target, true);
+}
+
+function goBack() {
+  if (history.state && history.state.depth > 0) history.back();
+  else go({ name: "search" }, true);
+}
+
+function show(target, moveFocus) {
+  const left = view;
+  view = target;
+  clearTimeout(timer);
+  const exploring = target.name !== "search";
+  $("results").hidden = exploring;
+  $("answer-panel").classList.toggle("away", exploring);
+  $("explore-head").hidden = $("explore-list").hidden = !exploring;
+  $("view-search").setAttribute("aria-pressed", String(!exploring));
+  $("view-topics").setAttribute("aria-pressed", String(target.name === "topics" || target.name === "topic"));
+  $("back").textContent = `← Back to ${(history.state && history.state.back) || "search"}`;
+  if (!exploring) {
+    stopExploring();
+    showSearch(left, moveFocus);
+    return;
+  }
+  showExplored(target);  // sets the title before its first request
+  if (moveFocus) $("explore-title").focus();
+}
+
+function showSearch(left, moveFocus) {
+  const query = $("query").value.trim();
+  if (searched && query && searched.key === searchKey(query)) {
+    setStatus(searched.status);  // the results are still there: no need to search again
+    history.replaceState(history.state, "", urlFor(view));
+  } else {
+    runSearch();
+  }
+  if (moveFocus && left.name === "similar") {
+    // Back on the results: focus the link that was followed, so the keyboard continues from it.
+    const link = [...$("results").querySelectorAll("li.hit")].find((li) => li.dataset.id === left.id);
+    if (link) link.querySelector("a.more").focus();
+  }
+}
+
+function refresh() {
+  // A control changed (collection, mode, k, filter): the view on screen follows it.
+  if (view.name === "search") { schedule(); return; }
+  clearTimeout(timer);
+  timer = setTimeout(() => showExplored(view), DEBOUNCE_MS * 2);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  const q = new URL(location.href).searchParams.get("q");
+  const url = new URL(location.href);
+  const q = url.searchParams.get("q");
   if (q) $("query").value = q;
+  view = viewOf(url);
   const submit = () => {
     clearTimeout(timer);
-    runSearch();
+    if (view.name !== "search") go({ name: "search" });  // which searches unless its results are still there
+    else runSearch();
     if ($("want-answer").checked) runAnswer();
   };
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
@@ -185,140 +295,34 @@ document.addEventListener("DOMContentLoaded", () => {
   $("query").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); submit(); } });
   $("want-answer").addEventListener("change", () => { if (!$("want-answer").checked) hideAnswer(); });
   $("query").addEventListener("input", () => { if (!$("answer-panel").hidden) hideAnswer(); });  // it answered another question
-  $("query").addEventListener("input", schedule);
-  for (const id of ["k", "mode", "filter-key", "filter-value"]) $(id).addEventListener(id.startsWith("filter") ? "input" : "change", schedule);
-  $("collection").addEventListener("change", () => { applyCapabilities(); schedule(); });
+  $("query").addEventListener("input", () => {
+    if (view.name !== "search") go({ name: "search" });  // typing a query means searching again
+    schedule();
+  });
+  for (const id of ["k", "mode", "filter-key", "filter-value"]) $(id).addEventListener(id.startsWith("filter") ? "input" : "change", refresh);
+  $("collection").addEventListener("change", () => {
+    applyCapabilities();
+    // Another collection holds other documents: only the search and its topics carry over.
+    if (view.name === "similar" || view.name === "topic") go({ name: view.name === "topic" ? "topics" : "search", n: view.n }, true);
+    else refresh();
+  });
   $("api-key").addEventListener("change", () => {
     sessionStorage.setItem("semsearch-key", $("api-key").value);
     $("key-row").hidden = true;
     loadCollections();
   });
+  $("view-search").addEventListener("click", () => { if (view.name !== "search") go({ name: "search" }); });
+  $("view-topics").addEventListener("click", () => { forgetTopics(); go({ name: "topics", n: $("topic-count").value }); });
+  $("topic-count").addEventListener("change", () => go({ name: "topics", n: $("topic-count").value }, true));
+  $("back").addEventListener("click", goBack);
+  document.addEventListener("keydown", (e) => {
+    // Escape leaves a view (but not while typing in a field, where it has its own meaning).
+    if (e.key === "Escape" && view.name !== "search" && !e.target.closest("input, select, textarea")) goBack();
+  });
+  window.addEventListener("popstate", () => {
+    const url = new URL(location.href);
+    $("query").value = url.searchParams.get("q") || "";
+    show(viewOf(url), true);
+  });
   loadCollections();
 });
-
-// -- the answer panel -------------------------------------------------------------------
-// Answers are asked for on Enter only (a language model is too slow to answer every keystroke),
-// streamed as Server-Sent Events over fetch (EventSource cannot POST), and built from text
-// nodes and links: the answer quotes documents, so it is never parsed as HTML either.
-let askOptions = { llm: false, model: null };
-
-async function loadAskOptions() {
-  try {
-    askOptions = await api("/ask/options");
-    if (askOptions.llm) $("want-answer").checked = true;  // never undo the reader's own choice
-    $("answer-toggle").title = askOptions.llm
-      ? `Answer with ${askOptions.model || "the server's language model"} when you press Enter`
-      : "Answer with the best sentences of the documents when you press Enter";
-  } catch (e) {
-    $("answer-toggle").hidden = true;  // an older server without /ask
-  }
-}
-
-function hideAnswer() {
-  if (asking) asking.abort();
-  $("answer-panel").hidden = true;
-}
-
-function citeLink(n, hits) {
-  const hit = hits[n - 1];
-  const a = document.createElement("a");
-  a.className = "cite";
-  a.textContent = String(n);
-  a.href = "#";
-  if (hit) {
-    a.title = hit.id;
-    a.addEventListener("click", (e) => {
-      e.preventDefault();
-      const li = [...document.querySelectorAll("#results li.hit")].find((el) => el.dataset.id === hit.id);
-      if (li) location.hash = li.id;
-    });
-  }
-  return a;
-}
-
-function showAnswerText(text, hits) {
-  const frag = document.createDocumentFragment();
-  const re = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
-  let last = 0;
-  for (const m of text.matchAll(re)) {
-    frag.append(text.slice(last, m.index), "[");
-    m[1].split(",").map((x) => Number(x.trim())).forEach((n, i) => {
-      if (i) frag.append(", ");
-      frag.append(citeLink(n, hits));
-    });
-    frag.append("]");
-    last = m.index + m[0].length;
-  }
-  frag.append(text.slice(last));
-  $("answer-text").replaceChildren(frag);
-}
-
-function parseEvents(buffer, onEvent) {
-  // Server-Sent Events: blocks separated by a blank line, "event:" and "data:" fields.
-  const blocks = buffer.split("\n\n");
-  const rest = blocks.pop();
-  for (const block of blocks) {
-    let kind = "message", data = "";
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) kind = line.slice(6).trim();
-      else if (line.startsWith("data:")) data += line.slice(5).trim();
-    }
-    if (data) onEvent(kind, JSON.parse(data));
-  }
-  return rest;
-}
-
-async function runAnswer() {
-  const query = $("query").value.trim();
-  if (asking) asking.abort();
-  if (!query || !collections.length) { hideAnswer(); return; }
-  const controller = new AbortController();
-  asking = controller;
-  const panel = $("answer-panel");
-  panel.hidden = false;
-  panel.classList.remove("refused");
-  $("answer-model").textContent = "";
-  $("answer-note").textContent = "Reading the documents…";
-  $("answer-text").replaceChildren();
-  const body = { ...buildRequest(query), stream: true };
-  body.question = body.query; delete body.query;
-  body.k = Math.min(5, body.k);
-  let hits = [], text = "";
-  const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
-  if (apiKey()) headers.Authorization = "Bearer " + apiKey();
-  try {
-    const res = await fetch(`/collections/${encodeURIComponent(current().name)}/ask`,
-      { method: "POST", headers, body: JSON.stringify(body), signal: controller.signal });
-    if (!res.ok) {
-      const data = await res.json().catch(() => ({}));
-      if (res.status === 401) $("key-row").hidden = false;
-      throw new Error((data.error && data.error.message) || res.statusText);
-    }
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || controller !== asking) break;
-      buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (kind, data) => {
-        if (kind === "hits") hits = data.hits;
-        else if (kind === "token") { text += data.text; showAnswerText(text, hits); $("answer-note").textContent = ""; }
-        else if (kind === "answer") finishAnswer(data);
-        else if (kind === "error") throw new Error(data.error.message);
-      });
-    }
-  } catch (e) {
-    if (e.name !== "AbortError" && controller === asking) $("answer-note").textContent = "No answer: " + e.message;
-  }
-}
-
-function finishAnswer(data) {
-  showAnswerText(data.answer, data.hits);
-  $("answer-model").textContent = data.model ? `(${data.model})` : "";
-  $("answer-panel").classList.toggle("refused", !data.answered);
-  const notes = [];
-  if (!data.answered) notes.push("Nothing in these documents answers this well enough.");
-  else if (!data.grounded) notes.push("This answer cites none of the documents: check it against them.");
-  if (data.removed_citations.length) notes.push(`Removed citations of sources it was not given: ${data.removed_citations.join(", ")}.`);
-  $("answer-note").textContent = notes.join(" ");
-}
