@@ -159,7 +159,11 @@ def verify(
 
 
 def index_summary(details: dict) -> str:
+    from ..index.spec import reduced_dimension  # lazily: the index package loads FAISS
+
     parts = [f"{details.get('vectors', 0)} vectors"]
+    if reduced_dimension(str(details.get("type", ""))) and not details.get("note"):
+        parts.append(f"searched as {reduced_dimension(details['type'])}-dimensional PCA projections")
     if "bytes_per_vector" in details:
         parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
     if details.get("trained_on"):

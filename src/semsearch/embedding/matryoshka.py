@@ -9,9 +9,9 @@ smaller vectors for those.
 What a model says about itself, read from its folder without loading it:
 
 * ``semsearch_finetune.json`` (``semsearch finetune --matryoshka``): ``matryoshka_dimensions``;
-* ``README.md``, the card sentence-transformers' trainer writes: the ``loss:MatryoshkaLoss`` tag
-  and the loss parameters' ``"matryoshka_dims": [...]``; or a card that names Matryoshka
-  (Nomic, mixedbread...), whose dimensions are then not known.
+* ``README.md``, the card sentence-transformers' trainer writes: the loss parameters'
+  ``"matryoshka_dims": [...]``, or a front-matter tag naming Matryoshka (``loss:MatryoshkaLoss``,
+  ``matryoshka``), whose dimensions are then not known.
 """
 
 from __future__ import annotations
@@ -66,9 +66,10 @@ def trained_dimensions(name: str) -> list[int] | None:
     found = [int(d) for m in _DIMS.finditer(text) for d in m.group(1).replace(" ", "").split(",") if d]
     if found:
         return sorted(set(found), reverse=True)
-    if "loss:MatryoshkaLoss" in text or re.search(r"\bmatryoshka\b", text, re.IGNORECASE):
-        return []
-    return None
+    # Only the card's front matter (tags such as loss:MatryoshkaLoss): sentence-transformers' generic
+    # card links "Introduction to Matryoshka Embedding Models" in its prose for every model.
+    front = text.split("---", 2)[1] if text.startswith("---") and text.count("---") >= 2 else ""
+    return [] if "matryoshka" in front.lower() else None
 
 
 def check_truncation(name: str, dimensions: int, native: int | None = None, *, force: bool = False) -> None:

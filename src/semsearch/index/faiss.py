@@ -31,6 +31,7 @@ from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, topk_exact
 from .files import CheckedFiles, SavedFiles, side_file
 from .filtering import filtered_value, id_selector, search_parameters, search_post_filtered, sorted_ids
+from .projection import pca_mean
 from .spec import parse_spec
 from .tuning import auto_redecision, stale_codebooks
 
@@ -238,6 +239,7 @@ class FaissIndex(VectorIndex):
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InvalidInputError(f"queries have shape {queries.shape}; the index holds dimension {self.dim}")
+        original, queries = queries, self._shifted(queries)
         nq = len(queries)
         if allow is None and k >= 1 and not len(self._tombstones):
             # The common case, kept lean (a few µs over raw FAISS): one C++ call into arrays
@@ -268,7 +270,7 @@ class FaissIndex(VectorIndex):
             exhaustive = kind == "flat" and self._supports_selector()
             if not exhaustive and len(allow) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
                 allow = allow if kind == "ivf" else self._present(allow)
-                return self._search_subset(queries, k, allow) if len(allow) else empty_result(nq, k)
+                return self._search_subset(original, k, allow) if len(allow) else empty_result(nq, k)
             if len(allow) == 0:
                 return empty_result(nq, k)
             # Ids the index does not hold (a write raced the filter) only cost a wider search.
@@ -279,6 +281,12 @@ class FaissIndex(VectorIndex):
             value = filtered_value(kind, self.search_value, self.spec_info.nlist, available / total, k)
             scores, ids = self._search_with(queries, k, selector, value)
         return self._fill_short_rows(queries, k, scores, ids, available, selector, allow)
+
+    def _shifted(self, queries: np.ndarray) -> np.ndarray:
+        """Queries as a PCA-first index must see them to rank by projected cosine (projection.py)."""
+        if getattr(self, "_mean_of", None) is not self._index:
+            self._mean, self._mean_of = pca_mean(self._index), self._index
+        return queries if self._mean is None else np.ascontiguousarray(queries + self._mean)
 
     def _not_tombstoned(self) -> faiss.IDSelector:
         """A selector excluding the tombstones, cached until they change."""
@@ -312,7 +320,7 @@ class FaissIndex(VectorIndex):
     def _search_subset(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a few allowed ids: scores from the index's own codes."""
         if self._kind == "ivf":
-            return self._search_with(queries, k, id_selector(allow), self.spec_info.nlist)
+            return self._search_with(self._shifted(queries), k, id_selector(allow), self.spec_info.nlist)
         ids, pos = self._positions(allow)
         vectors = self._index.index.reconstruct_batch(pos)
         return topk_exact(queries, ids, vectors, k)

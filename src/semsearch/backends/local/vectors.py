@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from ...index import VectorIndex, build, load_index, make_index, parse_spec
+from ...index.spec import reduced_dimension
 from ...types import Candidate
 from .locking import ReadWriteLock
+from .rescoring import exact_cosines
 from .schema import fsync_dir
 from .store import Store
 
@@ -249,6 +251,8 @@ class DerivedIndex:
                 chunk_docs = self.store.chunk_documents(np.unique(ids[ids >= 0]).tolist())
                 results = [best_per_document(srow, irow, chunk_docs, n) for srow, irow in zip(scores.tolist(), ids.tolist())]
                 if fetch >= total or all(len(r) >= n for r in results):
+                    if reduced_dimension(getattr(index, "factory", "")):  # ranked by projections: exact cosines
+                        return exact_cosines(self.store, vectors, results, self.dimension)
                     return results
                 fetch = min(total, fetch * 4)
                 scores, ids = index.search(vectors, fetch, allow=allow)
