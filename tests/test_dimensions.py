@@ -15,7 +15,7 @@ import pytest
 from semsearch import Collection, InvalidInputError, ModelMismatchError
 from semsearch.embedding import Embedder
 from semsearch.embedding.caches import DiskEmbeddingCache
-from semsearch.embedding.matryoshka import matryoshka_card_text, trained_dimensions
+from semsearch.embedding.matryoshka import trained_dimensions
 from test_collection import SENTENCES
 
 IDS = [f"s{i}" for i in range(len(SENTENCES))]
@@ -23,15 +23,6 @@ IDS = [f"s{i}" for i in range(len(SENTENCES))]
 
 def unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-@pytest.fixture(scope="session")
-def matryoshka_model_dir(tmp_path_factory, tiny_model_dir) -> Path:
-    """The tiny model with the card sentence-transformers' trainer writes after MatryoshkaLoss (32, 16, 8)."""
-    folder = tmp_path_factory.mktemp("matryoshka") / "st"
-    shutil.copytree(tiny_model_dir, folder)
-    (folder / "README.md").write_text(matryoshka_card_text([32, 16, 8]))
-    return folder
 
 
 @pytest.fixture(scope="session")

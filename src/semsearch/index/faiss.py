@@ -31,7 +31,7 @@ from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, topk_exact
 from .files import CheckedFiles, SavedFiles, side_file
 from .filtering import filtered_value, id_selector, search_parameters, search_post_filtered, sorted_ids
-from .projection import pca_mean
+from .projection import QueryShift
 from .spec import parse_spec
 from .tuning import auto_redecision, stale_codebooks
 
@@ -81,6 +81,7 @@ class FaissIndex(VectorIndex):
         self._params_cache: dict[tuple[int, int], faiss.SearchParameters] = {}
         self._ascending = True  # ids added in increasing order: id -> position is a binary search
         self._order: np.ndarray | None = None  # cached argsort of the id map otherwise
+        self._shifted = QueryShift(self)  # PCA-first specs: queries shifted by the mean (projection.py)
         self._trained = self.spec_info.min_train == 0
         self.search_value = {"ivf": min(DEFAULT_NPROBE, self.spec_info.nlist), "hnsw": DEFAULT_EF_SEARCH}.get(
             self.spec_info.kind
@@ -233,9 +234,7 @@ class FaissIndex(VectorIndex):
         return self._positions(ids)[0]
 
     # -- search ---------------------------------------------------------------------------
-    def search(
-        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InvalidInputError(f"queries have shape {queries.shape}; the index holds dimension {self.dim}")
@@ -282,12 +281,6 @@ class FaissIndex(VectorIndex):
             scores, ids = self._search_with(queries, k, selector, value)
         return self._fill_short_rows(queries, k, scores, ids, available, selector, allow)
 
-    def _shifted(self, queries: np.ndarray) -> np.ndarray:
-        """Queries as a PCA-first index must see them to rank by projected cosine (projection.py)."""
-        if getattr(self, "_mean_of", None) is not self._index:
-            self._mean, self._mean_of = pca_mean(self._index), self._index
-        return queries if self._mean is None else np.ascontiguousarray(queries + self._mean)
-
     def _not_tombstoned(self) -> faiss.IDSelector:
         """A selector excluding the tombstones, cached until they change."""
         if self._tomb_selector is None:
@@ -326,14 +319,8 @@ class FaissIndex(VectorIndex):
         return topk_exact(queries, ids, vectors, k)
 
     def _fill_short_rows(
-        self,
-        queries: np.ndarray,
-        k: int,
-        scores: np.ndarray,
-        ids: np.ndarray,
-        available: int,
-        selector: faiss.IDSelector | None,
-        allow: np.ndarray | None,
+        self, queries: np.ndarray, k: int, scores: np.ndarray, ids: np.ndarray, available: int,
+        selector: faiss.IDSelector | None, allow: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Approximate search can come back short (-1) although k vectors exist: widen it."""
         want = min(k, available)

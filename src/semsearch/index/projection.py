@@ -9,6 +9,8 @@ ranking of the cosine between the projected (uncentred) vectors, as PCA is meant
 
 from __future__ import annotations
 
+from typing import Any
+
 import faiss
 import numpy as np
 
@@ -25,3 +27,18 @@ def pca_mean(index: faiss.Index) -> np.ndarray | None:
         return None
     mean = faiss.vector_to_array(first.mean).astype(np.float32)
     return mean if len(mean) else None
+
+
+class QueryShift:
+    """Callable: queries as an index's current FAISS index must see them (unchanged unless it is PCA-first)."""
+
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner  # reads owner._index, which training and loading replace
+        self._of: faiss.Index | None = None
+        self._mean: np.ndarray | None = None
+
+    def __call__(self, queries: np.ndarray) -> np.ndarray:
+        index = self._owner._index
+        if self._of is not index:
+            self._mean, self._of = pca_mean(index), index
+        return queries if self._mean is None else np.ascontiguousarray(queries + self._mean, dtype=np.float32)
