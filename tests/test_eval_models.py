@@ -44,8 +44,13 @@ def test_eval_models_measures_every_method_on_every_model_and_reuses_their_colle
     assert [m["model"] for m in runs] == models.split(",")
     assert [m["dimension"] for m in runs] == [32, 16, 8]
     assert [m["index"] for m in runs] == ["Flat", "Flat", "PCA8,Flat"]
+    assert [m["reused"] for m in runs] == [False, False, True]
+    # the PCA variant of the first model reuses its vectors (encoded once), with its own index
+    assert runs[2]["vectors_from"] == runs[0]["collection"] and runs[1]["vectors_from"] is None
+    assert len({m["collection"] for m in runs}) == 3
+    assert runs[2]["documents_per_second"] == runs[0]["documents_per_second"] and "(index rebuilt)" in r.stderr
     for m in runs:
-        assert m["error"] is None and m["errors"] == {} and not m["reused"]
+        assert m["error"] is None and m["errors"] == {}
         assert set(m["results"]) == {"dense", "lexical"} and set(m["results"]["dense"]) >= {"ndcg@10", "recall@10"}
         assert m["documents"] == 48 and m["documents_per_second"] > 0
         assert set(m["latency_ms"]) == {"dense", "lexical"} and m["latency_ms"]["dense"]["median"] > 0

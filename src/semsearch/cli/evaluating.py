@@ -148,8 +148,10 @@ def _compare_models(
     n_queries = len(data.judged_queries())
 
     def opened(run: Any, col: Any, folder: Path) -> None:
-        err.print(f"{run.variant.text}: {'reusing' if run.reused else 'indexed'} {col.count()} documents in {folder}; "
-                  f"{n_queries} judged queries", highlight=False)
+        n = col.count()
+        how = f"{n} documents with the vectors of {run.copied_from.name} (index rebuilt)" if run.copied_from else (
+            f"{'reusing' if run.reused else 'indexed'} {n} documents")
+        err.print(f"{run.variant.text}: {how} in {folder}; {n_queries} judged queries", highlight=False)
 
     runs = run_models(data, variants, root, methods, progress=progress, reranker=reranker, rerank_top=rerank_top,
                       opened=opened)

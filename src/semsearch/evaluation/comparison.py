@@ -9,7 +9,9 @@ A model is named as ``--model`` takes it (a sentence-transformers name or a mode
 * ``default``: the default model.
 
 Each variant gets its own cached collection (one folder per variant under the cache root, named
-by the model and a hash of the variant), reused on later runs while it holds the same corpus.
+by the model and a hash of the variant), reused on later runs while it holds the same corpus. A
+variant that differs from an earlier one only by its index (``NAME@pcaN`` after ``NAME``) starts
+from a copy of that collection: the vectors are encoded once and only the index is rebuilt.
 Costs reported per model: the dimension searched, the vector index's estimated RAM, the documents
 indexed per second when its collection was built (chunking, encoding and storing, recorded in the
 collection so a reused one still reports it), and per-query latency of each method.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +65,8 @@ class ModelRun:
     documents: int = 0
     indexing_seconds: float | None = None
     reused: bool = False
+    folder: Path | None = None
+    copied_from: Path | None = None  # the collection whose vectors this one started from (same model, other index)
     error: str | None = None
 
     @property
@@ -75,6 +80,8 @@ class ModelRun:
             "model": self.variant.text, "name": self.model, "dimension": self.dimension, "index": self.index_type,
             "index_bytes": self.index_bytes, "documents": self.documents, "indexing_seconds": self.indexing_seconds,
             "documents_per_second": self.documents_per_second, "reused": self.reused, "error": self.error,
+            "collection": None if self.folder is None else str(self.folder),
+            "vectors_from": None if self.copied_from is None else str(self.copied_from),
             "results": {r.method: r.metrics for r in ok}, "seconds": {r.method: r.seconds for r in ok},
             "latency_ms": {r.method: r.latency_ms for r in ok if r.latency_ms is not None},
             "errors": {r.method: r.error for r in self.results if not r.ok},
@@ -131,16 +138,23 @@ def run_models(
     A model that cannot be loaded or indexed gets its error in its ModelRun; the others still run.
     """
     runs = []
+    encoded: dict[tuple[str | None, int | None], Path] = {}
     for variant in variants:
         run = ModelRun(variant)
         runs.append(run)
-        folder = variant_folder(root, variant)
+        folder = run.folder = variant_folder(root, variant)
+        same_vectors = encoded.get((variant.model, variant.dimensions))
+        if same_vectors is not None and not folder.exists():
+            # Another index over the same model's vectors: encode once, copy, rebuild only the index.
+            shutil.copytree(same_vectors, folder)
+            run.copied_from = same_vectors
         try:
             col, run.reused = open_collection(dataset, folder, variant.model, progress, dimensions=variant.dimensions,
                                               index=variant.index)
         except Exception as exc:  # noqa: BLE001 -- one model's failure must not lose the others' results
             run.error = describe_error(exc)
             continue
+        encoded.setdefault((variant.model, variant.dimensions), folder)
         with col:
             info = col.info()
             details = info.get("index_details") or {}
