@@ -357,7 +357,7 @@ class FaissIndex(VectorIndex):
         kind = self._kind
         if kind == "ivf":
             ivf = faiss.extract_index_ivf(self._index)
-            return ivf.code_size + 8 + ivf.nlist * self.dim * 4 / n
+            return ivf.code_size + 8 + ivf.nlist * ivf.d * 4 / n  # centroids live in the (projected) space
         inner = faiss.downcast_index(self._index.index)
         if kind == "hnsw":
             storage = faiss.downcast_index(inner.storage)
