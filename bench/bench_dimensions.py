@@ -194,52 +194,63 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _qps(ms: list[float]) -> float:
+    return 1000 / statistics.median(ms)
+
+
 def markdown(ctx: dict[str, Any]) -> str:
-    rows, flat = ctx["rows"], ctx["rows"]["Flat"]
-    qps = lambda ms: 1000 / statistics.median(ms)  # noqa: E731
-    lines = [
-        HEADING, "",
-        f"msmarco-5k ({flat['vectors']:,} chunk vectors, {ctx['queries']} judged queries), all-MiniLM-L6-v2, "
-        f"{ctx['cpus']} cores, **shared machine** (load average {ctx['load'][0]:.1f} at start, {ctx['load'][1]:.1f} "
-        f"at end): QPS are medians of {ctx['repeats']} interleaved rounds, FAISS searching on {ctx['threads']} "
-        "thread(s), and only their ratios to Flat in the same run mean anything. Every variant searches the same query vectors through `Collection.search(vectors, "
-        "mode=\"dense\")` (hits read back from SQLite; a PCA index's hits are rescored with the stored vectors' exact "
-        "cosines, so with k=100 the top 10 are re-ranked from 100 PCA candidates, with k=10 from 10). QPS batch: "
-        "all judged queries in one call.", "",
+    """This run's section of RESULTS.md: the table, truncation for reference, and a generated reading."""
+    rows, flat, n_q = ctx["rows"], ctx["rows"]["Flat"], ctx["queries"]
+    setup = (
+        f"msmarco-5k ({flat['vectors']:,} chunk vectors, {n_q} judged queries), all-MiniLM-L6-v2, {ctx['cpus']} cores, "
+        f"**shared machine** (load average {ctx['load'][0]:.1f} at start, {ctx['load'][1]:.1f} at end): QPS are "
+        f"medians of {ctx['repeats']} interleaved rounds, FAISS searching on {ctx['threads']} thread(s), and only "
+        "their ratios to Flat in the same run mean anything. Every variant searches the same query vectors through "
+        '`Collection.search(vectors, mode="dense")` (hits read back from SQLite; a PCA index\'s hits are rescored '
+        "with the stored vectors' exact cosines, so with k=100 the top 10 are re-ranked from 100 PCA candidates, "
+        "with k=10 from 10). QPS batch: all judged queries in one call."
+    )
+    header = (
         "| index | dims | index RAM MiB | bytes/vector | file MiB | build s | nDCG@10 (k=100) | nDCG@10 (k=10) "
-        "| Recall@100 | recall@10 vs Flat (k=10) | QPS 1 query (x Flat) | QPS one batch (x Flat) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+        "| Recall@100 | recall@10 vs Flat (k=10) | QPS 1 query (x Flat) | QPS one batch (x Flat) |"
+    )
+    lines = [HEADING, "", setup, "", header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    q1f, qbf = _qps(flat["single_ms"]), n_q * _qps(flat["batch_ms"])
     for spec, r in rows.items():
-        q1, qb = qps(r["single_ms"]), ctx["queries"] * qps(r["batch_ms"])
-        q1f, qbf = qps(flat["single_ms"]), ctx["queries"] * qps(flat["batch_ms"])
+        q1, qb = _qps(r["single_ms"]), n_q * _qps(r["batch_ms"])
         lines.append(
-            f"| `{spec}` | {r['dimension']} | {r['index_mib']:.2f} | {r['bytes_per_vector']:.0f} | {r['file_mib']:.2f} | "
-            f"{r['build_s']:.1f} | {r['ndcg@10']:.4f} | {r['ndcg@10 (k=10)']:.4f} | {r['recall@100']:.4f} | "
-            f"{r['recall@10_vs_flat']:.3f} | "
-            f"{q1:,.0f} ({q1 / q1f:.2f}) | {qb:,.0f} ({qb / qbf:.2f}) |"
+            f"| `{spec}` | {r['dimension']} | {r['index_mib']:.2f} | {r['bytes_per_vector']:.0f} | "
+            f"{r['file_mib']:.2f} | {r['build_s']:.1f} | {r['ndcg@10']:.4f} | {r['ndcg@10 (k=10)']:.4f} | "
+            f"{r['recall@100']:.4f} | {r['recall@10_vs_flat']:.3f} | {q1:,.0f} ({q1 / q1f:.2f}) | "
+            f"{qb:,.0f} ({qb / qbf:.2f}) |"
         )
-    lines += ["", "For reference, plain truncation of the same vectors to the first n dimensions, re-normalised "
-              "(exact search in numpy; what `--dimensions n --force-dimensions` gives a model not trained for "
-              "Matryoshka):", "", "| dims | nDCG@10 | Recall@100 |", "|---:|---:|---:|",
+    reference = (
+        "For reference, plain truncation of the same vectors to the first n dimensions, re-normalised (exact search "
+        "in numpy; what `--dimensions n --force-dimensions` gives a model not trained for Matryoshka):"
+    )
+    lines += ["", reference, "", "| dims | nDCG@10 | Recall@100 |", "|---:|---:|---:|",
               f"| 384 | {flat['ndcg@10']:.4f} | {flat['recall@100']:.4f} |"]
     lines += [f"| {d} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} |" for d, m in ctx["truncated"].items()]
     lines += ["", "Reading (generated from this run's numbers):", ""]
+    base = flat["ndcg@10 (k=10)"]
     for spec, r in list(rows.items())[1:]:
         d = r["dimension"]
         cut = ctx["truncated"].get(d) or ctx["truncated"].get(str(d))
         lines.append(
-            f"- `{spec}`: {r['index_mib'] / flat['index_mib']:.0%} of Flat's index memory, nDCG@10 {r['ndcg@10 (k=10)']:.4f} "
-            f"vs {flat['ndcg@10']:.4f} at k=10 ({r['ndcg@10']:.4f} at k=100), {r['recall@10_vs_flat']:.0%} of Flat's "
-            f"top 10; truncating to {d} instead gives {cut['ndcg@10']:.4f}."
+            f"- `{spec}`: {r['index_mib'] / flat['index_mib']:.0%} of Flat's index memory, nDCG@10 "
+            f"{r['ndcg@10 (k=10)']:.4f} vs {base:.4f} at k=10 ({r['ndcg@10']:.4f} at k=100), "
+            f"{r['recall@10_vs_flat']:.0%} of Flat's top 10; truncating to {d} instead gives {cut['ndcg@10']:.4f}."
         )
-    lines += [f"- {ctx['queries']} queries: nDCG@10 differences under ~0.01 are within what another query sample "
-              "would move.",
-              "- What shrinks is the index in RAM (and its file); the SQLite store keeps the full float32 vectors, "
-              "which the exact rescoring reads and which let the index be rebuilt at another size.",
-              "- Only 5,000 vectors were measured here: a Flat scan of them is already fast, so QPS ratios at "
-              "this size say little about large collections.",
-              "", "Rerun: see bench/README.md (`bench_dimensions.py`). Per-round times are in `--work/results.json`.", ""]
+    lines += [
+        f"- {n_q} queries: nDCG@10 differences under ~0.01 are within what another query sample would move.",
+        ("- What shrinks is the index in RAM (and its file); the SQLite store keeps the full float32 vectors, which "
+         "the exact rescoring reads and which let the index be rebuilt at another size."),
+        (f"- Only {flat['vectors']:,} vectors were measured here: a Flat scan of them is already fast, so QPS ratios "
+         "at this size say little about large collections."),
+        "",
+        "Rerun: see bench/README.md (`bench_dimensions.py`). Per-round times are in `--work/results.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -251,7 +262,7 @@ def write_results(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
     RESULTS.write_text(text)
 
 

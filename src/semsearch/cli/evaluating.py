@@ -189,7 +189,9 @@ def _compare_models(
 
 def _cost_cells(run: Any, result: Any) -> dict[str, str]:
     """The cost columns of one (model, method) row, formatted."""
-    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
     latency = result.latency_ms or {}
     return {
         "dim": fmt(run.dimension, "d"),
