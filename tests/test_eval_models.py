@@ -83,7 +83,7 @@ def test_eval_models_measures_every_method_on_every_model_and_reuses_their_colle
     table = runner.invoke(app, args[:-1])
     text = " ".join(table.stdout.split())
     assert table.exit_code == 0 and "models x methods" in text, table.output
-    assert "│ st@16 │ dense │" in text and "│ st@pca8 │ lexical │" in text  # folders by their last name
+    assert "st@16 dense 0." in text and "st@pca8 lexical 0." in text  # folders by their last name
     assert f"st@16 = {matryoshka_model_dir}@16" in text
 
 

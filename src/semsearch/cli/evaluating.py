@@ -187,6 +187,9 @@ def _compare_models(
         _fail("no model and method could be measured; see the errors above")
 
 
+_SHORT = {"index MB": "MB", "index docs/s": "docs/s", "latency ms (p50/p95)": "ms p50/p95", "search s": "batch s"}
+
+
 def _cost_cells(run: Any, result: Any) -> dict[str, str]:
     """The cost columns of one (model, method) row, formatted."""
     def fmt(value: float | None, spec: str) -> str:
@@ -212,14 +215,20 @@ def _print_model_table(name: str, n_queries: int, runs: list[Any]) -> None:
     ok = [r for run in runs for r in run.results if r.ok]
     if not ok:
         return
+    from rich import box
+
     names = list(ok[0].metrics)
-    table = Table(title=f"{name} ({n_queries} judged queries): models x methods", title_justify="left")
-    table.add_column("model", overflow="fold")
+    labels = _short_labels([run.variant.text for run in runs])
+    narrow = out.width < 110 + max(map(len, labels)) and len(names) > 2
+    if narrow:  # every metric does not fit beside the costs: the two that matter most (all are in --json/--report)
+        names = [n for n in names if n in ("ndcg@10", "recall@100")] or names[:2]
+    table = Table(title=f"{name} ({n_queries} judged queries): models x methods", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("model", no_wrap=True)
     table.add_column("method", no_wrap=True)
     costs = list(_cost_cells(runs[0], ok[0]))
     for n in names + costs:
-        table.add_column(n, justify="right", no_wrap=True, overflow="fold")
-    labels = _short_labels([run.variant.text for run in runs])
+        table.add_column(_SHORT.get(n, n), justify="right", no_wrap=True, min_width=6)
     for run, label in zip(runs, labels):
         for r in run.results:
             cells = [f"{r.metrics[n]:.4f}" for n in names] if r.ok else ["failed", *("-" for _ in names[1:])]
@@ -227,6 +236,9 @@ def _print_model_table(name: str, n_queries: int, runs: list[Any]) -> None:
         if run.error:
             table.add_row(label, "-", "failed", *("-" for _ in names[1:] + costs))
     out.print(table)
+    out.print("MB: vector index memory; docs/s: indexing speed when the collection was built; ms: one query alone "
+              "(median/p95); batch s: all queries in one call" + ("; every metric: a wider terminal, --json or "
+              "--report" if narrow else ""), highlight=False, soft_wrap=True)
     if labels != [run.variant.text for run in runs]:
         out.print("models: " + "; ".join(f"{label} = {run.variant.text}" for label, run in zip(labels, runs)
                                           if label != run.variant.text), highlight=False, soft_wrap=True)
