@@ -1,10 +1,11 @@
 """Exact cosines for candidates an index scored in a reduced space (PCA specs).
 
-A ``PCA<n>`` index compares vectors after projecting them, centred, onto n principal
-components: its scores rank well but are not the cosines that calibrated relevance, thresholds
-and ``Hit.scores["dense"]`` promise. The stored float32 vectors give the exact cosine of each
-candidate's chunk (a few hundred rows read by id per query batch); candidates are then
-re-ordered by it.
+A ``PCA<n>`` index compares vectors after projecting them onto n principal components: its
+scores rank nearly as cosine does but are not the cosines that calibrated relevance, thresholds
+and ``Hit.scores["dense"]`` promise. The index is asked for :data:`RESCORE_OVERSAMPLING` times
+the documents wanted; the stored float32 vectors give the exact cosine of each candidate's chunk
+(rows read by id, a few hundred per query batch), and the best by it are kept, so what the
+projection misranked just below the cut comes back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import numpy as np
 
 from ...types import Candidate
 from .store import Store
+
+#: Candidates fetched from a PCA index per document returned (the sentence-transformers
+#: rescoring recipe uses 4x for binary codes; PCA ranks better than signs, and rows are cheap).
+RESCORE_OVERSAMPLING = 4
 
 
 def exact_cosines(
