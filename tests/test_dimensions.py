@@ -134,6 +134,7 @@ def test_pca_specs_train_tune_search_and_survive_a_reopen(spec, tmp_path, minilm
         col.flush()
         details = col.info()["index_details"]
         assert details["type"] == spec and "note" not in details  # trained (not the exact stand-in)
+        assert details["dimension"] == int(spec[3:5]) and col.info()["dimension"] == 384  # searched vs stored
         assert details["tuning"]["recall_at_10"] > 0.5 and details["bytes_per_vector"] < 384 * 4
         hits = col.search(vectors[:20], k=5)
         assert sum(h[0].id == ids[i] for i, h in enumerate(hits)) >= 18
@@ -155,6 +156,7 @@ def test_a_pca_index_below_its_training_size_searches_exactly_until_trained(tmp_
         col.add([f"v {i}" for i in range(500)], ids=[f"v{i}" for i in range(500)], embeddings=vectors)
         col.flush()
         assert "needs 1,024 vectors to train" in col.info()["index_details"]["note"]
+        assert col.info()["index_details"]["dimension"] == 384  # searched exactly meanwhile
         assert [h[0].id for h in col.search(vectors[:10], k=1)] == [f"v{i}" for i in range(10)]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .files import CheckedFiles, FileDigest, SavedFiles, read_checksums
-from .spec import IndexSpec
+from .spec import IndexSpec, reduced_dimension
 
 
 class VectorIndex(ABC):
@@ -128,6 +128,8 @@ class VectorIndex(ABC):
     def describe(self) -> dict[str, object]:
         """What `semsearch info` shows about the index."""
         out: dict[str, object] = {"spec": self.spec, "type": self.factory, "vectors": len(self)}
+        # the dimension the index compares: a trained PCA projection's, else the vectors'
+        out["dimension"] = (reduced_dimension(self.factory) if not self.note else 0) or self.dim
         bpv = self.bytes_per_vector()
         if bpv == bpv:  # not NaN
             out["bytes_per_vector"] = round(bpv, 1)
