@@ -37,7 +37,7 @@ QUERY = "how long to boil an egg"
 LATENCY_SCRIPT = r"""
 import json, statistics, sys, time
 from semsearch import Collection
-from semsearch.embedding_cache import QueryCache  # both trees have this name
+from semsearch.embedding.caches import QueryCache  # both trees have this name
 queries = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
 with Collection(sys.argv[1]) as col:
     col.embedder.query_cache = QueryCache(0)

@@ -16,7 +16,7 @@ from semsearch.embedding import (
 )
 from semsearch.embedding import models as emb
 from semsearch.embedding.openvino_engine import openvino_available
-from semsearch.embedding_cache import DiskEmbeddingCache, QueryCache, text_key
+from semsearch.embedding.caches import DiskEmbeddingCache, QueryCache, text_key
 from semsearch.errors import InvalidInputError
 
 

@@ -110,7 +110,7 @@ class Collection(Exploring, Reindexing):
             raise
         cache_path = getattr(self.engine, "cache_path", None)
         if embedding_cache > 0 and cache_path is not None:
-            from .embedding_cache import DiskEmbeddingCache
+            from .embedding.caches import DiskEmbeddingCache
 
             self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=embedding_cache)
 

@@ -181,7 +181,7 @@ def test_a_search_never_waits_for_the_index_file_being_written(tiny, monkeypatch
         def blocked_save(self, path):
             saving.set()
             release.wait(120)
-            real_save(self, path)
+            return real_save(self, path)  # the record of the files written
 
         monkeypatch.setattr(FaissIndex, "save", blocked_save)
         flusher = threading.Thread(target=col.flush)

@@ -33,7 +33,7 @@ from .files import CheckedFiles, SavedFiles, side_file
 from .filtering import filtered_value, id_selector, search_parameters, search_post_filtered, sorted_ids
 from .projection import QueryShift
 from .spec import parse_spec
-from .tuning import auto_redecision, stale_codebooks
+from .tuning import auto_redecision, no_polysemous_training, stale_codebooks
 
 # Allow-lists up to this many ids (or 2% of the index) are searched exactly.
 SMALL_ALLOW = 4096
@@ -47,20 +47,6 @@ RETUNE_MIN = 1_000  # an index built (untuned) while nearly empty is tuned once 
 HNSW_REGRAPH_GROWTH = 0.25
 HNSW_REGRAPH_MIN = 1_000  # a graph grown from empty is rebuilt (and tuned) once it holds this many
 WRITE_BLOCK = 1 << 22  # bytes FAISS passes to the hashing stream per call while saving
-
-
-def _no_polysemous_training(index: faiss.Index) -> None:
-    """index_factory turns on polysemous training for PQ; semsearch never searches polysemously
-    and the training costs minutes, so it is off (as "PQ48np" would say in FAISS)."""
-    for sub in (index, getattr(index, "index", None)):
-        sub = faiss.downcast_index(sub) if sub is not None else None
-        if sub is not None and hasattr(sub, "do_polysemous_training"):
-            sub.do_polysemous_training = False
-    if isinstance(index, faiss.IndexPreTransform):
-        _no_polysemous_training(faiss.downcast_index(index.index))
-    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
-    if ivf is not None and hasattr(faiss.downcast_index(ivf), "do_polysemous_training"):
-        faiss.downcast_index(ivf).do_polysemous_training = False
 
 
 class FaissIndex(VectorIndex):
@@ -105,7 +91,7 @@ class FaissIndex(VectorIndex):
             index = faiss.index_factory(self.dim, f"IDMap,{self.factory}", faiss.METRIC_INNER_PRODUCT)
             if self.spec_info.kind == "hnsw":
                 faiss.downcast_index(index.index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        _no_polysemous_training(index)
+        no_polysemous_training(index)
         return index
 
     def _untrained_note(self, n: int) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import faiss
 import numpy as np
 
 from .spec import MIN_POINTS_PER_CENTROID
@@ -211,3 +212,17 @@ def sample_query_ids(ids: np.ndarray, n: int = TUNING_QUERIES, seed: int = 0) ->
         return np.sort(ids)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(ids, size=n, replace=False))
+
+
+def no_polysemous_training(index: faiss.Index) -> None:
+    """index_factory turns on polysemous training for PQ; semsearch never searches polysemously
+    and the training costs minutes, so it is off (as "PQ48np" would say in FAISS)."""
+    for sub in (index, getattr(index, "index", None)):
+        sub = faiss.downcast_index(sub) if sub is not None else None
+        if sub is not None and hasattr(sub, "do_polysemous_training"):
+            sub.do_polysemous_training = False
+    if isinstance(index, faiss.IndexPreTransform):
+        no_polysemous_training(faiss.downcast_index(index.index))
+    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    if ivf is not None and hasattr(faiss.downcast_index(ivf), "do_polysemous_training"):
+        faiss.downcast_index(ivf).do_polysemous_training = False

@@ -14,7 +14,7 @@ from typing import Any
 from semantic_text_splitter import TextSplitter
 
 from semsearch.errors import InvalidInputError
-from semsearch.tokens import PlainTokenizer
+from ..embedding.tokens import PlainTokenizer
 
 MIN_CHUNK_SIZE = 16
 
