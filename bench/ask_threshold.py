@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
+
 from quality_sets import SHARED, judged, load_beir, paraphrase
 
 CUTS = [round(x, 2) for x in np.arange(0.15, 0.56, 0.05)]

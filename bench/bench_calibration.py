@@ -36,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
+
 from calibration_sets import calibration_sets
 
 K = 200  # the whole fused pool (100 dense + 100 lexical candidates at most)

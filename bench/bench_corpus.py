@@ -227,10 +227,10 @@ def section_dup100k(repeat: int) -> dict:
 
 def section_topics(repeat: int) -> dict:
     import faiss
-    from corpus_data import encode, stdlib_families
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+    from corpus_data import encode, stdlib_families
     from semsearch.corpus.topic_model import choose_topic_count, find_topics
 
     s = stdlib_families()
@@ -271,8 +271,8 @@ def section_topics(repeat: int) -> dict:
 def section_topics100k() -> dict:
     """Time of topics at 100k vectors (real texts, the corpora's, cycled, for the labels) against plain k-means."""
     import faiss
-    from corpus_data import msmarco_with_copies, stdlib_families
 
+    from corpus_data import msmarco_with_copies, stdlib_families
     from semsearch.corpus.topic_model import find_topics
 
     s = stdlib_families()
@@ -298,7 +298,6 @@ def section_topics100k() -> dict:
 def section_level() -> dict:
     """Whole-document (mean vector) vs best chunk pair, on documents made of several real passages."""
     from corpus_data import encode, stdlib_families
-
     from semsearch.corpus.near_duplicates import near_duplicate_groups
     from semsearch.corpus.vectors import mean_document_vectors
 

@@ -15,8 +15,8 @@ from semsearch.embedding import (
     model_location,
 )
 from semsearch.embedding import models as emb
-from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.embedding.caches import DiskEmbeddingCache, QueryCache, text_key
+from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.errors import InvalidInputError
 
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .errors import FilterError
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 DOCUMENT_OPERATORS = ("$contains", "$not_contains")
@@ -66,7 +66,7 @@ class Or:
     parts: tuple[Node, ...]
 
 
-Node = Union[Compare, Contains, And, Or]
+Node = Compare | Contains | And | Or
 
 
 # -- parsing -------------------------------------------------------------------------------
