@@ -432,7 +432,8 @@ def run_dataset(name: str, x: np.ndarray, queries: np.ndarray, n_questions: int,
         out = {}
         for label, batch, threads in (("single_1thread", 1, 1), ("batch100", 100, CORES)):
             set_threads(threads)
-            out[label] = paired_overhead(lambda q: index.search(q, K), lambda q: inner.search(q, K), queries, batch)
+            out[label] = paired_overhead(lambda q, index=index: index.search(q, K),
+                                         lambda q, inner=inner: inner.search(q, K), queries, batch)
         overhead[index.factory] = out
         print("overhead", index.factory, json.dumps(out), flush=True)
     return {"data": name, "n": n, "queries": len(queries), "questions": n_questions, "load_start": load0,

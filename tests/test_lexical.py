@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from semsearch.errors import DuplicateIdError
 from semsearch.lexical import match_expression, tokenize
 
 
@@ -93,7 +94,7 @@ def test_lexical_index_follows_every_write(lexical_col):
     chunk_ids = {r[0] for r in col.engine.store.con.execute("SELECT rowid FROM chunks")}
     assert set(_fts_rows(col)) == chunk_ids
     # A write that fails mid-way leaves neither chunks nor lexical rows behind.
-    with pytest.raises(Exception):
+    with pytest.raises(DuplicateIdError):
         col.add(["Part ZZ-1234 ok", "second"], ids=["new", "bolt"], embeddings=rng.normal(size=(2, col.dimension)))
     assert col.search("ZZ-1234", k=1, mode="lexical") == [] and set(_fts_rows(col)) == chunk_ids
 
