@@ -150,7 +150,8 @@ def eval_matches_pytrec(name: str, data, work: Path) -> tuple[float, float]:
         def mean(res, key):
             return float(np.mean([res[q][key] for q in res]))
 
-        worst.append(max(abs(got["ndcg@10"] - mean(ref, "ndcg_cut_10")), abs(got["recall@100"] - mean(ref, "recall_100")),
+        worst.append(max(abs(got["ndcg@10"] - mean(ref, "ndcg_cut_10")),
+                         abs(got["recall@100"] - mean(ref, "recall_100")),
                          abs(got["map@100"] - mean(ref, "map_cut_100")), abs(got["mrr@10"] - mean(rr, "recip_rank"))))
     col.close()
     return worst[0], worst[1]
@@ -199,7 +200,8 @@ def study(all_feats: dict[str, list[QueryFeatures]], all_qrels: dict[str, dict])
     for lo, hi in ((0.2, 0.7), (0.0, 0.8), (0.3, 0.7)):
         cells = []
         for n in names:
-            sc = [cal.absolute_relevance(f.cosine, f.bm25, f.dense_weight, cal.bm25_reference(f.term_frequencies, f.total),
+            sc = [cal.absolute_relevance(f.cosine, f.bm25, f.dense_weight,
+                                         cal.bm25_reference(f.term_frequencies, f.total),
                                          bounds=(lo, hi)) for f in all_feats[n]]
             base = ndcg10(all_feats[n], all_qrels[n], [f.fused for f in all_feats[n]])
             cells.append(f"{ndcg10(all_feats[n], all_qrels[n], sc) - base:+.3f}")

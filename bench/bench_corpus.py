@@ -53,7 +53,8 @@ def dup100k(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, str]:
         return real[0][:n], "real: bench/ann_data.py's 110k MiniLM set (first 100k)"
     from corpus_data import encode, msmarco_with_copies, stdlib_families
 
-    base = [encode(msmarco_with_copies()["texts"], "msmarco_copies"), encode(stdlib_families()["texts"], "stdlib_families")]
+    base = [encode(msmarco_with_copies()["texts"], "msmarco_copies"),
+            encode(stdlib_families()["texts"], "stdlib_families")]
     have = sum(len(b) for b in base)
     rng = np.random.default_rng(seed)
     synth = clustered(n - have - (n - have) // 20, seed=seed)
@@ -95,7 +96,8 @@ def run_method(method: str, x: np.ndarray, threshold: float) -> dict:
         from semsearch.corpus.near_duplicates import near_duplicate_groups
 
         groups = near_duplicate_groups(x, threshold, exact=method == "ours-exact")
-        return {"groups": [g.members.tolist() for g in groups], "edges": [(a, b) for g in groups for a, b, _ in g.pairs]}
+        return {"groups": [g.members.tolist() for g in groups],
+                "edges": [(a, b) for g in groups for a, b, _ in g.pairs]}
     if method == "paraphrase_mining":
         import torch
         from sentence_transformers import util
@@ -155,7 +157,8 @@ def timed(method: str, x: np.ndarray, threshold: float, repeat: int) -> dict:
         # One thread each (FAISS and torch alike): the same resources for every method, and on a
         # shared machine OpenMP's spinning threads made FAISS calls 6x slower (measured).
         env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data", str(path), "--threshold", str(threshold)],
+        proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data", str(path), "--threshold",
+                               str(threshold)],
                               capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
@@ -178,7 +181,8 @@ def pairs_of(result: dict) -> tuple[set, set]:
 
 def pr(found: set, truth: set) -> dict:
     tp = len(found & truth)
-    return {"pairs": len(found), "precision": round(tp / max(len(found), 1), 4), "recall": round(tp / max(len(truth), 1), 4)}
+    return {"pairs": len(found), "precision": round(tp / max(len(found), 1), 4),
+            "recall": round(tp / max(len(truth), 1), 4)}
 
 
 # -- sections ---------------------------------------------------------------------------
@@ -212,7 +216,8 @@ def section_dup100k(repeat: int) -> dict:
     for method in ("ours-ivf", "paraphrase_mining", "community_detection", "ours-exact"):
         r = timed(method, x, 0.95, repeat)
         results[method] = r
-        out["methods"][method] = {"seconds": round(r["seconds"], 2), "peak_mb": round(r["peak_mb"], 1), "runs": r["runs"]}
+        out["methods"][method] = {"seconds": round(r["seconds"], 2), "peak_mb": round(r["peak_mb"], 1),
+                                  "runs": r["runs"]}
         print(f"dup100k {method}: {out['methods'][method]}", flush=True)
     exact_edges, exact_inside = pairs_of(results["ours-exact"])
     ivf_edges, ivf_inside = pairs_of(results["ours-ivf"])
@@ -395,7 +400,8 @@ def section_similar(repeat: int) -> dict:
             times = []
             for _ in range(repeat):
                 started = time.perf_counter()
-                proc = subprocess.run(cli + args + ["--collection", str(folder)], capture_output=True, text=True, env=env)
+                proc = subprocess.run(cli + args + ["--collection", str(folder)], capture_output=True, text=True,
+                                      env=env)
                 times.append(time.perf_counter() - started)
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr[-2000:])

@@ -221,7 +221,8 @@ def qdrant_system(work: Path, x: np.ndarray, cat: np.ndarray, num: np.ndarray) -
     started = time.perf_counter()
     client = QdrantClient(path=str(path))
     if fresh:
-        client.create_collection("bench", vectors_config=models.VectorParams(size=x.shape[1], distance=models.Distance.DOT))
+        client.create_collection("bench",
+                                 vectors_config=models.VectorParams(size=x.shape[1], distance=models.Distance.DOT))
         step = 5000
         for s in range(0, len(x), step):
             e = min(len(x), s + step)
@@ -238,7 +239,8 @@ def qdrant_system(work: Path, x: np.ndarray, cat: np.ndarray, num: np.ndarray) -
 
     def make(name: str) -> Callable[[np.ndarray], list[int]]:
         def search(q: np.ndarray) -> list[int]:
-            res = client.query_points("bench", query=q.tolist(), limit=K, query_filter=conditions[name], with_payload=False)
+            res = client.query_points("bench", query=q.tolist(), limit=K, query_filter=conditions[name],
+                                      with_payload=False)
             return [int(p.id) for p in res.points]
 
         return search

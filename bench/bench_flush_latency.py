@@ -106,7 +106,8 @@ def worker(folder: Path, data: str, n: int) -> dict:
     during = [lat for start, lat in samples if start < t1 and start + lat > t0]
     outside = [lat for start, lat in samples if not (start < t1 and start + lat > t0)]
     ms = lambda v, q: float(np.percentile(np.asarray(v) * 1000, q)) if v else float("nan")  # noqa: E731
-    return {"flush_s": t1 - t0, "during_n": len(during), "during_max_ms": max(during) * 1000 if during else float("nan"),
+    return {"flush_s": t1 - t0, "during_n": len(during),
+            "during_max_ms": max(during) * 1000 if during else float("nan"),
             "during_p99_ms": ms(during, 99), "during_p50_ms": ms(during, 50), "outside_p50_ms": ms(outside, 50),
             "outside_p99_ms": ms(outside, 99), "load": os.getloadavg()[0]}
 

@@ -163,7 +163,8 @@ def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def synthetic(work: Path, n: int, repeats: int, n_queries: int = 200, configs: list[tuple[str, str]] | None = None) -> list[str]:
+def synthetic(work: Path, n: int, repeats: int, n_queries: int = 200,
+              configs: list[tuple[str, str]] | None = None) -> list[str]:
     data, queries = clustered(n, 384, n_queries)
     truth = exact_top(data, queries, 10)
     ids = [f"v{i}" for i in range(n)]

@@ -21,7 +21,8 @@ def zipf_text(rng: np.random.Generator, n_words: int) -> str:
 
 def add_docs(col, rng, first: int, n: int, **meta) -> None:
     texts = [zipf_text(rng, int(rng.integers(0, 40))) or "w1" for _ in range(n)]
-    col.add(texts, ids=[f"d{i}" for i in range(first, first + n)], metadatas=[dict(meta, n=i) for i in range(first, first + n)],
+    col.add(texts, ids=[f"d{i}" for i in range(first, first + n)],
+            metadatas=[dict(meta, n=i) for i in range(first, first + n)],
             embeddings=rng.normal(size=(n, col.dimension)))
 
 

@@ -155,7 +155,8 @@ def test_every_command_explains_every_option():
             if isinstance(param, click.Option):
                 assert (param.help or "").strip(), f"semsearch {name} {param.opts[0]} has no help text"
             else:
-                assert (getattr(param, "help", None) or "").strip(), f"semsearch {name} argument {param.name} has no help text"
+                help_text = getattr(param, "help", None) or ""
+                assert help_text.strip(), f"semsearch {name} argument {param.name} has no help text"
 
 
 def test_console_script_runs(tmp_path):

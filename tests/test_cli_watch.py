@@ -41,7 +41,8 @@ def test_json_progress_is_one_object_per_line_ending_with_what_was_done(tmp_path
     events = [json.loads(line) for line in r.stdout.splitlines()]  # nothing else on stdout
     finish = events[-1]
     assert finish["event"] == "finish"
-    assert (finish["added"], finish["replaced"], finish["removed"], finish["skipped"], finish["documents"]) == (3, 0, 0, 1, 4)
+    assert (finish["added"], finish["replaced"], finish["removed"], finish["skipped"],
+            finish["documents"]) == (3, 0, 0, 1, 4)
     assert "blank.md" in finish["warnings"][0]
     (docs / "beach.txt").write_text("A mountain cabin with a wood stove.")
     (docs / "bank.md").unlink()
@@ -65,7 +66,8 @@ def index_files_with_progress(monkeypatch):
     monkeypatch.setattr(Collection, "index_files", index_files)
 
 
-def test_the_reporter_reaches_index_files_when_it_takes_progress(tmp_path, docs, minilm_path, index_files_with_progress):
+def test_the_reporter_reaches_index_files_when_it_takes_progress(tmp_path, docs, minilm_path,
+                                                                 index_files_with_progress):
     r = runner.invoke(app, ["index", str(docs), "--json", "-c", str(tmp_path / "col")])
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert [e["event"] for e in events] == ["start", "batch", "batch", "batch", "batch", "finish"]

@@ -13,7 +13,8 @@ from semsearch.finetune.pseudo_queries import SourceDocument, inverse_cloze, pse
 
 
 def groups(n: int) -> list[QueryGroup]:
-    return [QueryGroup(f"query {i}", {f"passage {i}": 1, f"passage {i} again": 2}, negatives=[f"wrong {i}"]) for i in range(n)]
+    return [QueryGroup(f"query {i}", {f"passage {i}": 1, f"passage {i} again": 2}, negatives=[f"wrong {i}"])
+            for i in range(n)]
 
 
 def test_held_out_queries_never_reach_training_or_the_negatives_pool():

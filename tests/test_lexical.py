@@ -71,7 +71,8 @@ def test_lexical_search_finds_words_in_any_script(lexical_col, query, expected):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(query=st.text(alphabet=st.sampled_from(list('"*:-()^+ANDORNTaxk4471{}[]\\\'.,NEAR/ 東')), min_size=1, max_size=30))
+@given(query=st.text(alphabet=st.sampled_from(list('"*:-()^+ANDORNTaxk4471{}[]\\\'.,NEAR/ 東')), min_size=1,
+                     max_size=30))
 def test_any_query_text_searches_without_error(lexical_col, query):
     if not query.strip():
         return

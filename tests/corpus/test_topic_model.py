@@ -65,7 +65,8 @@ def test_tiny_inputs_make_one_topic():
 
 def test_topics_carry_size_central_documents_first_and_distinctive_words():
     x, truth = blobs([9, 15, 21], seed=3)
-    words = {0: "volcano lava eruption magma", 1: "violin orchestra symphony concerto", 2: "goalkeeper penalty striker league"}
+    words = {0: "volcano lava eruption magma", 1: "violin orchestra symphony concerto",
+             2: "goalkeeper penalty striker league"}
     texts = [f"The {words[t].split()[i % 4]} and the {words[t].split()[(i + 1) % 4]} were in the news." for i, t in enumerate(truth)]
     ids = [f"d{i}" for i in range(len(texts))]
     found = find_topics(ids, x, texts, n=3)

@@ -230,7 +230,8 @@ def encoder_for(name: str, device: str, precision: str, batch_size: int | None,
         try:
             encoder = LightQueryEncoder(recipe, precision, batch_size)
         except Exception as exc:  # noqa: BLE001 - a removed IR file, a missing library: the full path works
-            log.info("light query path unavailable for %s (%s); loading the model", name, " ".join(str(exc).split())[:200])
+            log.info("light query path unavailable for %s (%s); loading the model", name,
+                     " ".join(str(exc).split())[:200])
     with _encoders_lock:
         return _encoders.setdefault(key, encoder)
 

@@ -332,7 +332,8 @@ class OpenVINOEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # sentence-transformers' own key
         pieces = [order[s : s + piece] for s in range(0, len(order), piece)]
         pool = self._workers()
-        futures = {pool.submit(encode, [texts[i] for i in p], batch_size=batch_size, show_progress_bar=False, **kwargs): p
+        futures = {pool.submit(encode, [texts[i] for i in p], batch_size=batch_size, show_progress_bar=False,
+                               **kwargs): p
                    for p in pieces}
         bar = None
         if show_progress_bar:

@@ -57,7 +57,8 @@ class TrainingData:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainingData:
-        return cls(train=data["train"], heldout=EvalSet(**data["heldout"]), corpus=data["corpus"], details=data["details"])
+        return cls(train=data["train"], heldout=EvalSet(**data["heldout"]), corpus=data["corpus"],
+                   details=data["details"])
 
 
 @dataclass

@@ -88,7 +88,8 @@ def stale_codebooks(n: int, trained_on: int, min_train: int) -> str | None:
     return None
 
 
-def auto_redecision(budget: int | None, factory: str, n: int, dim: int, built_n: int, bytes_per_vector: float) -> str | None:
+def auto_redecision(budget: int | None, factory: str, n: int, dim: int, built_n: int,
+                    bytes_per_vector: float) -> str | None:
     """Why ``auto`` should rebuild as another type now, or None.
 
     It re-decides when the kind of index changes (exact below :data:`EXACT_UNTIL`, IVF above),

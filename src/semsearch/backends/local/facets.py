@@ -105,7 +105,8 @@ def _column(rows: list[int], values: list[Any], vocab: dict[str, int], base: Col
     kinds = np.fromiter((_KINDS.get(type(v), _OTHER) for v in values), dtype=np.int8, count=len(values))
     row_array = np.asarray(rows, dtype=np.int32)
     text = np.flatnonzero(kinds == _TEXT)
-    codes = np.fromiter((vocab.setdefault(values[i], len(vocab)) for i in text.tolist()), dtype=np.int32, count=len(text))
+    codes = np.fromiter((vocab.setdefault(values[i], len(vocab)) for i in text.tolist()), dtype=np.int32,
+                        count=len(text))
     number = np.flatnonzero(kinds == _NUMBER).tolist()
     # Floats are float64 already; integers beyond 2**53 are kept apart and compared in Python.
     exact = [i for i in number if type(values[i]) is float or abs(values[i]) < _EXACT_FLOAT]
@@ -221,7 +222,8 @@ class Facets:
         chunk_docs = np.searchsorted(doc_rowids, chunk_doc_rowids).astype(np.int32)
         return Facets(
             self.seq, self.vocab, doc_rowids, np.concatenate([self.chunk_ids, [a[0] for a in added]]).astype(np.int64),
-            np.concatenate([self.chunk_docs, chunk_docs]), np.concatenate([self.chunk_alive, np.ones(len(added), bool)]),
+            np.concatenate([self.chunk_docs, chunk_docs]),
+            np.concatenate([self.chunk_alive, np.ones(len(added), bool)]),
             self.live + len(added), columns, self.entries + entries,
         )
 
@@ -288,7 +290,8 @@ def _columns(metadata: list[str], first_row: int, vocab: dict[str, int],
     return columns, added
 
 
-def build(seq: int, documents: list[tuple[int, str]], chunks: np.ndarray, max_entries: int | None = None) -> Facets | None:
+def build(seq: int, documents: list[tuple[int, str]], chunks: np.ndarray,
+          max_entries: int | None = None) -> Facets | None:
     """A snapshot of (document rowid, metadata JSON) pairs by ascending rowid and (chunk id,
     document rowid) rows by ascending chunk id; None when over ``max_entries`` values."""
     vocab: dict[str, int] = {}
