@@ -29,7 +29,8 @@ def overhead(res: dict) -> str:
     lines = ["| index | single query (1 thread) | batch of 100 |", "|---|---|---|"]
     for name, o in res["overhead_vs_same_faiss_object"].items():
         s, b = o["single_1thread"], o["batch100"]
-        lines.append(f"| {name} | {100 * s['overhead']:+.1f}% ({s['semsearch_us_per_call']:,.1f} vs {s['faiss_us_per_call']:,.1f} µs, "
+        lines.append(f"| {name} | {100 * s['overhead']:+.1f}% ({s['semsearch_us_per_call']:,.1f} vs "
+                     f"{s['faiss_us_per_call']:,.1f} µs, "
                      f"{s['calls']} calls) | {100 * b['overhead']:+.1f}% ({b['calls']} calls) |")
     return "\n".join(lines)
 
@@ -37,7 +38,8 @@ def overhead(res: dict) -> str:
 if __name__ == "__main__":
     for path in sys.argv[1:]:
         for res in json.load(open(path))["results"]:
-            print(f"## {res['data']} n={res['n']:,} queries={res['queries']} load {res['load_start'][0]:.1f} -> {res['load_end'][0]:.1f}\n")
+            print(f"## {res['data']} n={res['n']:,} queries={res['queries']} load {res['load_start'][0]:.1f} -> "
+                  f"{res['load_end'][0]:.1f}\n")
             print(table(res), "\n")
             print(overhead(res), "\n")
             print(json.dumps(res["targets"]), "\n")

@@ -62,8 +62,10 @@ def dup100k(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, str]:
     copies += 0.015 * rng.normal(size=copies.shape).astype(np.float32)
     copies /= np.linalg.norm(copies, axis=1, keepdims=True)
     x = np.concatenate(base + [synth, copies]).astype(np.float32)
-    return x[rng.permutation(len(x))], (f"{have:,} real MiniLM vectors (msmarco-5k + copies, stdlib) + {len(synth):,} clustered "
-                                        f"synthetic (bench/ann_data.py) + {len(copies):,} noisy copies of those (cosine ~0.97)")
+    return x[rng.permutation(len(x))], (f"{have:,} real MiniLM vectors (msmarco-5k + copies, stdlib) + {len(synth):,} "
+                                        "clustered "
+                                        f"synthetic (bench/ann_data.py) + {len(copies):,} noisy copies of those "
+                                        "(cosine ~0.97)")
 
 
 def normalised_words(text: str) -> list[str]:

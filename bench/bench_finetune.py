@@ -97,7 +97,8 @@ def main() -> None:
         r = results[key]
         for name in r["before"]:
             b, a = r["before"][name]["ndcg@10"], r["after"][name]["ndcg@10"]
-            print(f"| {key} | {name} | {b:.4f} | {a:.4f} | {a - b:+.4f} | {r['training_seconds']} | {r['wall_seconds']} |")
+            print(f"| {key} | {name} | {b:.4f} | {a:.4f} | {a - b:+.4f} | {r['training_seconds']} | "
+                  f"{r['wall_seconds']} |")
 
 
 if __name__ == "__main__":

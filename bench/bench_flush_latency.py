@@ -148,11 +148,13 @@ def main() -> None:
     out = {"n": args.n, "data": args.data, "repeats": args.repeats, "trees": trees, "runs": runs,
            "medians": {name: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for name, rs in runs.items()}}
     args.out.write_text(json.dumps(out, indent=1))
-    print("| code | flush s | searches during flush | max ms | p99 ms | p50 ms | p50 ms outside flush | p99 ms outside |")
+    print("| code | flush s | searches during flush | max ms | p99 ms | p50 ms | p50 ms outside flush | p99 ms outside "
+          "|")
     print("|---|---|---|---|---|---|---|---|")
     for name, m in out["medians"].items():
         print(f"| {name} ({trees[name]}) | {m['flush_s']:.2f} | {m['during_n']:.0f} | {m['during_max_ms']:.1f} | "
-              f"{m['during_p99_ms']:.1f} | {m['during_p50_ms']:.2f} | {m['outside_p50_ms']:.2f} | {m['outside_p99_ms']:.1f} |")
+              f"{m['during_p99_ms']:.1f} | {m['during_p50_ms']:.2f} | {m['outside_p50_ms']:.2f} | "
+              f"{m['outside_p99_ms']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -138,7 +138,8 @@ def main() -> None:
     print("| set | docs | queries | method | nDCG@10 | R@100 | MRR@10 | nDCG / best of dense,lexical |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     for name, n_docs, n_q, method, m, ratio in rows:
-        print(f"| {name} | {n_docs} | {n_q} | {method} | {m['nDCG@10']:.3f} | {m['R@100']:.3f} | {m['MRR@10']:.3f} | {ratio:.2f}x |")
+        print(f"| {name} | {n_docs} | {n_q} | {method} | {m['nDCG@10']:.3f} | {m['R@100']:.3f} | {m['MRR@10']:.3f} | "
+              f"{ratio:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ def docs(tmp_path):
     folder.mkdir()
     (folder / "beach.txt").write_text("Budget-friendly lodging by the coast, five minutes from the sand.")
     (folder / "bank.md").write_text("# Rates\n\nThe central bank raised interest rates by a quarter point.")
-    (folder / "sports.csv").write_text("id,text\nm1,The striker scored twice in the final\nm2,The goalkeeper saved a penalty\n")
+    (folder / "sports.csv").write_text("id,text\nm1,The striker scored twice in the final\nm2,The goalkeeper saved a "
+                                       "penalty\n")
     (folder / "blank.md").write_text("  \n")
     return folder
 

@@ -31,7 +31,8 @@ def write_pairs(path: Path, n: int = 72, seed: int = 1) -> Path:
             if (a, b) in seen:
                 continue
             seen.add((a, b))
-            f.write(json.dumps({"query": f"{a} {b}", "positive": f"This text is about the {a} and the {b}, nothing else."}) + "\n")
+            f.write(json.dumps({"query": f"{a} {b}", "positive": f"This text is about the {a} and the {b}, nothing "
+                                                                 "else."}) + "\n")
     return path
 
 

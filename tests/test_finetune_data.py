@@ -56,7 +56,8 @@ def test_inverse_cloze_judges_the_passage_without_its_sentence():
 
 def test_pseudo_queries_use_titles_and_sentences_and_remember_their_document():
     docs = [
-        SourceDocument("# Resetting the router\nHold the button for ten seconds. The lights blink twice when it restarts. Wait a minute.", "Resetting the router"),
+        SourceDocument("# Resetting the router\nHold the button for ten seconds. The lights blink twice when it "
+                       "restarts. Wait a minute.", "Resetting the router"),
         SourceDocument("No title here. Just a few plain sentences about nothing in particular. And one more to be sure."),
         SourceDocument("Short."),
     ]

@@ -120,7 +120,8 @@ def test_a_format_1_collection_gets_its_lexical_index_on_open(tmp_path, tiny_mod
     con = sqlite3.connect(path / "collection.sqlite3")
     con.executescript(
         "DROP TRIGGER chunks_removed_fts; DROP TABLE chunks_fts; "
-        "UPDATE manifest SET value = '1' WHERE key = 'format_version'; DELETE FROM manifest WHERE key = 'lexical_tokenizer';"
+        "UPDATE manifest SET value = '1' WHERE key = 'format_version'; DELETE FROM manifest WHERE key = "
+        "'lexical_tokenizer';"
     )
     con.close()
     with Collection(path) as col:

@@ -47,7 +47,8 @@ def open_engine(
             raise InvalidInputError("uri and token are for backend='milvus'; a local collection is a folder path")
         unknown = set(options) - {"index_save_every"}
         if unknown:
-            raise InvalidInputError(f"option(s) {', '.join(sorted(unknown))} are for backend='milvus', not a local collection")
+            raise InvalidInputError(f"option(s) {', '.join(sorted(unknown))} are for backend='milvus', not a local "
+                                    "collection")
         from .local import LocalEngine
 
         return LocalEngine(location, create=create, lock_timeout=lock_timeout, **options)
@@ -58,7 +59,8 @@ def open_engine(
         try:
             from .milvus.engine import MilvusEngine
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(f"backend='milvus' needs pymilvus and milvus-lite: pip install 'semsearch[milvus]' ({exc})") from exc
+            raise ImportError("backend='milvus' needs pymilvus and milvus-lite: pip install 'semsearch[milvus]' "
+                              f"({exc})") from exc
         return MilvusEngine(location, uri=uri or DEFAULT_MILVUS_URI, token=token, create=create, **options)
     raise InvalidInputError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
 

@@ -34,7 +34,10 @@ def ask(
     k: Annotated[int, typer.Option("-k", "--k",
                                    help="Passages to retrieve (best first, within --context-tokens).")] = 5,
     collection: CollectionOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: answer, answered, citations, hits, model.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object: answer, answered, citations, hits, model."),
+    ] = False,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
     llm_timeout: LlmTimeoutOpt = 120.0,
@@ -42,7 +45,11 @@ def ask(
                                             help="Longest answer to ask the model for (tokens).")] = 512,
     context_tokens: Annotated[int, typer.Option("--context-tokens",
                                                 help="Tokens of passages the prompt carries.")] = 1200,
-    min_relevance: Annotated[float | None, typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer (default: the model's measured cut).", show_default=False)] = None,
+    min_relevance: Annotated[
+        float | None,
+        typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer "
+                                             "(default: the model's measured cut).", show_default=False),
+    ] = None,
     sentences: Annotated[int, typer.Option("--sentences", help="Sentences in an extractive answer.")] = 3,
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
@@ -110,8 +117,15 @@ def _print_sources(answer) -> None:
 
 @app.command()
 def mcp(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default.", show_default=False)] = None,
-    allow_writes: Annotated[bool, typer.Option("--allow-writes", help="Also offer tools that add and delete documents (off: read-only).")] = False,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default.",
+                       show_default=False),
+    ] = None,
+    allow_writes: Annotated[
+        bool,
+        typer.Option("--allow-writes", help="Also offer tools that add and delete documents (off: read-only)."),
+    ] = False,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
     llm_timeout: LlmTimeoutOpt = 120.0,

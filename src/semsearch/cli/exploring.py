@@ -61,9 +61,21 @@ def similar(
 
 @app.command()
 def duplicates(
-    threshold: Annotated[float, typer.Option("--threshold", "-t", help="Cosine similarity at or above which two documents are near-duplicates.")] = 0.95,
-    exact: Annotated[bool | None, typer.Option("--exact/--approximate", help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).", show_default=False)] = None,
-    keep: Annotated[str, typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest.")] = "first",
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", "-t",
+                     help="Cosine similarity at or above which two documents are near-duplicates."),
+    ] = 0.95,
+    exact: Annotated[
+        bool | None,
+        typer.Option("--exact/--approximate",
+                     help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).",
+                     show_default=False),
+    ] = None,
+    keep: Annotated[
+        str,
+        typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest."),
+    ] = "first",
     where: WhereOpt = None,
     delete: Annotated[bool, typer.Option("--delete",
                                          help="Delete the other members of each group (asks first).")] = False,
@@ -117,8 +129,16 @@ def topics(
                  typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).",
                               show_default=False)] = None,
     where: WhereOpt = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write a 2-D map of the documents coloured by topic to this image (PNG, SVG, PDF).", show_default=False)] = None,
-    assign: Annotated[bool, typer.Option("--assign", help="Write each document's topic into its metadata (keys topic, topic_label) so it can be filtered on.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write a 2-D map of the documents coloured by topic to this image (PNG, SVG, PDF).",
+                     show_default=False),
+    ] = None,
+    assign: Annotated[
+        bool,
+        typer.Option("--assign", help="Write each document's topic into its metadata (keys topic, topic_label) so it "
+                                      "can be filtered on."),
+    ] = False,
     key: Annotated[str, typer.Option("--key", help="Metadata key --assign writes (and KEY_label).")] = "topic",
     central: Annotated[int, typer.Option("--central",
                                          help="How many central documents to show per topic in the table.")] = 3,

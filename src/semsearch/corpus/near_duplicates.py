@@ -166,8 +166,8 @@ def similar_pairs(
         total += len(lo)
         if total > max_pairs * (1 if exact else 2):
             raise InvalidInputError(
-                f"more than {max_pairs:,} pairs of documents score at least {threshold}: at that threshold documents are "
-                "neighbours, not duplicates; raise the threshold (near-duplicates are usually above 0.9)"
+                f"more than {max_pairs:,} pairs of documents score at least {threshold}: at that threshold "
+                "documents are neighbours, not duplicates; raise the threshold (near-duplicates are usually above 0.9)"
             )
         rows.append(lo)
         cols.append(hi)

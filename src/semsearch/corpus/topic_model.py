@@ -230,7 +230,8 @@ def find_topics(
     from .labels import distinctive_words
 
     if not (len(ids) == len(vectors) == len(texts)):
-        raise InvalidInputError(f"got {len(ids)} ids, {len(vectors)} vectors and {len(texts)} texts; give one of each per document")
+        raise InvalidInputError(f"got {len(ids)} ids, {len(vectors)} vectors and {len(texts)} texts; give one of each "
+                                "per document")
     if len(ids) == 0:
         return []
     x = unit_rows(vectors)

@@ -118,7 +118,8 @@ def read_pairs_file(path: str | Path) -> list[QueryGroup]:
         if negative:
             group.negatives.append(negative)
     if not groups:
-        raise InvalidInputError(f"{path}: no rows; a pairs file needs query and positive columns and at least {MIN_TRAIN_PAIRS + MIN_HELDOUT} rows")
+        raise InvalidInputError(f"{path}: no rows; a pairs file needs query and positive columns and at least "
+                                f"{MIN_TRAIN_PAIRS + MIN_HELDOUT} rows")
     return list(groups.values())
 
 
@@ -263,7 +264,8 @@ def split_heldout(
     if max_pairs is not None and len(train) > max_pairs:
         train = rng.sample(train, max_pairs)
     if len(train) < MIN_TRAIN_PAIRS:
-        raise InvalidInputError(f"only {len(train)} training pairs after holding out {n_heldout} queries; add more pairs")
+        raise InvalidInputError(f"only {len(train)} training pairs after holding out {n_heldout} queries; add more "
+                                "pairs")
 
     queries, qrels, corpus = {}, {}, {}
     for number, group in enumerate(held):

@@ -51,12 +51,14 @@ def describe_source(train: Any) -> tuple[str, Any, dict[str, Any]]:
     if not isinstance(train, (str, os.PathLike)):
         if hasattr(train, "get") and hasattr(train, "manifest"):
             return "collection", train, {"collection": str(getattr(train, "path", "")), "documents": train.count()}
-        raise InvalidInputError(f"cannot train from {type(train).__name__}; give a pairs file, a BEIR folder or a collection")
+        raise InvalidInputError(f"cannot train from {type(train).__name__}; give a pairs file, a BEIR folder or a "
+                                "collection")
     path = Path(train).expanduser().resolve()
     if path.is_file():
         return "pairs", path, {"file": str(path), "sha256": _file_digest(path)}
     if not path.exists():
-        raise MissingPathError(f"{path}: no such file or folder; give a pairs file (.jsonl/.csv/.tsv), a BEIR folder or a collection")
+        raise MissingPathError(f"{path}: no such file or folder; give a pairs file (.jsonl/.csv/.tsv), a BEIR folder "
+                               "or a collection")
     if (path / "collection.sqlite3").exists():
         return "collection", path, {"collection": str(path)}
     if (path / "corpus.jsonl").exists() or (path / "qrels").exists() or (path / "queries.jsonl").exists():

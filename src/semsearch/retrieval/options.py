@@ -58,7 +58,8 @@ class SearchOptions:
         if threshold is not None and not (
             isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold)
         ):
-            raise InvalidInputError(f'threshold must be a number or "auto" (the calibrated "no good match" line), got {threshold!r}')
+            raise InvalidInputError('threshold must be a number or "auto" (the calibrated "no good match" line), got '
+                                    f'{threshold!r}')
         if mmr is not None and not (isinstance(mmr, (int, float)) and 0.0 <= mmr <= 1.0):
             raise InvalidInputError(f"mmr is a lambda between 0 (diverse) and 1 (relevant only); got {mmr!r}")
         if rerank is not None and (not isinstance(rerank, str) or not rerank.strip()):
