@@ -66,7 +66,8 @@ def document_terms(texts: Sequence[str]) -> tuple[list[str], Any]:
     from ..lexical import tokenize
 
     vocab: dict[str, int] = {}
-    indptr, indices = [0], []
+    indptr: list[int] = [0]
+    indices: list[int] = []
     for text in texts:
         indices.extend(vocab.setdefault(tok, len(vocab)) for tok in tokenize(text))
         indptr.append(len(indices))

@@ -108,7 +108,7 @@ class LightQueryEncoder:
     def _encode_sorted(self, texts: list[str], split: int | None) -> np.ndarray:
         # sentence-transformers' own order: numpy's argsort of negative character lengths.
         order = np.argsort([-len(t) for t in texts])
-        rows = []
+        rows: list[np.ndarray] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [self._prepare(texts[i]) for i in order[start : start + self.batch_size]]
             encodings = self.tokenizer.encode_batch(batch)

@@ -267,7 +267,9 @@ def split_heldout(
         raise InvalidInputError(f"only {len(train)} training pairs after holding out {n_heldout} queries; add more "
                                 "pairs")
 
-    queries, qrels, corpus = {}, {}, {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    corpus: dict[str, str] = {}
     for number, group in enumerate(held):
         qid = f"q{number}"
         queries[qid] = group.query

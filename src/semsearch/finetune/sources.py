@@ -167,14 +167,14 @@ def prepare_data(data: SourceData, model: Any, *, negatives_from: Any, mining: M
     return prepared
 
 
-def load_eval_sets(folders: Sequence[str | Path]) -> dict[str, EvalSet]:
+def load_eval_sets(folders: Sequence[str | os.PathLike[str]]) -> dict[str, EvalSet]:
     """Judged BEIR datasets to measure before and after (full corpus, judged queries)."""
     from ..evaluation import load_beir
     from ..evaluation.runner import document_text
 
-    sets = {}
+    sets: dict[str, EvalSet] = {}
     for folder in folders:
-        data = load_beir(folder)
+        data = load_beir(Path(folder))
         corpus = {d: document_text(doc) for d, doc in data.corpus.items() if document_text(doc)}
         name = Path(folder).expanduser().resolve().name
         if name == "heldout" or name in sets:
