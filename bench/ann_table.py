@@ -11,12 +11,14 @@ import sys
 
 def table(res: dict) -> str:
     questions = any("recall@10_questions" in r for r in res["rows"])
-    head = "| system | spec | build s | bytes/vector | recall@10 |" + (" recall@10 questions |" if questions else "") + " QPS 1 thread | QPS batch-100 |"
+    head = ("| system | spec | build s | bytes/vector | recall@10 |" + (" recall@10 questions |" if questions else "")
+            + " QPS 1 thread | QPS batch-100 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in res["rows"]:
         spec = r["spec"]
         if r["system"].startswith("semsearch") and r.get("knob"):
-            spec += f" ({r['knob']} {r['value']}, tuned recall {r['tuned_recall']})" if r.get("tuned_recall") is not None else f" ({r['knob']} {r['value']})"
+            tuned = f", tuned recall {r['tuned_recall']}" if r.get("tuned_recall") is not None else ""
+            spec += f" ({r['knob']} {r['value']}{tuned})"
         cells = [r["system"], spec, f"{r['build_s']:.1f}", f"{r['bytes_per_vector']:,.0f}", f"{r['recall@10']:.3f}"]
         if questions:
             cells.append(f"{r['recall@10_questions']:.3f}" if "recall@10_questions" in r else "–")

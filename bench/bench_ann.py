@@ -517,7 +517,8 @@ def main() -> None:
                     help="comma-separated result JSONs of other runs to draw in the same PNG")
     args = ap.parse_args()
     results: list[dict] = []
-    extra_results = [r for f in filter(None, args.plot_with.split(",")) for r in json.loads(Path(f).read_text())["results"]]
+    extra_results = [r for f in filter(None, args.plot_with.split(","))
+                     for r in json.loads(Path(f).read_text())["results"]]
     if args.data == "none":
         plot(extra_results, Path(args.plot))
         return
@@ -536,7 +537,8 @@ def main() -> None:
             n = args.n or (100_000 if args.quick else 1_000_000)
             x = clustered(n)
             rng = np.random.default_rng(7)
-            q = x[rng.choice(n, args.queries, replace=False)] + 0.08 * rng.normal(size=(args.queries, DIM)).astype(np.float32)
+            picked = x[rng.choice(n, args.queries, replace=False)]  # drawn before the noise, as before
+            q = picked + 0.08 * rng.normal(size=(args.queries, DIM)).astype(np.float32)
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             results.append(run_dataset("synthetic clustered", x, q.astype(np.float32), 0, args))
         Path(args.out).write_text(json.dumps({"cores": CORES, "results": results}, indent=1, default=str))

@@ -218,7 +218,8 @@ def study(all_feats: dict[str, list[QueryFeatures]], all_qrels: dict[str, dict])
     for rule, fn in rules.items():
         cells = []
         for n in names:
-            tops = [(f.answerable, cal.ordered_relevance(fn(*parts(f)))[0] if len(f.cosine) else 0.0) for f in all_feats[n]]
+            tops = [(f.answerable, cal.ordered_relevance(fn(*parts(f)))[0] if len(f.cosine) else 0.0)
+                    for f in all_feats[n]]
             cells.append(f"{roc_auc([t for a, t in tops if a], [t for a, t in tops if not a]):.3f}")
         print(f"| {rule} | " + " | ".join(cells) + " |")
     print("\nWithout the cosine of candidates only BM25 found (NaN: no dense evidence): ROC AUC of the top-1 score")

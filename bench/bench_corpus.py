@@ -1,7 +1,8 @@
 """Issue 16: near-duplicates, topics and "more like this", against sentence-transformers and plain k-means.
 
     PYTHONPATH=src python bench/corpus_data.py          # encode the corpora once (cached)
-    PYTHONPATH=src python bench/bench_corpus.py         # all sections; --only dup5k,dup100k,topics,topics100k,level,similar
+    PYTHONPATH=src python bench/bench_corpus.py         # all sections
+                                                        # or --only dup5k,dup100k,topics,topics100k,level,similar
 
 Every timed method runs in its own process (``--worker``, one thread: OMP_NUM_THREADS=1 for
 FAISS and torch alike), after loading its data and importing its libraries; its peak memory is
@@ -45,7 +46,8 @@ def dup5k() -> tuple[np.ndarray, dict]:
 
 
 def dup100k(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, str]:
-    """Real 104k MiniLM set when bench/ann_data.py has cached it, else real 7.4k + clustered synthetic + 5% noisy copies."""
+    """Real 104k MiniLM set when bench/ann_data.py has cached it, else real 7.4k + clustered synthetic + 5% noisy
+    copies."""
     from ann_data import clustered, real_embeddings
 
     real = real_embeddings(110_000)
@@ -58,7 +60,8 @@ def dup100k(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, str]:
     have = sum(len(b) for b in base)
     rng = np.random.default_rng(seed)
     synth = clustered(n - have - (n - have) // 20, seed=seed)
-    copies = synth[rng.choice(len(synth), (n - have) // 20, replace=False)] + 0.015 * rng.normal(size=(1, 384)).astype(np.float32)
+    picked = synth[rng.choice(len(synth), (n - have) // 20, replace=False)]  # drawn before the shift, as before
+    copies = picked + 0.015 * rng.normal(size=(1, 384)).astype(np.float32)
     copies += 0.015 * rng.normal(size=copies.shape).astype(np.float32)
     copies /= np.linalg.norm(copies, axis=1, keepdims=True)
     x = np.concatenate(base + [synth, copies]).astype(np.float32)
@@ -204,7 +207,8 @@ def section_dup5k(repeat: int) -> dict:
                             "planted_recall": round(len(inside & planted) / len(planted), 4)}
             if method == "ours-exact":
                 rows[method]["planted_recall_by_edit"] = {
-                    kind: round(np.mean([tuple(sorted(p)) in inside for p, k in zip(d["truth"], d["edits"]) if k == kind]), 4)
+                    kind: round(np.mean([tuple(sorted(p)) in inside
+                                         for p, k in zip(d["truth"], d["edits"]) if k == kind]), 4)
                     for kind in sorted(set(d["edits"]))}
             print(f"dup5k T={threshold} {method}: {rows[method]}", flush=True)
         out["thresholds"][str(threshold)] = rows

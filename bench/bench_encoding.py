@@ -130,7 +130,8 @@ def onnx_paths(model, workdir: Path) -> dict[str, tuple[Encoder, Encoder]]:
             self.inner = inner
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = tok(["hello world", "a slightly longer sentence"], padding=True, return_tensors="pt")
@@ -346,7 +347,8 @@ def main() -> None:
         print(f"{name}: {quality[name]}", flush=True)
 
     # Hardware limit.
-    lengths = np.array([len(x) for x in model.tokenizer(docs, truncation=True, max_length=model.max_seq_length)["input_ids"]])
+    tokenized = model.tokenizer(docs, truncation=True, max_length=model.max_seq_length)["input_ids"]
+    lengths = np.array([len(x) for x in tokenized])
     t = time.perf_counter()
     model.tokenizer(sample, padding=True, truncation=True, max_length=model.max_seq_length)
     tokenize_s_per_doc = (time.perf_counter() - t) / len(sample)
@@ -357,7 +359,8 @@ def main() -> None:
     limit_fp32 = peak_fp32 / flops_doc
 
     # Single-query latency (query cache off, so every call reaches the model).
-    lat = {name: latency(paths[name][1], queries) for name in ("reference", "semsearch-torch-bf16", "semsearch-default") if name in paths}
+    lat = {name: latency(paths[name][1], queries)
+           for name in ("reference", "semsearch-torch-bf16", "semsearch-default") if name in paths}
     cached = Embedder(DEFAULT_MODEL, device="cpu")
     cached.encode_queries([queries[0]])
     lat["semsearch-default-cached"] = latency(lambda qs: cached.encode_queries([queries[0]]), queries)

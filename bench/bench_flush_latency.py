@@ -49,7 +49,8 @@ def dataset(kind: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if kind == "real":
         real = real_embeddings(110_000)
         if real is None:
-            sys.exit("no cached real embeddings: run `PYTHONPATH=src python bench/ann_data.py --max-texts 110000` first")
+            sys.exit("no cached real embeddings: "
+                     "run `PYTHONPATH=src python bench/ann_data.py --max-texts 110000` first")
         docs, held, _ = real
         if len(docs) < n + ADDED:
             sys.exit(f"the real set has {len(docs):,} vectors, fewer than --n {n:,} + {ADDED:,}")
