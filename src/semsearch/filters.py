@@ -220,7 +220,8 @@ def _sql(node: Node, metadata: str, text: str, params: list[Any]) -> str:
     terms = []
     for v in values:
         kind, sql_value = _typed(v)
-        sqlop = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+        sqlop = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=",
+                 "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
         params.append(sql_value)
         terms.append(f"({kind} AND j.value {sqlop} ?)")
     exists = (f"EXISTS (SELECT 1 FROM json_each({metadata}, ?) j WHERE typeof(j.key) <> 'text' "

@@ -63,7 +63,7 @@ def ask(
     """Answer a question from your documents, citing them as [1], [2] ...
 
     Offline by default: the sentences of the best passages that answer the question. With --llm-url, a language model writes the answer from the passages, streamed as it comes; citations of sources it was not given are removed. When nothing relevant is found it says so and asks no model.
-    """
+    """  # noqa: E501 - typer prints a help docstring's line breaks as they are: one paragraph, one line
 
     def go() -> None:
         from ..answer import ChatSettings, Done, Token, stream_ask
@@ -133,7 +133,7 @@ def mcp(
     """Serve collections to LLM agents over the Model Context Protocol (stdio).
 
     Tools: search (with filters), get documents by id, ask (cited answers), list collections; add and delete only with --allow-writes. Configure your agent to run `semsearch mcp PATH`.
-    """
+    """  # noqa: E501 - typer prints a help docstring's line breaks as they are: one paragraph, one line
 
     def go() -> None:
         from ..mcp_server import run_stdio

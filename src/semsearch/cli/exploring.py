@@ -160,7 +160,9 @@ def topics(
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
             found = find_topics(col, n=n, where=where, plot=plot)
             changed = assign_topics(col, found, key=key, where=where) if assign else None
-            texts = {d.id: d.text for d in col.get([i for t in found for i in t.central(central)])} if not as_json else {}
+            texts: dict[str, str] = {}
+            if not as_json:
+                texts = {d.id: d.text for d in col.get([i for t in found for i in t.central(central)])}
         if as_json:
             _dump([t.to_dict() for t in found])
         else:

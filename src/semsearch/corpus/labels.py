@@ -60,7 +60,8 @@ def _is_word(token: str) -> bool:
 
 
 def document_terms(texts: Sequence[str]) -> tuple[list[str], Any]:
-    """(vocabulary, sparse document x word count matrix) of the texts' lexical tokens (numbers and single letters left out)."""
+    """(vocabulary, sparse document x word count matrix) of the texts' lexical tokens (numbers and single letters
+    left out)."""
     from scipy import sparse
 
     from ..lexical import tokenize

@@ -105,11 +105,13 @@ def read_pairs_file(path: str | Path) -> list[QueryGroup]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
+        raise InvalidInputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
     rows = _jsonl_rows(path, text) if kind == "jsonl" else _csv_rows(path, text, "\t" if kind == "tsv" else ",")
     groups: dict[str, QueryGroup] = {}
     for number, row in rows:
-        query, positive, negative = (_cell(path, number, row, names) for names in (QUERY_COLUMNS, POSITIVE_COLUMNS, NEGATIVE_COLUMNS))
+        query, positive, negative = (_cell(path, number, row, names)
+                                     for names in (QUERY_COLUMNS, POSITIVE_COLUMNS, NEGATIVE_COLUMNS))
         if not query or not positive:
             missing = "query" if not query else "positive"
             raise InvalidInputError(f"{path}:{number}: empty {missing}; every row needs a query and a positive text")
@@ -156,7 +158,8 @@ def _csv_rows(path: Path, text: str, delimiter: str) -> Iterable[tuple[int, dict
                 raise InvalidInputError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
             yield number, dict(zip(header, row))
     except csv.Error as exc:
-        raise InvalidInputError(f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})") from exc
+        kind = "TSV" if delimiter == chr(9) else "CSV"
+        raise InvalidInputError(f"{path}:{reader.line_num}: malformed {kind} ({exc})") from exc
 
 
 def _require_columns(path: Path, columns: Sequence[str], where: str) -> None:

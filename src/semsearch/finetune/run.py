@@ -238,7 +238,8 @@ def finetune(
         _atomic_json(work / RUN_FILE, state)
     before = state["before"]
 
-    say(f"training on {len(data.train)} rows ({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
+    say(f"training on {len(data.train)} rows "
+        f"({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
     train_started = time.perf_counter()
     extra: list[Any] = list(callbacks)
     bar = None

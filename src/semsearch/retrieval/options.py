@@ -43,7 +43,8 @@ class SearchOptions:
         if mode not in MODES:
             raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         if not has_text and mode != "dense":
-            raise InvalidInputError(f"mode {mode!r} needs query text; embeddings can only be searched with mode='dense'")
+            raise InvalidInputError(
+                f"mode {mode!r} needs query text; embeddings can only be searched with mode='dense'")
         if fusion not in FUSIONS:
             raise InvalidInputError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
         if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):

@@ -6,7 +6,8 @@ Here every metadata value of every document is held once, in one column per key,
 kind (text as codes of a shared vocabulary, numbers as float64, booleans), and a filter is
 evaluated with NumPy over whole columns: a comparison is one vectorised pass over that key's
 values (~1 ms per 100k), ``$and``/``$or`` are boolean operations over documents, and the
-result maps to the ascending chunk ids the vector index and BM25 take. The store stays the truth; this is a derived cache like they are:
+result maps to the ascending chunk ids the vector index and BM25 take. The store stays the truth; this is a
+derived cache like they are:
 
 - built from the store in one read snapshot, kept current from its change log (chunks added
   with their documents read; chunks removed masked), compacted when a quarter of its rows are

@@ -80,7 +80,8 @@ def literal(value: Any) -> str:
 
 def string_literal(text: str) -> str:
     """A double-quoted Milvus string literal (only for ids, which are ours to quote)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
     return f'"{escaped}"'
 
 
