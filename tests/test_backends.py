@@ -255,7 +255,8 @@ def test_the_backend_is_chosen_by_name_and_mixups_are_refused(tmp_path):
 def _raises_exactly(error_class, call):
     with pytest.raises(SemsearchError) as info:
         call()
-    assert type(info.value) is error_class, f"{type(info.value).__name__} raised where {error_class.__name__} is the contract"
+    assert type(info.value) is error_class, (
+        f"{type(info.value).__name__} raised where {error_class.__name__} is the contract")
     return info.value
 
 

@@ -53,7 +53,8 @@ def col(tmp_path, tiny_model_dir):
 
 
 def queries(rng, n=25) -> list[str]:
-    return [zipf_text(rng, int(rng.integers(1, 6))) for _ in range(n)] + ["the of", "w299 nothing-here", "東京 cafe", "zzz"]
+    return ([zipf_text(rng, int(rng.integers(1, 6))) for _ in range(n)]
+            + ["the of", "w299 nothing-here", "東京 cafe", "zzz"])
 
 
 def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col):

@@ -28,7 +28,8 @@ def docs(tmp_path):
         "id,text,year\nm1,The striker scored twice in the final,2021\nm2,The goalkeeper saved a penalty,2022\n"
     )
     (folder / "sub" / "science.jsonl").write_text(
-        json.dumps({"_id": "p1", "title": "", "text": "Photosynthesis turns sunlight into sugar in green leaves."}) + "\n"
+        json.dumps({"_id": "p1", "title": "", "text": "Photosynthesis turns sunlight into sugar in green leaves."})
+        + "\n"
     )
     return folder
 

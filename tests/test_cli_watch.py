@@ -47,7 +47,8 @@ def test_json_progress_is_one_object_per_line_ending_with_what_was_done(tmp_path
     assert "blank.md" in finish["warnings"][0]
     (docs / "beach.txt").write_text("A mountain cabin with a wood stove.")
     (docs / "bank.md").unlink()
-    finish = json.loads(runner.invoke(app, ["index", str(docs), "--json", "-c", str(tmp_path / "col")]).stdout.splitlines()[-1])
+    result = runner.invoke(app, ["index", str(docs), "--json", "-c", str(tmp_path / "col")])
+    finish = json.loads(result.stdout.splitlines()[-1])
     assert (finish["added"], finish["replaced"], finish["removed"], finish["unchanged"]) == (0, 1, 1, 1)
 
 
@@ -157,7 +158,8 @@ def test_ctrl_c_stops_a_watch_cleanly_with_every_applied_change_committed(tmp_pa
 
 def test_ctrl_c_during_a_batch_keeps_it_whole_or_not_at_all(tmp_path, docs, minilm_path):
     w = Watching(docs, tmp_path / "col")
-    rows = [{"_id": f"r{i}", "text": f"Ferry timetable entry {i}: the boat leaves at {i % 24}:00."} for i in range(1500)]
+    rows = [{"_id": f"r{i}", "text": f"Ferry timetable entry {i}: the boat leaves at {i % 24}:00."}
+            for i in range(1500)]
     try:
         w.wait_event(lambda e: e["event"] == "watching", bound=180)
         export = tmp_path / "export.part"

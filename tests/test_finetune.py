@@ -185,7 +185,8 @@ def test_triplets_from_a_csv_file_and_a_beir_folder_train(tmp_path, tiny_model_d
         for i, (a, b) in enumerate(zip(WORDS, reversed(WORDS)))))
     (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"{a} {b}"}) + "\n"
                                                 for i, (a, b) in enumerate(zip(WORDS, reversed(WORDS)))))
-    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(WORDS))))
+    (beir / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(WORDS))))
     result = finetune(beir, tmp_path / "m2", base_model=str(tiny_model_dir), **FAST)
     assert result.card["data"]["kind"] == "beir" and result.card["data"]["queries"] == len(WORDS)
 
@@ -276,7 +277,8 @@ def test_cli_finetune_then_index_and_search_with_the_new_model(tmp_path, pairs, 
     assert set(payload["before"]["heldout"]) == {"ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"}
 
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"All about the {w}."}) + "\n" for i, w in enumerate(WORDS)))
+    docs.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"All about the {w}."}) + "\n"
+                            for i, w in enumerate(WORDS)))
     col = tmp_path / "col"
     r = runner.invoke(app, ["index", str(docs), "-c", str(col), "--model", str(out), "--engine", "torch",
                             "--no-progress"])
