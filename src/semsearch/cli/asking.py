@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,7 +72,7 @@ def ask(
         llm = None
         if llm_url:
             llm = ChatSettings(llm_url, model=llm_model, timeout=llm_timeout, max_tokens=max_tokens)
-        options = {
+        options: dict[str, Any] = {
             "k": k, "llm": llm, "context_tokens": context_tokens, "max_sentences": sentences, "where": where,
             "where_document": where_document, "mode": mode, "rerank": rerank,
             "min_relevance": DENSE_COSINE_THRESHOLD if min_relevance is None else min_relevance,
