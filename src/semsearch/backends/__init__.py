@@ -11,6 +11,7 @@ branch there. pymilvus is imported only when ``milvus`` is asked for.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ..engine import Engine
@@ -51,7 +52,7 @@ def open_engine(
                                     "collection")
         from .local import LocalEngine
 
-        return LocalEngine(location, create=create, lock_timeout=lock_timeout, **options)
+        return LocalEngine(Path(location), create=create, lock_timeout=lock_timeout, **options)
     if backend == "milvus":
         unknown = set(options) - {"db_name", "insert_batch", "shards", "replicas", "consistency"}
         if unknown:
