@@ -68,14 +68,14 @@ class VectorIndex(ABC):
         """Vectors needed to train (0: no training)."""
         return self.spec_info.min_train
 
-    def train(self, sample: np.ndarray) -> None:
+    def train(self, sample: np.ndarray) -> None:  # noqa: B027 - optional hook: most indexes need no training
         """Train on a sample of the collection's vectors (only called on an empty index)."""
 
     def tuning_ladder(self) -> list[int]:
         """Values of the search knob to try, smallest (fastest) first; empty when none."""
         return []
 
-    def set_search_value(self, value: int) -> None:
+    def set_search_value(self, value: int) -> None:  # noqa: B027 - optional hook: exact indexes have no knob
         """Set the search knob (nprobe, efSearch, oversample)."""
 
     def wants_rebuild(self) -> str | None:
