@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install lint bench clean
 
 $(BIN)/semsearch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: install
 test: install
 	-@bash .ci/install-browser.sh
 	$(BIN)/python -m pytest -q
+
+# Static checks (rules in pyproject.toml: [tool.ruff.lint] and [tool.mypy]).
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src/semsearch
 
 bench: install
 	$(BIN)/python bench/bench_core.py

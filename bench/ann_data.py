@@ -5,9 +5,10 @@ docstrings (semsearch.ingest.stdlib), and beyond those (~20k texts) paragraphs o
 of the packages installed next to semsearch (site-packages, read with ``ast``, files in sorted
 order: torch, transformers, sympy, scipy, ...), encoded once with all-MiniLM-L6-v2 and cached in
 bench/.cache/ (gitignored). Which packages are installed decides the texts past ~20k, so a
-100k set is reproducible on the same environment, not across environments. A reproducible 5% of the texts is held out of the collection and
-used as queries next to the 50 real msmarco queries: held-out texts sit at the distance real
-"more like this" queries do, the msmarco queries at the distance short questions do.
+100k set is reproducible on the same environment, not across environments. A reproducible 5% of
+the texts is held out of the collection and used as queries next to the 50 real msmarco queries:
+held-out texts sit at the distance real "more like this" queries do, the msmarco queries at the
+distance short questions do.
 
     PYTHONPATH=src python bench/ann_data.py --max-texts 40000    # msmarco + stdlib (~20k texts)
     PYTHONPATH=src python bench/ann_data.py --max-texts 110000   # + site-packages docstrings

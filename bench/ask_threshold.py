@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
+
 from quality_sets import SHARED, judged, load_beir, paraphrase
 
 CUTS = [round(x, 2) for x in np.arange(0.15, 0.56, 0.05)]
@@ -71,7 +72,8 @@ def main() -> None:
     eng = np.concatenate([answerable[n] for n in english if n in answerable])
     unans = np.concatenate(list(unanswerable.values()))
     for cut in CUTS:
-        print(f"cut {cut:.2f}: English answerable refused {np.mean(eng < cut):.3f}, unanswerable refused {np.mean(unans < cut):.3f}")
+        print(f"cut {cut:.2f}: English answerable refused {np.mean(eng < cut):.3f}, unanswerable refused "
+              f"{np.mean(unans < cut):.3f}")
     print("answerable English percentiles (1, 5, 10%):", np.percentile(eng, [1, 5, 10]).round(3))
 
 

@@ -33,9 +33,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import faiss
 import numpy as np
@@ -91,7 +92,8 @@ def set_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
-def qps(search: Callable[[np.ndarray], Any], queries: np.ndarray, batch: int, budget_s: float = 1.5, cap: int = 300) -> float:
+def qps(search: Callable[[np.ndarray], Any], queries: np.ndarray, batch: int, budget_s: float = 1.5,
+        cap: int = 300) -> float:
     done, t0 = 0, time.perf_counter()
     while done < min(cap, len(queries)):
         search(queries[done : done + batch])
@@ -127,7 +129,8 @@ def semsearch_systems(x: np.ndarray, specs: list[str]) -> tuple[list[System], di
         label = f"auto → {index.factory}" if spec == "auto" else spec
         systems.append(System("semsearch", label, build_s, index.bytes_per_vector(),
                               lambda q, index=index: index.search(q, K)[1], set_threads,
-                              {"knob": tuning.get("param"), "value": tuning.get("value"), "tuned_recall": tuning.get("recall_at_10")}))
+                              {"knob": tuning.get("param"), "value": tuning.get("value"),
+                               "tuned_recall": tuning.get("recall_at_10")}))
         print(f"built semsearch {label} in {build_s:.1f}s {tuning}", flush=True)
     return systems, indexes
 
@@ -143,13 +146,15 @@ def raw_faiss(x: np.ndarray, index: Any) -> System:
             faiss.downcast_index(sub).do_polysemous_training = False
     t = time.perf_counter()
     if not raw.is_trained:
-        sample = x[np.sort(np.random.default_rng(1).choice(len(x), min(len(x), max(65536, index.min_train)), replace=False))]
+        sample = x[np.sort(np.random.default_rng(1).choice(len(x), min(len(x), max(65536, index.min_train)),
+                                                           replace=False))]
         raw.train(sample)
     raw.add(x)
     build_s = time.perf_counter() - t
     set_knob(raw, kind, value)
     return System("faiss", f"{factory}" + (f" {index.spec_info.search_param} {value}" if value else ""), build_s,
-                  index.bytes_per_vector() - 8, lambda q: raw.search(q, K)[1], set_threads, {"index": raw, "kind": kind})
+                  index.bytes_per_vector() - 8, lambda q: raw.search(q, K)[1], set_threads,
+                  {"index": raw, "kind": kind})
 
 
 def set_knob(raw: Any, kind: str, value: int | None) -> None:
@@ -163,7 +168,8 @@ def set_knob(raw: Any, kind: str, value: int | None) -> None:
 
 def same_object(index: Any) -> System:
     inner = index._index
-    return System("faiss (same index)", index.factory, 0.0, index.bytes_per_vector(), lambda q: inner.search(q, K)[1], set_threads)
+    return System("faiss (same index)", index.factory, 0.0, index.bytes_per_vector(), lambda q: inner.search(q, K)[1],
+                  set_threads)
 
 
 def hnswlib_system(x: np.ndarray, queries: np.ndarray, truth: np.ndarray, curves: dict) -> System:
@@ -258,9 +264,11 @@ def collection_system(x: np.ndarray, tmp: Path) -> System:
 
     index = col.engine.index._index
     tuning = (index.tuning or {}) if index is not None else {}
-    return System("semsearch Collection", f"auto → {index.factory if index else '?'}, end to end (hits with text from SQLite)",
+    return System("semsearch Collection",
+                  f"auto → {index.factory if index else '?'}, end to end (hits with text from SQLite)",
                   build_s, index.bytes_per_vector() if index else 0.0, search, set_threads,
-                  {"knob": tuning.get("param"), "value": tuning.get("value"), "disk_bytes_per_vector": dir_size(tmp / "collection") / len(x),
+                  {"knob": tuning.get("param"), "value": tuning.get("value"),
+                   "disk_bytes_per_vector": dir_size(tmp / "collection") / len(x),
                    "client": col})
 
 
@@ -289,7 +297,8 @@ def milvus_system(x: np.ndarray, tmp: Path) -> System:
         return np.array([[h["id"] for h in r] + [-1] * (K - len(r)) for r in res], dtype=np.int64)
 
     return System("milvus-lite", f"pymilvus {pymilvus.__version__}, index {index_type}", build_s,
-                  dir_size(tmp) / len(x), search, set_threads, {"memory": "disk bytes/vector (.db dir)", "client": client})
+                  dir_size(tmp) / len(x), search, set_threads,
+                  {"memory": "disk bytes/vector (.db dir)", "client": client})
 
 
 # -- measurement ------------------------------------------------------------------------------
@@ -305,7 +314,8 @@ def measure(systems: list[System], queries: np.ndarray, repeats: int) -> None:
         print(f"round {r + 1}/{repeats} done, load {os.getloadavg()[0]:.1f}", flush=True)
 
 
-def paired_overhead(sem: Callable, raw: Callable, queries: np.ndarray, batch: int, rounds: int = 5, budget_s: float = 1.0) -> dict:
+def paired_overhead(sem: Callable, raw: Callable, queries: np.ndarray, batch: int, rounds: int = 5,
+                    budget_s: float = 1.0) -> dict:
     """semsearch's per-call time over raw FAISS's on the same index object. Calls alternate
     (which goes first flips every call) and the medians of the per-call times are compared,
     so preemption spikes on this shared machine hit neither side's estimate."""
@@ -322,11 +332,13 @@ def paired_overhead(sem: Callable, raw: Callable, queries: np.ndarray, batch: in
                 break
     ms, mr = statistics.median(ts), statistics.median(tr)
     diffs = [a - b for a, b in zip(ts, tr)]
-    return {"overhead": round(ms / mr - 1, 4), "semsearch_us_per_call": round(ms * 1e6, 1), "faiss_us_per_call": round(mr * 1e6, 1),
+    return {"overhead": round(ms / mr - 1, 4), "semsearch_us_per_call": round(ms * 1e6, 1),
+            "faiss_us_per_call": round(mr * 1e6, 1),
             "median_paired_diff_us": round(statistics.median(diffs) * 1e6, 2), "calls": len(ts)}
 
 
-def curve_sweep(index: Any, raw: System | None, queries: np.ndarray, truth: np.ndarray, curves: dict, cap: int | None = None) -> None:
+def curve_sweep(index: Any, raw: System | None, queries: np.ndarray, truth: np.ndarray, curves: dict,
+                cap: int | None = None) -> None:
     """Recall and single-thread QPS along the knob ladder, semsearch and raw FAISS interleaved."""
     kind, value = index.spec_info.kind, (index.tuning or {}).get("value")
     set_threads(1)
@@ -414,9 +426,11 @@ def run_dataset(name: str, x: np.ndarray, queries: np.ndarray, n_questions: int,
     rows = []
     for s in all_systems:
         ids = s.extra.pop("ids")
-        row = {"system": s.name, "spec": s.spec, "build_s": round(s.build_s, 1), "bytes_per_vector": round(s.bytes_per_vector, 1),
+        row = {"system": s.name, "spec": s.spec, "build_s": round(s.build_s, 1),
+               "bytes_per_vector": round(s.bytes_per_vector, 1),
                "recall@10": round(recall_at_k(ids, truth), 4),
-               "qps_1thread": round(statistics.median(s.single), 1), "qps_batch100": round(statistics.median(s.batch), 1),
+               "qps_1thread": round(statistics.median(s.single), 1),
+               "qps_batch100": round(statistics.median(s.batch), 1),
                "qps_1thread_all": [round(v) for v in s.single], "qps_batch100_all": [round(v) for v in s.batch],
                **{k: v for k, v in s.extra.items() if k not in ("index", "client", "kind")}}
         if n_questions:
@@ -431,7 +445,8 @@ def run_dataset(name: str, x: np.ndarray, queries: np.ndarray, n_questions: int,
         out = {}
         for label, batch, threads in (("single_1thread", 1, 1), ("batch100", 100, CORES)):
             set_threads(threads)
-            out[label] = paired_overhead(lambda q: index.search(q, K), lambda q: inner.search(q, K), queries, batch)
+            out[label] = paired_overhead(lambda q, index=index: index.search(q, K),
+                                         lambda q, inner=inner: inner.search(q, K), queries, batch)
         overhead[index.factory] = out
         print("overhead", index.factory, json.dumps(out), flush=True)
     return {"data": name, "n": n, "queries": len(queries), "questions": n_questions, "load_start": load0,
@@ -494,13 +509,16 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000, help="held-out / synthetic queries")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip", default="", help="comma-separated: chroma,milvus,hnswlib,st,pq,collection")
-    ap.add_argument("--real-texts", type=int, default=40_000, help="size of the real set to load (bench/ann_data.py --max-texts)")
+    ap.add_argument("--real-texts", type=int, default=40_000,
+                    help="size of the real set to load (bench/ann_data.py --max-texts)")
     ap.add_argument("--out", default="bench/results_ann_quick.json")
     ap.add_argument("--plot", default="bench/ann_tradeoff.png")
-    ap.add_argument("--plot-with", default="", help="comma-separated result JSONs of other runs to draw in the same PNG")
+    ap.add_argument("--plot-with", default="",
+                    help="comma-separated result JSONs of other runs to draw in the same PNG")
     args = ap.parse_args()
     results: list[dict] = []
-    extra_results = [r for f in filter(None, args.plot_with.split(",")) for r in json.loads(Path(f).read_text())["results"]]
+    extra_results = [r for f in filter(None, args.plot_with.split(","))
+                     for r in json.loads(Path(f).read_text())["results"]]
     if args.data == "none":
         plot(extra_results, Path(args.plot))
         return
@@ -519,7 +537,8 @@ def main() -> None:
             n = args.n or (100_000 if args.quick else 1_000_000)
             x = clustered(n)
             rng = np.random.default_rng(7)
-            q = x[rng.choice(n, args.queries, replace=False)] + 0.08 * rng.normal(size=(args.queries, DIM)).astype(np.float32)
+            picked = x[rng.choice(n, args.queries, replace=False)]  # drawn before the noise, as before
+            q = picked + 0.08 * rng.normal(size=(args.queries, DIM)).astype(np.float32)
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             results.append(run_dataset("synthetic clustered", x, q.astype(np.float32), 0, args))
         Path(args.out).write_text(json.dumps({"cores": CORES, "results": results}, indent=1, default=str))

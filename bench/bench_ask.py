@@ -179,7 +179,8 @@ def latency(col, questions: list[str], repeats: int, work: Path, max_tokens: int
     lines = [
         f"| `ask` through semsearch (Python, warm) | {med['ours']['first']:.0f} ms | {med['ours']['total']:.0f} ms |"
         f" {med['ours']['first'] / med['bare']['first']:.2f}x / {med['ours']['total'] / med['bare']['total']:.2f}x |",
-        f"| bare pipeline: search + same prompt via httpx | {med['bare']['first']:.0f} ms | {med['bare']['total']:.0f} ms | 1.00x |",
+        f"| bare pipeline: search + same prompt via httpx | {med['bare']['first']:.0f} ms | {med['bare']['total']:.0f} "
+        "ms | 1.00x |",
         f"| `semsearch ask --llm-url` (new process, end to end) | | {statistics.median(cli['ask']) * 1000:.0f} ms |"
         f" {statistics.median(cli['ask']) / statistics.median(cli['search']):.2f}x `semsearch search` |",
         f"| `semsearch search` (new process, end to end) | | {statistics.median(cli['search']) * 1000:.0f} ms | |",

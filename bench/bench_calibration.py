@@ -36,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
+
 from calibration_sets import calibration_sets
 
 K = 200  # the whole fused pool (100 dense + 100 lexical candidates at most)
@@ -145,8 +146,12 @@ def eval_matches_pytrec(name: str, data, work: Path) -> tuple[float, float]:
         ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100", "map_cut.100"}).evaluate(run)
         top10 = {q: dict(sorted(r.items(), key=lambda kv: -kv[1])[:10]) for q, r in run.items()}
         rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
-        mean = lambda res, key: float(np.mean([res[q][key] for q in res]))
-        worst.append(max(abs(got["ndcg@10"] - mean(ref, "ndcg_cut_10")), abs(got["recall@100"] - mean(ref, "recall_100")),
+
+        def mean(res, key):
+            return float(np.mean([res[q][key] for q in res]))
+
+        worst.append(max(abs(got["ndcg@10"] - mean(ref, "ndcg_cut_10")),
+                         abs(got["recall@100"] - mean(ref, "recall_100")),
                          abs(got["map@100"] - mean(ref, "map_cut_100")), abs(got["mrr@10"] - mean(rr, "recip_rank"))))
     col.close()
     return worst[0], worst[1]
@@ -195,16 +200,17 @@ def study(all_feats: dict[str, list[QueryFeatures]], all_qrels: dict[str, dict])
     for lo, hi in ((0.2, 0.7), (0.0, 0.8), (0.3, 0.7)):
         cells = []
         for n in names:
-            sc = [cal.absolute_relevance(f.cosine, f.bm25, f.dense_weight, cal.bm25_reference(f.term_frequencies, f.total),
+            sc = [cal.absolute_relevance(f.cosine, f.bm25, f.dense_weight,
+                                         cal.bm25_reference(f.term_frequencies, f.total),
                                          bounds=(lo, hi)) for f in all_feats[n]]
             base = ndcg10(all_feats[n], all_qrels[n], [f.fused for f in all_feats[n]])
             cells.append(f"{ndcg10(all_feats[n], all_qrels[n], sc) - base:+.3f}")
         print(f"| ({lo}, {hi}) | " + " | ".join(cells) + " |")
     rules = {
-        "convex w*d + (1-w)*l (default)": lambda d, l, w: w * d + (1 - w) * l,
-        "noisy-or 1-(1-d)(1-l)": lambda d, l, w: 1 - (1 - d) * (1 - l),
-        "max(d, l)": lambda d, l, w: np.maximum(d, l),
-        "mean (d+l)/2": lambda d, l, w: (d + l) / 2,
+        "convex w*d + (1-w)*l (default)": lambda d, lex, w: w * d + (1 - w) * lex,
+        "noisy-or 1-(1-d)(1-l)": lambda d, lex, w: 1 - (1 - d) * (1 - lex),
+        "max(d, l)": lambda d, lex, w: np.maximum(d, lex),
+        "mean (d+l)/2": lambda d, lex, w: (d + lex) / 2,
     }
     print("\nCombining dense evidence d and lexical evidence l: ROC AUC of the top-1 score (fused order kept)")
     print("| rule | " + " | ".join(names) + " |")
@@ -212,7 +218,8 @@ def study(all_feats: dict[str, list[QueryFeatures]], all_qrels: dict[str, dict])
     for rule, fn in rules.items():
         cells = []
         for n in names:
-            tops = [(f.answerable, cal.ordered_relevance(fn(*parts(f)))[0] if len(f.cosine) else 0.0) for f in all_feats[n]]
+            tops = [(f.answerable, cal.ordered_relevance(fn(*parts(f)))[0] if len(f.cosine) else 0.0)
+                    for f in all_feats[n]]
             cells.append(f"{roc_auc([t for a, t in tops if a], [t for a, t in tops if not a]):.3f}")
         print(f"| {rule} | " + " | ".join(cells) + " |")
     print("\nWithout the cosine of candidates only BM25 found (NaN: no dense evidence): ROC AUC of the top-1 score")
@@ -276,7 +283,10 @@ def main() -> None:
         row["eval_diff"], row["eval_diff_trimmed"] = eval_matches_pytrec(name, data, work)
         rows.append(row)
         print(f"done {name} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.3f}"
+
     print(f"default no-good-match threshold: {NO_MATCH_THRESHOLD}")
     print("| set | docs | answerable / unanswerable queries | nDCG@10 today | nDCG@10 calibrated | AUC dense cosine "
           "| AUC today's default | AUC calibrated | threshold precision | threshold recall | answerable kept "

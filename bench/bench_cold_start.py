@@ -120,7 +120,8 @@ def main() -> None:
         "query": QUERY,
         "collection": args.collection,
         "runs": runs,
-        "medians": {name: {"wall_s": statistics.median(w for w, _ in r), "peak_rss_mb": statistics.median(m for _, m in r)}
+        "medians": {name: {"wall_s": statistics.median(w for w, _ in r),
+                           "peak_rss_mb": statistics.median(m for _, m in r)}
                     for name, r in runs.items()},
         "latency": {},
     }

@@ -212,13 +212,16 @@ def markdown(ctx: dict[str, Any]) -> str:
         "absolute numbers are noisy; the two pipelines run side by side in one process, "
         f"{ctx['repeats']} repeats in alternating order, medians reported.",
         "",
-        f"Encoding: engine {ctx.get('engine', 'torch')}, precision {ctx['precision']} (what `Embedder()` chooses here; the "
+        f"Encoding: engine {ctx.get('engine', 'torch')}, precision {ctx['precision']} (what `Embedder()` chooses here; "
+        "the "
         "bare pipeline encodes with the same model object, engine and precision).",
         "",
         "| pipeline | indexing s (median) | docs/s | query batch s (median) | nDCG@10 | MRR@10 | Recall@100 |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        f"| bare ST + IndexFlatIP | {b_idx:.2f} | {n / b_idx:,.0f} | {b_q:.3f} | {qb['ndcg@10']:.4f} | {qb['mrr@10']:.4f} | {qb['recall@100']:.4f} |",
-        f"| semsearch Collection | {s_idx:.2f} | {n / s_idx:,.0f} | {s_q:.3f} | {qs['ndcg@10']:.4f} | {qs['mrr@10']:.4f} | {qs['recall@100']:.4f} |",
+        f"| bare ST + IndexFlatIP | {b_idx:.2f} | {n / b_idx:,.0f} | {b_q:.3f} | {qb['ndcg@10']:.4f} | "
+        f"{qb['mrr@10']:.4f} | {qb['recall@100']:.4f} |",
+        f"| semsearch Collection | {s_idx:.2f} | {n / s_idx:,.0f} | {s_q:.3f} | {qs['ndcg@10']:.4f} | "
+        f"{qs['mrr@10']:.4f} | {qs['recall@100']:.4f} |",
         "",
         f"**Ratio semsearch / bare (indexing, medians): {ratio:.3f}** (target ≤ {TARGET_RATIO}: "
         f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}). "
@@ -250,8 +253,10 @@ def markdown(ctx: dict[str, Any]) -> str:
         "chunking, encoding, SQLite inserts (durable commits), building the FAISS index from the store and saving it "
         "with fsync.",
         "- `Collection()` (reported, not in indexing): creating the empty collection — SQLite schema, manifest, "
-        "and the engine/precision calibration (done once per process: already done here); the model itself is already cached.",
-        "- query batch: encoding all queries in one batch + top-10 search (semsearch: `col.search(queries, k=10, mode=\"dense\")`, "
+        "and the engine/precision calibration (done once per process: already done here); the model itself is already "
+        "cached.",
+        "- query batch: encoding all queries in one batch + top-10 search (semsearch: `col.search(queries, k=10, "
+        "mode=\"dense\")`, "
         "which also fetches the hits' text and metadata from SQLite). Recall@100 comes from a separate, untimed "
         "k=100 search on both sides.",
     ]
@@ -391,8 +396,10 @@ def diagnose(outcomes: dict[str, Outcome], qrels: dict[str, dict[str, int]], n_d
     changed = [q for q in pb if abs(pb[q]["ndcg@10"] - ps[q]["ndcg@10"]) > 1e-12]
     return [
         f"Rankings: identical top-10 lists for {same_top10}/{len(b.run10)} queries, same top-10 sets for "
-        f"{same_set}/{len(b.run10)}; largest score difference for a document both return in the top 100: {score_diff:.2e}; "
-        f"per-query nDCG@10 differs for {len(changed)} queries{(' (' + ', '.join(changed[:8]) + ')') if changed else ''}; "
+        f"{same_set}/{len(b.run10)}; largest score difference for a document both return in the top 100: "
+        f"{score_diff:.2e}; "
+        f"per-query nDCG@10 differs for {len(changed)} "
+        f"queries{(' (' + ', '.join(changed[:8]) + ')') if changed else ''}; "
         f"{s.chunks - n_docs} extra chunks from passages longer than the model's 256-token window "
         "(semsearch splits them and scores a document by its best chunk; the bare pipeline truncates).",
     ]

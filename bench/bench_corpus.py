@@ -1,7 +1,8 @@
 """Issue 16: near-duplicates, topics and "more like this", against sentence-transformers and plain k-means.
 
     PYTHONPATH=src python bench/corpus_data.py          # encode the corpora once (cached)
-    PYTHONPATH=src python bench/bench_corpus.py         # all sections; --only dup5k,dup100k,topics,topics100k,level,similar
+    PYTHONPATH=src python bench/bench_corpus.py         # all sections
+                                                        # or --only dup5k,dup100k,topics,topics100k,level,similar
 
 Every timed method runs in its own process (``--worker``, one thread: OMP_NUM_THREADS=1 for
 FAISS and torch alike), after loading its data and importing its libraries; its peak memory is
@@ -45,7 +46,8 @@ def dup5k() -> tuple[np.ndarray, dict]:
 
 
 def dup100k(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, str]:
-    """Real 104k MiniLM set when bench/ann_data.py has cached it, else real 7.4k + clustered synthetic + 5% noisy copies."""
+    """Real 104k MiniLM set when bench/ann_data.py has cached it, else real 7.4k + clustered synthetic + 5% noisy
+    copies."""
     from ann_data import clustered, real_embeddings
 
     real = real_embeddings(110_000)
@@ -53,16 +55,20 @@ def dup100k(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, str]:
         return real[0][:n], "real: bench/ann_data.py's 110k MiniLM set (first 100k)"
     from corpus_data import encode, msmarco_with_copies, stdlib_families
 
-    base = [encode(msmarco_with_copies()["texts"], "msmarco_copies"), encode(stdlib_families()["texts"], "stdlib_families")]
+    base = [encode(msmarco_with_copies()["texts"], "msmarco_copies"),
+            encode(stdlib_families()["texts"], "stdlib_families")]
     have = sum(len(b) for b in base)
     rng = np.random.default_rng(seed)
     synth = clustered(n - have - (n - have) // 20, seed=seed)
-    copies = synth[rng.choice(len(synth), (n - have) // 20, replace=False)] + 0.015 * rng.normal(size=(1, 384)).astype(np.float32)
+    picked = synth[rng.choice(len(synth), (n - have) // 20, replace=False)]  # drawn before the shift, as before
+    copies = picked + 0.015 * rng.normal(size=(1, 384)).astype(np.float32)
     copies += 0.015 * rng.normal(size=copies.shape).astype(np.float32)
     copies /= np.linalg.norm(copies, axis=1, keepdims=True)
     x = np.concatenate(base + [synth, copies]).astype(np.float32)
-    return x[rng.permutation(len(x))], (f"{have:,} real MiniLM vectors (msmarco-5k + copies, stdlib) + {len(synth):,} clustered "
-                                        f"synthetic (bench/ann_data.py) + {len(copies):,} noisy copies of those (cosine ~0.97)")
+    return x[rng.permutation(len(x))], (f"{have:,} real MiniLM vectors (msmarco-5k + copies, stdlib) + {len(synth):,} "
+                                        "clustered "
+                                        f"synthetic (bench/ann_data.py) + {len(copies):,} noisy copies of those "
+                                        "(cosine ~0.97)")
 
 
 def normalised_words(text: str) -> list[str]:
@@ -95,7 +101,8 @@ def run_method(method: str, x: np.ndarray, threshold: float) -> dict:
         from semsearch.corpus.near_duplicates import near_duplicate_groups
 
         groups = near_duplicate_groups(x, threshold, exact=method == "ours-exact")
-        return {"groups": [g.members.tolist() for g in groups], "edges": [(a, b) for g in groups for a, b, _ in g.pairs]}
+        return {"groups": [g.members.tolist() for g in groups],
+                "edges": [(a, b) for g in groups for a, b, _ in g.pairs]}
     if method == "paraphrase_mining":
         import torch
         from sentence_transformers import util
@@ -155,7 +162,8 @@ def timed(method: str, x: np.ndarray, threshold: float, repeat: int) -> dict:
         # One thread each (FAISS and torch alike): the same resources for every method, and on a
         # shared machine OpenMP's spinning threads made FAISS calls 6x slower (measured).
         env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data", str(path), "--threshold", str(threshold)],
+        proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data", str(path), "--threshold",
+                               str(threshold)],
                               capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-2000:])
@@ -178,7 +186,8 @@ def pairs_of(result: dict) -> tuple[set, set]:
 
 def pr(found: set, truth: set) -> dict:
     tp = len(found & truth)
-    return {"pairs": len(found), "precision": round(tp / max(len(found), 1), 4), "recall": round(tp / max(len(truth), 1), 4)}
+    return {"pairs": len(found), "precision": round(tp / max(len(found), 1), 4),
+            "recall": round(tp / max(len(truth), 1), 4)}
 
 
 # -- sections ---------------------------------------------------------------------------
@@ -198,7 +207,8 @@ def section_dup5k(repeat: int) -> dict:
                             "planted_recall": round(len(inside & planted) / len(planted), 4)}
             if method == "ours-exact":
                 rows[method]["planted_recall_by_edit"] = {
-                    kind: round(np.mean([tuple(sorted(p)) in inside for p, k in zip(d["truth"], d["edits"]) if k == kind]), 4)
+                    kind: round(np.mean([tuple(sorted(p)) in inside
+                                         for p, k in zip(d["truth"], d["edits"]) if k == kind]), 4)
                     for kind in sorted(set(d["edits"]))}
             print(f"dup5k T={threshold} {method}: {rows[method]}", flush=True)
         out["thresholds"][str(threshold)] = rows
@@ -212,7 +222,8 @@ def section_dup100k(repeat: int) -> dict:
     for method in ("ours-ivf", "paraphrase_mining", "community_detection", "ours-exact"):
         r = timed(method, x, 0.95, repeat)
         results[method] = r
-        out["methods"][method] = {"seconds": round(r["seconds"], 2), "peak_mb": round(r["peak_mb"], 1), "runs": r["runs"]}
+        out["methods"][method] = {"seconds": round(r["seconds"], 2), "peak_mb": round(r["peak_mb"], 1),
+                                  "runs": r["runs"]}
         print(f"dup100k {method}: {out['methods'][method]}", flush=True)
     exact_edges, exact_inside = pairs_of(results["ours-exact"])
     ivf_edges, ivf_inside = pairs_of(results["ours-ivf"])
@@ -227,10 +238,10 @@ def section_dup100k(repeat: int) -> dict:
 
 def section_topics(repeat: int) -> dict:
     import faiss
-    from corpus_data import encode, stdlib_families
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+    from corpus_data import encode, stdlib_families
     from semsearch.corpus.topic_model import choose_topic_count, find_topics
 
     s = stdlib_families()
@@ -271,8 +282,8 @@ def section_topics(repeat: int) -> dict:
 def section_topics100k() -> dict:
     """Time of topics at 100k vectors (real texts, the corpora's, cycled, for the labels) against plain k-means."""
     import faiss
-    from corpus_data import msmarco_with_copies, stdlib_families
 
+    from corpus_data import msmarco_with_copies, stdlib_families
     from semsearch.corpus.topic_model import find_topics
 
     s = stdlib_families()
@@ -298,7 +309,6 @@ def section_topics100k() -> dict:
 def section_level() -> dict:
     """Whole-document (mean vector) vs best chunk pair, on documents made of several real passages."""
     from corpus_data import encode, stdlib_families
-
     from semsearch.corpus.near_duplicates import near_duplicate_groups
     from semsearch.corpus.vectors import mean_document_vectors
 
@@ -396,7 +406,8 @@ def section_similar(repeat: int) -> dict:
             times = []
             for _ in range(repeat):
                 started = time.perf_counter()
-                proc = subprocess.run(cli + args + ["--collection", str(folder)], capture_output=True, text=True, env=env)
+                proc = subprocess.run(cli + args + ["--collection", str(folder)], capture_output=True, text=True,
+                                      env=env)
                 times.append(time.perf_counter() - started)
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr[-2000:])

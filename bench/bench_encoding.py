@@ -85,7 +85,8 @@ def ndcg_at_10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]
     return float(evaluate(run, qrels, ["ndcg@10"])["ndcg@10"])
 
 
-def retrieve(doc_vecs: np.ndarray, query_vecs: np.ndarray, doc_ids: list[str], query_ids: list[str]) -> dict[str, dict[str, float]]:
+def retrieve(doc_vecs: np.ndarray, query_vecs: np.ndarray, doc_ids: list[str],
+             query_ids: list[str]) -> dict[str, dict[str, float]]:
     scores = query_vecs @ doc_vecs.T
     top = np.argsort(-scores, axis=1)[:, :100]
     return {q: {doc_ids[j]: float(scores[i, j]) for j in row} for i, (q, row) in enumerate(zip(query_ids, top))}
@@ -129,7 +130,8 @@ def onnx_paths(model, workdir: Path) -> dict[str, tuple[Encoder, Encoder]]:
             self.inner = inner
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     sample = tok(["hello world", "a slightly longer sentence"], padding=True, return_tensors="pt")
@@ -153,7 +155,8 @@ def onnx_paths(model, workdir: Path) -> dict[str, tuple[Encoder, Encoder]]:
             out = np.empty((len(texts), hf.config.hidden_size), dtype=np.float32)
             for i in range(0, len(texts), batch_size):
                 idx = order[i : i + batch_size]
-                enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=max_len, return_tensors="np")
+                enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=max_len,
+                          return_tensors="np")
                 h = sess.run(None, {n: enc[n].astype(np.int64) for n in names})[0]
                 mask = enc["attention_mask"][..., None].astype(np.float32)
                 out[idx] = (h * mask).sum(1) / mask.sum(1)
@@ -313,7 +316,8 @@ def main() -> None:
         for name, v in row.items():
             tput[name].append(v)
             ratios[name].append(v / row["reference"])
-        print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v:.0f}/s" for k, v in row.items()) + f" (load {loads[-1]:.1f})", flush=True)
+        print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v:.0f}/s" for k, v in row.items()) + f" (load {loads[-1]:.1f})",
+              flush=True)
 
     # Agreement and quality on the full corpus, one pass per quality path; every path's
     # agreement on the timing sample as well.
@@ -343,7 +347,8 @@ def main() -> None:
         print(f"{name}: {quality[name]}", flush=True)
 
     # Hardware limit.
-    lengths = np.array([len(x) for x in model.tokenizer(docs, truncation=True, max_length=model.max_seq_length)["input_ids"]])
+    tokenized = model.tokenizer(docs, truncation=True, max_length=model.max_seq_length)["input_ids"]
+    lengths = np.array([len(x) for x in tokenized])
     t = time.perf_counter()
     model.tokenizer(sample, padding=True, truncation=True, max_length=model.max_seq_length)
     tokenize_s_per_doc = (time.perf_counter() - t) / len(sample)
@@ -354,7 +359,8 @@ def main() -> None:
     limit_fp32 = peak_fp32 / flops_doc
 
     # Single-query latency (query cache off, so every call reaches the model).
-    lat = {name: latency(paths[name][1], queries) for name in ("reference", "semsearch-torch-bf16", "semsearch-default") if name in paths}
+    lat = {name: latency(paths[name][1], queries)
+           for name in ("reference", "semsearch-torch-bf16", "semsearch-default") if name in paths}
     cached = Embedder(DEFAULT_MODEL, device="cpu")
     cached.encode_queries([queries[0]])
     lat["semsearch-default-cached"] = latency(lambda qs: cached.encode_queries([queries[0]]), queries)

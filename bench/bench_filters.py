@@ -69,7 +69,8 @@ def dataset(kind: str, n: int, n_queries: int) -> tuple[np.ndarray, np.ndarray, 
     if kind == "real":
         real = real_embeddings(110_000)
         if real is None:
-            sys.exit("no cached real embeddings: run `PYTHONPATH=src python bench/ann_data.py --max-texts 110000` first")
+            sys.exit("no cached real embeddings: "
+                     "run `PYTHONPATH=src python bench/ann_data.py --max-texts 110000` first")
         docs, held, _ = real
         if len(docs) < n:
             sys.exit(f"the real set has {len(docs):,} vectors, fewer than --n {n:,}")
@@ -221,7 +222,8 @@ def qdrant_system(work: Path, x: np.ndarray, cat: np.ndarray, num: np.ndarray) -
     started = time.perf_counter()
     client = QdrantClient(path=str(path))
     if fresh:
-        client.create_collection("bench", vectors_config=models.VectorParams(size=x.shape[1], distance=models.Distance.DOT))
+        client.create_collection("bench",
+                                 vectors_config=models.VectorParams(size=x.shape[1], distance=models.Distance.DOT))
         step = 5000
         for s in range(0, len(x), step):
             e = min(len(x), s + step)
@@ -238,7 +240,8 @@ def qdrant_system(work: Path, x: np.ndarray, cat: np.ndarray, num: np.ndarray) -
 
     def make(name: str) -> Callable[[np.ndarray], list[int]]:
         def search(q: np.ndarray) -> list[int]:
-            res = client.query_points("bench", query=q.tolist(), limit=K, query_filter=conditions[name], with_payload=False)
+            res = client.query_points("bench", query=q.tolist(), limit=K, query_filter=conditions[name],
+                                      with_payload=False)
             return [int(p.id) for p in res.points]
 
         return search
@@ -292,7 +295,8 @@ def main() -> None:
         name = f"semsearch {spec}"
         systems[name] = lambda filt, col=col: semsearch_search(col, FILTERS[filt])
         labels[name] = f"semsearch {Path(semsearch.__file__).parents[1].name} Collection, {details.get('type')}" + (
-            f" ({details['tuning']['param']} {details['tuning']['value']})" if details.get("tuning", {}).get("param") else "")
+            f" ({details['tuning']['param']} {details['tuning']['value']})"
+            if details.get("tuning", {}).get("param") else "")
         folders[spec] = folder
     if "chroma" not in skip:
         make, labels["chroma"], builds["chroma"] = chroma_system(args.work, x, cat, num)
@@ -322,7 +326,8 @@ def main() -> None:
     if args.before:
         src = str(Path(semsearch.__file__).parents[1])
         for spec, folder in folders.items():
-            workers[f"semsearch {spec} (fresh process)"] = [run_worker(src, folder, args) for _ in range(min(3, args.repeats))]
+            workers[f"semsearch {spec} (fresh process)"] = [run_worker(src, folder, args)
+                                                            for _ in range(min(3, args.repeats))]
     results = {"n": len(x), "queries": len(queries), "data": args.data, "repeats": args.repeats, "labels": labels,
                "builds_s": builds, "extra": extra, "rows": {}, "workers": {
                    k: {m: statistics.median(w[m] for w in v) for m in ("open_s", "first_filtered_s", "warm_up_s")}

@@ -59,8 +59,10 @@ def main() -> None:
     parser.add_argument("--epochs-a", default="2")
     parser.add_argument("--epochs-b", default="1")
     parser.add_argument("--max-seq-length", default="128")
-    parser.add_argument("--a-args", default="", help="more finetune options for (a), e.g. '--eval ../shared/data/msmarco-5k'")
-    parser.add_argument("--b-args", default="", help="more finetune options for (b), e.g. '--max-pairs 1500 --negatives 0'")
+    parser.add_argument("--a-args", default="",
+                        help="more finetune options for (a), e.g. '--eval ../shared/data/msmarco-5k'")
+    parser.add_argument("--b-args", default="",
+                        help="more finetune options for (b), e.g. '--max-pairs 1500 --negatives 0'")
     args = parser.parse_args()
     if not MSMARCO.is_dir():
         raise SystemExit(f"{MSMARCO} not found: the benchmark needs the shared msmarco-5k data")
@@ -75,15 +77,16 @@ def main() -> None:
         pairs = work / "manpages.jsonl"
         if not pairs.exists():
             subprocess.run([sys.executable, str(REPO / "bench" / "finetune_data.py"), "--out", str(pairs)], check=True)
-        results["a_supervised_manpages"] = finetune(pairs, work / "model-manpages", "--epochs", args.epochs_a, *common, *a_args)
+        results["a_supervised_manpages"] = finetune(pairs, work / "model-manpages", "--epochs", args.epochs_a, *common,
+                                                    *a_args)
         results_file.write_text(json.dumps(results, indent=2))
 
     if args.only in (None, "b"):
         col = work / "col-msmarco"
         if not (col / "collection.sqlite3").exists():
             cli("index", str(MSMARCO / "corpus.jsonl"), "-c", str(col), "--no-progress")
-        results["b_label_free_msmarco"] = finetune(col, work / "model-labelfree", "--epochs", args.epochs_b, "--eval", str(MSMARCO), *common,
-                                                   *b_args)
+        results["b_label_free_msmarco"] = finetune(col, work / "model-labelfree", "--epochs", args.epochs_b, "--eval",
+                                                   str(MSMARCO), *common, *b_args)
         results_file.write_text(json.dumps(results, indent=2))
 
     print("| run | eval set | nDCG@10 before | after | change | training s | wall s |")
@@ -94,7 +97,8 @@ def main() -> None:
         r = results[key]
         for name in r["before"]:
             b, a = r["before"][name]["ndcg@10"], r["after"][name]["ndcg@10"]
-            print(f"| {key} | {name} | {b:.4f} | {a:.4f} | {a - b:+.4f} | {r['training_seconds']} | {r['wall_seconds']} |")
+            print(f"| {key} | {name} | {b:.4f} | {a:.4f} | {a - b:+.4f} | {r['training_seconds']} | "
+                  f"{r['wall_seconds']} |")
 
 
 if __name__ == "__main__":

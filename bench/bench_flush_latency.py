@@ -49,7 +49,8 @@ def dataset(kind: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if kind == "real":
         real = real_embeddings(110_000)
         if real is None:
-            sys.exit("no cached real embeddings: run `PYTHONPATH=src python bench/ann_data.py --max-texts 110000` first")
+            sys.exit("no cached real embeddings: "
+                     "run `PYTHONPATH=src python bench/ann_data.py --max-texts 110000` first")
         docs, held, _ = real
         if len(docs) < n + ADDED:
             sys.exit(f"the real set has {len(docs):,} vectors, fewer than --n {n:,} + {ADDED:,}")
@@ -106,7 +107,8 @@ def worker(folder: Path, data: str, n: int) -> dict:
     during = [lat for start, lat in samples if start < t1 and start + lat > t0]
     outside = [lat for start, lat in samples if not (start < t1 and start + lat > t0)]
     ms = lambda v, q: float(np.percentile(np.asarray(v) * 1000, q)) if v else float("nan")  # noqa: E731
-    return {"flush_s": t1 - t0, "during_n": len(during), "during_max_ms": max(during) * 1000 if during else float("nan"),
+    return {"flush_s": t1 - t0, "during_n": len(during),
+            "during_max_ms": max(during) * 1000 if during else float("nan"),
             "during_p99_ms": ms(during, 99), "during_p50_ms": ms(during, 50), "outside_p50_ms": ms(outside, 50),
             "outside_p99_ms": ms(outside, 99), "load": os.getloadavg()[0]}
 
@@ -147,11 +149,13 @@ def main() -> None:
     out = {"n": args.n, "data": args.data, "repeats": args.repeats, "trees": trees, "runs": runs,
            "medians": {name: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for name, rs in runs.items()}}
     args.out.write_text(json.dumps(out, indent=1))
-    print("| code | flush s | searches during flush | max ms | p99 ms | p50 ms | p50 ms outside flush | p99 ms outside |")
+    print("| code | flush s | searches during flush | max ms | p99 ms | p50 ms | p50 ms outside flush | p99 ms outside "
+          "|")
     print("|---|---|---|---|---|---|---|---|")
     for name, m in out["medians"].items():
         print(f"| {name} ({trees[name]}) | {m['flush_s']:.2f} | {m['during_n']:.0f} | {m['during_max_ms']:.1f} | "
-              f"{m['during_p99_ms']:.1f} | {m['during_p50_ms']:.2f} | {m['outside_p50_ms']:.2f} | {m['outside_p99_ms']:.1f} |")
+              f"{m['during_p99_ms']:.1f} | {m['during_p50_ms']:.2f} | {m['outside_p50_ms']:.2f} | "
+              f"{m['outside_p99_ms']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+
 from bench_encoding import load_beir, ndcg_at_10, normalised, retrieve
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/msmarco-5k"

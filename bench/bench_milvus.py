@@ -130,7 +130,8 @@ def msmarco(work: Path, repeats: int) -> list[str]:
         for col in cols.values():
             close_backend(col)
     lines = [
-        "| backend | insert docs/s (median) | ratio vs local | dense search QPS, 1 query/call (median) | ratio vs local |",
+        "| backend | insert docs/s (median) | ratio vs local | dense search QPS, 1 query/call (median) | ratio vs "
+        "local |",
         "|---|---|---|---|---|",
     ]
     for kind in ("local", "milvus"):
@@ -140,7 +141,8 @@ def msmarco(work: Path, repeats: int) -> list[str]:
     lines += ["", "| backend / mode | nDCG@10 | R@100 | MRR@10 |", "|---|---|---|---|"]
     for key, m in quality.items():
         lines.append(f"| {key} | {m['nDCG@10']:.3f} | {m['R@100']:.3f} | {m['MRR@10']:.3f} |")
-    lines.append(f"\n(builds: {repeats}, 3 interleaved search rounds of {len(qids)} queries each; raw insert/s {json.dumps({k: [round(x) for x in v] for k, v in inserts.items()})}; "
+    lines.append(f"\n(builds: {repeats}, 3 interleaved search rounds of {len(qids)} queries each; raw insert/s "
+                 f"{json.dumps({k: [round(x) for x in v] for k, v in inserts.items()})}; "
                  f"raw QPS {json.dumps({k: [round(x, 1) for x in v] for k, v in qps.items()})})")
     return lines
 
@@ -163,7 +165,8 @@ def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def synthetic(work: Path, n: int, repeats: int, n_queries: int = 200, configs: list[tuple[str, str]] | None = None) -> list[str]:
+def synthetic(work: Path, n: int, repeats: int, n_queries: int = 200,
+              configs: list[tuple[str, str]] | None = None) -> list[str]:
     data, queries = clustered(n, 384, n_queries)
     truth = exact_top(data, queries, 10)
     ids = [f"v{i}" for i in range(n)]
@@ -188,7 +191,8 @@ def synthetic(work: Path, n: int, repeats: int, n_queries: int = 200, configs: l
     base = next(iter(ins))
     base_i, base_q = statistics.median(ins[base]), statistics.median(qps[base])
     lines = [
-        f"| {n:,} vectors, dim 384 | insert vectors/s (median) | ratio vs {base} | search QPS (k=10, 1 query/call) | ratio vs {base} | recall@10 |",
+        f"| {n:,} vectors, dim 384 | insert vectors/s (median) | ratio vs {base} | search QPS (k=10, 1 query/call) | "
+        f"ratio vs {base} | recall@10 |",
         "|---|---|---|---|---|---|",
     ]
     for key in ins:

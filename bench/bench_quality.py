@@ -132,12 +132,14 @@ def main() -> None:
         col.close()
         best_single = max(results["dense"]["nDCG@10"], results["lexical"]["nDCG@10"])
         for method, m in results.items():
-            rows.append((name, len(corpus), len(qids), method, m, m["nDCG@10"] / best_single if best_single else float("nan")))
+            rows.append((name, len(corpus), len(qids), method, m,
+                         m["nDCG@10"] / best_single if best_single else float("nan")))
         print(f"done {name}", file=sys.stderr, flush=True)
     print("| set | docs | queries | method | nDCG@10 | R@100 | MRR@10 | nDCG / best of dense,lexical |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     for name, n_docs, n_q, method, m, ratio in rows:
-        print(f"| {name} | {n_docs} | {n_q} | {method} | {m['nDCG@10']:.3f} | {m['R@100']:.3f} | {m['MRR@10']:.3f} | {ratio:.2f}x |")
+        print(f"| {name} | {n_docs} | {n_q} | {method} | {m['nDCG@10']:.3f} | {m['R@100']:.3f} | {m['MRR@10']:.3f} | "
+              f"{ratio:.2f}x |")
 
 
 if __name__ == "__main__":

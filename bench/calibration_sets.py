@@ -47,7 +47,8 @@ def stdlib_identifiers(n_queries: int = 120, seed: int = 11) -> Dataset:
     for r in records:
         if r.metadata["kind"] != "module":
             last.setdefault(r.id.rsplit(".", 1)[-1].lower(), []).append(r)
-    unique = [rs[0] for name, rs in sorted(last.items()) if len(rs) == 1 and len(name) >= 6 and not name.startswith("_")]
+    unique = [rs[0] for name, rs in sorted(last.items())
+              if len(rs) == 1 and len(name) >= 6 and not name.startswith("_")]
     rnd = random.Random(seed)
     picked = rnd.sample(unique, n_queries)
     queries, qrels = {}, {}

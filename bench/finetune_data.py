@@ -48,7 +48,8 @@ def pages() -> list[Path]:
 
 def render(path: Path) -> str:
     env = {**os.environ, "MANWIDTH": "10000", "MAN_KEEP_FORMATTING": "0"}
-    text = subprocess.run(["man", "--nj", "--nh", "-l", str(path)], check=False, capture_output=True, text=True, env=env,
+    text = subprocess.run(["man", "--nj", "--nh", "-l", str(path)], check=False, capture_output=True, text=True,
+                          env=env,
                           timeout=60).stdout
     return re.sub(r".\x08", "", text)
 

@@ -90,3 +90,16 @@ def milvus_uri(tmp_path_factory):
     uri = str(tmp_path_factory.mktemp("milvus") / "milvus.db")
     yield uri
     release_lite(uri)
+
+
+@pytest.fixture(scope="session")
+def matryoshka_model_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    """The tiny model with the card sentence-transformers' trainer writes after MatryoshkaLoss (32, 16, 8)."""
+    import shutil
+
+    from semsearch.embedding.matryoshka import matryoshka_card_text
+
+    folder = tmp_path_factory.mktemp("matryoshka") / "st"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "README.md").write_text(matryoshka_card_text([32, 16, 8]))
+    return folder

@@ -145,8 +145,10 @@ def test_storage_imports_nothing_from_retrieval_or_the_facade():
     edges = graph()
     for name in edges:
         # MilvusCollection (compat, re-exported by the milvus package) is the facade under its old name
-        if in_package(name, "semsearch.backends") and name not in ("semsearch.backends.milvus", "semsearch.backends.milvus.compat"):
-            bad = {t for t in reaches(edges, name) if in_package(t, "semsearch.retrieval") or t == "semsearch.collection"}
+        if in_package(name, "semsearch.backends") and name not in ("semsearch.backends.milvus",
+                                                                   "semsearch.backends.milvus.compat"):
+            bad = {t for t in reaches(edges, name)
+                   if in_package(t, "semsearch.retrieval") or t == "semsearch.collection"}
             assert not bad, f"{name} reaches {sorted(bad)}"
     for name in ("semsearch.index", "semsearch.lexical", "semsearch.filters", "semsearch.types", "semsearch.engine"):
         bad = {t for t in reaches(edges, name) if in_package(t, "semsearch.backends") or t == "semsearch.collection"}

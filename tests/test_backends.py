@@ -255,7 +255,8 @@ def test_the_backend_is_chosen_by_name_and_mixups_are_refused(tmp_path):
 def _raises_exactly(error_class, call):
     with pytest.raises(SemsearchError) as info:
         call()
-    assert type(info.value) is error_class, f"{type(info.value).__name__} raised where {error_class.__name__} is the contract"
+    assert type(info.value) is error_class, (
+        f"{type(info.value).__name__} raised where {error_class.__name__} is the contract")
     return info.value
 
 
@@ -379,7 +380,8 @@ def test_an_interrupted_file_resumes_without_encoding_again(open_collection, tmp
         col.index_files([data], batch_chunks=8)
     assert col.count() == 16 and col.info()["partial_files"] == 1  # two committed batches are searchable
     encoded.clear()
-    monkeypatch.setattr(col, "_encode_rows", lambda rows, **_: (encoded.append(sum(len(r.chunks) for r in rows)), real(rows)))
+    monkeypatch.setattr(col, "_encode_rows", lambda rows, **_: (encoded.append(sum(len(r.chunks) for r in rows)),
+                                                                real(rows)))
     report = col.index_files([data], batch_chunks=8)
     assert sum(encoded) == 30 - 16 and report.documents_unchanged == 16 and report.files_resumed == 1
     assert col.count() == 30 and col.info()["partial_files"] == 0

@@ -21,7 +21,8 @@ def zipf_text(rng: np.random.Generator, n_words: int) -> str:
 
 def add_docs(col, rng, first: int, n: int, **meta) -> None:
     texts = [zipf_text(rng, int(rng.integers(0, 40))) or "w1" for _ in range(n)]
-    col.add(texts, ids=[f"d{i}" for i in range(first, first + n)], metadatas=[dict(meta, n=i) for i in range(first, first + n)],
+    col.add(texts, ids=[f"d{i}" for i in range(first, first + n)],
+            metadatas=[dict(meta, n=i) for i in range(first, first + n)],
             embeddings=rng.normal(size=(n, col.dimension)))
 
 
@@ -52,7 +53,8 @@ def col(tmp_path, tiny_model_dir):
 
 
 def queries(rng, n=25) -> list[str]:
-    return [zipf_text(rng, int(rng.integers(1, 6))) for _ in range(n)] + ["the of", "w299 nothing-here", "東京 cafe", "zzz"]
+    return ([zipf_text(rng, int(rng.integers(1, 6))) for _ in range(n)]
+            + ["the of", "w299 nothing-here", "東京 cafe", "zzz"])
 
 
 def test_scores_equal_fts5_through_adds_deletes_upserts_and_merges(col):

@@ -28,7 +28,8 @@ def docs(tmp_path):
         "id,text,year\nm1,The striker scored twice in the final,2021\nm2,The goalkeeper saved a penalty,2022\n"
     )
     (folder / "sub" / "science.jsonl").write_text(
-        json.dumps({"_id": "p1", "title": "", "text": "Photosynthesis turns sunlight into sugar in green leaves."}) + "\n"
+        json.dumps({"_id": "p1", "title": "", "text": "Photosynthesis turns sunlight into sugar in green leaves."})
+        + "\n"
     )
     return folder
 
@@ -155,7 +156,8 @@ def test_every_command_explains_every_option():
             if isinstance(param, click.Option):
                 assert (param.help or "").strip(), f"semsearch {name} {param.opts[0]} has no help text"
             else:
-                assert (getattr(param, "help", None) or "").strip(), f"semsearch {name} argument {param.name} has no help text"
+                help_text = getattr(param, "help", None) or ""
+                assert help_text.strip(), f"semsearch {name} argument {param.name} has no help text"
 
 
 def test_console_script_runs(tmp_path):

@@ -24,7 +24,8 @@ def test_search_and_delete_with_where(tmp_path, tiny_model_dir):
     path = tmp_path / "col"
     _make(path, tiny_model_dir)
     runner = CliRunner()
-    r = runner.invoke(app, ["search", "apple", "-c", str(path), "--mode", "lexical", "--where", '{"n": {"$gte": 2}}', "--json"])
+    r = runner.invoke(app, ["search", "apple", "-c", str(path), "--mode", "lexical", "--where", '{"n": {"$gte": 2}}',
+                            "--json"])
     assert r.exit_code == 0, r.output
     assert [h["id"] for h in json.loads(r.stdout)[0]["hits"]] == ["b"]
     r = runner.invoke(app, ["search", "apple", "-c", str(path), "--where", '{"n": {"$gtt": 2}}'])
@@ -45,14 +46,16 @@ def test_no_good_match_is_said_and_threshold_auto_drops_weak_hits(tmp_path, mini
         col.add(["Preheat the oven and whisk the eggs with sugar for a light sponge cake.",
                  "The central bank raised interest rates by a quarter point."], ids=["cake", "bank"])
     runner = CliRunner()
-    r = runner.invoke(app, ["search", "how to bake a sponge cake", "zebra migration in the serengeti", "-c", str(path), "--json"])
+    r = runner.invoke(app, ["search", "how to bake a sponge cake", "zebra migration in the serengeti", "-c", str(path),
+                            "--json"])
     assert r.exit_code == 0, r.output
     answered, unanswered = json.loads(r.stdout)
     assert answered["no_good_match"] is False and answered["hits"][0]["id"] == "cake"
     assert unanswered["no_good_match"] is True and unanswered["hits"]  # the closest hits are still shown
     r = runner.invoke(app, ["search", "zebra migration in the serengeti", "-c", str(path)])
     assert r.exit_code == 0 and "no good match" in " ".join(r.output.split())
-    r = runner.invoke(app, ["search", "zebra migration in the serengeti", "-c", str(path), "--threshold", "auto", "--json"])
+    r = runner.invoke(app, ["search", "zebra migration in the serengeti", "-c", str(path), "--threshold", "auto",
+                            "--json"])
     assert json.loads(r.stdout)[0] == {"query": "zebra migration in the serengeti", "hits": [], "no_good_match": True}
     r = runner.invoke(app, ["search", "cake", "-c", str(path), "--threshold", "high"])
     assert r.exit_code != 0 and "--threshold takes a number" in " ".join(r.output.split())

@@ -30,7 +30,8 @@ def docs(tmp_path):
     folder.mkdir()
     (folder / "beach.txt").write_text("Budget-friendly lodging by the coast, five minutes from the sand.")
     (folder / "bank.md").write_text("# Rates\n\nThe central bank raised interest rates by a quarter point.")
-    (folder / "sports.csv").write_text("id,text\nm1,The striker scored twice in the final\nm2,The goalkeeper saved a penalty\n")
+    (folder / "sports.csv").write_text("id,text\nm1,The striker scored twice in the final\nm2,The goalkeeper saved a "
+                                       "penalty\n")
     (folder / "blank.md").write_text("  \n")
     return folder
 
@@ -41,11 +42,13 @@ def test_json_progress_is_one_object_per_line_ending_with_what_was_done(tmp_path
     events = [json.loads(line) for line in r.stdout.splitlines()]  # nothing else on stdout
     finish = events[-1]
     assert finish["event"] == "finish"
-    assert (finish["added"], finish["replaced"], finish["removed"], finish["skipped"], finish["documents"]) == (3, 0, 0, 1, 4)
+    assert (finish["added"], finish["replaced"], finish["removed"], finish["skipped"],
+            finish["documents"]) == (3, 0, 0, 1, 4)
     assert "blank.md" in finish["warnings"][0]
     (docs / "beach.txt").write_text("A mountain cabin with a wood stove.")
     (docs / "bank.md").unlink()
-    finish = json.loads(runner.invoke(app, ["index", str(docs), "--json", "-c", str(tmp_path / "col")]).stdout.splitlines()[-1])
+    result = runner.invoke(app, ["index", str(docs), "--json", "-c", str(tmp_path / "col")])
+    finish = json.loads(result.stdout.splitlines()[-1])
     assert (finish["added"], finish["replaced"], finish["removed"], finish["unchanged"]) == (0, 1, 1, 1)
 
 
@@ -65,7 +68,8 @@ def index_files_with_progress(monkeypatch):
     monkeypatch.setattr(Collection, "index_files", index_files)
 
 
-def test_the_reporter_reaches_index_files_when_it_takes_progress(tmp_path, docs, minilm_path, index_files_with_progress):
+def test_the_reporter_reaches_index_files_when_it_takes_progress(tmp_path, docs, minilm_path,
+                                                                 index_files_with_progress):
     r = runner.invoke(app, ["index", str(docs), "--json", "-c", str(tmp_path / "col")])
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert [e["event"] for e in events] == ["start", "batch", "batch", "batch", "batch", "finish"]
@@ -154,7 +158,8 @@ def test_ctrl_c_stops_a_watch_cleanly_with_every_applied_change_committed(tmp_pa
 
 def test_ctrl_c_during_a_batch_keeps_it_whole_or_not_at_all(tmp_path, docs, minilm_path):
     w = Watching(docs, tmp_path / "col")
-    rows = [{"_id": f"r{i}", "text": f"Ferry timetable entry {i}: the boat leaves at {i % 24}:00."} for i in range(1500)]
+    rows = [{"_id": f"r{i}", "text": f"Ferry timetable entry {i}: the boat leaves at {i % 24}:00."}
+            for i in range(1500)]
     try:
         w.wait_event(lambda e: e["event"] == "watching", bound=180)
         export = tmp_path / "export.part"

@@ -15,8 +15,8 @@ from semsearch.embedding import (
     model_location,
 )
 from semsearch.embedding import models as emb
-from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.embedding.caches import DiskEmbeddingCache, QueryCache, text_key
+from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.errors import InvalidInputError
 
 
@@ -367,8 +367,9 @@ def test_a_cpu_only_torch_build_is_recognised_without_importing_torch(tmp_path, 
 
     (tmp_path / "version.py").write_text(version_py)
     real = importlib.util.find_spec
+    fake_torch = SimpleNamespace(origin=str(tmp_path / "__init__.py"))
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: SimpleNamespace(origin=str(tmp_path / "__init__.py")) if name == "torch" else real(name, *a))
+                        lambda name, *a: fake_torch if name == "torch" else real(name, *a))
     monkeypatch.setattr(sys, "platform", "linux")
     emb.torch_build_has_accelerator.cache_clear()
     try:

@@ -29,7 +29,8 @@ metadata_st = st.dictionaries(
     max_size=4,
 )
 filter_scalars = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 2.0, -1.5, 2.0**53]),
-                           st.sampled_from([BIG, BIG + 1, 2**53 + 1]), st.sampled_from(["x", "y", "é", ""]), st.booleans())
+                           st.sampled_from([BIG, BIG + 1, 2**53 + 1]), st.sampled_from(["x", "y", "é", ""]),
+                           st.booleans())
 numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.0**53, BIG + 1, 2**53 + 1]))
 
 
@@ -47,7 +48,8 @@ def _leaf() -> st.SearchStrategy:
 where_st = st.recursive(
     _leaf(),
     lambda inner: st.one_of(
-        st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]), st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]),
+                  st.lists(inner, min_size=1, max_size=3)),
         st.builds(lambda a, b: {**a, **b}, inner, inner),
     ),
     max_leaves=6,
@@ -79,7 +81,8 @@ def test_facets_built_and_caught_up_match_the_reference(docs, where, where_doc, 
     first = chunk_rows(range(split))
     snap = facets.build(1, rows[:split], np.array([(c, d) for c, d, _ in first], dtype=np.int64).reshape(-1, 2))
     gone = set()
-    for step, (added, dropped) in enumerate([(chunk_rows(range(split, len(docs))), removed_first), ([], removed_later)]):
+    for step, (added, dropped) in enumerate([(chunk_rows(range(split, len(docs))), removed_first),
+                                             ([], removed_later)]):
         gone_now = removed(dropped)
         # As the store's change log reduces them: a chunk added and removed in one window is simply gone.
         snap = snap.with_changes(2 + step, [a for a in added if a[0] not in set(gone_now.tolist())], gone_now)

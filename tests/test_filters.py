@@ -71,11 +71,14 @@ def test_values_reach_sql_as_parameters_only():
 # -- SQL against the reference evaluator ---------------------------------------------------
 
 KEYS = ["a", "b", "c.d", "tags"]
-scalars = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 2.0, -1.5]), st.sampled_from(["x", "y", "é"]), st.booleans())
+scalars = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, 2.0, -1.5]), st.sampled_from(["x", "y", "é"]),
+                    st.booleans())
 # Values no filter matches (null, objects, nested lists) are stored too: they must match nothing, and $ne.
-unmatchable = st.one_of(st.none(), st.dictionaries(st.sampled_from(["x", "a"]), scalars, max_size=2), st.lists(scalars, max_size=2).map(lambda v: [v]))
+unmatchable = st.one_of(st.none(), st.dictionaries(st.sampled_from(["x", "a"]), scalars, max_size=2),
+                        st.lists(scalars, max_size=2).map(lambda v: [v]))
 metadata_st = st.dictionaries(
-    st.sampled_from(KEYS), st.one_of(scalars, st.lists(st.one_of(scalars, unmatchable), max_size=3), unmatchable), max_size=4
+    st.sampled_from(KEYS), st.one_of(scalars, st.lists(st.one_of(scalars, unmatchable), max_size=3), unmatchable),
+    max_size=4
 )
 numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.0]))
 
@@ -86,26 +89,30 @@ def _leaf() -> st.SearchStrategy:
         st.builds(lambda k, v: {k: v}, key, scalars),
         st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$eq", "$ne"]), scalars),
         st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), numbers),
-        st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$in", "$nin"]), st.lists(scalars, min_size=1, max_size=3)),
+        st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$in", "$nin"]),
+                  st.lists(scalars, min_size=1, max_size=3)),
     )
 
 
 where_st = st.recursive(
     _leaf(),
     lambda inner: st.one_of(
-        st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]), st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]),
+                  st.lists(inner, min_size=1, max_size=3)),
         st.builds(lambda a, b: {**a, **b}, inner, inner),
     ),
     max_leaves=6,
 )
 document_st = st.one_of(
-    st.builds(lambda op, t: {op: t}, st.sampled_from(["$contains", "$not_contains"]), st.sampled_from(["ab", "B", "é", "%", "_"])),
+    st.builds(lambda op, t: {op: t}, st.sampled_from(["$contains", "$not_contains"]),
+              st.sampled_from(["ab", "B", "é", "%", "_"])),
 )
 texts = st.text(alphabet="abAB é%_", max_size=8)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(docs=st.lists(st.tuples(metadata_st, texts), min_size=1, max_size=12), where=where_st, where_doc=st.none() | document_st)
+@given(docs=st.lists(st.tuples(metadata_st, texts), min_size=1, max_size=12), where=where_st,
+       where_doc=st.none() | document_st)
 def test_sql_matches_the_reference_evaluator(docs, where, where_doc):
     con = sqlite3.connect(":memory:")
     con.execute("CREATE TABLE documents (rowid INTEGER PRIMARY KEY, text TEXT, metadata TEXT)")

@@ -15,7 +15,9 @@ from semsearch import Collection
 from semsearch.errors import InvalidInputError, MissingPathError
 from semsearch.finetune import CARD_JSON, finetune, read_card
 
-WORDS = ["apple", "river", "mountain", "guitar", "planet", "engine", "garden", "castle", "winter", "forest", "ocean", "violin", "rocket", "candle", "bridge", "desert", "island", "pepper", "tiger", "copper", "marble", "silver", "falcon", "meadow", "harbor", "lantern", "piano", "glacier", "canyon", "orchard"]
+WORDS = ["apple", "river", "mountain", "guitar", "planet", "engine", "garden", "castle", "winter", "forest", "ocean",
+         "violin", "rocket", "candle", "bridge", "desert", "island", "pepper", "tiger", "copper", "marble", "silver",
+         "falcon", "meadow", "harbor", "lantern", "piano", "glacier", "canyon", "orchard"]
 # Small and fast: 64 pairs, batches of 16, so an epoch is 4 steps and a run takes seconds.
 FAST = {"batch_size": 16, "mini_batch_size": 8, "learning_rate": 1e-3, "heldout": 0.15, "seed": 3}
 
@@ -29,7 +31,8 @@ def write_pairs(path: Path, n: int = 72, seed: int = 1) -> Path:
             if (a, b) in seen:
                 continue
             seen.add((a, b))
-            f.write(json.dumps({"query": f"{a} {b}", "positive": f"This text is about the {a} and the {b}, nothing else."}) + "\n")
+            f.write(json.dumps({"query": f"{a} {b}", "positive": f"This text is about the {a} and the {b}, nothing "
+                                                                 "else."}) + "\n")
     return path
 
 
@@ -182,7 +185,8 @@ def test_triplets_from_a_csv_file_and_a_beir_folder_train(tmp_path, tiny_model_d
         for i, (a, b) in enumerate(zip(WORDS, reversed(WORDS)))))
     (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"{a} {b}"}) + "\n"
                                                 for i, (a, b) in enumerate(zip(WORDS, reversed(WORDS)))))
-    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(WORDS))))
+    (beir / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(WORDS))))
     result = finetune(beir, tmp_path / "m2", base_model=str(tiny_model_dir), **FAST)
     assert result.card["data"]["kind"] == "beir" and result.card["data"]["queries"] == len(WORDS)
 
@@ -204,14 +208,18 @@ def test_matryoshka_training_is_recorded_for_truncation(tmp_path, pairs, tiny_mo
 @pytest.mark.parametrize(
     ("name", "content", "error", "match"),
     [
-        ("pairs.csv", "question_text,answer_text\nq,a\n", InvalidInputError, "no query column .*needs columns query and positive"),
+        ("pairs.csv", "question_text,answer_text\nq,a\n", InvalidInputError,
+         "no query column .*needs columns query and positive"),
         ("pairs.jsonl", '{"query": "q", "doc": "d"}\n', InvalidInputError, "no positive column"),
         ("pairs.jsonl", "", InvalidInputError, "no rows"),
         ("pairs.csv", "", InvalidInputError, "no rows"),
-        ("pairs.jsonl", '{"query": "q", "positive": "p"}\n{"query": "q2", "positive": ""}\n', InvalidInputError, r"pairs.jsonl:2: empty positive"),
-        ("pairs.jsonl", '{"query": "q", "positive": "p"}\nnot json\n', InvalidInputError, r"pairs.jsonl:2: not valid JSON"),
+        ("pairs.jsonl", '{"query": "q", "positive": "p"}\n{"query": "q2", "positive": ""}\n', InvalidInputError,
+         r"pairs.jsonl:2: empty positive"),
+        ("pairs.jsonl", '{"query": "q", "positive": "p"}\nnot json\n', InvalidInputError,
+         r"pairs.jsonl:2: not valid JSON"),
         ("pairs.txt", "query\tpositive\n", InvalidInputError, "unknown file type"),
-        ("pairs.jsonl", '{"query": "q", "positive": "p"}\n{"query": "r", "positive": "s"}\n', InvalidInputError, "only 2 distinct queries"),
+        ("pairs.jsonl", '{"query": "q", "positive": "p"}\n{"query": "r", "positive": "s"}\n', InvalidInputError,
+         "only 2 distinct queries"),
     ],
 )
 def test_bad_training_files_give_clear_errors(tmp_path, name, content, error, match):
@@ -269,9 +277,11 @@ def test_cli_finetune_then_index_and_search_with_the_new_model(tmp_path, pairs, 
     assert set(payload["before"]["heldout"]) == {"ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"}
 
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"All about the {w}."}) + "\n" for i, w in enumerate(WORDS)))
+    docs.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"All about the {w}."}) + "\n"
+                            for i, w in enumerate(WORDS)))
     col = tmp_path / "col"
-    r = runner.invoke(app, ["index", str(docs), "-c", str(col), "--model", str(out), "--engine", "torch", "--no-progress"])
+    r = runner.invoke(app, ["index", str(docs), "-c", str(col), "--model", str(out), "--engine", "torch",
+                            "--no-progress"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["search", WORDS[5], "-c", str(col), "--json", "--engine", "torch"])
     assert r.exit_code == 0, r.output

@@ -13,7 +13,8 @@ from semsearch.finetune.pseudo_queries import SourceDocument, inverse_cloze, pse
 
 
 def groups(n: int) -> list[QueryGroup]:
-    return [QueryGroup(f"query {i}", {f"passage {i}": 1, f"passage {i} again": 2}, negatives=[f"wrong {i}"]) for i in range(n)]
+    return [QueryGroup(f"query {i}", {f"passage {i}": 1, f"passage {i} again": 2}, negatives=[f"wrong {i}"])
+            for i in range(n)]
 
 
 def test_held_out_queries_never_reach_training_or_the_negatives_pool():
@@ -34,14 +35,16 @@ def test_the_split_is_reproducible_and_bounded():
     a = split_heldout(groups(30), fraction=0.1, seed=7, eval_corpus_size=10)
     b = split_heldout(groups(30), fraction=0.1, seed=7, eval_corpus_size=10)
     assert a.to_json() == b.to_json()
-    assert len(split_heldout(groups(5000), fraction=0.5, seed=1, eval_corpus_size=10, max_heldout=100).heldout.queries) == 100
+    data = split_heldout(groups(5000), fraction=0.5, seed=1, eval_corpus_size=10, max_heldout=100)
+    assert len(data.heldout.queries) == 100
     assert len(split_heldout(groups(30), fraction=0.1, seed=1, eval_corpus_size=10, max_pairs=7).train) == 7
     with pytest.raises(InvalidInputError, match="only 2 distinct queries"):
         split_heldout(groups(2), fraction=0.1, seed=1, eval_corpus_size=10)
 
 
 def test_inverse_cloze_judges_the_passage_without_its_sentence():
-    passage = "The harbor opens at dawn every day. Fishermen unload their catch on the old stone pier. Tourists arrive later in the morning for the market."
+    passage = ("The harbor opens at dawn every day. Fishermen unload their catch on the old stone pier. "
+               "Tourists arrive later in the morning for the market.")
     rng = random.Random(0)
     seen_kept = False
     for _ in range(60):
@@ -55,8 +58,10 @@ def test_inverse_cloze_judges_the_passage_without_its_sentence():
 
 def test_pseudo_queries_use_titles_and_sentences_and_remember_their_document():
     docs = [
-        SourceDocument("# Resetting the router\nHold the button for ten seconds. The lights blink twice when it restarts. Wait a minute.", "Resetting the router"),
-        SourceDocument("No title here. Just a few plain sentences about nothing in particular. And one more to be sure."),
+        SourceDocument("# Resetting the router\nHold the button for ten seconds. The lights blink twice when it "
+                       "restarts. Wait a minute.", "Resetting the router"),
+        SourceDocument("No title here. Just a few plain sentences about nothing in particular. "
+                       "And one more to be sure."),
         SourceDocument("Short."),
     ]
     made, passages, counts = pseudo_query_groups(docs, lambda texts: [[t] if t else [] for t in texts], seed=0)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from semsearch.errors import DuplicateIdError
 from semsearch.lexical import match_expression, tokenize
 
 
@@ -70,7 +71,8 @@ def test_lexical_search_finds_words_in_any_script(lexical_col, query, expected):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(query=st.text(alphabet=st.sampled_from(list('"*:-()^+ANDORNTaxk4471{}[]\\\'.,NEAR/ 東')), min_size=1, max_size=30))
+@given(query=st.text(alphabet=st.sampled_from(list('"*:-()^+ANDORNTaxk4471{}[]\\\'.,NEAR/ 東')), min_size=1,
+                     max_size=30))
 def test_any_query_text_searches_without_error(lexical_col, query):
     if not query.strip():
         return
@@ -93,7 +95,7 @@ def test_lexical_index_follows_every_write(lexical_col):
     chunk_ids = {r[0] for r in col.engine.store.con.execute("SELECT rowid FROM chunks")}
     assert set(_fts_rows(col)) == chunk_ids
     # A write that fails mid-way leaves neither chunks nor lexical rows behind.
-    with pytest.raises(Exception):
+    with pytest.raises(DuplicateIdError):
         col.add(["Part ZZ-1234 ok", "second"], ids=["new", "bolt"], embeddings=rng.normal(size=(2, col.dimension)))
     assert col.search("ZZ-1234", k=1, mode="lexical") == [] and set(_fts_rows(col)) == chunk_ids
 
@@ -118,7 +120,8 @@ def test_a_format_1_collection_gets_its_lexical_index_on_open(tmp_path, tiny_mod
     con = sqlite3.connect(path / "collection.sqlite3")
     con.executescript(
         "DROP TRIGGER chunks_removed_fts; DROP TABLE chunks_fts; "
-        "UPDATE manifest SET value = '1' WHERE key = 'format_version'; DELETE FROM manifest WHERE key = 'lexical_tokenizer';"
+        "UPDATE manifest SET value = '1' WHERE key = 'format_version'; DELETE FROM manifest WHERE key = "
+        "'lexical_tokenizer';"
     )
     con.close()
     with Collection(path) as col:

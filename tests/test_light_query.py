@@ -227,8 +227,10 @@ def test_searching_an_indexed_collection_never_imports_torch(minilm_path, tmp_pa
 
 def test_importing_semsearch_and_its_cli_loads_no_model_library():
     libraries = HEAVY + ("openvino", "tokenizers")
-    code = f"import sys, semsearch, semsearch.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({libraries!r})))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
+    code = ("import sys, semsearch, semsearch.cli; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({libraries!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC},
                          timeout=120, check=True).stdout
     assert out.strip() == "[]"
 

@@ -45,7 +45,8 @@ def _condition():
 leaves = st.builds(lambda k, c: {k: c}, st.sampled_from(KEYS), _condition())
 wheres = st.recursive(
     leaves,
-    lambda inner: st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]), st.lists(inner, min_size=1, max_size=3)),
+    lambda inner: st.builds(lambda op, parts: {op: parts}, st.sampled_from(["$and", "$or"]),
+                            st.lists(inner, min_size=1, max_size=3)),
     max_leaves=5,
 )
 

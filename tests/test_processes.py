@@ -159,7 +159,8 @@ def test_kill_9_at_random_points_loses_nothing_acknowledged(tmp_path, minilm_pat
             # Open, catch up, and check the index agrees with the store before any repair.
             col.engine.index.ensure_current()
             stored = col.engine.store.chunk_count()
-            assert len(col.engine.index._index) == stored, f"round {round_}: index {len(col.engine.index._index)} != store {stored}"
+            in_index = len(col.engine.index._index)
+            assert in_index == stored, f"round {round_}: index {in_index} != store {stored}"
             found = {d.id for d in col.get(acked_all)}
             missing = [i for i in acked_all if i not in found]
             assert not missing, f"round {round_}: acknowledged but lost: {missing[:5]}"

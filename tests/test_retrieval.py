@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from semsearch import InvalidInputError
-from semsearch.types import Candidate
 from semsearch.retrieval.fusion import minmax, rrf, weighted
+from semsearch.types import Candidate
 
 
 def _c(*pairs):

@@ -7,8 +7,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from semsearch.errors import NotACollectionError
 from semsearch.backends.local.store import Store
+from semsearch.errors import NotACollectionError
 from semsearch.types import ChunkRow, DocumentRow
 
 

@@ -20,6 +20,7 @@ from .errors import InvalidInputError
 from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
 from .manifest import open_embedder, summary
+from .reindexing import Reindexing
 from .types import Document, DocumentRow, Hit, IndexReport
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 Where = dict[str, Any] | str | None
 
 
-class Collection(Exploring):
+class Collection(Exploring, Reindexing):
     """Documents, their chunks and embeddings, searchable by meaning.
 
     >>> col = Collection("./my-index")                       # doctest: +SKIP
@@ -58,6 +59,8 @@ class Collection(Exploring):
         index_save_every: save the local vector index after this many changes (default 200,000).
         embedding_cache: chunk embeddings kept in the folder's cache, so unchanged text is never
             encoded twice (0: no cache; local).
+        dimensions: truncate a new collection's vectors to this many dimensions (Matryoshka models
+            only, unless ``force_dimensions``); change an existing one's with :meth:`reindex`.
         backend_options: for Milvus, ``db_name``, ``insert_batch``, ``shards``, ``replicas`` and
             ``consistency`` (see :class:`semsearch.backends.milvus.engine.MilvusEngine`).
 
@@ -87,6 +90,8 @@ class Collection(Exploring):
         progress: bool | None = None,
         index_save_every: int | None = None,
         embedding_cache: int = 1_000_000,
+        dimensions: int | None = None,
+        force_dimensions: bool = False,
         **backend_options: Any,
     ) -> None:
         if index_save_every is not None:
@@ -96,10 +101,10 @@ class Collection(Exploring):
         self._chunker: Any = None
         self.engine: Engine = open_engine(path, backend=backend, uri=uri, token=token, create=create,
                                           lock_timeout=lock_timeout, **backend_options)
-        encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
+        self._encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
         try:
-            self.embedder = open_embedder(self.engine, model, index=index, chunk_size=chunk_size,
-                                          chunk_overlap=chunk_overlap, encoder=encoder)
+            self.embedder = open_embedder(self.engine, model, index=index, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                                          encoder=self._encoder, dimensions=dimensions, force_dimensions=force_dimensions)
         except BaseException:
             self.engine.close()
             raise
@@ -195,8 +200,9 @@ class Collection(Exploring):
     def _write(self, documents: Any, ids: Any, metadatas: Any, embeddings: Any, sources: Any, *, replace: bool) -> list[str]:
         from .writing import write_documents
 
-        return write_documents(self.engine, documents, ids, metadatas, embeddings, sources, replace=replace,
-                               split=lambda texts: self.chunker.split_many(texts), encode=self._encode_rows)
+        return self._current_model(lambda: write_documents(
+            self.engine, documents, ids, metadatas, embeddings, sources, replace=replace,
+            split=lambda texts: self.chunker.split_many(texts), encode=self._encode_rows))
 
     def delete(self, ids: str | Sequence[str] | None = None, *, where: Where = None, where_document: Where = None) -> int:
         """Delete documents by id and/or every document matching a filter; returns how many.
@@ -318,9 +324,10 @@ class Collection(Exploring):
         """
         from .retrieval.search import search
 
-        results, single = search(self.engine, self.embedder, query, k, where=where, where_document=where_document,
-                                 mode=mode, fusion=fusion, alpha=alpha, rrf_k=rrf_k, candidates=candidates,
-                                 rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr)
+        results, single = self._current_model(lambda: search(
+            self.engine, self.embedder, query, k, where=where, where_document=where_document, mode=mode, fusion=fusion,
+            alpha=alpha, rrf_k=rrf_k, candidates=candidates, rerank=rerank, rerank_top=rerank_top, threshold=threshold,
+            mmr=mmr))
         return results[0] if single else results
 
     def index_files(
@@ -349,8 +356,8 @@ class Collection(Exploring):
         def encode(rows: list[DocumentRow]) -> None:  # a reporter replaces the encoder's own bar
             self._encode_rows(rows, show=False if progress is not None else None)
 
-        return index_files(self.engine, paths, options, split=self.chunker.split_many, encode=encode,
-                           prune=prune, batch_chunks=batch_chunks, progress=progress)
+        return self._current_model(lambda: index_files(self.engine, paths, options, split=self.chunker.split_many,
+                                                       encode=encode, prune=prune, batch_chunks=batch_chunks, progress=progress))
 
     def set_index(self, spec: str) -> None:
         """Change the vector index spec; rebuilt from the stored vectors (nothing is re-encoded).

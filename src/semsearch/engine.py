@@ -14,14 +14,14 @@ Documents are returned in the order asked (by id) or in insertion order (by filt
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from .filters import Node
-from .types import Candidate, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from .types import Candidate, Document, DocumentRow, FileState, ReindexReport, Scope, StoredChunk, TermStatistics
 
 
 class Engine(Protocol):
@@ -51,6 +51,22 @@ class Engine(Protocol):
 
     def update_manifest(self, values: Mapping[str, Any]) -> None:
         """Record extra keys in the manifest (e.g. what an evaluation corpus was)."""
+
+    def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
+                progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+        """Replace every chunk's embedding by ``encode(chunk texts)`` and the manifest's model keys
+        by ``target`` (model, dimension, model_dimension, prompts, max_seq_length; optionally index).
+
+        The old embeddings serve searches until the new set is complete; the swap is atomic (a kill
+        leaves the old set or the new one, never a mix), batches already encoded by an interrupted
+        run for the same model and dimension are kept, chunks written meanwhile are encoded too,
+        the derived index is rebuilt and the old vectors removed. ``progress(done, total)`` after
+        each batch. Other processes that opened the collection before the swap then get
+        EmbeddingsReplacedError.
+        """
+
+    def reload(self) -> None:
+        """Read the manifest and derived structures again (after EmbeddingsReplacedError)."""
 
     def flush(self, lock_timeout: float | None = None) -> None:
         """Make derived structures current and persistent (durability never depends on it)."""

@@ -64,6 +64,11 @@ class ModelMismatchError(SemsearchError):
     """The collection was built with another model or dimension than the one asked for."""
 
 
+class EmbeddingsReplacedError(ModelMismatchError):
+    """Another process re-encoded the collection with another model (``reindex --model``) since this
+    one opened it; :class:`semsearch.Collection` reopens itself with the new model and retries."""
+
+
 class CollectionBusyError(SemsearchError):
     """Another process holds the collection's write lock for longer than we were willing to wait."""
 
@@ -113,6 +118,7 @@ __all__ = [
     "ContextOverflowError",
     "DimensionMismatchError",
     "DuplicateIdError",
+    "EmbeddingsReplacedError",
     "EmptyDocumentError",
     "FilterError",
     "IndexFileCorruptError",

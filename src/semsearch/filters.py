@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .errors import FilterError
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 DOCUMENT_OPERATORS = ("$contains", "$not_contains")
@@ -66,7 +66,7 @@ class Or:
     parts: tuple[Node, ...]
 
 
-Node = Union[Compare, Contains, And, Or]
+Node = Compare | Contains | And | Or
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -220,7 +220,8 @@ def _sql(node: Node, metadata: str, text: str, params: list[Any]) -> str:
     terms = []
     for v in values:
         kind, sql_value = _typed(v)
-        sqlop = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+        sqlop = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=",
+                 "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
         params.append(sql_value)
         terms.append(f"({kind} AND j.value {sqlop} ?)")
     exists = (f"EXISTS (SELECT 1 FROM json_each({metadata}, ?) j WHERE typeof(j.key) <> 'text' "

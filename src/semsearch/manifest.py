@@ -16,24 +16,38 @@ from .errors import InvalidInputError, ModelMismatchError
 from .version import __version__
 
 
-def new_manifest(embedder: Embedder, *, index: str, chunk_size: int | None, chunk_overlap: int | None) -> dict[str, Any]:
-    """The manifest of a new collection encoded by ``embedder`` (loads the model: the dimension is needed).
+def model_keys(embedder: Embedder, chunk_size: int | None) -> dict[str, Any]:
+    """What a manifest records about the model of ``embedder`` (loads it: the dimension is needed).
 
     Raises:
         InvalidInputError: a chunk size above what the model reads at once.
     """
     info = embedder.info()
     max_tokens = info.max_seq_length - 2  # room for [CLS] and [SEP]
-    size = chunk_size or max_tokens
-    if size > max_tokens:
-        raise InvalidInputError(f"chunk_size {size} is more than {embedder.name} reads ({max_tokens} tokens); use at most {max_tokens}")
+    if chunk_size is not None and chunk_size > max_tokens:
+        raise InvalidInputError(f"chunk_size {chunk_size} is more than {embedder.name} reads ({max_tokens} tokens); "
+                                f"use at most {max_tokens}, or a model that reads more")
     return {
         "model": embedder.name,
         "dimension": info.dimension,
+        "model_dimension": info.model_dimension,  # more than ``dimension`` when truncated (Matryoshka)
         "normalized": True,
         "similarity": "cosine",
         "prompts": info.prompts,
         "max_seq_length": info.max_seq_length,
+    }
+
+
+def new_manifest(embedder: Embedder, *, index: str, chunk_size: int | None, chunk_overlap: int | None) -> dict[str, Any]:
+    """The manifest of a new collection encoded by ``embedder`` (loads the model: the dimension is needed).
+
+    Raises:
+        InvalidInputError: a chunk size above what the model reads at once.
+    """
+    keys = model_keys(embedder, chunk_size)
+    size = chunk_size or keys["max_seq_length"] - 2
+    return {
+        **keys,
         "chunk_size": size,
         "chunk_overlap": chunk_overlap if chunk_overlap is not None else size // 8,
         "index": index,
@@ -42,43 +56,73 @@ def new_manifest(embedder: Embedder, *, index: str, chunk_size: int | None, chun
     }
 
 
-def check_reopen(manifest: dict[str, Any], where: object, *, model: str | None, chunk_size: int | None) -> None:
+def check_reopen(manifest: dict[str, Any], where: object, *, model: str | None, chunk_size: int | None,
+                 dimensions: int | None = None) -> None:
     """Refuse to open a collection with settings it was not built with.
 
     Raises:
-        ModelMismatchError: another model than the collection's.
+        ModelMismatchError: another model or dimension than the collection's.
         InvalidInputError: another chunk size (re-chunking is not supported).
     """
     recorded = manifest["model"]
     if model is not None and canonical_model_name(model) != recorded:
         raise ModelMismatchError(
             f"{where} was built with model {recorded!r} (dimension {manifest['dimension']}); you asked for "
-            f"{canonical_model_name(model)!r}. Open it without a model to use {recorded!r}, or index into a new "
-            "collection to use the other model"
+            f"{canonical_model_name(model)!r}. Open it without a model to use {recorded!r}, re-encode it with "
+            f"`semsearch reindex --model {model}` (Collection.reindex(model=...)), or index into a new collection"
         )
     if chunk_size is not None and chunk_size != manifest["chunk_size"]:
         raise InvalidInputError(
             f"{where} chunks at {manifest['chunk_size']} tokens; re-chunking an existing collection "
             "is not supported, index into a new collection to change chunk_size"
         )
+    if dimensions is not None and dimensions != manifest["dimension"]:
+        raise ModelMismatchError(
+            f"{where} holds {manifest['dimension']}-dimensional vectors, not {dimensions}; re-encode it with "
+            f"`semsearch reindex --dimensions {dimensions}` (Collection.reindex(dimensions={dimensions}))"
+        )
+
+
+def new_embedder(model: str, dimensions: int | None, force_dimensions: bool, encoder: dict[str, Any]) -> Embedder:
+    """An embedder of ``model`` for a new embedding set, truncating to ``dimensions`` if the model allows.
+
+    Raises:
+        InvalidInputError: truncation the model was not trained for (see :func:`check_truncation`).
+    """
+    embedder = Embedder(model, dimensions=dimensions, **encoder)
+    if dimensions is not None:
+        from .embedding.matryoshka import check_truncation
+
+        check_truncation(embedder.name, dimensions, embedder.model_dimension, force=force_dimensions)
+    return embedder
+
+
+def collection_embedder(manifest: dict[str, Any], encoder: dict[str, Any]) -> Embedder:
+    """The embedder of an existing collection, as its manifest records it (truncation included)."""
+    dim = int(manifest["dimension"])
+    truncated = dim if int(manifest.get("model_dimension", dim)) != dim else None
+    return Embedder(manifest["model"], expect_dimension=dim, dimensions=truncated, **encoder)
 
 
 def open_embedder(engine: Engine, model: str | None, *, index: str | None, chunk_size: int | None,
-                  chunk_overlap: int | None, encoder: dict[str, Any]) -> Embedder:
+                  chunk_overlap: int | None, encoder: dict[str, Any], dimensions: int | None = None,
+                  force_dimensions: bool = False) -> Embedder:
     """The encoder of the collection behind ``engine``: a new collection is created with the
-    manifest of ``model`` (default all-MiniLM-L6-v2); an existing one is checked against the
-    arguments (another ``index`` rebuilds its index from the stored vectors).
+    manifest of ``model`` (default all-MiniLM-L6-v2, truncated to ``dimensions`` if given); an
+    existing one is checked against the arguments (another ``index`` rebuilds its index from
+    the stored vectors).
 
     Raises:
-        ModelMismatchError, InvalidInputError: see :func:`check_reopen` and :func:`new_manifest`.
+        ModelMismatchError, InvalidInputError: see :func:`check_reopen`, :func:`new_manifest`
+            and :func:`new_embedder`.
     """
     if engine.manifest is None:
-        embedder = Embedder(model or DEFAULT_MODEL, **encoder)
+        embedder = new_embedder(model or DEFAULT_MODEL, dimensions, force_dimensions, encoder)
         engine.create(new_manifest(embedder, index=index or engine.default_index, chunk_size=chunk_size,
                                    chunk_overlap=chunk_overlap))
         return embedder
-    check_reopen(engine.manifest, engine.path, model=model, chunk_size=chunk_size)
-    embedder = Embedder(engine.manifest["model"], expect_dimension=int(engine.manifest["dimension"]), **encoder)
+    check_reopen(engine.manifest, engine.path, model=model, chunk_size=chunk_size, dimensions=dimensions)
+    embedder = collection_embedder(engine.manifest, encoder)
     if index is not None and index != engine.manifest["index"]:
         engine.set_index(index)
     return embedder
@@ -87,4 +131,8 @@ def open_embedder(engine: Engine, model: str | None, *, index: str | None, chunk
 def summary(manifest: dict[str, Any]) -> dict[str, Any]:
     """The part of a manifest that ``info`` shows."""
     keys = ("model", "dimension", "index", "chunk_size", "chunk_overlap", "prompts", "created_with")
-    return {key: manifest.get(key, {} if key == "prompts" else None) for key in keys}
+    out = {key: manifest.get(key, {} if key == "prompts" else None) for key in keys}
+    out["model_dimension"] = manifest.get("model_dimension", manifest["dimension"])
+    if manifest.get("reembedded_at"):
+        out["reembedded_at"] = manifest["reembedded_at"]
+    return out

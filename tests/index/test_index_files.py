@@ -18,7 +18,8 @@ from semsearch.index.files import CHECKSUMS_SUFFIX, digest_of
 from .test_index_types import DIM, built, clustered
 
 # Every index family: exact, IVF (flat, SQ8, PQ codes), graphs (plain and SQ8), exhaustive codes, binary.
-SPECS = ["Flat", "IVF16,Flat", "IVF16,SQ8", "IVF16,PQ8x4", "HNSW16", "HNSW16,SQ8", "SQ8", "PQ8x4", "binary", "binary,SQ8"]
+SPECS = ["Flat", "IVF16,Flat", "IVF16,SQ8", "IVF16,PQ8x4", "HNSW16", "HNSW16,SQ8", "SQ8", "PQ8x4", "binary",
+         "binary,SQ8"]
 
 
 @pytest.fixture(scope="module")

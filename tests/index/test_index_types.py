@@ -10,7 +10,8 @@ from semsearch.index import load_index, make_index, parse_spec
 from semsearch.index.tuning import GroundTruth, nlist_for, recall_at_k, resolve_auto, tune
 
 DIM = 32
-SPECS = ["Flat", "IVF16,Flat", "IVF16,SQ8", "IVF16,PQ8x4", "HNSW16", "HNSW16,SQ8", "SQ8", "PQ8x4", "binary", "binary,SQ8"]
+SPECS = ["Flat", "IVF16,Flat", "IVF16,SQ8", "IVF16,PQ8x4", "HNSW16", "HNSW16,SQ8", "SQ8", "PQ8x4", "binary",
+         "binary,SQ8"]
 
 
 def clustered(n: int, dim: int = DIM, clusters: int = 40, seed: int = 0) -> np.ndarray:

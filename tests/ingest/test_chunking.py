@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semsearch.errors import InvalidInputError
 from semsearch.ingest import MIN_CHUNK_SIZE, Chunk, Chunker
-
 
 SENTENCES = [
     f"Sentence number {i} talks about {topic} in a few plain words."

@@ -46,7 +46,8 @@ def watched(tmp_path, minilm_path):
     syncs, notices = [], []
 
     def start(paths=None, **kw) -> FolderWatcher:
-        watcher = FolderWatcher(col, paths or [docs], settle=SETTLE, on_sync=syncs.append, on_notice=notices.append, **kw)
+        watcher = FolderWatcher(col, paths or [docs], settle=SETTLE, on_sync=syncs.append, on_notice=notices.append,
+                                **kw)
         watcher.syncs, watcher.notices = syncs, notices
         watcher.start()
         started.append(watcher)
@@ -67,7 +68,8 @@ def test_create_modify_delete_and_rename_are_applied_within_seconds(watched):
     (docs / "a.md").write_text("Budget lodging by the coast.")
     took = [wait_for(lambda: texts(col).get("docs/a.md") == "Budget lodging by the coast.", "created file indexed")]
     (docs / "a.md").write_text("A mountain cabin with a wood stove.")
-    took.append(wait_for(lambda: texts(col).get("docs/a.md") == "A mountain cabin with a wood stove.", "change applied"))
+    took.append(wait_for(lambda: texts(col).get("docs/a.md") == "A mountain cabin with a wood stove.",
+                         "change applied"))
     assert col.search("cosy hut in the mountains", k=1)[0].source.endswith("a.md")
     (docs / "a.md").rename(docs / "b.md")
     took.append(wait_for(lambda: set(texts(col)) == {"docs/b.md"}, "rename applied"))

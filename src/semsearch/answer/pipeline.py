@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ContextOverflowError, InvalidInputError
+from ..retrieval.calibration import NO_MATCH_THRESHOLD
 from .chat import ChatClient, ChatSettings
 from .citations import CitationFilter
 from .context import assemble_context
 from .extractive import extract_answer, format_extracts
 from .prompt import build_messages, says_no_answer
-from ..retrieval.calibration import NO_MATCH_THRESHOLD
 from .refusal import Relevance, calibrated_score, good_matches
 from .result import NO_ANSWER, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
 

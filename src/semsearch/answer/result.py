@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..types import Hit
@@ -107,4 +107,4 @@ class Done:
     answer: Answer
 
 
-AnswerEvent = Union[Retrieved, Token, Done]
+AnswerEvent = Retrieved | Token | Done

@@ -11,6 +11,7 @@ branch there. pymilvus is imported only when ``milvus`` is asked for.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ..engine import Engine
@@ -47,10 +48,11 @@ def open_engine(
             raise InvalidInputError("uri and token are for backend='milvus'; a local collection is a folder path")
         unknown = set(options) - {"index_save_every"}
         if unknown:
-            raise InvalidInputError(f"option(s) {', '.join(sorted(unknown))} are for backend='milvus', not a local collection")
+            raise InvalidInputError(f"option(s) {', '.join(sorted(unknown))} are for backend='milvus', not a local "
+                                    "collection")
         from .local import LocalEngine
 
-        return LocalEngine(location, create=create, lock_timeout=lock_timeout, **options)
+        return LocalEngine(Path(location), create=create, lock_timeout=lock_timeout, **options)
     if backend == "milvus":
         unknown = set(options) - {"db_name", "insert_batch", "shards", "replicas", "consistency"}
         if unknown:
@@ -58,7 +60,8 @@ def open_engine(
         try:
             from .milvus.engine import MilvusEngine
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(f"backend='milvus' needs pymilvus and milvus-lite: pip install 'semsearch[milvus]' ({exc})") from exc
+            raise ImportError("backend='milvus' needs pymilvus and milvus-lite: pip install 'semsearch[milvus]' "
+                              f"({exc})") from exc
         return MilvusEngine(location, uri=uri or DEFAULT_MILVUS_URI, token=token, create=create, **options)
     raise InvalidInputError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
 

@@ -8,7 +8,7 @@ One module per group of commands; each registers its commands on :data:`app`. He
 from __future__ import annotations
 
 # Registers the commands; the import order is the order --help lists them in.
-from . import asking, documents, evaluating, exploring, finetuning, searching, serving  # noqa: F401, I001
+from . import documents, reindexing, evaluating, searching, asking, exploring, finetuning, serving  # noqa: F401, I001
 from .common import app
 
 

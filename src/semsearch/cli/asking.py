@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,20 +31,31 @@ from .common import (
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in your own words.", show_default=False)],
-    k: Annotated[int, typer.Option("-k", "--k", help="Passages to retrieve (best first, within --context-tokens).")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k",
+                                   help="Passages to retrieve (best first, within --context-tokens).")] = 5,
     collection: CollectionOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: answer, answered, citations, hits, model.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object: answer, answered, citations, hits, model."),
+    ] = False,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
     llm_timeout: LlmTimeoutOpt = 120.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Longest answer to ask the model for (tokens).")] = 512,
-    context_tokens: Annotated[int, typer.Option("--context-tokens", help="Tokens of passages the prompt carries.")] = 1200,
-    min_relevance: Annotated[float | None, typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer (default: the model's measured cut).", show_default=False)] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens",
+                                            help="Longest answer to ask the model for (tokens).")] = 512,
+    context_tokens: Annotated[int, typer.Option("--context-tokens",
+                                                help="Tokens of passages the prompt carries.")] = 1200,
+    min_relevance: Annotated[
+        float | None,
+        typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer "
+                                             "(default: the model's measured cut).", show_default=False),
+    ] = None,
     sentences: Annotated[int, typer.Option("--sentences", help="Sentences in an extractive answer.")] = 3,
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="Retrieval: hybrid, dense or lexical.")] = "hybrid",
-    rerank: Annotated[str | None, typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path).")] = None,
+    rerank: Annotated[str | None,
+                      typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path).")] = None,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
@@ -52,7 +63,7 @@ def ask(
     """Answer a question from your documents, citing them as [1], [2] ...
 
     Offline by default: the sentences of the best passages that answer the question. With --llm-url, a language model writes the answer from the passages, streamed as it comes; citations of sources it was not given are removed. When nothing relevant is found it says so and asks no model.
-    """
+    """  # noqa: E501 - typer prints a help docstring's line breaks as they are: one paragraph, one line
 
     def go() -> None:
         from ..answer import ChatSettings, Done, Token, stream_ask
@@ -61,7 +72,7 @@ def ask(
         llm = None
         if llm_url:
             llm = ChatSettings(llm_url, model=llm_model, timeout=llm_timeout, max_tokens=max_tokens)
-        options = {
+        options: dict[str, Any] = {
             "k": k, "llm": llm, "context_tokens": context_tokens, "max_sentences": sentences, "where": where,
             "where_document": where_document, "mode": mode, "rerank": rerank,
             "min_relevance": DENSE_COSINE_THRESHOLD if min_relevance is None else min_relevance,
@@ -106,8 +117,15 @@ def _print_sources(answer) -> None:
 
 @app.command()
 def mcp(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default.", show_default=False)] = None,
-    allow_writes: Annotated[bool, typer.Option("--allow-writes", help="Also offer tools that add and delete documents (off: read-only).")] = False,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default.",
+                       show_default=False),
+    ] = None,
+    allow_writes: Annotated[
+        bool,
+        typer.Option("--allow-writes", help="Also offer tools that add and delete documents (off: read-only)."),
+    ] = False,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
     llm_timeout: LlmTimeoutOpt = 120.0,
@@ -115,7 +133,7 @@ def mcp(
     """Serve collections to LLM agents over the Model Context Protocol (stdio).
 
     Tools: search (with filters), get documents by id, ask (cited answers), list collections; add and delete only with --allow-writes. Configure your agent to run `semsearch mcp PATH`.
-    """
+    """  # noqa: E501 - typer prints a help docstring's line breaks as they are: one paragraph, one line
 
     def go() -> None:
         from ..mcp_server import run_stdio

@@ -111,7 +111,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 INDEX_HELP = (
     "Vector index: auto (default: exact below 100k vectors, then IVF tuned to recall@10 >= 0.95; "
     "auto:2GB adds a memory budget), a FAISS index_factory string (Flat, IVF4096,Flat, IVF4096,PQ48, "
-    "IVF4096,SQ8, HNSW32, HNSW32,SQ8, SQ8/int8, PQ48), or binary / binary,SQ8 (sign bits with rescoring)."
+    "IVF4096,SQ8, HNSW32, HNSW32,SQ8, SQ8/int8, PQ48; PCA128,Flat or PCA128,IVF4096,Flat for smaller vectors), "
+    "or binary / binary,SQ8 (sign bits with rescoring)."
 )
 
 

@@ -1,10 +1,9 @@
-"""Commands that change or describe a collection: index, info, reindex, delete, migrate."""
+"""Commands that change or describe a collection: index, info, verify, delete, migrate (reindex: reindexing.py)."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +37,8 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).", show_default=False)],
     collection: CollectionOpt = None,
     model: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path (new collections; default all-MiniLM-L6-v2).")] = None,
+    dimensions: Annotated[Optional[int], typer.Option("--dimensions", help="Truncate vectors to this many dimensions (new collections; Matryoshka models only, unless --force-dimensions). Change an existing collection's with `semsearch reindex --dimensions N`.", show_default=False)] = None,
+    force_dimensions: Annotated[bool, typer.Option("--force-dimensions", help="Truncate a model that was not trained for it (quality drops).")] = False,
     text_field: Annotated[str, typer.Option("--text-field", "--text-column", help="CSV column / JSONL field holding the text.")] = "text",
     id_field: Annotated[Optional[str], typer.Option("--id-field", "--id-column", help="CSV column / JSONL field holding the document id (default: _id or id when present).")] = None,
     title_field: Annotated[Optional[str], typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
@@ -73,6 +74,7 @@ def index(
             collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
             chunk_overlap=chunk_overlap, precision=precision, engine=engine, progress=progress, backend=backend, uri=uri, token=token,
             index=index_spec if index_spec and not _exists(collection) else None,
+            dimensions=dimensions, force_dimensions=force_dimensions,
         ) as col:
             if index_spec and col.manifest["index"] != index_spec:
                 _fail(
@@ -118,33 +120,9 @@ def info(
             if key == "size_bytes":
                 key, value = "size on disk", f"{value / 1e6:.1f} MB"
             if key == "index_details":
-                key, value = "index details", (f"{value.get('type')}: " + _index_summary(value)) if value else "not built yet"
+                key, value = "index details", (f"{value.get('type')}: " + index_summary(value)) if value else "not built yet"
             table.add_row(f"[bold]{key}[/]", str(value))
         out.print(table)
-
-    _run(go)
-
-
-@app.command()
-def reindex(
-    index_spec: Annotated[str, typer.Option("--index", help=INDEX_HELP, show_default=False)],
-    collection: CollectionOpt = None,
-    lock_timeout: LockTimeoutOpt = 60.0,
-    backend: BackendOpt = "local",
-    uri: UriOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Change a collection's vector index: rebuilds it from the stored vectors (nothing is re-encoded)."""
-
-    def go() -> None:
-        started = time.perf_counter()
-        with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec, backend=backend, uri=uri,
-                   token=token) as col:
-            col.flush()
-            info = col.info()
-        details = info.get("index_details") or {"type": info.get("milvus_index", {}).get("type")}
-        out.print(f"index {index_spec} ({details.get('type')}) ready in {time.perf_counter() - started:.1f}s: "
-                  f"{_index_summary(details)}", highlight=False)
 
     _run(go)
 
@@ -180,8 +158,12 @@ def verify(
     _run(go)
 
 
-def _index_summary(details: dict) -> str:
+def index_summary(details: dict) -> str:
+    from ..index.spec import reduced_dimension  # lazily: the index package loads FAISS
+
     parts = [f"{details.get('vectors', 0)} vectors"]
+    if reduced_dimension(str(details.get("type", ""))) and not details.get("note"):
+        parts.append(f"searched as {reduced_dimension(details['type'])}-dimensional PCA projections")
     if "bytes_per_vector" in details:
         parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
     if details.get("trained_on"):

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from .common import BackendOpt, CollectionOpt, TokenOpt, UriOpt, WhereOpt, _fail, _open, _run, app, err, out
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (see the command's help for its shape).")]
+JsonOpt = Annotated[bool, typer.Option("--json",
+                                       help="Print JSON instead of a table (see the command's help for its shape).")]
 
 
 def _dump(payload: object) -> None:
@@ -60,11 +61,24 @@ def similar(
 
 @app.command()
 def duplicates(
-    threshold: Annotated[float, typer.Option("--threshold", "-t", help="Cosine similarity at or above which two documents are near-duplicates.")] = 0.95,
-    exact: Annotated[bool | None, typer.Option("--exact/--approximate", help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).", show_default=False)] = None,
-    keep: Annotated[str, typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest.")] = "first",
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", "-t",
+                     help="Cosine similarity at or above which two documents are near-duplicates."),
+    ] = 0.95,
+    exact: Annotated[
+        bool | None,
+        typer.Option("--exact/--approximate",
+                     help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).",
+                     show_default=False),
+    ] = None,
+    keep: Annotated[
+        str,
+        typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest."),
+    ] = "first",
     where: WhereOpt = None,
-    delete: Annotated[bool, typer.Option("--delete", help="Delete the other members of each group (asks first).")] = False,
+    delete: Annotated[bool, typer.Option("--delete",
+                                         help="Delete the other members of each group (asks first).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --delete: do not ask for confirmation.")] = False,
     as_json: JsonOpt = False,
     collection: CollectionOpt = None,
@@ -111,12 +125,23 @@ def duplicates(
 
 @app.command()
 def topics(
-    n: Annotated[int | None, typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).", show_default=False)] = None,
+    n: Annotated[int | None,
+                 typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).",
+                              show_default=False)] = None,
     where: WhereOpt = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write a 2-D map of the documents coloured by topic to this image (PNG, SVG, PDF).", show_default=False)] = None,
-    assign: Annotated[bool, typer.Option("--assign", help="Write each document's topic into its metadata (keys topic, topic_label) so it can be filtered on.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write a 2-D map of the documents coloured by topic to this image (PNG, SVG, PDF).",
+                     show_default=False),
+    ] = None,
+    assign: Annotated[
+        bool,
+        typer.Option("--assign", help="Write each document's topic into its metadata (keys topic, topic_label) so it "
+                                      "can be filtered on."),
+    ] = False,
     key: Annotated[str, typer.Option("--key", help="Metadata key --assign writes (and KEY_label).")] = "topic",
-    central: Annotated[int, typer.Option("--central", help="How many central documents to show per topic in the table.")] = 3,
+    central: Annotated[int, typer.Option("--central",
+                                         help="How many central documents to show per topic in the table.")] = 3,
     as_json: JsonOpt = False,
     collection: CollectionOpt = None,
     backend: BackendOpt = "local",
@@ -135,7 +160,9 @@ def topics(
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
             found = find_topics(col, n=n, where=where, plot=plot)
             changed = assign_topics(col, found, key=key, where=where) if assign else None
-            texts = {d.id: d.text for d in col.get([i for t in found for i in t.central(central)])} if not as_json else {}
+            texts: dict[str, str] = {}
+            if not as_json:
+                texts = {d.id: d.text for d in col.get([i for t in found for i in t.central(central)])}
         if as_json:
             _dump([t.to_dict() for t in found])
         else:

@@ -60,13 +60,15 @@ def _is_word(token: str) -> bool:
 
 
 def document_terms(texts: Sequence[str]) -> tuple[list[str], Any]:
-    """(vocabulary, sparse document x word count matrix) of the texts' lexical tokens (numbers and single letters left out)."""
+    """(vocabulary, sparse document x word count matrix) of the texts' lexical tokens (numbers and single letters
+    left out)."""
     from scipy import sparse
 
     from ..lexical import tokenize
 
     vocab: dict[str, int] = {}
-    indptr, indices = [0], []
+    indptr: list[int] = [0]
+    indices: list[int] = []
     for text in texts:
         indices.extend(vocab.setdefault(tok, len(vocab)) for tok in tokenize(text))
         indptr.append(len(indices))

@@ -155,7 +155,10 @@ def similar_pairs(
     total = 0
     for start in range(0, n, _BLOCK):
         block = x[start : start + _BLOCK]
-        lims, dist, labels = index.range_search(block, radius) if params is None else index.range_search(block, radius, params=params)
+        if params is None:
+            lims, dist, labels = index.range_search(block, radius)
+        else:
+            lims, dist, labels = index.range_search(block, radius, params=params)
         q = np.repeat(np.arange(start, start + len(block), dtype=np.int64), np.diff(lims).astype(np.int64))
         keep = (labels != q) & (dist >= threshold)
         a, b, s = q[keep], labels[keep].astype(np.int64), dist[keep].astype(np.float32)
@@ -166,8 +169,8 @@ def similar_pairs(
         total += len(lo)
         if total > max_pairs * (1 if exact else 2):
             raise InvalidInputError(
-                f"more than {max_pairs:,} pairs of documents score at least {threshold}: at that threshold documents are "
-                "neighbours, not duplicates; raise the threshold (near-duplicates are usually above 0.9)"
+                f"more than {max_pairs:,} pairs of documents score at least {threshold}: at that threshold "
+                "documents are neighbours, not duplicates; raise the threshold (near-duplicates are usually above 0.9)"
             )
         rows.append(lo)
         cols.append(hi)

@@ -57,7 +57,8 @@ def read_document_vectors(col: Any, doc_id: str) -> np.ndarray:
     """
     chunk_ids = col.engine.chunk_ids_of([doc_id]).get(doc_id)
     if not chunk_ids:
-        raise UnknownDocumentError(f"no document with id {doc_id!r} in this collection; check the id (semsearch search shows ids)")
+        raise UnknownDocumentError(f"no document with id {doc_id!r} in this collection; check the id (semsearch search "
+                                   "shows ids)")
     ids, vectors = col.engine.vectors(np.asarray(chunk_ids, dtype=np.int64))
     row = {int(i): n for n, i in enumerate(ids.tolist())}
     return np.asarray(vectors[[row[c] for c in chunk_ids if c in row]], dtype=np.float32)

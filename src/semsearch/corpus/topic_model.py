@@ -1,8 +1,8 @@
 """Topics: k-means clusters of document vectors (FAISS), labelled by their most distinctive words.
 
 Clustering is spherical k-means through ``faiss.Kmeans`` (cosine, since the vectors are unit
-length; k-means++ seeding, best of three runs): it scales to millions of vectors, puts every document in a topic (no "outlier" topic
-to explain, the complaint users most often raise about density-based topic models) and is
+length; k-means++ seeding, best of three runs): it scales to millions of vectors, puts every document in a
+topic (no "outlier" topic to explain, the complaint users most often raise about density-based topic models) and is
 deterministic for a fixed seed.
 
 When the number of topics is not given it is chosen from the data: k-means is run for each k
@@ -230,7 +230,8 @@ def find_topics(
     from .labels import distinctive_words
 
     if not (len(ids) == len(vectors) == len(texts)):
-        raise InvalidInputError(f"got {len(ids)} ids, {len(vectors)} vectors and {len(texts)} texts; give one of each per document")
+        raise InvalidInputError(f"got {len(ids)} ids, {len(vectors)} vectors and {len(texts)} texts; give one of each "
+                                "per document")
     if len(ids) == 0:
         return []
     x = unit_rows(vectors)

@@ -33,6 +33,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ENGINES = ("auto", "torch", "openvino")
 TORCH_BATCH_SIZE = 64
 
+
 @dataclass
 class EmbedderInfo:
     model: str
@@ -42,6 +43,7 @@ class EmbedderInfo:
     precision: str
     device: str
     engine: str = "torch"
+    model_dimension: int = 0  # what the model gives; ``dimension`` is less when truncated
 
 
 class Embedder:
@@ -63,6 +65,8 @@ class Embedder:
     Vectors are cached: queries in memory (``query_cache``, an LRU; 0 turns it off) and
     documents in ``cache`` when one is given (a :class:`DiskEmbeddingCache`, e.g. one per
     collection), both keyed by (model, precision, text), so the same text is never encoded twice.
+    ``dimensions`` truncates every vector to its first N components, re-normalised (Matryoshka
+    models; :func:`.matryoshka.check_truncation` is the caller's check); cache keys name it.
     """
 
     def __init__(
@@ -76,7 +80,10 @@ class Embedder:
         cache: DiskEmbeddingCache | None = None,
         query_cache: QueryCache | int = 4096,
         engine: str = "auto",
+        dimensions: int | None = None,
     ) -> None:
+        if dimensions is not None and (type(dimensions) is not int or dimensions < 1):
+            raise InvalidInputError(f"dimensions must be a positive whole number, got {dimensions!r}")
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if engine not in ENGINES:
@@ -97,6 +104,9 @@ class Embedder:
         self.query_cache = query_cache if isinstance(query_cache, QueryCache) else QueryCache(query_cache)
         self._model: Any = None
         self._expect_dimension = expect_dimension
+        self.truncate_dim = dimensions
+        # Cache keys name the dimension of truncated vectors (untruncated keys stay as they were).
+        self._cache_name = self.name if dimensions is None else f"{self.name}#dim={dimensions}"
         self._precision: str | None = None
         self._engine = "torch"
         self._warned_truncation = False
@@ -118,7 +128,12 @@ class Embedder:
                     self._model = model
         return self._model
 
-    def _check_dimension(self, dim: int) -> None:
+    def _check_dimension(self, native: int) -> None:
+        if self.truncate_dim is not None and self.truncate_dim > native:
+            raise InvalidInputError(
+                f"dimensions={self.truncate_dim} is more than {self.name} gives ({native}); use at most {native}"
+            )
+        dim = self.truncate_dim or native
         if self._expect_dimension is not None and dim != self._expect_dimension:
             raise ModelMismatchError(
                 f"model {self.name!r} now gives vectors of dimension {dim}, but the collection holds "
@@ -147,9 +162,15 @@ class Embedder:
         return self._recipe
 
     @property
-    def dimension(self) -> int:
+    def model_dimension(self) -> int:
+        """The dimension the model itself gives."""
         facts = self._facts()
         return int(facts["dimension"]) if facts else dimension_of(self.model)
+
+    @property
+    def dimension(self) -> int:
+        """The dimension of the vectors this embedder returns (``dimensions`` when truncating)."""
+        return self.truncate_dim or self.model_dimension
 
     @property
     def max_seq_length(self) -> int:
@@ -217,8 +238,10 @@ class Embedder:
         return precision if self._engine == "torch" else f"{self._engine}-{precision}"
 
     def info(self) -> EmbedderInfo:
-        return EmbedderInfo(self.name, self.dimension, self.max_seq_length, self.prompts, self.precision, self.device,
-                            self.engine)
+        native = self.model_dimension
+        self._check_dimension(native)
+        return EmbedderInfo(self.name, self.truncate_dim or native, self.max_seq_length, self.prompts, self.precision,
+                            self.device, self.engine, native)
 
     def _choose_precision(self) -> str:
         return self._choose()[1]
@@ -280,7 +303,7 @@ class Embedder:
         precision = self.precision
         if cache is None or (isinstance(cache, QueryCache) and cache.max_entries == 0):
             return self._encode(texts, kind, precision, show_progress)
-        keys = [text_key(self.name, self.path, kind, t) for t in texts]
+        keys = [text_key(self._cache_name, self.path, kind, t) for t in texts]
         if isinstance(cache, DiskEmbeddingCache):
             found = cache.get_many(keys, self.dimension)
         else:
@@ -312,7 +335,7 @@ class Embedder:
         if kind == "query" and engine == "openvino":
             light = self._light_encoder(precision)
             if light is not None:
-                return _unit(light.encode(texts))
+                return self._finish(light.encode(texts))
         import torch
 
         model, batch_size = self.model, TORCH_BATCH_SIZE
@@ -341,6 +364,12 @@ class Embedder:
                 normalize_embeddings=False,
                 show_progress_bar=show_progress,
             )
+        return self._finish(vectors)
+
+    def _finish(self, vectors: Any) -> np.ndarray:
+        """Unit vectors, truncated to ``dimensions`` first when truncating (Matryoshka)."""
+        if self.truncate_dim is not None:  # never more than the model gives: _check_dimension saw to it
+            vectors = np.asarray(vectors, dtype=np.float32)[:, : self.truncate_dim]
         return _unit(vectors)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

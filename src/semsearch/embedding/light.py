@@ -108,7 +108,7 @@ class LightQueryEncoder:
     def _encode_sorted(self, texts: list[str], split: int | None) -> np.ndarray:
         # sentence-transformers' own order: numpy's argsort of negative character lengths.
         order = np.argsort([-len(t) for t in texts])
-        rows = []
+        rows: list[np.ndarray] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [self._prepare(texts[i]) for i in order[start : start + self.batch_size]]
             encodings = self.tokenizer.encode_batch(batch)
@@ -230,7 +230,8 @@ def encoder_for(name: str, device: str, precision: str, batch_size: int | None,
         try:
             encoder = LightQueryEncoder(recipe, precision, batch_size)
         except Exception as exc:  # noqa: BLE001 - a removed IR file, a missing library: the full path works
-            log.info("light query path unavailable for %s (%s); loading the model", name, " ".join(str(exc).split())[:200])
+            log.info("light query path unavailable for %s (%s); loading the model", name,
+                     " ".join(str(exc).split())[:200])
     with _encoders_lock:
         return _encoders.setdefault(key, encoder)
 

@@ -65,7 +65,8 @@ def supports(st_model: Any) -> bool:
     config = getattr(first, "modality_config", None)
     if config is not None:  # sentence-transformers >= 6: check what the module's forward reads
         text = config.get("text") if isinstance(config, dict) else None
-        if set(config) != {"text"} or not text or text.get("method") != "forward" or text.get("method_output_name") != "last_hidden_state":
+        if (set(config) != {"text"} or not text or text.get("method") != "forward"
+                or text.get("method_output_name") != "last_hidden_state"):
             return False
     return True
 
@@ -94,7 +95,8 @@ def _fingerprint(location: str, hf: Any, input_names: list[str]) -> str:
     folder = Path(location)
     if folder.is_dir():  # the weights themselves: size and mtime of every file in the model folder
         parts["files"] = sorted(
-            (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+            (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()
         )
     else:  # a hub name: the weights, hashed (a few MB/s, once per process)
         for tensor in hf.state_dict().values():
@@ -332,7 +334,8 @@ class OpenVINOEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # sentence-transformers' own key
         pieces = [order[s : s + piece] for s in range(0, len(order), piece)]
         pool = self._workers()
-        futures = {pool.submit(encode, [texts[i] for i in p], batch_size=batch_size, show_progress_bar=False, **kwargs): p
+        futures = {pool.submit(encode, [texts[i] for i in p], batch_size=batch_size, show_progress_bar=False,
+                               **kwargs): p
                    for p in pieces}
         bar = None
         if show_progress_bar:

@@ -16,6 +16,13 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}th{text-align:lef
 .error{color:#a00}"""
 
 
+_COSTS = (
+    "dim: the dimension searched. index MB: the vector index's estimated memory. index docs/s: documents indexed "
+    "per second when the model's collection was built (chunking, encoding, storing). latency: one query searched "
+    "alone (k=10), median/95th percentile in ms over up to 50 queries. search s: all queries in one batch."
+)
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib
@@ -82,10 +89,13 @@ def _fmt(value: float | None) -> str:
 
 
 def write_html_report(
-    path: Path, dataset_name: str, info: dict[str, Any], results: list[MethodResult], note: str | None = None
+    path: Path, dataset_name: str, info: dict[str, Any], results: list[MethodResult], note: str | None = None,
+    extra: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Write the page: facts, the metrics table and bar chart of the methods that ran, each
-    failed method with its error, and (when measured) the top-1 score distributions.
+    failed method with its error, and (when measured) the top-1 score distributions. ``extra``
+    gives each row (by its method label) more columns after the metrics, already formatted
+    (``eval --models``: dimension, index size, speed); it replaces the search seconds column.
 
     Raises:
         InvalidInputError: matplotlib is not installed (the message says how to install it).
@@ -100,19 +110,23 @@ def write_html_report(
     if ok:
         names = list(ok[0].metrics)
         best = {n: max(r.metrics[n] for r in ok) for n in names}
+        cells = {r.method: (extra or {}).get(r.method) or {"search s": f"{r.seconds:.2f}"} for r in ok}
+        columns = list(cells[ok[0].method])
         rows = "".join(
             "<tr><th>" + html.escape(r.method) + "</th>"
             + "".join(f"<td{' class=best' if r.metrics[n] == best[n] else ''}>{r.metrics[n]:.4f}</td>" for n in names)
-            + f"<td>{r.seconds:.2f}</td></tr>"
+            + "".join(f"<td>{html.escape(cells[r.method].get(c, '-'))}</td>" for c in columns) + "</tr>"
             for r in ok
         )
         parts.append(
-            f"<table><tr><th>method</th>{''.join(f'<th>{html.escape(n)}</th>' for n in names)}<th>search s</th></tr>"
+            f"<table><tr><th>method</th>{''.join(f'<th>{html.escape(n)}</th>' for n in names + columns)}</tr>"
             f"{rows}</table><p>Metrics follow trec_eval's definitions (graded gains; grade 0 = not relevant), averaged "
             "over the judged queries that were searched; the best value of each column is bold. Search seconds: all "
             "queries in one batch, with a warm model and an empty query-embedding cache for every method.</p>"
             f'<img alt="bar chart of the metrics by method" src="data:image/png;base64,{_metrics_chart(plt, dataset_name, ok)}">'
         )
+        if extra:
+            parts.append(f"<p>{_COSTS}</p>")
     if failed:
         items = "".join(f"<li><b>{html.escape(r.method)}</b>: {html.escape(r.error or '')}</li>" for r in failed)
         parts.append(f"<h2>Methods that failed</h2><ul class=error>{items}</ul>")

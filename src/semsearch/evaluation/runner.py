@@ -57,6 +57,8 @@ class MethodResult:
     options: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     separation: Separation | None = None
+    #: Median and 95th percentile milliseconds of one query searched alone (``latency_queries``).
+    latency_ms: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,8 +96,13 @@ def corpus_fingerprint(dataset: BeirDataset) -> str:
     return h.hexdigest()
 
 
-def open_collection(dataset: BeirDataset, folder: Path, model: str | None, progress: bool | None) -> tuple[Any, bool]:
-    """The dataset's collection at ``folder``: reused when it holds this corpus, else built.
+def open_collection(
+    dataset: BeirDataset, folder: Path, model: str | None, progress: bool | None, *,
+    dimensions: int | None = None, index: str | None = None,
+) -> tuple[Any, bool]:
+    """The dataset's collection at ``folder``: reused when it holds this corpus, else built
+    (with ``model``, ``dimensions`` and ``index`` when given). The seconds the build took are
+    recorded in the manifest (``eval_indexing``), so a reused collection still reports them.
 
     Returns (collection, reused). Raises InvalidInputError when the folder holds another
     corpus (it is never overwritten).
@@ -104,7 +111,7 @@ def open_collection(dataset: BeirDataset, folder: Path, model: str | None, progr
 
     fingerprint = corpus_fingerprint(dataset)
     ids = [d for d, doc in dataset.corpus.items() if document_text(doc)]  # empty documents cannot be indexed
-    col = Collection(folder, model=model, progress=progress)
+    col = Collection(folder, model=model, progress=progress, dimensions=dimensions, index=index)
     recorded = col.manifest.get("eval_corpus")
     if recorded == fingerprint and col.count() == len(ids):
         return col, True
@@ -113,23 +120,28 @@ def open_collection(dataset: BeirDataset, folder: Path, model: str | None, progr
         raise InvalidInputError(
             f"{folder} already holds other documents than this dataset's corpus; give --collection a new folder"
         )
+    started = time.perf_counter()
     col.add([document_text(dataset.corpus[d]) for d in ids], ids=ids)
-    col.engine.update_manifest({"eval_corpus": fingerprint})
     col.flush()
+    seconds = time.perf_counter() - started
+    indexing = {"documents": len(ids), "seconds": seconds}
+    col.engine.update_manifest({"eval_corpus": fingerprint, "eval_indexing": indexing})
     return col, False
 
 
 def run_methods(
     col: Any, dataset: BeirDataset, methods: list[str], *, k: int = 100, reranker: str | None = None,
     rerank_top: int = 50, metrics: tuple[str, ...] = DEFAULT_METRICS, unanswerable: Sequence[str] | None = None,
-    threshold: float | None = None,
+    threshold: float | None = None, latency_queries: int = 0,
 ) -> list[MethodResult]:
     """Search every judged query with each method (one batch per method) and evaluate it.
 
     A method that fails (a cross-encoder that cannot be loaded offline, say) gets its error in
     its MethodResult and the other methods still run. With ``unanswerable`` questions, each
     method also searches them and reports how its top-1 score separates the two sets, and the
-    verdicts of ``threshold`` (default: the calibrated "no good match" threshold).
+    verdicts of ``threshold`` (default: the calibrated "no good match" threshold). With
+    ``latency_queries``, that many queries are also searched one at a time (k=10, as a user
+    searches) for the method's per-query latency.
 
     Raises:
         InvalidInputError: the dataset has no query to search.
@@ -149,7 +161,10 @@ def run_methods(
         if method == "rerank":
             options.update(rerank=reranker or DEFAULT_RERANKER, rerank_top=rerank_top)
         try:
-            out.append(_run_method(col, method, options, qids, texts, dataset, depth, metrics, unanswerable, threshold))
+            result = _run_method(col, method, options, qids, texts, dataset, depth, metrics, unanswerable, threshold)
+            if latency_queries:
+                result.latency_ms = single_query_latency(col, texts[:latency_queries], options)
+            out.append(result)
         except Exception as exc:  # noqa: BLE001 -- one method's failure must not lose the others' results
             out.append(MethodResult(method, {}, None, options, error=describe_error(exc)))
     return out
@@ -171,6 +186,19 @@ def _run_method(
         others = col.search(list(unanswerable), k=depth, **options)
         result.separation = separation(top1_scores(results), top1_scores(others), threshold)
     return result
+
+
+def single_query_latency(col: Any, texts: list[str], options: dict[str, Any]) -> dict[str, float]:
+    """Median and p95 milliseconds of ``col.search(text, k=10)`` for each text alone, warm model, cold query cache."""
+    import numpy as np
+
+    clear_query_cache(col)
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        col.search(text, k=10, **options)
+        times.append(1000 * (time.perf_counter() - started))
+    return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95))}
 
 
 def clear_query_cache(col: Any) -> None:

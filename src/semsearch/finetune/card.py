@@ -31,7 +31,8 @@ def _table(evaluation: dict[str, Any]) -> list[str]:
         lines += [f"**{name}** ({numbers.get('queries', '?')} queries, {numbers.get('corpus', '?')} passages)", "",
                   "| metric | base model | fine-tuned | change |", "|---|---:|---:|---:|"]
         for metric in before:
-            lines.append(f"| {metric} | {before[metric]:.4f} | {after[metric]:.4f} | {after[metric] - before[metric]:+.4f} |")
+            lines.append(f"| {metric} | {before[metric]:.4f} | {after[metric]:.4f} | "
+                         f"{after[metric] - before[metric]:+.4f} |")
         lines.append("")
     return lines
 

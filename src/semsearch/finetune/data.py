@@ -57,7 +57,8 @@ class TrainingData:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainingData:
-        return cls(train=data["train"], heldout=EvalSet(**data["heldout"]), corpus=data["corpus"], details=data["details"])
+        return cls(train=data["train"], heldout=EvalSet(**data["heldout"]), corpus=data["corpus"],
+                   details=data["details"])
 
 
 @dataclass
@@ -104,11 +105,13 @@ def read_pairs_file(path: str | Path) -> list[QueryGroup]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
+        raise InvalidInputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
     rows = _jsonl_rows(path, text) if kind == "jsonl" else _csv_rows(path, text, "\t" if kind == "tsv" else ",")
     groups: dict[str, QueryGroup] = {}
     for number, row in rows:
-        query, positive, negative = (_cell(path, number, row, names) for names in (QUERY_COLUMNS, POSITIVE_COLUMNS, NEGATIVE_COLUMNS))
+        query, positive, negative = (_cell(path, number, row, names)
+                                     for names in (QUERY_COLUMNS, POSITIVE_COLUMNS, NEGATIVE_COLUMNS))
         if not query or not positive:
             missing = "query" if not query else "positive"
             raise InvalidInputError(f"{path}:{number}: empty {missing}; every row needs a query and a positive text")
@@ -117,7 +120,8 @@ def read_pairs_file(path: str | Path) -> list[QueryGroup]:
         if negative:
             group.negatives.append(negative)
     if not groups:
-        raise InvalidInputError(f"{path}: no rows; a pairs file needs query and positive columns and at least {MIN_TRAIN_PAIRS + MIN_HELDOUT} rows")
+        raise InvalidInputError(f"{path}: no rows; a pairs file needs query and positive columns and at least "
+                                f"{MIN_TRAIN_PAIRS + MIN_HELDOUT} rows")
     return list(groups.values())
 
 
@@ -154,7 +158,8 @@ def _csv_rows(path: Path, text: str, delimiter: str) -> Iterable[tuple[int, dict
                 raise InvalidInputError(f"{path}:{number}: {len(row)} fields, the header has {len(header)}")
             yield number, dict(zip(header, row))
     except csv.Error as exc:
-        raise InvalidInputError(f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})") from exc
+        kind = "TSV" if delimiter == chr(9) else "CSV"
+        raise InvalidInputError(f"{path}:{reader.line_num}: malformed {kind} ({exc})") from exc
 
 
 def _require_columns(path: Path, columns: Sequence[str], where: str) -> None:
@@ -262,9 +267,12 @@ def split_heldout(
     if max_pairs is not None and len(train) > max_pairs:
         train = rng.sample(train, max_pairs)
     if len(train) < MIN_TRAIN_PAIRS:
-        raise InvalidInputError(f"only {len(train)} training pairs after holding out {n_heldout} queries; add more pairs")
+        raise InvalidInputError(f"only {len(train)} training pairs after holding out {n_heldout} queries; add more "
+                                "pairs")
 
-    queries, qrels, corpus = {}, {}, {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    corpus: dict[str, str] = {}
     for number, group in enumerate(held):
         qid = f"q{number}"
         queries[qid] = group.query

@@ -33,11 +33,13 @@ def rank(query_vectors: np.ndarray, doc_vectors: np.ndarray, doc_ids: Sequence[s
 def encode(model: Any, texts: list[str], role: str, batch_size: int = 64) -> np.ndarray:
     """Normalised float32 embeddings of ``texts`` as a query (``role="query"``) or document."""
     fn = model.encode_query if role == "query" else model.encode_document
-    vectors = fn(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    vectors = fn(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                 show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32)
 
 
-def evaluate_model(model: Any, data: EvalSet, metrics: Sequence[str] = DEFAULT_METRICS, batch_size: int = 64) -> dict[str, float]:
+def evaluate_model(model: Any, data: EvalSet, metrics: Sequence[str] = DEFAULT_METRICS,
+                   batch_size: int = 64) -> dict[str, float]:
     """Mean metrics of dense retrieval with ``model`` over the judged queries of ``data``."""
     qids, dids = list(data.queries), list(data.corpus)
     q = encode(model, [data.queries[i] for i in qids], "query", batch_size)
@@ -62,7 +64,8 @@ def heldout_evaluator(data: EvalSet, name: str = "heldout", batch_size: int = 64
             self.primary_metric = f"{name}_{PRIMARY_METRIC}"
             self.greater_is_better = True
 
-        def __call__(self, model: Any, output_path: str | None = None, epoch: float = -1, steps: int = -1) -> dict[str, float]:
+        def __call__(self, model: Any, output_path: str | None = None, epoch: float = -1,
+                     steps: int = -1) -> dict[str, float]:
             values = evaluate_model(model, data, batch_size=batch_size)
             return {f"{name}_{k}": v for k, v in values.items()}
 

@@ -52,7 +52,8 @@ def progress_callback(console: Any, *, bar: bool, baseline: float | None = None)
             if self.progress is not None:
                 self.progress.update(self.task, completed=state.global_step, status=self._status())
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None,
+                   **kwargs: Any) -> None:
             if logs and "loss" in logs:
                 self.loss = float(logs["loss"])
 

@@ -169,9 +169,11 @@ def finetune(
     started = time.perf_counter()
     settings = TrainingSettings(loss=loss, batch_size=batch_size, mini_batch_size=mini_batch_size, epochs=epochs,
                                 learning_rate=learning_rate, max_seq_length=max_seq_length,
-                                matryoshka=tuple(int(d) for d in matryoshka), evaluations_per_epoch=evaluations_per_epoch,
+                                matryoshka=tuple(int(d) for d in matryoshka),
+                                evaluations_per_epoch=evaluations_per_epoch,
                                 seed=seed)
-    mining = MiningSettings(negatives=negatives, range_min=range_min, range_max=range_max, relative_margin=relative_margin)
+    mining = MiningSettings(negatives=negatives, range_min=range_min, range_max=range_max,
+                            relative_margin=relative_margin)
     _check(settings, mining, heldout)
     _require_training_libraries()
     out = Path(out).expanduser().resolve()
@@ -183,7 +185,8 @@ def finetune(
     base = canonical_model_name(base_model or DEFAULT_MODEL)
     eval_sets = load_eval_sets(evaluate_on)
     fingerprint = {
-        "source": identity, "base_model": base, "split": split, "heldout": heldout, "eval_corpus_size": eval_corpus_size,
+        "source": identity, "base_model": base, "split": split, "heldout": heldout,
+        "eval_corpus_size": eval_corpus_size,
         "max_pairs": max_pairs, "negatives_from": str(getattr(negatives_from, "path", negatives_from) or ""),
         "evaluate_on": sorted(eval_sets), "training": asdict(settings), "mining": asdict(mining),
     }
@@ -235,7 +238,8 @@ def finetune(
         _atomic_json(work / RUN_FILE, state)
     before = state["before"]
 
-    say(f"training on {len(data.train)} rows ({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
+    say(f"training on {len(data.train)} rows "
+        f"({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
     train_started = time.perf_counter()
     extra: list[Any] = list(callbacks)
     bar = None
@@ -245,7 +249,8 @@ def finetune(
         bar = progress_callback(console, bar=bool(progress), baseline=before["heldout"].get("ndcg@10"))
         extra.append(bar)
     try:
-        outcome = training.train(model, data.train, heldout_evaluator(data.heldout), work / "checkpoints", settings, extra)
+        outcome = training.train(model, data.train, heldout_evaluator(data.heldout), work / "checkpoints", settings,
+                                 extra)
     finally:
         if bar is not None:
             bar.on_train_end(None, None, None)
@@ -267,14 +272,16 @@ def finetune(
         "matryoshka_dimensions": list(settings.matryoshka),
         "improved": improved,
         "data": data.details,
-        "settings": {**asdict(settings), "matryoshka": list(settings.matryoshka), **{f"mining_{k}": v for k, v in asdict(mining).items()},
+        "settings": {**asdict(settings), "matryoshka": list(settings.matryoshka),
+                     **{f"mining_{k}": v for k, v in asdict(mining).items()},
                      "heldout_fraction": heldout, "batch_sampler": "NO_DUPLICATES"},
         "evaluation": {
             name: {"queries": len(all_sets[name].queries), "corpus": len(all_sets[name].corpus),
                    "before": before[name], "after": after[name]}
             for name in all_sets
         },
-        "training": {"steps": outcome.steps, "best_step": outcome.best_step, "resumed_from_step": outcome.resumed_from_step,
+        "training": {"steps": outcome.steps, "best_step": outcome.best_step,
+                     "resumed_from_step": outcome.resumed_from_step,
                      "seconds": round(train_seconds, 1), "device": device, "losses": outcome.losses,
                      "heldout_ndcg@10_by_step": outcome.evaluations},
     }

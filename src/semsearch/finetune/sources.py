@@ -51,12 +51,14 @@ def describe_source(train: Any) -> tuple[str, Any, dict[str, Any]]:
     if not isinstance(train, (str, os.PathLike)):
         if hasattr(train, "get") and hasattr(train, "manifest"):
             return "collection", train, {"collection": str(getattr(train, "path", "")), "documents": train.count()}
-        raise InvalidInputError(f"cannot train from {type(train).__name__}; give a pairs file, a BEIR folder or a collection")
+        raise InvalidInputError(f"cannot train from {type(train).__name__}; give a pairs file, a BEIR folder or a "
+                                "collection")
     path = Path(train).expanduser().resolve()
     if path.is_file():
         return "pairs", path, {"file": str(path), "sha256": _file_digest(path)}
     if not path.exists():
-        raise MissingPathError(f"{path}: no such file or folder; give a pairs file (.jsonl/.csv/.tsv), a BEIR folder or a collection")
+        raise MissingPathError(f"{path}: no such file or folder; give a pairs file (.jsonl/.csv/.tsv), a BEIR folder "
+                               "or a collection")
     if (path / "collection.sqlite3").exists():
         return "collection", path, {"collection": str(path)}
     if (path / "corpus.jsonl").exists() or (path / "qrels").exists() or (path / "queries.jsonl").exists():
@@ -165,14 +167,14 @@ def prepare_data(data: SourceData, model: Any, *, negatives_from: Any, mining: M
     return prepared
 
 
-def load_eval_sets(folders: Sequence[str | Path]) -> dict[str, EvalSet]:
+def load_eval_sets(folders: Sequence[str | os.PathLike[str]]) -> dict[str, EvalSet]:
     """Judged BEIR datasets to measure before and after (full corpus, judged queries)."""
     from ..evaluation import load_beir
     from ..evaluation.runner import document_text
 
-    sets = {}
+    sets: dict[str, EvalSet] = {}
     for folder in folders:
-        data = load_beir(folder)
+        data = load_beir(Path(folder))
         corpus = {d: document_text(doc) for d, doc in data.corpus.items() if document_text(doc)}
         name = Path(folder).expanduser().resolve().name
         if name == "heldout" or name in sets:

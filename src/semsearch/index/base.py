@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .files import CheckedFiles, FileDigest, SavedFiles, read_checksums
-from .spec import IndexSpec
+from .spec import IndexSpec, reduced_dimension
 
 
 class VectorIndex(ABC):
@@ -68,14 +68,14 @@ class VectorIndex(ABC):
         """Vectors needed to train (0: no training)."""
         return self.spec_info.min_train
 
-    def train(self, sample: np.ndarray) -> None:
+    def train(self, sample: np.ndarray) -> None:  # noqa: B027 - optional hook: most indexes need no training
         """Train on a sample of the collection's vectors (only called on an empty index)."""
 
     def tuning_ladder(self) -> list[int]:
         """Values of the search knob to try, smallest (fastest) first; empty when none."""
         return []
 
-    def set_search_value(self, value: int) -> None:
+    def set_search_value(self, value: int) -> None:  # noqa: B027 - optional hook: exact indexes have no knob
         """Set the search knob (nprobe, efSearch, oversample)."""
 
     def wants_rebuild(self) -> str | None:
@@ -128,6 +128,8 @@ class VectorIndex(ABC):
     def describe(self) -> dict[str, object]:
         """What `semsearch info` shows about the index."""
         out: dict[str, object] = {"spec": self.spec, "type": self.factory, "vectors": len(self)}
+        # the dimension the index compares: a trained PCA projection's, else the vectors'
+        out["dimension"] = (reduced_dimension(self.factory) if not self.note else 0) or self.dim
         bpv = self.bytes_per_vector()
         if bpv == bpv:  # not NaN
             out["bytes_per_vector"] = round(bpv, 1)

@@ -207,7 +207,8 @@ class BinaryIndex(VectorIndex):
         else:
             sq.unlink(missing_ok=True)
             ranges.unlink(missing_ok=True)
-        saved.write(path, lambda stream: faiss.write_index_binary(self._codes, faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK)))
+        saved.write(path, lambda stream: faiss.write_index_binary(self._codes,
+                                                                  faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK)))
 
     @classmethod
     def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> BinaryIndex:

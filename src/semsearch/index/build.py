@@ -35,7 +35,8 @@ def held_out_queries(origins: np.ndarray, seed: int = 2) -> np.ndarray:
     return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
-def build_from_store(store: Any, spec: str, dim: int, target_recall: float = DEFAULT_TARGET_RECALL) -> tuple[VectorIndex, int]:
+def build_from_store(store: Any, spec: str, dim: int,
+                     target_recall: float = DEFAULT_TARGET_RECALL) -> tuple[VectorIndex, int]:
     """A new index of ``spec`` holding every chunk of the store; returns (index, head).
 
     ``head`` is the change-log sequence number of the snapshot the index holds, so the
@@ -89,5 +90,6 @@ def build_from_store(store: Any, spec: str, dim: int, target_recall: float = DEF
     if held_ids is not None:
         index.add(held_ids, held)  # a few hundred vectors: a second add costs the graph nothing measurable
     index.built_n = len(index)
-    log.info("built %s index (%s) of %d vectors in %.1fs", spec, index.factory, len(index), time.perf_counter() - started)
+    log.info("built %s index (%s) of %d vectors in %.1fs", spec, index.factory, len(index),
+             time.perf_counter() - started)
     return index, head

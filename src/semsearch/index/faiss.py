@@ -31,6 +31,7 @@ from ..errors import InvalidInputError
 from .base import VectorIndex, empty_result, topk_exact
 from .files import CheckedFiles, SavedFiles, side_file
 from .filtering import filtered_value, id_selector, search_parameters, search_post_filtered, sorted_ids
+from .projection import QueryShift
 from .spec import parse_spec
 from .tuning import auto_redecision, no_polysemous_training, stale_codebooks
 
@@ -66,6 +67,7 @@ class FaissIndex(VectorIndex):
         self._params_cache: dict[tuple[int, int], faiss.SearchParameters] = {}
         self._ascending = True  # ids added in increasing order: id -> position is a binary search
         self._order: np.ndarray | None = None  # cached argsort of the id map otherwise
+        self._shifted = QueryShift(self)  # PCA-first specs: queries shifted by the mean (projection.py)
         self._trained = self.spec_info.min_train == 0
         self.search_value = {"ivf": min(DEFAULT_NPROBE, self.spec_info.nlist), "hnsw": DEFAULT_EF_SEARCH}.get(
             self.spec_info.kind
@@ -218,12 +220,11 @@ class FaissIndex(VectorIndex):
         return self._positions(ids)[0]
 
     # -- search ---------------------------------------------------------------------------
-    def search(
-        self, queries: np.ndarray, k: int, allow: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InvalidInputError(f"queries have shape {queries.shape}; the index holds dimension {self.dim}")
+        original, queries = queries, self._shifted(queries)
         nq = len(queries)
         if allow is None and k >= 1 and not len(self._tombstones):
             # The common case, kept lean (a few µs over raw FAISS): one C++ call into arrays
@@ -254,7 +255,7 @@ class FaissIndex(VectorIndex):
             exhaustive = kind == "flat" and self._supports_selector()
             if not exhaustive and len(allow) <= max(SMALL_ALLOW, SMALL_ALLOW_FRACTION * total):
                 allow = allow if kind == "ivf" else self._present(allow)
-                return self._search_subset(queries, k, allow) if len(allow) else empty_result(nq, k)
+                return self._search_subset(original, k, allow) if len(allow) else empty_result(nq, k)
             if len(allow) == 0:
                 return empty_result(nq, k)
             # Ids the index does not hold (a write raced the filter) only cost a wider search.
@@ -298,20 +299,14 @@ class FaissIndex(VectorIndex):
     def _search_subset(self, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a few allowed ids: scores from the index's own codes."""
         if self._kind == "ivf":
-            return self._search_with(queries, k, id_selector(allow), self.spec_info.nlist)
+            return self._search_with(self._shifted(queries), k, id_selector(allow), self.spec_info.nlist)
         ids, pos = self._positions(allow)
         vectors = self._index.index.reconstruct_batch(pos)
         return topk_exact(queries, ids, vectors, k)
 
     def _fill_short_rows(
-        self,
-        queries: np.ndarray,
-        k: int,
-        scores: np.ndarray,
-        ids: np.ndarray,
-        available: int,
-        selector: faiss.IDSelector | None,
-        allow: np.ndarray | None,
+        self, queries: np.ndarray, k: int, scores: np.ndarray, ids: np.ndarray, available: int,
+        selector: faiss.IDSelector | None, allow: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Approximate search can come back short (-1) although k vectors exist: widen it."""
         want = min(k, available)
@@ -348,7 +343,7 @@ class FaissIndex(VectorIndex):
         kind = self._kind
         if kind == "ivf":
             ivf = faiss.extract_index_ivf(self._index)
-            return ivf.code_size + 8 + ivf.nlist * self.dim * 4 / n
+            return ivf.code_size + 8 + ivf.nlist * ivf.d * 4 / n  # centroids live in the (projected) space
         inner = faiss.downcast_index(self._index.index)
         if kind == "hnsw":
             storage = faiss.downcast_index(inner.storage)

@@ -130,7 +130,8 @@ def read_checksums(index_path: Path) -> dict[str, FileDigest]:
         if record["algorithm"] != ALGORITHM or not isinstance(files, dict):
             raise ValueError(f"unknown checksum algorithm {record['algorithm']!r}")
     except FileNotFoundError:
-        raise IndexFileCorruptError(index_path, "no checksum record; it was saved by an older semsearch or not saved completely") from None
+        raise IndexFileCorruptError(index_path, "no checksum record; it was saved by an older semsearch or not saved "
+                                                "completely") from None
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise IndexFileCorruptError(path, f"checksum record unreadable ({exc})") from None
     return files

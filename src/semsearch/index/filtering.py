@@ -70,7 +70,8 @@ def filtered_value(kind: str, value: int | None, nlist: int, fraction: float, k:
     return v
 
 
-def search_post_filtered(index: faiss.Index, queries: np.ndarray, k: int, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def search_post_filtered(index: faiss.Index, queries: np.ndarray, k: int,
+                         allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive indexes without selector support (IndexPQ...): fetch more, keep allowed, until full."""
     total = int(index.ntotal)
     fetch = min(total, math.ceil(2 * k * total / len(allow)))

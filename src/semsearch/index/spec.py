@@ -2,7 +2,9 @@
 
 A spec names how vectors are indexed. Users who know FAISS write its factory strings
 ("Flat", "IVF4096,Flat", "IVF4096,PQ48", "HNSW32", "HNSW32,SQ8", "SQ8", "PQ48", ...);
-"int8" is an alias of "SQ8"; "binary" and "binary,SQ8" are sentence-transformers style
+"int8" is an alias of "SQ8"; a leading "PCA<n>," ("PCA128,Flat", "PCA128,IVF4096,Flat") projects
+vectors to their n principal components first (trained like IVF centroids, on the collection's
+own vectors); "binary" and "binary,SQ8" are sentence-transformers style
 binary quantization with rescoring; "auto" (optionally "auto:2GB", a memory budget for the
 index) lets semsearch choose and tune from the collection's size.
 """
@@ -23,6 +25,16 @@ ALIASES = {"int8": "SQ8", "exact": "Flat", "bin": "binary", "binary,int8": "bina
 _IVF = re.compile(r"(?:^|,)IVF(\d+)(?:_\w+)?(?:,|$)")
 _HNSW = re.compile(r"^HNSW(\d+)(?:,|$)")
 _PQ = re.compile(r"(?:^|,)(?:IVF\d+(?:_\w+)?,)?PQ(\d+)(?:x(\d+))?(?:np)?(?:,|$)")
+_PCA = re.compile(r"^PCAW?R?(\d+),")
+#: A PCA projection trains on at least this many vectors per output dimension: a covariance
+#: estimated from fewer is mostly noise (and FAISS needs at least one per dimension).
+PCA_POINTS_PER_DIMENSION = 4
+
+
+def reduced_dimension(text: str) -> int:
+    """The dimension a spec's leading PCA projection keeps ("PCA128,Flat" -> 128), 0 without one."""
+    m = _PCA.match(ALIASES.get(text.strip(), text.strip()) if isinstance(text, str) else "")
+    return int(m.group(1)) if m else 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ def parse_spec(text: str, dim: int | None = None) -> IndexSpec:
             "use e.g. 'Flat', 'IVF1024,Flat', 'IVF1024,PQ48', 'HNSW32', 'SQ8', 'binary' or 'auto'"
         ) from None
     min_train = 1 if not probe.is_trained else 0
+    min_train = max(min_train, PCA_POINTS_PER_DIMENSION * reduced_dimension(spec))
     m_ivf = _IVF.search(spec)
     m_pq = _PQ.search(spec)
     if m_pq:
@@ -93,13 +106,27 @@ def parse_spec(text: str, dim: int | None = None) -> IndexSpec:
     m_hnsw = _HNSW.match(spec)
     if m_hnsw:
         return IndexSpec(spec, "hnsw", hnsw_m=int(m_hnsw.group(1)), min_train=min_train)
+    if "HNSW" in spec and reduced_dimension(spec):
+        pca = f"PCA{reduced_dimension(spec)}"
+        raise InvalidInputError(
+            f"index spec {spec!r}: a graph over PCA-projected vectors is not supported; use "
+            f"'{pca},Flat' or '{pca},IVF<n>,Flat', or HNSW on the full vectors"
+        )
     if "HNSW" in spec or "IVF" in spec:
         raise InvalidInputError(f"index spec {spec!r} is not supported; put HNSW or IVF first, e.g. 'HNSW32,SQ8'")
     return IndexSpec(spec, "flat", min_train=min_train)
 
 
 def check_dimension(spec: IndexSpec, dim: int) -> None:
-    """Reject a spec the dimension cannot take (PQ m must divide it, binary needs multiples of 8)."""
+    """Reject a spec the dimension cannot take (PQ m must divide it, binary needs multiples of 8,
+    PCA must keep fewer dimensions than there are)."""
+    reduced = reduced_dimension(spec.text)
+    if reduced and reduced >= dim:
+        raise InvalidInputError(
+            f"index spec {spec.text!r}: PCA{reduced} keeps {reduced} dimensions of vectors that have {dim}; "
+            f"use fewer (e.g. PCA{max(8, dim // 2)}) or no PCA"
+        )
+    dim = reduced or dim  # a quantizer after the projection codes the projected vectors
     m_pq = _PQ.search(spec.text)
     if m_pq and dim % int(m_pq.group(1)):
         m = int(m_pq.group(1))

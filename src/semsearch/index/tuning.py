@@ -9,9 +9,9 @@ How ``auto`` decides (documented in docs and `semsearch index --help`):
   "IVF{nlist},SQ8" and then "IVF{nlist},PQ{m}" with the largest m that fits.
 
 Tuning: sample vectors of the collection, perturbed to cosine ~0.7 (held-out queries near
-the data, see build.held_out_queries), serve as queries; exact top-10 neighbours are computed in the same pass that fills the index, and the
-search knob (nprobe, efSearch, binary oversampling) is raised along a ladder until recall@10
-reaches the target (default 0.95). The measured recall is stored with the index.
+the data, see build.held_out_queries), serve as queries; exact top-10 neighbours are computed in the same
+pass that fills the index, and the search knob (nprobe, efSearch, binary oversampling) is raised along a
+ladder until recall@10 reaches the target (default 0.95). The measured recall is stored with the index.
 
 How well this predicts users' recall (bench/RESULTS.md, issue 4): on ~19k real MiniLM vectors
 the tuning queries sit a little farther from the data (top-1 cosine ~0.71) than held-out
@@ -88,7 +88,8 @@ def stale_codebooks(n: int, trained_on: int, min_train: int) -> str | None:
     return None
 
 
-def auto_redecision(budget: int | None, factory: str, n: int, dim: int, built_n: int, bytes_per_vector: float) -> str | None:
+def auto_redecision(budget: int | None, factory: str, n: int, dim: int, built_n: int,
+                    bytes_per_vector: float) -> str | None:
     """Why ``auto`` should rebuild as another type now, or None.
 
     It re-decides when the kind of index changes (exact below :data:`EXACT_UNTIL`, IVF above),

@@ -13,8 +13,8 @@ from typing import Any
 
 from semantic_text_splitter import TextSplitter
 
-from semsearch.errors import InvalidInputError
 from ..embedding.tokens import PlainTokenizer
+from ..errors import InvalidInputError
 
 MIN_CHUNK_SIZE = 16
 

@@ -85,7 +85,8 @@ def index_files(
         n_chunks = sum(len(r.chunks) for r in rows)
         if rows:
             encode(rows)
-        states = {f.key: FileState(f.digest, f.ids) if finished else FileState(PARTIAL + f.digest) for f, _, finished in batch}
+        states = {f.key: FileState(f.digest, f.ids) if finished else FileState(PARTIAL + f.digest)
+                  for f, _, finished in batch}
         engine.write(rows, replace=True, files=states)
         done = [f for f, _, finished in batch if finished]
         for f in done:
@@ -129,7 +130,10 @@ def load_changed_files(
             continue
         rows = []
         for r in records:
-            doc_id = r.id if r.id is not None else (key if r.position == 0 and len(records) == 1 else f"{key}#{r.position}")
+            if r.id is not None:
+                doc_id = r.id
+            else:
+                doc_id = key if r.position == 0 and len(records) == 1 else f"{key}#{r.position}"
             rows.append(DocumentRow(doc_id, r.text, validate_metadata(r.metadata, key), key))
         if not rows:
             report.warnings.append(f"{key}: no documents in this file; skipped")
@@ -175,7 +179,8 @@ def files_gone(known: dict[str, str], files: Sequence[Path], paths: Sequence[Pat
     """
     seen = {os.path.normcase(str(f)) for f in files}
     prefixes = [os.path.normcase(str(p.resolve())) + os.sep for p in paths if p.is_dir()]
-    return [s for s in known if os.path.normcase(s) not in seen and any(os.path.normcase(s).startswith(p) for p in prefixes)]
+    return [s for s in known
+            if os.path.normcase(s) not in seen and any(os.path.normcase(s).startswith(p) for p in prefixes)]
 
 
 def skip_stored(engine: Engine, pending: Sequence[PendingFile], report: IndexReport) -> list[PendingFile]:

@@ -211,8 +211,9 @@ class BarProgress:
         self._progress.start()
         self._task = self._progress.add_task("index", total=total_chunks, files=f"{0}/{total_files} files")
         if kept_documents:
-            self.console.print(f"{kept_documents:,} document(s) already stored as they are (an interrupted run resumes)",
-                               highlight=False)
+            self.console.print(
+                f"{kept_documents:,} document(s) already stored as they are (an interrupted run resumes)",
+                highlight=False)
 
     def batch_done(self, files: int, chunks: int, encoded_chunks: int) -> None:
         self.counts.add(files, chunks, encoded_chunks)

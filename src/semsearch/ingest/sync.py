@@ -24,7 +24,8 @@ def _log_sync(report: SyncReport) -> None:
 class WatchedCollection(Protocol):
     """What the watcher needs of a collection (both backends have it)."""
 
-    def index_files(self, paths: Iterable[str | os.PathLike[str]], options: Any = None, *, prune: bool = True) -> Any: ...
+    def index_files(self, paths: Iterable[str | os.PathLike[str]], options: Any = None, *,
+                    prune: bool = True) -> Any: ...
 
     def delete_source(self, source: str | os.PathLike[str]) -> int: ...
 

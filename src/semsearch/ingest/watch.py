@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +271,7 @@ class FolderWatcher:
             self._index(present, sync)
         if self.prune:
             for path in gone:
-                if self._retrying(path, lambda path=path: self.collection.delete_source(str(path))) is not None:
+                if self._retrying(path, partial(self.collection.delete_source, str(path))) is not None:
                     sync.files_removed += 1
                     sync.removed.append(str(path))
                     self._known.discard(path)

@@ -43,7 +43,8 @@ class SearchOptions:
         if mode not in MODES:
             raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         if not has_text and mode != "dense":
-            raise InvalidInputError(f"mode {mode!r} needs query text; embeddings can only be searched with mode='dense'")
+            raise InvalidInputError(
+                f"mode {mode!r} needs query text; embeddings can only be searched with mode='dense'")
         if fusion not in FUSIONS:
             raise InvalidInputError(f"fusion {fusion!r} is not one of {', '.join(FUSIONS)}")
         if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
@@ -58,7 +59,8 @@ class SearchOptions:
         if threshold is not None and not (
             isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold)
         ):
-            raise InvalidInputError(f'threshold must be a number or "auto" (the calibrated "no good match" line), got {threshold!r}')
+            raise InvalidInputError('threshold must be a number or "auto" (the calibrated "no good match" line), got '
+                                    f'{threshold!r}')
         if mmr is not None and not (isinstance(mmr, (int, float)) and 0.0 <= mmr <= 1.0):
             raise InvalidInputError(f"mmr is a lambda between 0 (diverse) and 1 (relevant only); got {mmr!r}")
         if rerank is not None and (not isinstance(rerank, str) or not rerank.strip()):

@@ -68,7 +68,8 @@ def rank(
         elif opts.fusion == "weighted":
             weight = opts.alpha
         else:  # adaptive; RRF fuses by rank but its relevance needs the evidence's weights too
-            weight = dense_weight(dense[i], lexical[i], text or "", tokenizer(), lexical_match(text or "", lexical[i], stats))
+            weight = dense_weight(dense[i], lexical[i], text or "", tokenizer(),
+                                  lexical_match(text or "", lexical[i], stats))
         query_ranked = fuse(dense[i], lexical[i], opts, weight)
         calibrate(engine, text, None if vectors is None else vectors[i], query_ranked, weight, stats, bounds)
         ranked.append(query_ranked)

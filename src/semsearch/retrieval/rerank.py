@@ -37,7 +37,8 @@ def load_cross_encoder(name: str, device: str | None = None) -> Any:
                 model = CrossEncoder(name, device=device)
             except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot load this"
                 raise InvalidInputError(
-                    f"cannot load the cross-encoder {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                    f"cannot load the cross-encoder {name!r} ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}); "
                     "give a CrossEncoder model name available offline or a local folder"
                 ) from None
             _models[key] = model

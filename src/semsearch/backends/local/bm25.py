@@ -181,7 +181,8 @@ class Snapshot:
         )
 
 
-def _merge(segments: Sequence[_Segment], alive: np.ndarray, vocab_size: int, new_row: np.ndarray | None = None) -> _Segment:
+def _merge(segments: Sequence[_Segment], alive: np.ndarray, vocab_size: int,
+           new_row: np.ndarray | None = None) -> _Segment:
     """One segment with the live postings of ``segments`` (rows renumbered through ``new_row``)."""
     term_parts, row_parts, tf_parts = [], [], []
     for s in segments:
@@ -197,7 +198,8 @@ def _merge(segments: Sequence[_Segment], alive: np.ndarray, vocab_size: int, new
     return _Segment(indptr, rows[order].astype(np.int32), tf[order])
 
 
-def _tokens(chunks: list[tuple[int, str]], vocab: dict[str, int], first_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tokens(chunks: list[tuple[int, str]], vocab: dict[str, int],
+            first_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(term id per token, row per token, tokens per chunk) of (chunk id, FTS5 tokens) pairs."""
     term_ids: list[int] = []
     lengths = np.empty(len(chunks), dtype=np.float64)
@@ -286,7 +288,8 @@ class MemoryBM25:
                 snap = self._build()
             elif snap.postings > MAX_TOKENS:  # grown past the bound by writes: back to FTS5
                 self._too_large, snap = True, None
-                log.info("the lexical index of %s outgrew %d postings: BM25 goes back to SQLite FTS5", self.store.path, MAX_TOKENS)
+                log.info("the lexical index of %s outgrew %d postings: BM25 goes back to SQLite FTS5", self.store.path,
+                         MAX_TOKENS)
             self._snapshot = snap
             return snap
         finally:
@@ -308,7 +311,8 @@ class MemoryBM25:
             batches.close()
         if snap is None:
             self._too_large = True
-            log.info("the lexical index of %s holds over %d tokens: BM25 stays in SQLite FTS5", self.store.path, MAX_TOKENS)
+            log.info("the lexical index of %s holds over %d tokens: BM25 stays in SQLite FTS5", self.store.path,
+                     MAX_TOKENS)
             return None
         log.info("lexical index of %d chunks built in memory in %.2f s", snap.count, time.perf_counter() - started)
         return snap

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from ...filters import Node, matches, to_sql
 from ...index import DEFAULT_SPEC
 from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
-from . import fts
+from . import fts, reembedding
 from .bm25 import MemoryBM25
 from .facets import MemoryFacets, matching_document_rowids
 from .locking import WriteLock
@@ -94,6 +94,7 @@ class LocalEngine:
 
     def _opened(self) -> None:
         self.manifest = self.store.manifest()
+        self._embeddings_id, self._checked_head = self.manifest.get(reembedding.EMBEDDINGS_ID), -1
         self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"])
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
         self.bm25 = MemoryBM25(self.store)
@@ -121,6 +122,22 @@ class LocalEngine:
             self.store.set_manifest({"index": spec})
             self.manifest = self.store.manifest()
             self.index.set_spec(spec)
+
+    def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
+                progress: Callable[[int, int], None] | None = None) -> reembedding.ReindexReport:
+        """A staged embedding set, resumable, swapped in by one transaction (:mod:`.reembedding`)."""
+        return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
+
+    def reload(self) -> None:
+        self._opened()
+
+    def _check_embeddings(self) -> None:
+        """EmbeddingsReplacedError if another process re-encoded the collection (read when the store changed)."""
+        head = self.store.head()
+        if head != self._checked_head:
+            with self.store.read() as con:
+                reembedding.check_embeddings(con, self._embeddings_id, self.folder)
+            self._checked_head = head
 
     def update_manifest(self, values: Mapping[str, Any]) -> None:
         with self.lock:
@@ -160,6 +177,7 @@ class LocalEngine:
             "size_bytes": self.store.size_on_disk(),
             "format_version": self.manifest.get("format_version"),
             "lexical_tokenizer": self.manifest.get("lexical_tokenizer"),
+            **({"reindex_pending": waiting} if (waiting := reembedding.pending(self)) else {}),
         }
 
     @property
@@ -211,6 +229,7 @@ class LocalEngine:
     def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
         ids = [r.id for r in rows]
         with self._writing(), self.store.write() as con:
+            reembedding.check_embeddings(con, self._embeddings_id, self.folder)  # vectors of the model in use
             if replace:
                 self.store.delete_documents(con, ids)
             else:
@@ -278,6 +297,7 @@ class LocalEngine:
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.manifest is not None
+        self._check_embeddings()
         return self.store.embeddings(np.asarray(chunk_ids, dtype=np.int64), int(self.manifest["dimension"]))
 
     def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
@@ -325,6 +345,7 @@ class LocalEngine:
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
+        self._check_embeddings()
         return self.index.candidates(vectors, n, scope.allow)
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:

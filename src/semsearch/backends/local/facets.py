@@ -6,7 +6,8 @@ Here every metadata value of every document is held once, in one column per key,
 kind (text as codes of a shared vocabulary, numbers as float64, booleans), and a filter is
 evaluated with NumPy over whole columns: a comparison is one vectorised pass over that key's
 values (~1 ms per 100k), ``$and``/``$or`` are boolean operations over documents, and the
-result maps to the ascending chunk ids the vector index and BM25 take. The store stays the truth; this is a derived cache like they are:
+result maps to the ascending chunk ids the vector index and BM25 take. The store stays the truth; this is a
+derived cache like they are:
 
 - built from the store in one read snapshot, kept current from its change log (chunks added
   with their documents read; chunks removed masked), compacted when a quarter of its rows are
@@ -105,7 +106,8 @@ def _column(rows: list[int], values: list[Any], vocab: dict[str, int], base: Col
     kinds = np.fromiter((_KINDS.get(type(v), _OTHER) for v in values), dtype=np.int8, count=len(values))
     row_array = np.asarray(rows, dtype=np.int32)
     text = np.flatnonzero(kinds == _TEXT)
-    codes = np.fromiter((vocab.setdefault(values[i], len(vocab)) for i in text.tolist()), dtype=np.int32, count=len(text))
+    codes = np.fromiter((vocab.setdefault(values[i], len(vocab)) for i in text.tolist()), dtype=np.int32,
+                        count=len(text))
     number = np.flatnonzero(kinds == _NUMBER).tolist()
     # Floats are float64 already; integers beyond 2**53 are kept apart and compared in Python.
     exact = [i for i in number if type(values[i]) is float or abs(values[i]) < _EXACT_FLOAT]
@@ -221,7 +223,8 @@ class Facets:
         chunk_docs = np.searchsorted(doc_rowids, chunk_doc_rowids).astype(np.int32)
         return Facets(
             self.seq, self.vocab, doc_rowids, np.concatenate([self.chunk_ids, [a[0] for a in added]]).astype(np.int64),
-            np.concatenate([self.chunk_docs, chunk_docs]), np.concatenate([self.chunk_alive, np.ones(len(added), bool)]),
+            np.concatenate([self.chunk_docs, chunk_docs]),
+            np.concatenate([self.chunk_alive, np.ones(len(added), bool)]),
             self.live + len(added), columns, self.entries + entries,
         )
 
@@ -288,7 +291,8 @@ def _columns(metadata: list[str], first_row: int, vocab: dict[str, int],
     return columns, added
 
 
-def build(seq: int, documents: list[tuple[int, str]], chunks: np.ndarray, max_entries: int | None = None) -> Facets | None:
+def build(seq: int, documents: list[tuple[int, str]], chunks: np.ndarray,
+          max_entries: int | None = None) -> Facets | None:
     """A snapshot of (document rowid, metadata JSON) pairs by ascending rowid and (chunk id,
     document rowid) rows by ascending chunk id; None when over ``max_entries`` values."""
     vocab: dict[str, int] = {}

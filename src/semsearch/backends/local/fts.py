@@ -8,7 +8,7 @@ their chunks and removed by trigger in the same transaction (:mod:`.schema`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ def tokens(store: Store, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
     out.sort()
     return out
 
-def token_batches(store: Store, batch: int = 65536) -> Iterator[Any]:
+def token_batches(store: Store, batch: int = 65536) -> Generator[Any, None, None]:
     """The change-log head, then every chunk's (id, indexed tokens) by ascending id in lists
     of ``batch``: all read in one snapshot (close the iterator to stop early)."""
     with store.read() as con:

@@ -157,7 +157,8 @@ class Store:
             con.executemany(
                 "INSERT INTO chunks(doc, position, start, end, embedding) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (doc_rowid, c.position, c.start, c.end, np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes())
+                    (doc_rowid, c.position, c.start, c.end,
+                     np.ascontiguousarray(c.embedding, dtype=np.float32).tobytes())
                     for c in doc.chunks
                 ],
             )
@@ -287,7 +288,8 @@ class Store:
         out: dict[str, str | None] = {}
         with self.read() as con:
             for part in batched(list(ids), 900):
-                out.update(con.execute(f"SELECT id, source FROM documents WHERE id IN ({','.join('?' * len(part))})", part))
+                out.update(con.execute(f"SELECT id, source FROM documents WHERE id IN ({','.join('?' * len(part))})",
+                                       part))
         return out
 
     def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from ...index import VectorIndex, build, load_index, make_index, parse_spec
+from ...index.spec import reduced_dimension
 from ...types import Candidate
 from .locking import ReadWriteLock
+from .rescoring import RESCORE_OVERSAMPLING, exact_cosines
 from .schema import fsync_dir
 from .store import Store
 
@@ -243,12 +245,17 @@ class DerivedIndex:
             # Filtered or not, chunks are scored from the vectors the index holds in memory (the
             # index searches an allow-list among them, exhaustively when it is small). Most
             # documents are one chunk; fetch more only when chunks of one document crowd out others.
-            fetch = min(total, n)
+            # A PCA index ranks by projections: it fetches more, and the exact cosines pick the n.
+            rescore = RESCORE_OVERSAMPLING if reduced_dimension(getattr(index, "factory", "")) else 1
+            want = n * rescore
+            fetch = min(total, want)
             scores, ids = index.search(vectors, fetch, allow=allow)
             while True:
                 chunk_docs = self.store.chunk_documents(np.unique(ids[ids >= 0]).tolist())
-                results = [best_per_document(srow, irow, chunk_docs, n) for srow, irow in zip(scores.tolist(), ids.tolist())]
-                if fetch >= total or all(len(r) >= n for r in results):
+                results = [best_per_document(s, i, chunk_docs, want) for s, i in zip(scores.tolist(), ids.tolist())]
+                if fetch >= total or all(len(r) >= want for r in results):
+                    if rescore > 1:
+                        return [r[:n] for r in exact_cosines(self.store, vectors, results, self.dimension)]
                     return results
                 fetch = min(total, fetch * 4)
                 scores, ids = index.search(vectors, fetch, allow=allow)

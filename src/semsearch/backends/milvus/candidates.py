@@ -4,6 +4,7 @@ document (its best chunk), fetching deeper when chunks of a few documents crowd 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,9 @@ def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str,
     out: list[list[Candidate]] = [[] for _ in range(len(vectors))]
     params = {"metric_type": "IP", "params": search_params}
     while pending:
-        res = with_retries(lambda: client.search(
-            name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
+        # partial pins this round's queries and depth (a lambda would read the loop's variables when called)
+        res = with_retries(partial(
+            client.search, name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
             filter=expr, search_params=params, output_fields=["doc_id"], consistency_level=consistency), "search")
         again = []
         for qi, hits in zip(pending, res):
@@ -38,8 +40,8 @@ def bm25_search(client: Any, name: str, text: str, n: int, expr: str, consistenc
     """The n best documents for a query by Milvus' BM25 (scores positive, higher is better)."""
     fetch = min(MAX_TOPK, n * 2)
     while True:
-        res = with_retries(lambda: client.search(
-            name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
+        res = with_retries(partial(
+            client.search, name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
             search_params={"metric_type": "BM25"}, output_fields=["doc_id"], consistency_level=consistency),
             "search BM25")
         hits = list(res[0])

@@ -30,12 +30,14 @@ def is_transient(exc: BaseException) -> bool:
         grpc = None
     if grpc is not None and isinstance(exc, grpc.RpcError):
         code = exc.code() if callable(getattr(exc, "code", None)) else None
-        return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED)
     from pymilvus.exceptions import MilvusException
 
     if isinstance(exc, MilvusException):
         text = str(exc).lower()
-        return exc.code == 8 or any(w in text for w in ("rate limit", "unavailable", "not ready", "timeout", "deadline"))
+        return exc.code == 8 or any(w in text for w in ("rate limit", "unavailable", "not ready", "timeout",
+                                                        "deadline"))
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
@@ -85,7 +87,8 @@ def query_all(client: Any, collection: str, expr: str, fields: list[str], consis
     matching rows, not the lowest keys, so paging by "key > last" would skip rows.
     """
     it = with_retries(lambda: client.query_iterator(
-        collection, batch_size=batch, filter=expr, output_fields=fields, consistency_level=consistency), f"read {collection}")
+        collection, batch_size=batch, filter=expr, output_fields=fields, consistency_level=consistency
+    ), f"read {collection}")
     try:
         while True:
             rows = with_retries(it.next, f"read {collection}")

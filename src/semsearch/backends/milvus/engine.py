@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,8 @@ import numpy as np
 from ...errors import DuplicateIdError, InvalidInputError, NotACollectionError
 from ...filters import Contains, Node
 from ...lexical import tokenize
-from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from ...types import Candidate, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from . import reembedding, scans
 from .candidates import bm25_search, dense_search
 from .client import connect, new_pks, parts, query_all, with_retries
 from .filters import compile_filter, facets, id_list, string_literal
@@ -89,6 +90,7 @@ class MilvusEngine:
         self.docs_name = f"{self.name}__docs"
         self.sources_name = f"{self.name}__sources"
         self.manifest: dict[str, Any] | None = None
+        reembedding.recover(self.client, self.name)  # a swap of embedding sets a kill interrupted
         if self.client.has_collection(self.name):
             self.manifest = read_manifest(self.client, self.name, self.uri)
             for part in (self.name, self.docs_name, self.sources_name):
@@ -132,6 +134,16 @@ class MilvusEngine:
         finally:
             with_retries(lambda: self.client.load_collection(self.name), "load the collection")
 
+    def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
+                progress: Callable[[int, int], None] | None = None) -> reembedding.ReindexReport:
+        """A new chunk collection filled with the new vectors, then swapped in by renames (:mod:`.reembedding`)."""
+        return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
+
+    def reload(self) -> None:
+        self.manifest = read_manifest(self.client, self.name, self.uri)
+        with_retries(lambda: self.client.load_collection(self.name), f"load {self.name}")
+        self._opened()
+
     def update_manifest(self, values: Mapping[str, Any]) -> None:
         assert self.manifest is not None
         self.manifest = {**self.manifest, **values}
@@ -148,21 +160,13 @@ class MilvusEngine:
     def verify(self) -> dict[str, Any]:
         """Every chunk must belong to a listed document; chunks left by a crash between a delete's
         two steps (see the module docstring) are removed. Milvus checks its own storage."""
-        docs = {d["doc_id"] for d in self._query_all(self.docs_name, "", ["doc_id"])}
-        orphans = {r["doc_id"] for r in self._query_all(self.name, "", ["doc_id"])} - docs
-        problems, repaired = [], []
-        if orphans:
-            problems.append(f"chunks of {len(orphans)} document(s) that are not listed (an interrupted delete)")
-            for part in parts(sorted(orphans), 1000):
-                with_retries(lambda p=part: self.client.delete(self.name, filter=f"doc_id in {id_list(p)}"), "delete chunks")
-            repaired.append(f"removed the chunks of {len(orphans)} unlisted document(s)")
-        return {"documents": len(docs), "chunks": self.chunk_count(), "consistent": not problems, "problems": problems,
-                "repaired": repaired, "store": "ok"}
+        return scans.verify(self)
 
     def info(self) -> dict[str, Any]:
         return {
             "backend": "milvus", "uri": self.uri, "name": self.name,
             "milvus_index": {"type": self.index.index_type, "params": self.index.params, "search": self.index.search_params},
+            **({"reindex_pending": waiting} if (waiting := reembedding.pending(self)) else {}),
         }
 
     cache_path = None
@@ -175,8 +179,8 @@ class MilvusEngine:
             log.warning("closing the Milvus connection failed: %s", exc)
 
     def drop(self) -> None:
-        """Delete the collection from Milvus, all three parts."""
-        for name in (self.name, self.docs_name, self.sources_name):
+        """Delete the collection from Milvus, all three parts (and a new embedding set being made)."""
+        for name in (self.name, self.docs_name, self.sources_name, reembedding.staging_name(self.name)):
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
 
@@ -192,6 +196,7 @@ class MilvusEngine:
                 raise InvalidInputError(f"document id {row.id[:40]!r}... is longer than 4096 bytes; use a shorter id")
 
     def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+        reembedding.check_current(self)  # the vectors are of the model in use
         if not replace:
             existing = list(self.sources_of([r.id for r in rows]))
             if existing:
@@ -331,16 +336,7 @@ class MilvusEngine:
         return {d: [pk for _, pk in sorted(chunks)] for d, chunks in out.items()}
 
     def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
-        fields = ["doc_id", "text", "metadata", "source", "added"]
-        docs = sorted(self._query_all(self.docs_name, "", fields), key=lambda d: d["added"])
-        for part in parts(docs, batch):
-            rows = {d["doc_id"]: DocumentRow(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in part}
-            chunks = self._query_all(self.name, f"doc_id in {id_list(list(rows))}",
-                                     ["doc_id", "position", "chunk_start", "chunk_end", "vector"])
-            for c in sorted(chunks, key=lambda c: (c["doc_id"], c["position"])):
-                rows[c["doc_id"]].chunks.append(
-                    ChunkRow(c["position"], c["chunk_start"], c["chunk_end"], np.asarray(c["vector"], dtype=np.float32)))
-            yield list(rows.values())
+        return scans.export(self, batch)
 
     def _chunk_pks_of(self, doc_ids: Sequence[str]) -> list[int]:
         return [pk for pks in self.chunk_ids_of(doc_ids).values() for pk in pks]
@@ -381,6 +377,7 @@ class MilvusEngine:
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         """The n best documents per query vector, each through its best chunk, filter applied in Milvus."""
         assert isinstance(scope, MilvusScope)
+        reembedding.check_current(self)
         return dense_search(self.client, self.name, vectors, n, scope.expr, self.index.search_params, self.consistency)
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:

@@ -80,7 +80,8 @@ def literal(value: Any) -> str:
 
 def string_literal(text: str) -> str:
     """A double-quoted Milvus string literal (only for ids, which are ours to quote)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
     return f'"{escaped}"'
 
 
@@ -112,7 +113,8 @@ def _expr(node: Node, resolve: Callable[[Contains], set[str]] | None) -> str:
         return "(" + " or ".join(_expr(p, resolve) for p in node.parts) + ")"
     if isinstance(node, Contains):
         if resolve is None:
-            raise FilterError("document-text filters ($contains) need the documents collection; use where_document on a collection")
+            raise FilterError("document-text filters ($contains) need the documents collection; use where_document on "
+                              "a collection")
         ids = resolve(Contains(node.text))
         inside = f"(doc_id in {id_list(sorted(ids))})" if ids else "false"
         return f"(not {inside})" if node.negate else inside

@@ -116,6 +116,34 @@ def write_manifest(client: Any, name: str, manifest: dict[str, Any]) -> None:
 def create_collections(client: Any, name: str, manifest: dict[str, Any], shards: int | None) -> None:
     """Create the three Milvus collections of a new semsearch collection, the chunk collection
     (with its manifest) last: its presence marks a complete one."""
+    from pymilvus import DataType, MilvusClient
+
+    extra = {"num_shards": shards} if shards else {}
+    for side, kind in ((f"{name}__docs", "docs"), (f"{name}__sources", "sources")):
+        if client.has_collection(side):
+            client.drop_collection(side)  # left over by a creation that crashed
+        d = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        if kind == "docs":
+            d.add_field("doc_id", DataType.VARCHAR, max_length=4096, is_primary=True)
+            d.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+            d.add_field("metadata", DataType.JSON)
+            d.add_field("facets", DataType.JSON)
+            d.add_field("source", DataType.VARCHAR, max_length=4096)
+            d.add_field("added", DataType.INT64)
+        else:
+            d.add_field("source", DataType.VARCHAR, max_length=4096, is_primary=True)
+            d.add_field("digest", DataType.VARCHAR, max_length=256)
+        d.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
+        dip = client.prepare_index_params()
+        dip.add_index("placeholder", index_type="FLAT", metric_type="IP")
+        with_retries(lambda side=side, d=d, dip=dip: client.create_collection(
+            side, schema=d, index_params=dip, consistency_level="Strong", **extra), f"create {side}")
+    create_chunk_collection(client, name, manifest, shards)
+
+
+def create_chunk_collection(client: Any, name: str, manifest: dict[str, Any], shards: int | None) -> None:
+    """Create the chunk collection ``name`` for vectors of ``manifest["dimension"]``, its index
+    as ``manifest["index"]``, and record the manifest on it."""
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     idx = milvus_index(manifest["index"])
@@ -137,25 +165,6 @@ def create_collections(client: Any, name: str, manifest: dict[str, Any], shards:
     ip.add_index("vector", index_type=idx.index_type, metric_type="IP", params=idx.params)
     ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     extra = {"num_shards": shards} if shards else {}
-    for side, kind in ((f"{name}__docs", "docs"), (f"{name}__sources", "sources")):
-        if client.has_collection(side):
-            client.drop_collection(side)  # left over by a creation that crashed
-        d = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        if kind == "docs":
-            d.add_field("doc_id", DataType.VARCHAR, max_length=4096, is_primary=True)
-            d.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
-            d.add_field("metadata", DataType.JSON)
-            d.add_field("facets", DataType.JSON)
-            d.add_field("source", DataType.VARCHAR, max_length=4096)
-            d.add_field("added", DataType.INT64)
-        else:
-            d.add_field("source", DataType.VARCHAR, max_length=4096, is_primary=True)
-            d.add_field("digest", DataType.VARCHAR, max_length=256)
-        d.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
-        dip = client.prepare_index_params()
-        dip.add_index("placeholder", index_type="FLAT", metric_type="IP")
-        with_retries(lambda side=side, d=d, dip=dip: client.create_collection(
-            side, schema=d, index_params=dip, consistency_level="Strong", **extra), f"create {side}")
     with_retries(lambda: client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong", **extra),
                  f"create {name}")
     write_manifest(client, name, manifest)

@@ -1,0 +1,43 @@
+"""Whole-collection reads of a Milvus collection: the export for migration, and the consistency check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...types import ChunkRow, DocumentRow
+from .client import parts, with_retries
+from .filters import id_list
+
+if TYPE_CHECKING:
+    from .engine import MilvusEngine
+
+
+def export(engine: MilvusEngine, batch: int = 1000) -> Iterator[list[DocumentRow]]:
+    """Every document with its chunks and stored vectors, in insertion order, in batches."""
+    fields = ["doc_id", "text", "metadata", "source", "added"]
+    docs = sorted(engine._query_all(engine.docs_name, "", fields), key=lambda d: d["added"])
+    for part in parts(docs, batch):
+        rows = {d["doc_id"]: DocumentRow(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in part}
+        chunks = engine._query_all(engine.name, f"doc_id in {id_list(list(rows))}",
+                                   ["doc_id", "position", "chunk_start", "chunk_end", "vector"])
+        for c in sorted(chunks, key=lambda c: (c["doc_id"], c["position"])):
+            rows[c["doc_id"]].chunks.append(
+                ChunkRow(c["position"], c["chunk_start"], c["chunk_end"], np.asarray(c["vector"], dtype=np.float32)))
+        yield list(rows.values())
+
+
+def verify(engine: MilvusEngine) -> dict[str, Any]:
+    """Every chunk must belong to a listed document; chunks of unlisted ones (an interrupted delete) are removed."""
+    docs = {d["doc_id"] for d in engine._query_all(engine.docs_name, "", ["doc_id"])}
+    orphans = {r["doc_id"] for r in engine._query_all(engine.name, "", ["doc_id"])} - docs
+    problems, repaired = [], []
+    if orphans:
+        problems.append(f"chunks of {len(orphans)} document(s) that are not listed (an interrupted delete)")
+        for part in parts(sorted(orphans), 1000):
+            with_retries(lambda p=part: engine.client.delete(engine.name, filter=f"doc_id in {id_list(p)}"), "delete chunks")
+        repaired.append(f"removed the chunks of {len(orphans)} unlisted document(s)")
+    return {"documents": len(docs), "chunks": engine.chunk_count(), "consistent": not problems, "problems": problems,
+            "repaired": repaired, "store": "ok"}

@@ -1,0 +1,102 @@
+"""semsearch reindex: change a collection's vector index, or re-encode it with another model or dimension."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .common import (
+    INDEX_HELP,
+    BackendOpt,
+    CollectionOpt,
+    EngineOpt,
+    LockTimeoutOpt,
+    PrecisionOpt,
+    TokenOpt,
+    UriOpt,
+    _fail,
+    _open,
+    _run,
+    app,
+    err,
+    out,
+)
+from .documents import index_summary
+
+
+@app.command()
+def reindex(
+    index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP, show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Re-encode every chunk with this sentence-transformers model (name or folder, e.g. one made by `semsearch finetune`). The old vectors serve searches until the new set is complete; an interrupted run resumes.", show_default=False)] = None,
+    dimensions: Annotated[Optional[int], typer.Option("--dimensions", help="Re-encode at this many dimensions (truncated and re-normalised; Matryoshka models only, unless --force-dimensions).", show_default=False)] = None,
+    force_dimensions: Annotated[bool, typer.Option("--force-dimensions", help="Truncate a model that was not trained for it (quality drops: measure it with `semsearch eval`).")] = False,
+    batch: Annotated[int, typer.Option("--batch", help="Chunks encoded and committed per batch (what an interrupted run keeps).", min=1)] = 4096,
+    collection: CollectionOpt = None,
+    precision: PrecisionOpt = "auto",
+    engine: EngineOpt = "auto",
+    progress: Annotated[Optional[bool], typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Progress and the result as JSON Lines: {\"event\": \"batch\", \"done\", \"total\"} per batch, then {\"event\": \"finish\", ...}.")] = False,
+    lock_timeout: LockTimeoutOpt = 60.0,
+    backend: BackendOpt = "local",
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Change a collection's vector index (rebuilt from the stored vectors), or re-encode it with
+    another model (--model) or dimension (--dimensions) from the stored text."""
+
+    def go() -> None:
+        if index_spec is None and model is None and dimensions is None:
+            _fail("nothing to do; give --model NAME_OR_DIR, --dimensions N and/or --index SPEC")
+        started = time.perf_counter()
+        if model is None and dimensions is None:
+            with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec, backend=backend, uri=uri,
+                       token=token) as col:
+                col.flush()
+                info = col.info()
+            details = info.get("index_details") or {"type": info.get("milvus_index", {}).get("type")}
+            out.print(f"index {index_spec} ({details.get('type')}) ready in {time.perf_counter() - started:.1f}s: "
+                      f"{index_summary(details)}", highlight=False)
+            return
+        with _open(collection, create=False, lock_timeout=lock_timeout, precision=precision, engine=engine,
+                   backend=backend, uri=uri, token=token) as col:
+            before = f"{col.manifest['model']} ({col.manifest['dimension']} dimensions)"
+            report = _with_progress(col, as_json, progress, model=model, dimensions=dimensions,
+                                    force_dimensions=force_dimensions, index=index_spec, batch_chunks=batch)
+        if as_json:
+            _emit("finish", **report.to_dict(), previous=before)
+            return
+        if not report.changed:
+            out.print(f"{col.path} already holds {report.model} vectors of {report.dimension} dimensions; nothing re-encoded",
+                      highlight=False)
+            return
+        resumed = f" ({report.resumed} kept from an interrupted run)" if report.resumed else ""
+        out.print(f"re-encoded {report.chunks} chunk(s) with {report.model} ({report.dimension} dimensions, was {before})"
+                  f"{resumed} in {report.seconds:.1f}s; index {report.index}", highlight=False, soft_wrap=True)
+        if report.truncated_chunks:
+            err.print(f"[yellow]warning:[/] {report.truncated_chunks} chunk(s) are longer than {report.model} reads; "
+                      "their ends are not in their vectors", highlight=False, soft_wrap=True)
+
+    _run(go)
+
+
+def _emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def _with_progress(col: Any, as_json: bool, progress: bool | None, **options: Any) -> Any:
+    """``col.reindex(**options)`` with a bar on a terminal, JSON lines with --json, else nothing."""
+    if as_json:
+        return col.reindex(**options, progress=lambda done, total: _emit("batch", done=done, total=total))
+    if progress is False or (progress is None and not err.is_terminal):
+        return col.reindex(**options)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("re-encoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("chunks", total=None)
+        return col.reindex(**options, progress=lambda done, total: bar.update(task, completed=done, total=total))
