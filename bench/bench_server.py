@@ -114,7 +114,8 @@ def main() -> None:
         identical = same_answers(col, url, pool[-200:-100], args.k)
         # Before any writer: its documents repeat passages, and equal scores may then tie differently.
         cli = cli_latency(folder, url, cli_queries, args.cli_runs, args.k) if args.cli_runs else None
-        with httpx.Client(base_url=url, timeout=300) as http, httpx.Client(base_url=before_url or url, timeout=300) as old:
+        with (httpx.Client(base_url=url, timeout=300) as http,
+              httpx.Client(base_url=before_url or url, timeout=300) as old):
             def http_add(texts, ids, metas):
                 http.post("/add", json={"documents": texts, "ids": ids, "metadatas": metas}).raise_for_status()
 
@@ -146,7 +147,8 @@ def main() -> None:
                             results.setdefault((way, writing, clients), []).append(r)
                             print(f"repeat {repeat} {way:7} writer={writing!s:5} c={clients:2}: "
                                   f"{r['qps']:7.1f} qps p50 {r['p50_ms']:7.1f} ms p99 {r['p99_ms']:7.1f} ms "
-                                  f"cpu/search {r['cpu_ms']:6.1f} ms n={r['n']} errors={r['errors']}", file=sys.stderr, flush=True)
+                                  f"cpu/search {r['cpu_ms']:6.1f} ms n={r['n']} errors={r['errors']}",
+                                  file=sys.stderr, flush=True)
     finally:
         for p in (proc, before_proc):
             if p is not None:
@@ -201,7 +203,8 @@ def report(results, writer_rates, batching, args, load_before, load_after, final
         return statistics.median(r[key] for r in runs)
 
     print(f"\n{args.docs:,} documents at start ({final_docs:,} at the end), auto index, all-MiniLM-L6-v2, k={args.k}, "
-          f"{args.queries} queries; torch threads {args.torch_threads} in both processes (FAISS: its default); {args.repeats} "
+          f"{args.queries} queries; torch threads {args.torch_threads} in both processes (FAISS: its default); "
+          f"{args.repeats} "
           f"interleaved repeats, medians; each run ≤{args.requests} requests and ≤{args.seconds:g}s. Load average "
           f"before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (2 cores, shared). HTTP answers identical to "
           f"in-process Collection.search: {identical}.\n")
@@ -216,14 +219,16 @@ def report(results, writer_rates, batching, args, load_before, load_after, final
             lat = [f"{med(r, 'p50_ms'):.1f} / {med(r, 'p99_ms'):.1f}" for r in (py, ba, ht)]
             cpu = " / ".join(f"{med(r, 'cpu_ms'):.1f}" for r in (py, ba, ht))
             print(f"| {'adding' if writing else 'none'} | {c} | {med(py, 'qps'):.1f} / {med(ba, 'qps'):.1f} / "
-                  f"{med(ht, 'qps'):.1f} | {med(ht, 'qps') / med(py, 'qps'):.2f} | {med(ht, 'qps') / med(ba, 'qps'):.2f} | "
+                  f"{med(ht, 'qps'):.1f} | {med(ht, 'qps') / med(py, 'qps'):.2f} | "
+                  f"{med(ht, 'qps') / med(ba, 'qps'):.2f} | "
                   f"{' | '.join(lat)} | {cpu} | {rates} | {sum(r['errors'] for r in ht)} |")
     print("\nBatching (the in-process batcher): requests per batch, queries per model call.\n")
     print("| writer | clients | requests per batch | queries per encode |")
     print("|---|---:|---:|---:|")
     for (writing, c), runs in sorted(batching.items()):
         batches, jobs, calls, encoded = (sum(x) for x in zip(*runs))
-        print(f"| {'adding' if writing else 'none'} | {c} | {jobs / max(batches, 1):.2f} | {encoded / max(calls, 1):.2f} |")
+        print(f"| {'adding' if writing else 'none'} | {c} | {jobs / max(batches, 1):.2f} | "
+              f"{encoded / max(calls, 1):.2f} |")
 
 
 def report_before(results, writer_rates, args) -> None:

@@ -196,13 +196,14 @@ def test_http_answers_under_many_concurrent_clients_equal_sequential_ones(tmp_pa
 
 
 def test_the_collecting_window_is_bounded_by_time_and_by_queries():
-    """A lone request waits at most the window; a full batch does not wait for it; a later request is left for the next pass."""
+    """A lone request waits at most the window; a full batch does not wait for it; a late one waits its turn."""
     import time
 
     from semsearch.server.batching import SearchBatcher, SearchJob
 
     def job(n: int = 1) -> SearchJob:
-        return SearchJob(encoder=None, texts=["q"] * n, options=None)  # type: ignore[arg-type]  # only texts matter here
+        # Only texts matter to the collecting step.
+        return SearchJob(encoder=None, texts=["q"] * n, options=None)  # type: ignore[arg-type]
 
     batcher = SearchBatcher(window=0.3, max_queries=4)
     lone = job()

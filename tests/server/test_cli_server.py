@@ -80,8 +80,9 @@ def test_search_through_a_running_server_prints_exactly_what_a_local_search_prin
         through = [cli("search", *args, "-c", str(folder)).stdout for args in SEARCHES]
         assert through == local
         # Answered by the server, the command loads neither the model nor the index code, nor numpy.
+        env = {k: v for k, v in os.environ.items() if k != "SEMSEARCH_SERVER"}
         probe = subprocess.run([sys.executable, "-c", LOADED_BY_A_SEARCH, str(folder)], capture_output=True, text=True,
-                               timeout=600, check=True, env={k: v for k, v in os.environ.items() if k != "SEMSEARCH_SERVER"})
+                               timeout=600, check=True, env=env)
         assert json.loads(probe.stdout.splitlines()[-1]) == [], probe.stdout
         # Proof that the server answered: a folder holding only the server's file, no collection.
         elsewhere = tmp_path / "only-the-file"

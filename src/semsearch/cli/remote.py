@@ -84,7 +84,9 @@ def _explicit(server: str) -> tuple[str, str]:
         return base, "/search"
     match = _COLLECTION_PATH.match(parts.path)
     if match is None:
-        raise SemsearchError(f"--server takes a server URL or one of its collections (…/collections/NAME), got {server!r}")
+        raise SemsearchError(
+            f"--server takes a server URL or one of its collections (…/collections/NAME), got {server!r}"
+        )
     return base, f"/collections/{match.group(1)}/search"
 
 
@@ -100,7 +102,7 @@ def _search(
             value = json.loads(value)  # checked by the caller (filters.parse_where)
         body[name] = value
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)  # a loopback URL
     headers = {"content-type": "application/json"}
     if key is not None:
         headers["authorization"] = f"Bearer {key}"

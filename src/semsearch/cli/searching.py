@@ -59,7 +59,12 @@ def search(
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
-    server: Annotated[str, typer.Option("--server", envvar="SEMSEARCH_SERVER", help="auto: ask the `semsearch serve` running on this collection if there is one (same results, milliseconds instead of seconds), else search here; off: always search here; or the loopback URL of a server (http://127.0.0.1:8000[/collections/NAME]). Also $SEMSEARCH_SERVER.")] = "auto",
+    server: Annotated[str, typer.Option(
+        "--server", envvar="SEMSEARCH_SERVER",
+        help="auto: ask the `semsearch serve` running on this collection if there is one (same results, "
+             "milliseconds instead of seconds), else search here; off: always search here; or the loopback URL "
+             "of a server (http://127.0.0.1:8000[/collections/NAME]). Also $SEMSEARCH_SERVER.",
+    )] = "auto",
 ) -> None:
     """Search a collection by meaning and words; prints rank, score, source and a snippet."""
 
@@ -112,7 +117,9 @@ def _through_server(server: str, collection: Path | None, queries: list[str], k:
     except TypeError:  # hits of another shape (another semsearch version): not the same output
         if server == "auto":
             return None
-        raise SemsearchError(f"the server at {server} answers hits in another format (another semsearch version?)") from None
+        raise SemsearchError(
+            f"the server at {server} answers hits in another format (another semsearch version?)"
+        ) from None
 
 
 def _threshold(value: str | None) -> float | str | None:

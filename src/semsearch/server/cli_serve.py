@@ -75,8 +75,12 @@ def serve_collections(
     if watch:
         _announce_watch(announce)
     shown = f"[{host}]" if ":" in host else host
-    auth = "no API key (loopback only)" if api_key is None else ("API key for writes" if public_reads else "API key required")
-    announce(f"serving {', '.join(app.state.semsearch.collections)} on http://{shown}:{port}/ ({auth}); API docs at /docs")
+    if api_key is None:
+        auth = "no API key (loopback only)"
+    else:
+        auth = "API key for writes" if public_reads else "API key required"
+    served = ", ".join(app.state.semsearch.collections)
+    announce(f"serving {served} on http://{shown}:{port}/ ({auth}); API docs at /docs")
     if llm is not None:
         announce(f"answering /ask with the language model at {llm.base}")
     if not is_loopback(host) and not cors_origins:

@@ -1,4 +1,7 @@
-"""The routes of one collection: info, search, get, add, upsert, delete (at /collections/{name} and at the top level)."""
+"""The routes of one collection: info, search, get, add, upsert, delete.
+
+Mounted twice: under ``/collections/{name}`` and, for the default collection, at the top level.
+"""
 
 from __future__ import annotations
 
@@ -47,17 +50,22 @@ def collection_routes(
         name = target[0]
         queries = body.query_list()
         if len(queries) > limits.max_queries:
-            raise ApiError(413, "batch_too_large", f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
+            raise ApiError(413, "batch_too_large",
+                           f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
         if body.k > limits.max_k:
-            raise ApiError(422, "invalid_input", f"k is {body.k}; this server returns at most {limits.max_k} hits per query")
+            raise ApiError(422, "invalid_input",
+                           f"k is {body.k}; this server returns at most {limits.max_k} hits per query")
         for i, q in enumerate(queries):
             if len(q) > limits.max_query_chars:
-                raise ApiError(422, "invalid_input", f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
+                raise ApiError(422, "invalid_input",
+                               f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
         for option in ("candidates", "rerank_top"):
             if (value := getattr(body, option)) is not None and value > limits.max_candidates:
-                raise ApiError(422, "invalid_input", f"{option} is {value}; this server reads at most {limits.max_candidates}")
+                raise ApiError(422, "invalid_input",
+                               f"{option} is {value}; this server reads at most {limits.max_candidates}")
         options = {option: getattr(body, option) for option in SEARCH_OPTIONS}
-        kwargs = search_keywords(options, state.rerankers, default_reranker=state.rerankers[0] if state.rerankers else None)
+        default_reranker = state.rerankers[0] if state.rerankers else None
+        kwargs = search_keywords(options, state.rerankers, default_reranker=default_reranker)
         # Queued for a worker that encodes it with concurrent requests' queries (server/batching.py).
         return await answer_search(state.batcher, state.encoders[name], name, queries, body.k, kwargs,
                                    headers={INSTANCE_HEADER: state.instance})
@@ -67,12 +75,15 @@ def collection_routes(
         if len(body.documents) > limits.max_documents:
             raise ApiError(
                 413, "batch_too_large",
-                f"{len(body.documents)} documents in one request; this server takes at most {limits.max_documents} (split the batch)",
+                f"{len(body.documents)} documents in one request; this server takes at most "
+                f"{limits.max_documents} (split the batch)",
             )
         if body.embeddings is not None and len({len(v) for v in body.embeddings}) > 1:
-            raise ApiError(422, "invalid_input", "embeddings have different lengths; give one vector of the collection's dimension per document")
+            raise ApiError(422, "invalid_input", "embeddings have different lengths; "
+                           "give one vector of the collection's dimension per document")
         method = col.upsert if replace else col.add
-        ids = method(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings, sources=body.sources)
+        ids = method(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings,
+                     sources=body.sources)
         return m.WriteResponse(collection=name, ids=ids, count=len(ids))
 
     def add(body: m.DocumentsRequest, target: tuple[str, Collection] = Target) -> m.WriteResponse:

@@ -46,7 +46,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "validation_error", "; ".join(parts) + more
 
 
-_STATUS_KINDS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_STATUS_KINDS = {
+    400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -72,14 +72,17 @@ def open_collections(
     try:
         for name, source in pairs:
             # An already-open collection (local or Milvus: same interface) is served as it is.
-            opened_here = isinstance(source, (str, os.PathLike))
-            col = Collection(source, create=False) if opened_here else source
-            if opened_here:
+            if isinstance(source, Collection):
+                col = source
+            else:
+                col = Collection(source, create=False)
                 owned.append(col)
             base = name or col.name
             if not NAME_PATTERN.match(base):
                 if name is not None:
-                    raise InvalidInputError(f"collection name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - (not starting with . _ -)")
+                    raise InvalidInputError(
+                        f"collection name {name!r} must be 1-64 of A-Z a-z 0-9 . _ - (not starting with . _ -)"
+                    )
                 base = re.sub(r"[^A-Za-z0-9._-]", "-", base).lstrip("._-")[:64] or "collection"
             unique, n = base, 2
             while unique in opened:
