@@ -123,7 +123,7 @@ def run_semsearch(corpus: Path, queries: list[str], qids: list[str]) -> tuple[Ti
         col.close()
         # Runs hold each hit's cosine (scores["dense"]), comparable with the bare pipeline's;
         # Hit.score is the calibrated relevance, the same order on another scale.
-        cosines = [[(h.id, h.scores["dense"]) for h in hits] for hits in (hits10, hits100)]
+        cosines = [[[(h.id, h.scores["dense"]) for h in row] for row in hits] for hits in (hits10, hits100)]
         out = Outcome(run_from_hits(qids, cosines[0]), run_from_hits(qids, cosines[1]), report.chunks)
         return Timing("semsearch", 0, t2 - t1, t3 - t2, create_s=t1 - t0), out
     finally:
