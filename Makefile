@@ -21,8 +21,9 @@ install: $(BIN)/semsearch
 demo: install
 	$(BIN)/semsearch demo
 
-# The browser test drives Debian's chromium; without root it is skipped, never downloaded.
-test: install
+# The static checks first (lint), then the suite. The browser test drives Debian's chromium;
+# without root it is skipped, never downloaded.
+test: lint
 	-@bash .ci/install-browser.sh
 	$(BIN)/python -m pytest -q
 
