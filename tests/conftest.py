@@ -53,10 +53,9 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     Random weights, so its embeddings mean nothing, but every loading and encoding path
     is the real one. It reuses MiniLM's tokenizer files (no network).
     """
+    import torch
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertConfig, BertModel
-
-    import torch
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-model")

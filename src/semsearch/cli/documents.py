@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -36,19 +36,19 @@ from .common import (
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).", show_default=False)],
     collection: CollectionOpt = None,
-    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path (new collections; default all-MiniLM-L6-v2).")] = None,
-    dimensions: Annotated[Optional[int], typer.Option("--dimensions", help="Truncate vectors to this many dimensions (new collections; Matryoshka models only, unless --force-dimensions). Change an existing collection's with `semsearch reindex --dimensions N`.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(help="sentence-transformers model name or path (new collections; default all-MiniLM-L6-v2).")] = None,
+    dimensions: Annotated[int | None, typer.Option("--dimensions", help="Truncate vectors to this many dimensions (new collections; Matryoshka models only, unless --force-dimensions). Change an existing collection's with `semsearch reindex --dimensions N`.", show_default=False)] = None,
     force_dimensions: Annotated[bool, typer.Option("--force-dimensions", help="Truncate a model that was not trained for it (quality drops).")] = False,
     text_field: Annotated[str, typer.Option("--text-field", "--text-column", help="CSV column / JSONL field holding the text.")] = "text",
-    id_field: Annotated[Optional[str], typer.Option("--id-field", "--id-column", help="CSV column / JSONL field holding the document id (default: _id or id when present).")] = None,
-    title_field: Annotated[Optional[str], typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
-    chunk_size: Annotated[Optional[int], typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads at once).")] = None,
-    chunk_overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive chunks (new collections; default chunk_size/8).")] = None,
-    index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP + " New collections only; change an existing one with `semsearch reindex --index SPEC`.")] = None,
+    id_field: Annotated[str | None, typer.Option("--id-field", "--id-column", help="CSV column / JSONL field holding the document id (default: _id or id when present).")] = None,
+    title_field: Annotated[str | None, typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
+    chunk_size: Annotated[int | None, typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads at once).")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Tokens shared by consecutive chunks (new collections; default chunk_size/8).")] = None,
+    index_spec: Annotated[str | None, typer.Option("--index", help=INDEX_HELP + " New collections only; change an existing one with `semsearch reindex --index SPEC`.")] = None,
     prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
     precision: PrecisionOpt = "auto",
     engine: EngineOpt = "auto",
-    progress: Annotated[Optional[bool], typer.Option(help="Progress: a bar on a terminal, else one line per batch (default); --no-progress prints only the final line.")] = None,
+    progress: Annotated[bool | None, typer.Option(help="Progress: a bar on a terminal, else one line per batch (default); --no-progress prints only the final line.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON Lines on stdout (start, batch, finish events; with --watch also watching, sync, notice, stopped).")] = False,
     watch_: Annotated[bool, typer.Option("--watch", help="After indexing, keep the collection in sync with these paths (new, changed, deleted files) until Ctrl-C.")] = False,
     settle: Annotated[float, typer.Option("--settle", help="With --watch: seconds a file must stay unchanged before it is indexed (so a file being written is never indexed half-written).", min=0.0)] = 1.0,
@@ -180,8 +180,8 @@ def index_summary(details: dict) -> str:
 
 @app.command()
 def delete(
-    ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
-    source: Annotated[Optional[list[Path]], typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
+    ids: Annotated[list[str] | None, typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
+    source: Annotated[list[Path] | None, typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
     collection: CollectionOpt = None,
@@ -216,11 +216,11 @@ def delete(
 def migrate(
     src: Annotated[str, typer.Argument(help="Source: a collection folder, or a Milvus collection name with --src-uri.", show_default=False)],
     dst: Annotated[str, typer.Argument(help="Target: a folder, or a Milvus collection name with --dst-uri (created if new).", show_default=False)],
-    src_uri: Annotated[Optional[str], typer.Option("--src-uri", help="The source is in Milvus at this uri (./milvus.db or http://host:19530).", show_default=False)] = None,
-    dst_uri: Annotated[Optional[str], typer.Option("--dst-uri", help="The target is in Milvus at this uri.", show_default=False)] = None,
-    src_token: Annotated[Optional[str], typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", help="Credentials of the source Milvus; also $SEMSEARCH_MILVUS_SRC_TOKEN.", show_default=False)] = None,
-    dst_token: Annotated[Optional[str], typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", help="Credentials of the target Milvus; also $SEMSEARCH_MILVUS_DST_TOKEN.", show_default=False)] = None,
-    index: Annotated[Optional[str], typer.Option("--index", help="Index spec of a new target (default: the source's).", show_default=False)] = None,
+    src_uri: Annotated[str | None, typer.Option("--src-uri", help="The source is in Milvus at this uri (./milvus.db or http://host:19530).", show_default=False)] = None,
+    dst_uri: Annotated[str | None, typer.Option("--dst-uri", help="The target is in Milvus at this uri.", show_default=False)] = None,
+    src_token: Annotated[str | None, typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", help="Credentials of the source Milvus; also $SEMSEARCH_MILVUS_SRC_TOKEN.", show_default=False)] = None,
+    dst_token: Annotated[str | None, typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", help="Credentials of the target Milvus; also $SEMSEARCH_MILVUS_DST_TOKEN.", show_default=False)] = None,
+    index: Annotated[str | None, typer.Option("--index", help="Index spec of a new target (default: the source's).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", help="Documents per batch.")] = 1000,
 ) -> None:
     """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
