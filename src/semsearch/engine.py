@@ -90,7 +90,9 @@ class Engine(Protocol):
     def check_rows(self, rows: Sequence[DocumentRow]) -> None:
         """Raise InvalidInputError for rows this engine cannot store (before anything is encoded)."""
 
-    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+    def write(
+        self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None
+    ) -> None:
         """Store documents whose chunks carry embeddings. Durable when it returns.
 
         Without ``replace`` an id that exists raises DuplicateIdError and nothing is written;

@@ -61,24 +61,38 @@ EngineOpt = Annotated[
 
 WhereOpt = Annotated[
     str | None,
-    typer.Option("--where", help='Metadata filter as JSON, e.g. \'{"topic": "ml", "year": {"$gte": 2020}}\'.', show_default=False),
+    typer.Option(
+        "--where", help='Metadata filter as JSON, e.g. \'{"topic": "ml", "year": {"$gte": 2020}}\'.', show_default=False
+    ),
 ]
 WhereDocumentOpt = Annotated[
     str | None,
-    typer.Option("--where-document", help='Document-text filter as JSON, e.g. \'{"$contains": "FAISS"}\'.', show_default=False),
+    typer.Option(
+        "--where-document", help='Document-text filter as JSON, e.g. \'{"$contains": "FAISS"}\'.', show_default=False
+    ),
 ]
 
 
 BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Where the collection lives: local (a folder) or milvus (Milvus Lite file or cluster).")
+    str,
+    typer.Option(
+        "--backend", help="Where the collection lives: local (a folder) or milvus (Milvus Lite file or cluster)."
+    ),
 ]
 UriOpt = Annotated[
     str | None,
-    typer.Option("--uri", help="Milvus: ./milvus.db (Milvus Lite) or http://host:19530. Default ./milvus.db.", show_default=False),
+    typer.Option(
+        "--uri", help="Milvus: ./milvus.db (Milvus Lite) or http://host:19530. Default ./milvus.db.", show_default=False
+    ),
 ]
 TokenOpt = Annotated[
     str | None,
-    typer.Option("--token", envvar="SEMSEARCH_MILVUS_TOKEN", help="Milvus credentials (user:password or API key); also $SEMSEARCH_MILVUS_TOKEN.", show_default=False),
+    typer.Option(
+        "--token",
+        envvar="SEMSEARCH_MILVUS_TOKEN",
+        help="Milvus credentials (user:password or API key); also $SEMSEARCH_MILVUS_TOKEN.",
+        show_default=False,
+    ),
 ]
 
 

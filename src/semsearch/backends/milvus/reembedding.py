@@ -151,7 +151,9 @@ def _catch_up(engine: MilvusEngine, new: str, encode: Callable[[list[str]], np.n
     key = lambda r: json.dumps([r[f] for f in fields], sort_keys=True, default=str)
     old = {int(r["pk"]): key(r) for r in query_all(engine.client, engine.name, "", fields, engine.consistency,
                                                     engine.query_batch)}
-    now = {int(r["pk"]): key(r) for r in query_all(engine.client, new, "", fields, engine.consistency, engine.query_batch)}
+    now = {
+        int(r["pk"]): key(r) for r in query_all(engine.client, new, "", fields, engine.consistency, engine.query_batch)
+    }
     gone = [pk for pk in now if pk not in old]
     for part in parts(gone, 5000):
         with_retries(lambda p=part: engine.client.delete(new, ids=p), "drop chunks deleted meanwhile")
