@@ -47,7 +47,8 @@ PrecisionOpt = Annotated[
     str,
     typer.Option(
         "--precision",
-        help="Encoding precision: auto (the fastest that agrees with fp32: bf16 where the CPU or GPU has it), fp32, bf16, fp16.",
+        help="Encoding precision: auto (the fastest that agrees with fp32: bf16 where the CPU or GPU has it), fp32, "
+             "bf16, fp16.",
     ),
 ]
 EngineOpt = Annotated[

@@ -41,7 +41,8 @@ def eval_(
         typer.Option(
             "--collection",
             "-c",
-            help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; reused when it matches).",
+            help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; "
+                 "reused when it matches).",
             show_default=False,
         ),
     ] = None,
@@ -52,7 +53,10 @@ def eval_(
         str | None,
         typer.Option(
             "--models",
-            help="Compare models: names or folders separated by commas, each indexed in its own cached collection (under --collection when given); NAME@N truncates to N dimensions (Matryoshka models), NAME@pcaN searches a PCA<N>,Flat index; 'default' is the default model. Reports index size, indexing speed and per-query latency beside the metrics.",
+            help="Compare models: names or folders separated by commas, each indexed in its own cached collection "
+                 "(under --collection when given); NAME@N truncates to N dimensions (Matryoshka models), NAME@pcaN "
+                 "searches a PCA<N>,Flat index; 'default' is the default model. Reports index size, indexing speed and "
+                 "per-query latency beside the metrics.",
             show_default=False,
         ),
     ] = None,
@@ -62,7 +66,9 @@ def eval_(
         Path | None,
         typer.Option(
             "--unanswerable",
-            help="Questions the corpus does not answer (JSONL with \"text\", or one per line): report how well each method's top-1 score separates them from the judged queries (ROC AUC) and the default no-good-match threshold's precision/recall.",
+            help="Questions the corpus does not answer (JSONL with \"text\", or one per line): report how well each "
+                 "method's top-1 score separates them from the judged queries (ROC AUC) and the default no-good-match "
+                 "threshold's precision/recall.",
             show_default=False,
         ),
     ] = None,

@@ -35,7 +35,9 @@ def reindex(
         str | None,
         typer.Option(
             "--model",
-            help="Re-encode every chunk with this sentence-transformers model (name or folder, e.g. one made by `semsearch finetune`). The old vectors serve searches until the new set is complete; an interrupted run resumes.",
+            help="Re-encode every chunk with this sentence-transformers model (name or folder, e.g. one made by "
+                 "`semsearch finetune`). The old vectors serve searches until the new set is complete; an interrupted "
+                 "run resumes.",
             show_default=False,
         ),
     ] = None,
@@ -43,7 +45,8 @@ def reindex(
         int | None,
         typer.Option(
             "--dimensions",
-            help="Re-encode at this many dimensions (truncated and re-normalised; Matryoshka models only, unless --force-dimensions).",
+            help="Re-encode at this many dimensions (truncated and re-normalised; Matryoshka models only, unless "
+                 "--force-dimensions).",
             show_default=False,
         ),
     ] = None,
@@ -66,7 +69,8 @@ def reindex(
         bool,
         typer.Option(
             "--json",
-            help='Progress and the result as JSON Lines: {"event": "batch", "done", "total"} per batch, then {"event": "finish", ...}.',
+            help='Progress and the result as JSON Lines: {"event": "batch", "done", "total"} per batch, then {"event": '
+                 '"finish", ...}.',
         ),
     ] = False,
     lock_timeout: LockTimeoutOpt = 60.0,

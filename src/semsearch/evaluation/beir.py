@@ -220,7 +220,8 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
                 if is_first and not any(c.isdigit() for c in raw):
                     continue
                 raise InvalidInputError(
-                    f"{path}:{number}: score {raw!r} is not a whole number; qrels grades are integers (0 = not relevant)"
+                    f"{path}:{number}: score {raw!r} is not a whole number; qrels grades are integers (0 = not "
+                    "relevant)"
                 ) from None
             if not qid or not doc_id:
                 raise InvalidInputError(f"{path}:{number}: empty query id or corpus id")

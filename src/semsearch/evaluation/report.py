@@ -123,7 +123,8 @@ def write_html_report(
             f"{rows}</table><p>Metrics follow trec_eval's definitions (graded gains; grade 0 = not relevant), averaged "
             "over the judged queries that were searched; the best value of each column is bold. Search seconds: all "
             "queries in one batch, with a warm model and an empty query-embedding cache for every method.</p>"
-            f'<img alt="bar chart of the metrics by method" src="data:image/png;base64,{_metrics_chart(plt, dataset_name, ok)}">'
+            '<img alt="bar chart of the metrics by method" '
+            f'src="data:image/png;base64,{_metrics_chart(plt, dataset_name, ok)}">'
         )
         if extra:
             parts.append(f"<p>{_COSTS}</p>")

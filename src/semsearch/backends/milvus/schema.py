@@ -74,7 +74,8 @@ def milvus_index(spec: str) -> MilvusIndex:
         return MilvusIndex("IVF_PQ", {"nlist": nlist, "m": int(m.group(2)), "nbits": int(m.group(3) or 8)},
                            {"nprobe": max(1, min(nlist, 16))})
     raise InvalidInputError(
-        f"index {spec!r} has no Milvus equivalent; use Flat, auto, HNSW<M>, IVF<n>,Flat, IVF<n>,SQ8, SQ8 or IVF<n>,PQ<m>"
+        f"index {spec!r} has no Milvus equivalent; use Flat, auto, HNSW<M>, IVF<n>,Flat, IVF<n>,SQ8, SQ8 or "
+        "IVF<n>,PQ<m>"
     )
 
 
@@ -88,7 +89,8 @@ def collection_name(path_or_name: str | os.PathLike[str]) -> str:
     name = re.sub(r"[-. ]", "_", Path(os.fspath(path_or_name)).name)
     if not NAME_RE.match(name):
         raise InvalidInputError(
-            f"{os.fspath(path_or_name)!r} cannot name a Milvus collection; use letters, digits and _ (not starting with a digit)"
+            f"{os.fspath(path_or_name)!r} cannot name a Milvus collection; use letters, digits and _ (not starting "
+            "with a digit)"
         )
     return name
 
