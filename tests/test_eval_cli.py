@@ -73,7 +73,10 @@ def test_eval_compares_methods_reuses_the_collection_and_writes_a_report(beir_di
     run = {q: {h.id: float(len(hs) - i) for i, h in enumerate(hs)} for q, hs in zip(qids, hits)}
     ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100", "map_cut.100"}).evaluate(run)
     assert set(ref) == set(qids)  # pytrec_eval (trec_eval without -c) averages over the searched queries
-    mean = lambda key: sum(ref[q][key] for q in qids) / len(qids)
+
+    def mean(key):
+        return sum(ref[q][key] for q in qids) / len(qids)
+
     got = payload["results"]["lexical"]
     assert got["ndcg@10"] == pytest.approx(mean("ndcg_cut_10"), abs=1e-9)
     assert got["recall@100"] == pytest.approx(mean("recall_100"), abs=1e-9)

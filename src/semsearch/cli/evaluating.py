@@ -177,7 +177,10 @@ def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]
         table = Table(title="answerable vs unanswerable: top-1 score", title_justify="left")
         for column in ("method", "ROC AUC", "threshold", "precision", "recall", "answerable kept"):
             table.add_column(column, justify="left" if column == "method" else "right")
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"
+
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
         for r in separated:
             v = r.separation.verdicts
             table.add_row(r.method, f"{r.separation.auc:.3f}", f"{v.threshold:.3f}", fmt(v.precision), fmt(v.recall),

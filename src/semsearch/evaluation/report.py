@@ -11,9 +11,11 @@ from typing import Any
 from ..errors import InvalidInputError
 from .runner import MethodResult
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:64em}table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}th{text-align:left}.best{font-weight:bold;background:#e8f4e8}
-.error{color:#a00}"""
+_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:64em}"
+          "table{border-collapse:collapse;margin:1em 0}\n"
+          "td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}th{text-align:left}"
+          ".best{font-weight:bold;background:#e8f4e8}\n"
+          ".error{color:#a00}")
 
 
 _COSTS = (
