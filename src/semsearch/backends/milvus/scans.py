@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,9 +40,8 @@ def verify(engine: MilvusEngine) -> dict[str, Any]:
     if orphans:
         problems.append(f"chunks of {len(orphans)} document(s) that are not listed (an interrupted delete)")
         for part in parts(sorted(orphans), 1000):
-            with_retries(
-                lambda p=part: engine.client.delete(engine.name, filter=f"doc_id in {id_list(p)}"), "delete chunks"
-            )
+            with_retries(partial(engine.client.delete, engine.name, filter=f"doc_id in {id_list(part)}"),
+                         "delete chunks")
         repaired.append(f"removed the chunks of {len(orphans)} unlisted document(s)")
     return {"documents": len(docs), "chunks": engine.chunk_count(), "consistent": not problems, "problems": problems,
             "repaired": repaired, "store": "ok"}

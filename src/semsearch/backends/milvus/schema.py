@@ -21,6 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,8 @@ def create_collections(client: Any, name: str, manifest: dict[str, Any], shards:
         d.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
         dip = client.prepare_index_params()
         dip.add_index("placeholder", index_type="FLAT", metric_type="IP")
-        with_retries(lambda side=side, d=d, dip=dip: client.create_collection(
-            side, schema=d, index_params=dip, consistency_level="Strong", **extra), f"create {side}")
+        with_retries(partial(client.create_collection, side, schema=d, index_params=dip, consistency_level="Strong",
+                             **extra), f"create {side}")
     create_chunk_collection(client, name, manifest, shards)
 
 
