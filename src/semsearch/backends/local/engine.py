@@ -354,16 +354,14 @@ class LocalEngine:
 
     def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
         """BM25 in memory when the collection holds it there, else SQLite FTS5; both give the same scores."""
-        terms = tokenize(text)
-        if not terms:
+        terms, expression = tokenize(text), match_expression(text)
+        if not terms or expression is None:  # no token to look for
             return []
         snapshot = self.bm25.current()
         if snapshot is not None:
             def search(limit: int) -> list[tuple[int, float]]:
                 return snapshot.search(terms, limit, scope.allow)
         else:
-            expression = match_expression(text)
-
             def search(limit: int) -> list[tuple[int, float]]:
                 started = time.perf_counter()
                 rows = fts.search(self.store, expression, limit, scope.allow)
