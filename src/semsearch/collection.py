@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
 from .manifest import open_embedder, summary
 from .reindexing import Reindexing
-from .types import Document, DocumentRow, Hit, IndexReport
+from .types import Document, DocumentRow, Hit, IndexReport, SearchOptions
 
 if TYPE_CHECKING:
     from .ingest.progress import IndexProgress
@@ -124,7 +124,6 @@ class Collection(Exploring, Reindexing):
     def no_match_threshold(self) -> float:
         """Below this relevance a best hit does not answer the query ("no good match")."""
         from .retrieval.calibration import NO_MATCH_THRESHOLD
-
         return NO_MATCH_THRESHOLD
 
     @property
@@ -266,12 +265,13 @@ class Collection(Exploring, Reindexing):
         id_list = None if ids is None else ([ids] if isinstance(ids, str) else list(ids))
         return self.engine.documents(id_list, node, limit)
 
+    @overload  # a str is also a Sequence[str]: overloads match in order, so a str gets this one
+    def search(self, query: str, k: int = 10,  # type: ignore[overload-overlap]
+               **kw: Unpack[SearchOptions]) -> list[Hit]: ...
     @overload
-    def search(self, query: str, k: int = 10, **options: Any) -> list[Hit]: ...
+    def search(self, query: Sequence[str], k: int = 10, **kw: Unpack[SearchOptions]) -> list[list[Hit]]: ...
     @overload
-    def search(self, query: Sequence[str], k: int = 10, **options: Any) -> list[list[Hit]]: ...
-    @overload
-    def search(self, query: np.ndarray, k: int = 10, **options: Any) -> list[Hit] | list[list[Hit]]: ...
+    def search(self, query: np.ndarray, k: int = 10, **kw: Unpack[SearchOptions]) -> list[Hit] | list[list[Hit]]: ...
 
     def search(
         self,

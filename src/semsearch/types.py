@@ -7,7 +7,7 @@ Plain dataclasses with no behaviour beyond conversion, so every layer can import
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -165,3 +165,19 @@ __all__ = [
     "StoredChunk",
     "TermStatistics",
 ]
+
+
+class SearchOptions(TypedDict, total=False):
+    """The keyword options of :meth:`semsearch.Collection.search` (its docstring says what each does)."""
+
+    where: dict[str, Any] | str | None
+    where_document: dict[str, Any] | str | None
+    mode: str | None
+    fusion: str
+    alpha: float
+    rrf_k: float
+    candidates: int
+    rerank: str | None
+    rerank_top: int
+    threshold: float | str | None
+    mmr: float | None
