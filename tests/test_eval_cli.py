@@ -17,7 +17,13 @@ DOCS = {
     "d5": ("", "Part XK-4417: brass wood screw, 4 mm."),
     "d6": ("", "ต้มยำกุ้งเป็นอาหารไทยที่มีรสเปรี้ยวและเผ็ด"),
 }
-QUERIES = {"q1": "cheap hotel near the beach", "q2": "XK-4471", "q3": "ต้มยำกุ้ง", "q4": "monetary policy", "q5": "unjudged"}
+QUERIES = {
+    "q1": "cheap hotel near the beach",
+    "q2": "XK-4471",
+    "q3": "ต้มยำกุ้ง",
+    "q4": "monetary policy",
+    "q5": "unjudged",
+}
 QRELS = [("q1", "d1", 2), ("q2", "d4", 1), ("q2", "d5", 0), ("q3", "d6", 1), ("q4", "d2", 1), ("q4", "d3", 0)]
 # Judged in the qrels but absent from queries.jsonl (qrels shared across splits, a trimmed queries
 # file): they were never searched, so they must not count as zeros in the mean.
@@ -29,10 +35,15 @@ def beir_dir(tmp_path):
     folder = tmp_path / "tiny-beir"
     (folder / "qrels").mkdir(parents=True)
     with open(folder / "corpus.jsonl", "w") as f:
-        f.writelines(json.dumps({"_id": i, "title": title, "text": text}, ensure_ascii=False) + "\n" for i, (title, text) in DOCS.items())
+        f.writelines(
+            json.dumps({"_id": i, "title": title, "text": text}, ensure_ascii=False) + "\n"
+            for i, (title, text) in DOCS.items()
+        )
     with open(folder / "queries.jsonl", "w") as f:
         f.writelines(json.dumps({"_id": i, "text": text}, ensure_ascii=False) + "\n" for i, text in QUERIES.items())
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in QRELS + UNSEARCHED))
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in QRELS + UNSEARCHED)
+    )
     return folder
 
 
@@ -62,7 +73,10 @@ def test_eval_compares_methods_reuses_the_collection_and_writes_a_report(beir_di
     run = {q: {h.id: float(len(hs) - i) for i, h in enumerate(hs)} for q, hs in zip(qids, hits)}
     ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100", "map_cut.100"}).evaluate(run)
     assert set(ref) == set(qids)  # pytrec_eval (trec_eval without -c) averages over the searched queries
-    mean = lambda key: sum(ref[q][key] for q in qids) / len(qids)
+
+    def mean(key):
+        return sum(ref[q][key] for q in qids) / len(qids)
+
     got = payload["results"]["lexical"]
     assert got["ndcg@10"] == pytest.approx(mean("ndcg_cut_10"), abs=1e-9)
     assert got["recall@100"] == pytest.approx(mean("recall_100"), abs=1e-9)

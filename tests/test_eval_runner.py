@@ -83,8 +83,9 @@ def test_methods_are_timed_on_equal_terms(order):
 
 
 def test_separation_is_measured_per_method():
-    results = run_methods(FakeCollection(), _dataset(), ["dense", "lexical"], unanswerable=["unrelated 1", "unrelated 2"],
-                          threshold=0.5)
+    results = run_methods(
+        FakeCollection(), _dataset(), ["dense", "lexical"], unanswerable=["unrelated 1", "unrelated 2"], threshold=0.5
+    )
     for r in results:
         assert r.separation is not None
         assert r.separation.auc == 1.0

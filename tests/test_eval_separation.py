@@ -13,7 +13,9 @@ from semsearch.errors import InvalidInputError, MissingPathError
 from semsearch.evaluation import read_questions, roc_auc, separation, threshold_verdicts
 
 # Few distinct values, so ties between the two sides are common.
-scores = st.lists(st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0, -math.inf]), st.floats(-3, 3)), min_size=1, max_size=30)
+scores = st.lists(
+    st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0, -math.inf]), st.floats(-3, 3)), min_size=1, max_size=30
+)
 
 
 def _brute_force_auc(pos, neg):

@@ -107,7 +107,9 @@ def _reference(run, qrels):
     """Per-query metrics from pytrec_eval (trec_eval's C code) over the same run and qrels."""
     pytrec_eval = pytest.importorskip("pytrec_eval")
     cut = ",".join(map(str, CUTOFFS))
-    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"recall.{cut}", f"map_cut.{cut}", f"P.{cut}"})
+    evaluator = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{cut}", f"recall.{cut}", f"map_cut.{cut}", f"P.{cut}"}
+    )
     full = evaluator.evaluate({q: dict(r) for q, r in run.items()})
     rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
     expected: dict[str, dict[str, float]] = {}

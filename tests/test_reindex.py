@@ -110,7 +110,8 @@ def test_reindex_removes_the_old_set(make, tiny_model_dir, minilm_path):
         sizes = {len(r[0]) for r in con.execute("SELECT embedding FROM chunks")}
         con.close()
         assert "reembedding" not in tables and sizes == {384 * 4}
-        assert [p.name for p in col.path.glob("vectors-*.faiss")] and json.loads((col.path / "vectors.json").read_text())["dim"] == 384
+        assert [p.name for p in col.path.glob("vectors-*.faiss")]
+        assert json.loads((col.path / "vectors.json").read_text())["dim"] == 384
     else:
         names = set(col.engine.client.list_collections())
         assert not {n for n in names if n.startswith(col.name + "__") and n.endswith(("reembed", "retired"))}
@@ -200,7 +201,8 @@ def test_a_kill_during_the_re_encode_leaves_the_old_set_serving_and_a_rerun_resu
         col.add(texts, ids=IDS + [f"r{i}" for i in range(393)])
         col.flush()
         before = col.search(BEACH, k=5, mode="dense")
-    _reindex_until_killed(["--model", "all-MiniLM-L6-v2", "--batch", "8", "-c", str(folder), "--no-progress"], batches=3)
+    _reindex_until_killed(["--model", "all-MiniLM-L6-v2", "--batch", "8", "-c", str(folder), "--no-progress"],
+                          batches=3)
 
     with Collection(folder) as col:  # opens; the old model and vectors serve as before
         assert (col.manifest["model"], col.dimension) == (str(Path(tiny_model_dir).resolve()), 32)
@@ -228,8 +230,8 @@ def test_milvus_a_kill_during_the_re_encode_leaves_the_old_set_serving(tmp_path,
         col.add(texts, ids=IDS + [f"r{i}" for i in range(393)])
         before = [h.id for h in col.search(BEACH, k=5, mode="dense")]
     release_lite(uri)
-    _reindex_until_killed(["--model", "all-MiniLM-L6-v2", "--batch", "8", "-c", "col", "--backend", "milvus", "--uri", uri,
-                           "--no-progress"], batches=3, new_session=True)
+    _reindex_until_killed(["--model", "all-MiniLM-L6-v2", "--batch", "8", "-c", "col", "--backend", "milvus",
+                           "--uri", uri, "--no-progress"], batches=3, new_session=True)
     with Collection("col", backend="milvus", uri=uri) as col:
         assert (col.manifest["model"], col.dimension, col.engine.chunk_count()) == (str(Path(tiny_model_dir).resolve()),
                                                                                     32, 400)
@@ -320,7 +322,8 @@ def test_cli_reindex_model_and_info(tmp_path, tiny_model_dir, minilm_path):
     back = run("reindex", "--model", str(tiny_model_dir), "-c", str(folder), "--json", "--batch", "4")
     events = [json.loads(line) for line in back.stdout.splitlines()]
     assert [e["done"] for e in events if e["event"] == "batch"] == [0, 4, 7]
-    assert events[-1]["event"] == "finish" and events[-1]["dimension"] == 32 and events[-1]["previous"].startswith(MINILM)
+    assert events[-1]["event"] == "finish" and events[-1]["dimension"] == 32
+    assert events[-1]["previous"].startswith(MINILM)
     nothing = run("reindex", "-c", str(folder))
     assert nothing.returncode == 1 and "nothing to do" in nothing.stderr
 

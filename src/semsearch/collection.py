@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
 from .manifest import open_embedder, summary
 from .reindexing import Reindexing
-from .types import Document, DocumentRow, Hit, IndexReport
+from .types import Document, DocumentRow, Hit, IndexReport, SearchOptions
 
 if TYPE_CHECKING:
     from .ingest.progress import IndexProgress
@@ -103,15 +103,15 @@ class Collection(Exploring, Reindexing):
                                           lock_timeout=lock_timeout, **backend_options)
         self._encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
         try:
-            self.embedder = open_embedder(self.engine, model, index=index, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                                          encoder=self._encoder, dimensions=dimensions, force_dimensions=force_dimensions)
+            self.embedder = open_embedder(
+                self.engine, model, index=index, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                encoder=self._encoder, dimensions=dimensions, force_dimensions=force_dimensions)
         except BaseException:
             self.engine.close()
             raise
         cache_path = getattr(self.engine, "cache_path", None)
         if embedding_cache > 0 and cache_path is not None:
             from .embedding.caches import DiskEmbeddingCache
-
             self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=embedding_cache)
 
     @property
@@ -124,7 +124,6 @@ class Collection(Exploring, Reindexing):
     def no_match_threshold(self) -> float:
         """Below this relevance a best hit does not answer the query ("no good match")."""
         from .retrieval.calibration import NO_MATCH_THRESHOLD
-
         return NO_MATCH_THRESHOLD
 
     @property
@@ -197,14 +196,15 @@ class Collection(Exploring, Reindexing):
             raise InvalidInputError("upsert needs ids: they say which documents to replace")
         return self._write(documents, ids, metadatas, embeddings, sources, replace=True)
 
-    def _write(self, documents: Any, ids: Any, metadatas: Any, embeddings: Any, sources: Any, *, replace: bool) -> list[str]:
+    def _write(self, documents: Any, ids: Any, metadatas: Any, embeddings: Any, sources: Any, *,
+               replace: bool) -> list[str]:
         from .writing import write_documents
-
         return self._current_model(lambda: write_documents(
             self.engine, documents, ids, metadatas, embeddings, sources, replace=replace,
             split=lambda texts: self.chunker.split_many(texts), encode=self._encode_rows))
 
-    def delete(self, ids: str | Sequence[str] | None = None, *, where: Where = None, where_document: Where = None) -> int:
+    def delete(self, ids: str | Sequence[str] | None = None, *, where: Where = None,
+               where_document: Where = None) -> int:
         """Delete documents by id and/or every document matching a filter; returns how many.
 
         With both ids and a filter, only the listed documents that match are deleted. Unknown
@@ -244,7 +244,6 @@ class Collection(Exploring, Reindexing):
 
     def _encode_rows(self, rows: list[DocumentRow], show: bool | None = None) -> None:
         from .writing import encode_rows
-
         encode_rows(self.embedder, rows, self._progress if show is None else show)
 
     def count(self) -> int:
@@ -266,12 +265,13 @@ class Collection(Exploring, Reindexing):
         id_list = None if ids is None else ([ids] if isinstance(ids, str) else list(ids))
         return self.engine.documents(id_list, node, limit)
 
+    @overload  # a str is also a Sequence[str]: overloads match in order, so a str gets this one
+    def search(self, query: str, k: int = 10,  # type: ignore[overload-overlap]
+               **kw: Unpack[SearchOptions]) -> list[Hit]: ...
     @overload
-    def search(self, query: str, k: int = 10, **options: Any) -> list[Hit]: ...
+    def search(self, query: Sequence[str], k: int = 10, **kw: Unpack[SearchOptions]) -> list[list[Hit]]: ...
     @overload
-    def search(self, query: Sequence[str], k: int = 10, **options: Any) -> list[list[Hit]]: ...
-    @overload
-    def search(self, query: np.ndarray, k: int = 10, **options: Any) -> list[Hit] | list[list[Hit]]: ...
+    def search(self, query: np.ndarray, k: int = 10, **kw: Unpack[SearchOptions]) -> list[Hit] | list[list[Hit]]: ...
 
     def search(
         self,
@@ -323,7 +323,6 @@ class Collection(Exploring, Reindexing):
             DimensionMismatchError: a query embedding of the wrong dimension.
         """
         from .retrieval.search import search
-
         results, single = self._current_model(lambda: search(
             self.engine, self.embedder, query, k, where=where, where_document=where_document, mode=mode, fusion=fusion,
             alpha=alpha, rrf_k=rrf_k, candidates=candidates, rerank=rerank, rerank_top=rerank_top, threshold=threshold,
@@ -356,8 +355,9 @@ class Collection(Exploring, Reindexing):
         def encode(rows: list[DocumentRow]) -> None:  # a reporter replaces the encoder's own bar
             self._encode_rows(rows, show=False if progress is not None else None)
 
-        return self._current_model(lambda: index_files(self.engine, paths, options, split=self.chunker.split_many,
-                                                       encode=encode, prune=prune, batch_chunks=batch_chunks, progress=progress))
+        return self._current_model(lambda: index_files(
+            self.engine, paths, options, split=self.chunker.split_many, encode=encode, prune=prune,
+            batch_chunks=batch_chunks, progress=progress))
 
     def set_index(self, spec: str) -> None:
         """Change the vector index spec; rebuilt from the stored vectors (nothing is re-encoded).

@@ -30,10 +30,14 @@ class Engine(Protocol):
     #: How the collection was built (model, dimension, prompts, chunking, index spec...),
     #: None until :meth:`create` for a collection that does not exist yet.
     manifest: dict[str, Any] | None
-    #: Where the collection lives, for messages and ``info`` (a folder, or ``uri#name``).
-    path: Path | str
-    #: Where an embedding cache for this collection may live (None: no cache).
-    cache_path: Path | None
+    @property
+    def path(self) -> Path | str:
+        """Where the collection lives, for messages and ``info`` (a folder, or ``uri#name``)."""
+
+    @property
+    def cache_path(self) -> Path | None:
+        """Where an embedding cache for this collection may live (None: no cache)."""
+
     #: Its short name (the folder's or the Milvus collection's).
     name: str
     #: The index spec a new collection gets when none is asked for.
@@ -90,7 +94,9 @@ class Engine(Protocol):
     def check_rows(self, rows: Sequence[DocumentRow]) -> None:
         """Raise InvalidInputError for rows this engine cannot store (before anything is encoded)."""
 
-    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+    def write(
+        self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None
+    ) -> None:
         """Store documents whose chunks carry embeddings. Durable when it returns.
 
         Without ``replace`` an id that exists raises DuplicateIdError and nothing is written;

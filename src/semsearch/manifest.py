@@ -38,7 +38,9 @@ def model_keys(embedder: Embedder, chunk_size: int | None) -> dict[str, Any]:
     }
 
 
-def new_manifest(embedder: Embedder, *, index: str, chunk_size: int | None, chunk_overlap: int | None) -> dict[str, Any]:
+def new_manifest(
+    embedder: Embedder, *, index: str, chunk_size: int | None, chunk_overlap: int | None
+) -> dict[str, Any]:
     """The manifest of a new collection encoded by ``embedder`` (loads the model: the dimension is needed).
 
     Raises:

@@ -95,12 +95,16 @@ class WriteOut(BaseModel):
 def _fastmcp() -> Any:
     try:
         from mcp.server.fastmcp import FastMCP  # mcp 1.x
+
+        return FastMCP
     except ImportError:
-        try:  # mcp 2 renamed FastMCP to MCPServer
-            from mcp.server.mcpserver import MCPServer as FastMCP
-        except ImportError:
-            raise SemsearchError("the MCP server needs the mcp package: pip install 'semsearch[mcp]'") from None
-    return FastMCP
+        pass
+    try:  # mcp 2 renamed FastMCP to MCPServer
+        from mcp.server.mcpserver import MCPServer
+
+        return MCPServer
+    except ImportError:
+        raise SemsearchError("the MCP server needs the mcp package: pip install 'semsearch[mcp]'") from None
 
 
 def build_server(

@@ -7,7 +7,7 @@ Plain dataclasses with no behaviour beyond conversion, so every layer can import
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:  # an annotation only: importing numpy costs a CLI ~0.1 s it may not need
     import numpy as np
@@ -166,3 +166,19 @@ __all__ = [
     "StoredChunk",
     "TermStatistics",
 ]
+
+
+class SearchOptions(TypedDict, total=False):
+    """The keyword options of :meth:`semsearch.Collection.search` (its docstring says what each does)."""
+
+    where: dict[str, Any] | str | None
+    where_document: dict[str, Any] | str | None
+    mode: str | None
+    fusion: str
+    alpha: float
+    rrf_k: float
+    candidates: int
+    rerank: str | None
+    rerank_top: int
+    threshold: float | str | None
+    mmr: float | None

@@ -7,8 +7,10 @@ One module per group of commands; each registers its commands on :data:`app`. He
 
 from __future__ import annotations
 
-# Registers the commands; the import order is the order --help lists them in.
-from . import documents, reindexing, evaluating, searching, asking, exploring, finetuning, serving  # noqa: F401, I001
+# Registers the commands; the import order is the order --help lists them in, so isort must not sort it.
+# isort: off
+from . import documents, reindexing, evaluating, searching, asking, exploring, finetuning, serving  # noqa: F401
+# isort: on
 from .common import app
 
 

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,7 +33,7 @@ def default_collection() -> Path:
 
 
 CollectionOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--collection", "-c",
         help="Collection folder. Default: $SEMSEARCH_COLLECTION, else a per-user data folder.",
@@ -47,7 +47,8 @@ PrecisionOpt = Annotated[
     str,
     typer.Option(
         "--precision",
-        help="Encoding precision: auto (the fastest that agrees with fp32: bf16 where the CPU or GPU has it), fp32, bf16, fp16.",
+        help="Encoding precision: auto (the fastest that agrees with fp32: bf16 where the CPU or GPU has it), fp32, "
+             "bf16, fp16.",
     ),
 ]
 EngineOpt = Annotated[
@@ -60,37 +61,51 @@ EngineOpt = Annotated[
 
 
 WhereOpt = Annotated[
-    Optional[str],
-    typer.Option("--where", help='Metadata filter as JSON, e.g. \'{"topic": "ml", "year": {"$gte": 2020}}\'.', show_default=False),
+    str | None,
+    typer.Option(
+        "--where", help='Metadata filter as JSON, e.g. \'{"topic": "ml", "year": {"$gte": 2020}}\'.', show_default=False
+    ),
 ]
 WhereDocumentOpt = Annotated[
-    Optional[str],
-    typer.Option("--where-document", help='Document-text filter as JSON, e.g. \'{"$contains": "FAISS"}\'.', show_default=False),
+    str | None,
+    typer.Option(
+        "--where-document", help='Document-text filter as JSON, e.g. \'{"$contains": "FAISS"}\'.', show_default=False
+    ),
 ]
 
 
 BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Where the collection lives: local (a folder) or milvus (Milvus Lite file or cluster).")
+    str,
+    typer.Option(
+        "--backend", help="Where the collection lives: local (a folder) or milvus (Milvus Lite file or cluster)."
+    ),
 ]
 UriOpt = Annotated[
-    Optional[str],
-    typer.Option("--uri", help="Milvus: ./milvus.db (Milvus Lite) or http://host:19530. Default ./milvus.db.", show_default=False),
+    str | None,
+    typer.Option(
+        "--uri", help="Milvus: ./milvus.db (Milvus Lite) or http://host:19530. Default ./milvus.db.", show_default=False
+    ),
 ]
 TokenOpt = Annotated[
-    Optional[str],
-    typer.Option("--token", envvar="SEMSEARCH_MILVUS_TOKEN", help="Milvus credentials (user:password or API key); also $SEMSEARCH_MILVUS_TOKEN.", show_default=False),
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="SEMSEARCH_MILVUS_TOKEN",
+        help="Milvus credentials (user:password or API key); also $SEMSEARCH_MILVUS_TOKEN.",
+        show_default=False,
+    ),
 ]
 
 
 LlmUrlOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--llm-url", envvar="SEMSEARCH_LLM_URL", show_default=False,
                  help="OpenAI-compatible API base of a language model (Ollama, llama.cpp, vLLM, LM Studio, OpenAI), "
                       "e.g. http://127.0.0.1:11434/v1; also $SEMSEARCH_LLM_URL. Default: an offline extractive answer. "
                       "The key, if one is needed, comes from $SEMSEARCH_LLM_API_KEY."),
 ]
 LlmModelOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--llm-model", envvar="SEMSEARCH_LLM_MODEL", show_default=False,
                  help="Model to ask (default: the first one the server lists); also $SEMSEARCH_LLM_MODEL."),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -34,25 +34,57 @@ from .common import (
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).",
+                                                show_default=False)],
     collection: CollectionOpt = None,
-    model: Annotated[Optional[str], typer.Option(help="sentence-transformers model name or path (new collections; default all-MiniLM-L6-v2).")] = None,
-    dimensions: Annotated[Optional[int], typer.Option("--dimensions", help="Truncate vectors to this many dimensions (new collections; Matryoshka models only, unless --force-dimensions). Change an existing collection's with `semsearch reindex --dimensions N`.", show_default=False)] = None,
-    force_dimensions: Annotated[bool, typer.Option("--force-dimensions", help="Truncate a model that was not trained for it (quality drops).")] = False,
-    text_field: Annotated[str, typer.Option("--text-field", "--text-column", help="CSV column / JSONL field holding the text.")] = "text",
-    id_field: Annotated[Optional[str], typer.Option("--id-field", "--id-column", help="CSV column / JSONL field holding the document id (default: _id or id when present).")] = None,
-    title_field: Annotated[Optional[str], typer.Option("--title-field", help="CSV/JSONL field prepended to the text when present (BEIR's title).")] = "title",
-    chunk_size: Annotated[Optional[int], typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads at once).")] = None,
-    chunk_overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive chunks (new collections; default chunk_size/8).")] = None,
-    index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP + " New collections only; change an existing one with `semsearch reindex --index SPEC`.")] = None,
-    prune: Annotated[bool, typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
+    model: Annotated[str | None,
+                     typer.Option(help="sentence-transformers model name or path (new collections; default "
+                                       "all-MiniLM-L6-v2).")] = None,
+    dimensions: Annotated[int | None, typer.Option("--dimensions",
+                                                   help="Truncate vectors to this many dimensions (new collections; "
+                                                        "Matryoshka models only, unless --force-dimensions). Change an "
+                                                        "existing collection's with `semsearch reindex --dimensions "
+                                                        "N`.", show_default=False)] = None,
+    force_dimensions: Annotated[bool, typer.Option("--force-dimensions",
+                                                   help="Truncate a model that was not trained for it (quality "
+                                                        "drops).")] = False,
+    text_field: Annotated[str, typer.Option("--text-field", "--text-column",
+                                            help="CSV column / JSONL field holding the text.")] = "text",
+    id_field: Annotated[str | None, typer.Option("--id-field", "--id-column",
+                                                 help="CSV column / JSONL field holding the document id (default: _id "
+                                                      "or id when present).")] = None,
+    title_field: Annotated[str | None, typer.Option("--title-field",
+                                                    help="CSV/JSONL field prepended to the text when present (BEIR's "
+                                                         "title).")] = "title",
+    chunk_size: Annotated[int | None,
+                          typer.Option(help="Maximum tokens per chunk (new collections; default: what the model reads "
+                                            "at once).")] = None,
+    chunk_overlap: Annotated[int | None,
+                             typer.Option(help="Tokens shared by consecutive chunks (new collections; default "
+                                               "chunk_size/8).")] = None,
+    index_spec: Annotated[str | None, typer.Option("--index",
+                                                   help=INDEX_HELP + " New collections only; change an existing one "
+                                                                     "with `semsearch reindex --index SPEC`.")] = None,
+    prune: Annotated[bool,
+                     typer.Option(help="Remove documents of files that disappeared from an indexed folder.")] = True,
     precision: PrecisionOpt = "auto",
     engine: EngineOpt = "auto",
-    progress: Annotated[Optional[bool], typer.Option(help="Progress: a bar on a terminal, else one line per batch (default); --no-progress prints only the final line.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON Lines on stdout (start, batch, finish events; with --watch also watching, sync, notice, stopped).")] = False,
-    watch_: Annotated[bool, typer.Option("--watch", help="After indexing, keep the collection in sync with these paths (new, changed, deleted files) until Ctrl-C.")] = False,
-    settle: Annotated[float, typer.Option("--settle", help="With --watch: seconds a file must stay unchanged before it is indexed (so a file being written is never indexed half-written).", min=0.0)] = 1.0,
-    commit_every: Annotated[int, typer.Option("--commit-every", help="Chunks encoded and committed per batch; an interrupted run resumes after the last committed batch.", min=1)] = 8192,
+    progress: Annotated[bool | None,
+                        typer.Option(help="Progress: a bar on a terminal, else one line per batch (default); "
+                                          "--no-progress prints only the final line.")] = None,
+    as_json: Annotated[bool, typer.Option("--json",
+                                          help="Progress as JSON Lines on stdout (start, batch, finish events; with "
+                                               "--watch also watching, sync, notice, stopped).")] = False,
+    watch_: Annotated[bool, typer.Option("--watch",
+                                         help="After indexing, keep the collection in sync with these paths (new, "
+                                              "changed, deleted files) until Ctrl-C.")] = False,
+    settle: Annotated[float, typer.Option("--settle",
+                                          help="With --watch: seconds a file must stay unchanged before it is indexed "
+                                               "(so a file being written is never indexed half-written).",
+                                          min=0.0)] = 1.0,
+    commit_every: Annotated[int, typer.Option("--commit-every",
+                                              help="Chunks encoded and committed per batch; an interrupted run resumes "
+                                                   "after the last committed batch.", min=1)] = 8192,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
@@ -72,7 +104,8 @@ def index(
         options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
         with _open(
             collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap, precision=precision, engine=engine, progress=progress, backend=backend, uri=uri, token=token,
+            chunk_overlap=chunk_overlap, precision=precision, engine=engine, progress=progress, backend=backend,
+            uri=uri, token=token,
             index=index_spec if index_spec and not _exists(collection) else None,
             dimensions=dimensions, force_dimensions=force_dimensions,
         ) as col:
@@ -83,8 +116,10 @@ def index(
                 )
 
             def run() -> None:
-                reporter = choose_reporter(as_json=as_json, progress=progress, where=str(col.path), stderr=err, stdout=out)
-                report = index_with_progress(col, paths, options, prune=prune, reporter=reporter, batch_chunks=commit_every)
+                reporter = choose_reporter(as_json=as_json, progress=progress, where=str(col.path), stderr=err,
+                                           stdout=out)
+                report = index_with_progress(col, paths, options, prune=prune, reporter=reporter,
+                                             batch_chunks=commit_every)
                 if not as_json:  # JSON gets them in the finish event
                     for w in report.warnings:
                         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
@@ -120,7 +155,8 @@ def info(
             if key == "size_bytes":
                 key, value = "size on disk", f"{value / 1e6:.1f} MB"
             if key == "index_details":
-                key, value = "index details", (f"{value.get('type')}: " + index_summary(value)) if value else "not built yet"
+                key, value = "index details", (f"{value.get('type')}: "
+                                               "" + index_summary(value)) if value else "not built yet"
             table.add_row(f"[bold]{key}[/]", str(value))
         out.print(table)
 
@@ -180,8 +216,10 @@ def index_summary(details: dict) -> str:
 
 @app.command()
 def delete(
-    ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
-    source: Annotated[Optional[list[Path]], typer.Option("--source", help="Delete every document indexed from this file (repeatable).")] = None,
+    ids: Annotated[list[str] | None, typer.Argument(help="Ids of the documents to delete.", show_default=False)] = None,
+    source: Annotated[list[Path] | None, typer.Option("--source",
+                                                      help="Delete every document indexed from this file "
+                                                           "(repeatable).")] = None,
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
     collection: CollectionOpt = None,
@@ -196,7 +234,8 @@ def delete(
         if not ids and not source and not where and not where_document:
             _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
         with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
-            n = col.delete(ids or None, where=where, where_document=where_document) if (ids or where or where_document) else 0
+            n = col.delete(ids or None, where=where,
+                           where_document=where_document) if (ids or where or where_document) else 0
             unmatched = []
             for s in source or []:
                 deleted = col.delete_source(s)
@@ -214,13 +253,24 @@ def delete(
 
 @app.command()
 def migrate(
-    src: Annotated[str, typer.Argument(help="Source: a collection folder, or a Milvus collection name with --src-uri.", show_default=False)],
-    dst: Annotated[str, typer.Argument(help="Target: a folder, or a Milvus collection name with --dst-uri (created if new).", show_default=False)],
-    src_uri: Annotated[Optional[str], typer.Option("--src-uri", help="The source is in Milvus at this uri (./milvus.db or http://host:19530).", show_default=False)] = None,
-    dst_uri: Annotated[Optional[str], typer.Option("--dst-uri", help="The target is in Milvus at this uri.", show_default=False)] = None,
-    src_token: Annotated[Optional[str], typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN", help="Credentials of the source Milvus; also $SEMSEARCH_MILVUS_SRC_TOKEN.", show_default=False)] = None,
-    dst_token: Annotated[Optional[str], typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN", help="Credentials of the target Milvus; also $SEMSEARCH_MILVUS_DST_TOKEN.", show_default=False)] = None,
-    index: Annotated[Optional[str], typer.Option("--index", help="Index spec of a new target (default: the source's).", show_default=False)] = None,
+    src: Annotated[str, typer.Argument(help="Source: a collection folder, or a Milvus collection name with --src-uri.",
+                                       show_default=False)],
+    dst: Annotated[str,
+                   typer.Argument(help="Target: a folder, or a Milvus collection name with --dst-uri (created if new).",
+                                  show_default=False)],
+    src_uri: Annotated[str | None, typer.Option("--src-uri",
+                                                help="The source is in Milvus at this uri (./milvus.db or "
+                                                     "http://host:19530).", show_default=False)] = None,
+    dst_uri: Annotated[str | None, typer.Option("--dst-uri", help="The target is in Milvus at this uri.",
+                                                show_default=False)] = None,
+    src_token: Annotated[str | None, typer.Option("--src-token", envvar="SEMSEARCH_MILVUS_SRC_TOKEN",
+                                                  help="Credentials of the source Milvus; also "
+                                                       "$SEMSEARCH_MILVUS_SRC_TOKEN.", show_default=False)] = None,
+    dst_token: Annotated[str | None, typer.Option("--dst-token", envvar="SEMSEARCH_MILVUS_DST_TOKEN",
+                                                  help="Credentials of the target Milvus; also "
+                                                       "$SEMSEARCH_MILVUS_DST_TOKEN.", show_default=False)] = None,
+    index: Annotated[str | None, typer.Option("--index", help="Index spec of a new target (default: the source's).",
+                                              show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", help="Documents per batch.")] = 1000,
 ) -> None:
     """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
@@ -234,8 +284,10 @@ def migrate(
         with source:
             m = source.manifest
             target = Collection(
-                Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local", uri=dst_uri,
-                token=dst_token, index=index or _target_spec(m["index"], int(m["dimension"]), milvus=dst_uri is not None),
+                Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local",
+                uri=dst_uri,
+                token=dst_token, index=index or _target_spec(m["index"], int(m["dimension"]),
+                                                             milvus=dst_uri is not None),
                 chunk_size=m["chunk_size"], chunk_overlap=m["chunk_overlap"],
             )
             with target:
@@ -264,5 +316,6 @@ def _target_spec(spec: str, dim: int, *, milvus: bool) -> str:
         return spec
     except (SemsearchError, ValueError, RuntimeError):
         where = "Milvus" if milvus else "the local backend"
-        err.print(f"[yellow]warning:[/] index {spec!r} is not available on {where}; the copy uses Flat (choose with --index)")
+        err.print(f"[yellow]warning:[/] index {spec!r} is not available on {where}; the copy uses Flat (choose with "
+                  "--index)")
         return "Flat"

@@ -22,17 +22,62 @@ from .common import (
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[Path, typer.Argument(help="A BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.", show_default=False)],
-    compare: Annotated[str | None, typer.Option("--compare", help="Methods to compare, e.g. dense,lexical,hybrid,rerank (also rrf, weighted).")] = None,
+    dataset: Annotated[
+        Path,
+        typer.Argument(
+            help="A BEIR dataset folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.", show_default=False
+        ),
+    ],
+    compare: Annotated[
+        str | None,
+        typer.Option("--compare", help="Methods to compare, e.g. dense,lexical,hybrid,rerank (also rrf, weighted)."),
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="The one method to run when --compare is not given.")] = "hybrid",
-    split: Annotated[str | None, typer.Option("--split", help="qrels split (default: test, else the only one).")] = None,
-    collection: Annotated[Path | None, typer.Option("--collection", "-c", help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; reused when it matches).", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option(help="sentence-transformers model for a new collection (default all-MiniLM-L6-v2).")] = None,
-    models: Annotated[str | None, typer.Option("--models", help="Compare models: names or folders separated by commas, each indexed in its own cached collection (under --collection when given); NAME@N truncates to N dimensions (Matryoshka models), NAME@pcaN searches a PCA<N>,Flat index; 'default' is the default model. Reports index size, indexing speed and per-query latency beside the metrics.", show_default=False)] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="qrels split (default: test, else the only one).")
+    ] = None,
+    collection: Annotated[
+        Path | None,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="Collection folder for the corpus (default: a per-user cache folder named by the corpus's hash; "
+                 "reused when it matches).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="sentence-transformers model for a new collection (default all-MiniLM-L6-v2).")
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="Compare models: names or folders separated by commas, each indexed in its own cached collection "
+                 "(under --collection when given); NAME@N truncates to N dimensions (Matryoshka models), NAME@pcaN "
+                 "searches a PCA<N>,Flat index; 'default' is the default model. Reports index size, indexing speed and "
+                 "per-query latency beside the metrics.",
+            show_default=False,
+        ),
+    ] = None,
     rerank: Annotated[str | None, typer.Option("--rerank", help="CrossEncoder for the rerank method.")] = None,
     rerank_top: Annotated[int, typer.Option("--rerank-top", help="Candidates the cross-encoder reads.")] = 50,
-    unanswerable: Annotated[Path | None, typer.Option("--unanswerable", help="Questions the corpus does not answer (JSONL with \"text\", or one per line): report how well each method's top-1 score separates them from the judged queries (ROC AUC) and the default no-good-match threshold's precision/recall.", show_default=False)] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report (table, bar chart, score distributions) here.", show_default=False)] = None,
+    unanswerable: Annotated[
+        Path | None,
+        typer.Option(
+            "--unanswerable",
+            help="Questions the corpus does not answer (JSONL with \"text\", or one per line): report how well each "
+                 "method's top-1 score separates them from the judged queries (ROC AUC) and the default no-good-match "
+                 "threshold's precision/recall.",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Write an HTML report (table, bar chart, score distributions) here.", show_default=False
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     progress: Annotated[bool | None, typer.Option(help="Show progress bars (default: on a terminal).")] = None,
 ) -> None:
@@ -62,7 +107,9 @@ def eval_(
         if folder is None:
             from platformdirs import user_cache_dir
 
-            folder = Path(user_cache_dir("semsearch")) / "eval" / f"{dataset.resolve().name}-{corpus_fingerprint(data)[:12]}"
+            folder = (
+                Path(user_cache_dir("semsearch")) / "eval" / f"{dataset.resolve().name}-{corpus_fingerprint(data)[:12]}"
+            )
         if models is not None:
             _compare_models(dataset, data, variants, folder, methods, note=note, reranker=rerank, rerank_top=rerank_top,
                            report=report, as_json=as_json, progress=progress)
@@ -130,7 +177,10 @@ def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]
         table = Table(title="answerable vs unanswerable: top-1 score", title_justify="left")
         for column in ("method", "ROC AUC", "threshold", "precision", "recall", "answerable kept"):
             table.add_column(column, justify="left" if column == "method" else "right")
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"
+
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
         for r in separated:
             v = r.separation.verdicts
             table.add_row(r.method, f"{r.separation.auc:.3f}", f"{v.threshold:.3f}", fmt(v.precision), fmt(v.recall),

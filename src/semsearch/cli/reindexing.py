@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -30,16 +30,49 @@ from .documents import index_summary
 
 @app.command()
 def reindex(
-    index_spec: Annotated[Optional[str], typer.Option("--index", help=INDEX_HELP, show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Re-encode every chunk with this sentence-transformers model (name or folder, e.g. one made by `semsearch finetune`). The old vectors serve searches until the new set is complete; an interrupted run resumes.", show_default=False)] = None,
-    dimensions: Annotated[Optional[int], typer.Option("--dimensions", help="Re-encode at this many dimensions (truncated and re-normalised; Matryoshka models only, unless --force-dimensions).", show_default=False)] = None,
-    force_dimensions: Annotated[bool, typer.Option("--force-dimensions", help="Truncate a model that was not trained for it (quality drops: measure it with `semsearch eval`).")] = False,
-    batch: Annotated[int, typer.Option("--batch", help="Chunks encoded and committed per batch (what an interrupted run keeps).", min=1)] = 4096,
+    index_spec: Annotated[str | None, typer.Option("--index", help=INDEX_HELP, show_default=False)] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Re-encode every chunk with this sentence-transformers model (name or folder, e.g. one made by "
+                 "`semsearch finetune`). The old vectors serve searches until the new set is complete; an interrupted "
+                 "run resumes.",
+            show_default=False,
+        ),
+    ] = None,
+    dimensions: Annotated[
+        int | None,
+        typer.Option(
+            "--dimensions",
+            help="Re-encode at this many dimensions (truncated and re-normalised; Matryoshka models only, unless "
+                 "--force-dimensions).",
+            show_default=False,
+        ),
+    ] = None,
+    force_dimensions: Annotated[
+        bool,
+        typer.Option(
+            "--force-dimensions",
+            help="Truncate a model that was not trained for it (quality drops: measure it with `semsearch eval`).",
+        ),
+    ] = False,
+    batch: Annotated[
+        int,
+        typer.Option("--batch", help="Chunks encoded and committed per batch (what an interrupted run keeps).", min=1),
+    ] = 4096,
     collection: CollectionOpt = None,
     precision: PrecisionOpt = "auto",
     engine: EngineOpt = "auto",
-    progress: Annotated[Optional[bool], typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Progress and the result as JSON Lines: {\"event\": \"batch\", \"done\", \"total\"} per batch, then {\"event\": \"finish\", ...}.")] = False,
+    progress: Annotated[bool | None, typer.Option(help="Show a progress bar (default: on a terminal).")] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Progress and the result as JSON Lines: {"event": "batch", "done", "total"} per batch, then {"event": '
+                 '"finish", ...}.',
+        ),
+    ] = False,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
@@ -70,12 +103,18 @@ def reindex(
             _emit("finish", **report.to_dict(), previous=before)
             return
         if not report.changed:
-            out.print(f"{col.path} already holds {report.model} vectors of {report.dimension} dimensions; nothing re-encoded",
-                      highlight=False)
+            out.print(
+                f"{col.path} already holds {report.model} vectors of {report.dimension} dimensions; nothing re-encoded",
+                highlight=False,
+            )
             return
         resumed = f" ({report.resumed} kept from an interrupted run)" if report.resumed else ""
-        out.print(f"re-encoded {report.chunks} chunk(s) with {report.model} ({report.dimension} dimensions, was {before})"
-                  f"{resumed} in {report.seconds:.1f}s; index {report.index}", highlight=False, soft_wrap=True)
+        out.print(
+            f"re-encoded {report.chunks} chunk(s) with {report.model} ({report.dimension} dimensions, was {before})"
+            f"{resumed} in {report.seconds:.1f}s; index {report.index}",
+            highlight=False,
+            soft_wrap=True,
+        )
         if report.truncated_chunks:
             err.print(f"[yellow]warning:[/] {report.truncated_chunks} chunk(s) are longer than {report.model} reads; "
                       "their ends are not in their vectors", highlight=False, soft_wrap=True)

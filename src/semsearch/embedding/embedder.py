@@ -146,8 +146,8 @@ class Embedder:
             with self._lock:
                 if not self._prepared_read:
                     from .prepared import PreparedModel
-
-                    self._prepared_model = PreparedModel.for_model(self.name, models.model_location(self.name), self.device)
+                    self._prepared_model = PreparedModel.for_model(self.name, models.model_location(self.name),
+                                                                   self.device)
                     self._recipe = self._prepared_model.recipe() if self._prepared_model else None
                     if self._recipe is not None:
                         self._check_dimension(int(self._recipe["dimension"]))

@@ -160,7 +160,7 @@ def recipe_of(st_model: Any, ir_path: str, dimension: int) -> tuple[dict[str, An
     first, pooling = modules[0], modules[1]
     tokenizer = getattr(first, "tokenizer", None)
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
+    if tokenizer is None or backend is None:
         return None, "no fast (Rust) tokenizer"
     for attribute in ("query_expansion", "query_length"):
         if getattr(first, attribute, None) is not None:

@@ -276,8 +276,8 @@ class Runner:
             arrays = dict(arrays)
             arrays["inputs_embeds"] = np.asarray(self.table[arrays.pop("input_ids")], dtype=np.float32)
         rows = len(arrays[self.inputs[0]])
-        split = split or getattr(self._local, "split", self.streams)
-        parts = np.array_split(np.arange(rows), min(split, rows))
+        pieces = split or int(getattr(self._local, "split", self.streams))
+        parts = np.array_split(np.arange(rows), min(pieces, rows))
         reqs = self._own_requests(len(parts))
         for req, part in zip(reqs, parts):
             req.start_async({name: a[part[0] : part[-1] + 1] for name, a in arrays.items()})

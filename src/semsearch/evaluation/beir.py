@@ -53,7 +53,10 @@ class BeirDataset:
             parts.append(f"{len(no_relevant)} judged queries have no relevant document")
         if not parts:
             return None
-        return "; ".join(parts) + f": not searched and not averaged (metrics are over the {len(self.judged_queries())} searched)"
+        return (
+            "; ".join(parts)
+            + f": not searched and not averaged (metrics are over the {len(self.judged_queries())} searched)"
+        )
 
     def _qrels_name(self) -> str:
         if self.qrels_file is None:
@@ -122,7 +125,9 @@ def _jsonl_objects(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
+        raise InvalidInputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8"
+        ) from exc
     # Split on "\n" only: JSON strings may hold U+2028, which str.splitlines breaks on.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -139,7 +144,7 @@ def _jsonl_objects(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 def _record_id(path: Path, number: int, obj: dict[str, Any]) -> str:
     raw = obj.get("_id", obj.get("id"))
     if raw is None or (isinstance(raw, str) and not raw.strip()) or isinstance(raw, (bool, dict, list)):
-        raise InvalidInputError(f"{path}:{number}: no usable \"_id\" field; BEIR lines are {{\"_id\": ..., \"text\": ...}}")
+        raise InvalidInputError(f'{path}:{number}: no usable "_id" field; BEIR lines are {{"_id": ..., "text": ...}}')
     return str(raw)
 
 
@@ -158,7 +163,10 @@ def _read_corpus(path: Path) -> dict[str, dict[str, str]]:
         doc_id = _record_id(path, number, obj)
         if doc_id in corpus:
             raise InvalidInputError(f"{path}:{number}: document id {doc_id!r} appears twice; ids must be unique")
-        corpus[doc_id] = {"title": _string_field(path, number, obj, "title"), "text": _string_field(path, number, obj, "text")}
+        corpus[doc_id] = {
+            "title": _string_field(path, number, obj, "title"),
+            "text": _string_field(path, number, obj, "text"),
+        }
     return corpus
 
 
@@ -212,7 +220,8 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
                 if is_first and not any(c.isdigit() for c in raw):
                     continue
                 raise InvalidInputError(
-                    f"{path}:{number}: score {raw!r} is not a whole number; qrels grades are integers (0 = not relevant)"
+                    f"{path}:{number}: score {raw!r} is not a whole number; qrels grades are integers (0 = not "
+                    "relevant)"
                 ) from None
             if not qid or not doc_id:
                 raise InvalidInputError(f"{path}:{number}: empty query id or corpus id")

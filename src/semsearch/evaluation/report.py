@@ -11,9 +11,11 @@ from typing import Any
 from ..errors import InvalidInputError
 from .runner import MethodResult
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:64em}table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}th{text-align:left}.best{font-weight:bold;background:#e8f4e8}
-.error{color:#a00}"""
+_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:64em}"
+          "table{border-collapse:collapse;margin:1em 0}\n"
+          "td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}th{text-align:left}"
+          ".best{font-weight:bold;background:#e8f4e8}\n"
+          ".error{color:#a00}")
 
 
 _COSTS = (
@@ -123,7 +125,8 @@ def write_html_report(
             f"{rows}</table><p>Metrics follow trec_eval's definitions (graded gains; grade 0 = not relevant), averaged "
             "over the judged queries that were searched; the best value of each column is bold. Search seconds: all "
             "queries in one batch, with a warm model and an empty query-embedding cache for every method.</p>"
-            f'<img alt="bar chart of the metrics by method" src="data:image/png;base64,{_metrics_chart(plt, dataset_name, ok)}">'
+            '<img alt="bar chart of the metrics by method" '
+            f'src="data:image/png;base64,{_metrics_chart(plt, dataset_name, ok)}">'
         )
         if extra:
             parts.append(f"<p>{_COSTS}</p>")

@@ -64,7 +64,9 @@ class ThresholdVerdicts:
                 "recall": self.recall, "answerable_kept": self.answerable_kept}
 
 
-def threshold_verdicts(answerable: Sequence[float], unanswerable: Sequence[float], threshold: float) -> ThresholdVerdicts:
+def threshold_verdicts(
+    answerable: Sequence[float], unanswerable: Sequence[float], threshold: float
+) -> ThresholdVerdicts:
     """Precision and recall of calling "no good match" when the top-1 score is below ``threshold``."""
     ans = np.asarray(answerable, dtype=np.float64)
     una = np.asarray(unanswerable, dtype=np.float64)
@@ -115,19 +117,25 @@ def read_questions(path: str | Path) -> list[str]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise MissingPathError(f"{path}: not found; give a file of questions the corpus does not answer (JSONL or one per line)")
+        raise MissingPathError(
+            f"{path}: not found; give a file of questions the corpus does not answer (JSONL or one per line)"
+        )
     questions: list[str] = []
     if path.suffix.lower() in (".jsonl", ".json"):
         for number, obj in _jsonl_objects(path):
             text = obj.get("text", obj.get("query"))
             if not isinstance(text, str) or not text.strip():
-                raise InvalidInputError(f"{path}:{number}: no \"text\" field with a question; lines are {{\"text\": \"...\"}}")
+                raise InvalidInputError(
+                    f'{path}:{number}: no "text" field with a question; lines are {{"text": "..."}}'
+                )
             questions.append(text.strip())
     else:
         try:
             lines = path.read_text(encoding="utf-8-sig").split("\n")
         except UnicodeDecodeError as exc:
-            raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
+            raise InvalidInputError(
+                f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8"
+            ) from exc
         for line in lines:
             text = line.rsplit("\t", 1)[-1].strip()
             if text:

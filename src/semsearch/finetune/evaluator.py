@@ -7,6 +7,7 @@ its document prompt, normalised, exact inner product), then :func:`semsearch.eva
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,12 +53,14 @@ def heldout_evaluator(data: EvalSet, name: str = "heldout", batch_size: int = 64
 
     Its primary metric (``{name}_ndcg@10``) is what the trainer keeps the best checkpoint by.
     """
+    # The module moved in sentence-transformers 6; imported by name, so one name serves both versions.
+    evaluation: Any  # a module, typed Any so that its class can be subclassed
     try:
-        from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+        evaluation = importlib.import_module("sentence_transformers.sentence_transformer.evaluation")
     except ImportError:  # sentence-transformers < 6
-        from sentence_transformers.evaluation import SentenceEvaluator
+        evaluation = importlib.import_module("sentence_transformers.evaluation")
 
-    class HeldOutEvaluator(SentenceEvaluator):
+    class HeldOutEvaluator(evaluation.SentenceEvaluator):
         def __init__(self) -> None:
             super().__init__()
             self.name = name

@@ -10,6 +10,7 @@ by held-out nDCG@10 is kept and loaded at the end, and a killed run resumes from
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import shutil
@@ -60,10 +61,11 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
 
 def build_loss(model: Any, settings: TrainingSettings) -> Any:
     """The configured loss, wrapped in MatryoshkaLoss when dimensions are given."""
+    # The module moved in sentence-transformers 6; imported by name, so one name serves both versions.
     try:
-        from sentence_transformers.sentence_transformer import losses
+        losses = importlib.import_module("sentence_transformers.sentence_transformer.losses")
     except ImportError:  # sentence-transformers < 6
-        from sentence_transformers import losses
+        losses = importlib.import_module("sentence_transformers.losses")
 
     if settings.loss == "cached-mnrl":
         loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=settings.mini_batch_size)
@@ -126,9 +128,10 @@ def train(
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     try:
-        from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+        training_args = importlib.import_module("sentence_transformers.sentence_transformer.training_args")
     except ImportError:  # sentence-transformers < 6
-        from sentence_transformers.training_args import BatchSamplers
+        training_args = importlib.import_module("sentence_transformers.training_args")
+    BatchSamplers = training_args.BatchSamplers
 
     columns = ["query", "positive", *(f"negative_{i}" for i in range(1, len(rows[0]) - 1))]
     dataset = Dataset.from_dict({c: [r[i] for r in rows] for i, c in enumerate(columns)})

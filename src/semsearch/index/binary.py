@@ -63,6 +63,7 @@ class BinaryIndex(VectorIndex):
         return np.clip(np.rint((vectors - self._vmin) / self._vscale), 0, 255).astype(np.uint8)
 
     def _decode_int8(self, codes: np.ndarray) -> np.ndarray:
+        assert self._vmin is not None and self._vscale is not None  # int8 codes exist only after _calibrate
         return codes.astype(np.float32) * self._vscale + self._vmin
 
     def _bits(self) -> np.ndarray:
@@ -201,9 +202,10 @@ class BinaryIndex(VectorIndex):
         saved.write_json(side_file(path, ".meta.json"), {**self._state(), "search_value": self.search_value})
         saved.write(side_file(path, ".ids.npy"), lambda stream: np.save(stream, self._ids))
         sq, ranges = side_file(path, ".sq8.npy"), side_file(path, ".sq8range.npy")
-        if self.int8 and self._vmin is not None:
+        vmin, vscale = self._vmin, self._vscale
+        if self.int8 and vmin is not None and vscale is not None:
             saved.write(sq, lambda stream: np.save(stream, self._sq))
-            saved.write(ranges, lambda stream: np.save(stream, np.stack([self._vmin, self._vscale])))
+            saved.write(ranges, lambda stream: np.save(stream, np.stack([vmin, vscale])))
         else:
             sq.unlink(missing_ok=True)
             ranges.unlink(missing_ok=True)

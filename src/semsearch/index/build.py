@@ -87,7 +87,7 @@ def build_from_store(store: Any, spec: str, dim: int,
         pending.clear()
     if truth is not None:
         index.tuning = tune(index, truth, target_recall).to_dict()
-    if held_ids is not None:
+    if held_ids is not None and held is not None:
         index.add(held_ids, held)  # a few hundred vectors: a second add costs the graph nothing measurable
     index.built_n = len(index)
     log.info("built %s index (%s) of %d vectors in %.1fs", spec, index.factory, len(index),

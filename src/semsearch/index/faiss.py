@@ -121,7 +121,9 @@ class FaissIndex(VectorIndex):
         kind = self._kind
         if kind == "ivf":
             nlist = self.spec_info.nlist
-            ladder = sorted({min(nlist, v) for v in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)})
+            ladder = sorted(
+                {min(nlist, v) for v in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)}
+            )
             return ladder + ([nlist] if ladder[-1] < nlist else [])
         if kind == "hnsw":
             return [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
@@ -144,7 +146,9 @@ class FaissIndex(VectorIndex):
             return f"{self.factory} can be trained now that the collection holds {n:,} vectors"
         if len(self._tombstones) > TOMBSTONE_REBUILD_FRACTION * max(n, 1):
             return f"{len(self._tombstones):,} deleted vectors are still in the HNSW graph"
-        if self._kind == "hnsw" and int(self._index.ntotal) >= max(HNSW_REGRAPH_MIN, (1 + HNSW_REGRAPH_GROWTH) * self.built_n):
+        if self._kind == "hnsw" and int(self._index.ntotal) >= max(
+            HNSW_REGRAPH_MIN, (1 + HNSW_REGRAPH_GROWTH) * self.built_n
+        ):
             # Each FAISS add() call after the first makes the graph worse (see build_from_store):
             # once a quarter more vectors arrived in later calls, the graph is rebuilt in one call.
             return f"{int(self._index.ntotal) - self.built_n:,} vectors were added to the HNSW graph after it was built"
@@ -156,7 +160,9 @@ class FaissIndex(VectorIndex):
                 return stale
         asked = parse_spec(self.spec, self.dim)
         if asked.kind == "auto":
-            return auto_redecision(asked.memory_budget, self.factory, n, self.dim, self.built_n, self.bytes_per_vector())
+            return auto_redecision(
+                asked.memory_budget, self.factory, n, self.dim, self.built_n, self.bytes_per_vector()
+            )
         return None
 
     # -- data -----------------------------------------------------------------------------
@@ -352,14 +358,19 @@ class FaissIndex(VectorIndex):
         return inner.sa_code_size() + 8
 
     def _write_files(self, path: Path, saved: SavedFiles) -> None:
-        saved.write_json(side_file(path, ".meta.json"), {**self._state(), "trained": self._trained, "search_value": self.search_value})
+        saved.write_json(
+            side_file(path, ".meta.json"),
+            {**self._state(), "trained": self._trained, "search_value": self.search_value},
+        )
         tomb = side_file(path, ".tombstones.npy")
         if len(self._tombstones):
             saved.write(tomb, lambda stream: np.save(stream, self._tombstones))
         else:
             tomb.unlink(missing_ok=True)  # an earlier save under this name had some
         # FAISS hands the serialized index to the stream in blocks, so it is hashed as it is written.
-        saved.write(path, lambda stream: faiss.write_index(self._index, faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK)))
+        saved.write(
+            path, lambda stream: faiss.write_index(self._index, faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK))
+        )
 
     @classmethod
     def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> FaissIndex:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -81,11 +83,12 @@ class LocalEngine:
         self.lock = WriteLock(self.folder, lock_timeout)
         manifest = self.store.manifest()
         if not manifest:
-            raise NotACollectionError(f"{self.folder} holds an empty collection database; delete the folder and index again")
+            raise NotACollectionError(f"{self.folder} holds an empty collection database; "
+                                      "delete the folder and index again")
         if manifest.get("format_version", 0) > FORMAT_VERSION:
             raise NotACollectionError(
-                f"{self.folder} was written by a newer semsearch (format {manifest['format_version']}); upgrade semsearch"
-            )
+                f"{self.folder} was written by a newer semsearch (format {manifest['format_version']}); "
+                "upgrade semsearch")
         if needs_migration(manifest, TOKENIZER_VERSION):
             with self.lock, self.store.write() as con:
                 migrate(con, TOKENIZER_VERSION)
@@ -107,7 +110,8 @@ class LocalEngine:
         self.lock = WriteLock(self.folder, self._lock_timeout)
         with self.lock:
             if not self.store.manifest():  # another process may have created it meanwhile
-                self.store.set_manifest({**manifest, "format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION})
+                self.store.set_manifest({**manifest, "format_version": FORMAT_VERSION,
+                                         "lexical_tokenizer": TOKENIZER_VERSION})
         self._opened()
 
     def check_index(self, spec: str, dimension: int) -> None:
@@ -193,8 +197,6 @@ class LocalEngine:
             if self.index.unsaved():
                 self.flush(lock_timeout=1.0)
         except Exception as exc:  # closing must not lose the caller's real error
-            import logging
-
             logging.getLogger(__name__).warning("could not save the vector index of %s: %s", self.folder, exc)
         self.store.close()
 
@@ -226,7 +228,8 @@ class LocalEngine:
     def check_rows(self, rows: Sequence[DocumentRow]) -> None:
         """Nothing to check: SQLite stores any text and id."""
 
-    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+    def write(self, rows: Sequence[DocumentRow], *, replace: bool,
+              files: Mapping[str, FileState] | None = None) -> None:
         ids = [r.id for r in rows]
         with self._writing(), self.store.write() as con:
             reembedding.check_embeddings(con, self._embeddings_id, self.folder)  # vectors of the model in use
@@ -266,8 +269,6 @@ class LocalEngine:
                 self.store.record_source(con, source, digest)
 
     def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
-        import json
-
         with self._writing(), self.store.write() as con:
             cur = con.executemany("UPDATE documents SET metadata = ? WHERE id = ?",
                                   [(json.dumps(m, ensure_ascii=False), doc_id) for doc_id, m in metadatas.items()])
@@ -305,8 +306,6 @@ class LocalEngine:
 
     def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
         """Every document with its chunks and embeddings, in insertion order, read in one snapshot."""
-        import json
-
         assert self.manifest is not None
         dim = int(self.manifest["dimension"])
         with self.store.read() as con:
@@ -321,7 +320,8 @@ class LocalEngine:
                 rows = {r[0]: DocumentRow(r[1], r[2], json.loads(r[3]) if r[3] else {}, r[4]) for r in docs}
                 marks = ",".join("?" * len(rows))
                 for doc, position, start, end, blob in con.execute(
-                    f"SELECT doc, position, start, end, embedding FROM chunks WHERE doc IN ({marks}) ORDER BY doc, position",
+                    f"SELECT doc, position, start, end, embedding FROM chunks WHERE doc IN ({marks}) "
+                    "ORDER BY doc, position",
                     list(rows),
                 ):
                     vector = np.frombuffer(blob, dtype=np.float32, count=dim).copy()
@@ -354,16 +354,14 @@ class LocalEngine:
 
     def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
         """BM25 in memory when the collection holds it there, else SQLite FTS5; both give the same scores."""
-        terms = tokenize(text)
-        if not terms:
+        terms, expression = tokenize(text), match_expression(text)
+        if not terms or expression is None:  # no token to look for
             return []
         snapshot = self.bm25.current()
         if snapshot is not None:
             def search(limit: int) -> list[tuple[int, float]]:
                 return snapshot.search(terms, limit, scope.allow)
         else:
-            expression = match_expression(text)
-
             def search(limit: int) -> list[tuple[int, float]]:
                 started = time.perf_counter()
                 rows = fts.search(self.store, expression, limit, scope.allow)

@@ -101,7 +101,9 @@ def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[li
             store.set_manifest({PENDING: recorded}, con)
     with store.read() as con:
         total = int(con.execute("SELECT count(*) FROM chunks").fetchone()[0])
-        resumed = int(con.execute("SELECT count(*) FROM reembedding r JOIN chunks c ON c.rowid = r.chunk").fetchone()[0])
+        resumed = int(
+            con.execute("SELECT count(*) FROM reembedding r JOIN chunks c ON c.rowid = r.chunk").fetchone()[0]
+        )
     report = ReindexReport(model=str(target["model"]), dimension=dim, chunks=total, resumed=resumed,
                            index=str(target.get("index") or engine.manifest["index"]))  # type: ignore[index]
     done, last = resumed, 0
@@ -148,10 +150,16 @@ def _swap(engine: LocalEngine, target: Mapping[str, Any], recorded: Mapping[str,
     with engine.store.write() as con:
         if _value(con, PENDING) != recorded:
             raise CollectionBusyError(f"another process started re-encoding {engine.folder}; this run stopped")
-        missing = con.execute("SELECT count(*) FROM chunks WHERE rowid NOT IN (SELECT chunk FROM reembedding)").fetchone()[0]
+        missing = con.execute(
+            "SELECT count(*) FROM chunks WHERE rowid NOT IN (SELECT chunk FROM reembedding)"
+        ).fetchone()[0]
         if missing:  # cannot happen under the write lock; never swap in a partial set
-            raise CollectionBusyError(f"{missing} chunk(s) of {engine.folder} have no new vector yet; run reindex again")
-        con.execute("UPDATE chunks SET embedding = (SELECT r.embedding FROM reembedding r WHERE r.chunk = chunks.rowid)")
+            raise CollectionBusyError(
+                f"{missing} chunk(s) of {engine.folder} have no new vector yet; run reindex again"
+            )
+        con.execute(
+            "UPDATE chunks SET embedding = (SELECT r.embedding FROM reembedding r WHERE r.chunk = chunks.rowid)"
+        )
         con.execute("DROP TABLE reembedding")
         # A marker change (op 2: neither added nor removed) moves the head past every saved
         # index file; forgetting the log up to it makes each of them stale (seq < floor).

@@ -106,7 +106,11 @@ class DerivedIndex:
         floor = self.store.changes_floor()
         try:
             meta = json.loads(self.meta_path.read_text())
-            if meta["spec"] != self.spec or meta["dim"] != self.dimension or not floor <= meta["seq"] <= self.store.head():
+            if (
+                meta["spec"] != self.spec
+                or meta["dim"] != self.dimension
+                or not floor <= meta["seq"] <= self.store.head()
+            ):
                 raise ValueError("stale or foreign index file")
             index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"),
                                checksums=meta.get("files"))
@@ -146,7 +150,9 @@ class DerivedIndex:
 
     def unsaved(self) -> bool:
         """Whether the file on disk holds less than the store (or a damaged index was rebuilt)."""
-        return self.store.head() > self.saved_seq_on_disk() or (self._index is not None and self._saved_seq != self._seq)
+        return self.store.head() > self.saved_seq_on_disk() or (
+            self._index is not None and self._saved_seq != self._seq
+        )
 
     def save_if_behind(self, every: int) -> None:
         """Catch up and save when at least ``every`` changes are not in the saved file. Write lock held."""

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -95,10 +96,11 @@ class MilvusEngine:
             self.manifest = read_manifest(self.client, self.name, self.uri)
             for part in (self.name, self.docs_name, self.sources_name):
                 # A reopened collection (or one after a server restart) is released until loaded.
-                with_retries(lambda p=part: self.client.load_collection(p), f"load {part}")
+                with_retries(partial(self.client.load_collection, part), f"load {part}")
             self._opened()
         elif not create:
-            raise NotACollectionError(f"there is no semsearch collection {self.name!r} in Milvus at {self.uri}; check the name and uri")
+            raise NotACollectionError(f"there is no semsearch collection {self.name!r} in Milvus at {self.uri}; "
+                                      "check the name and uri")
 
     def _opened(self) -> None:
         assert self.manifest is not None
@@ -152,7 +154,7 @@ class MilvusEngine:
     def flush(self, lock_timeout: float | None = None) -> None:
         """Ask Milvus to seal and persist what it holds (not needed for durability, see the module docstring)."""
         for name in (self.name, self.docs_name, self.sources_name):
-            with_retries(lambda n=name: self.client.flush(n), f"flush {name}")
+            with_retries(partial(self.client.flush, name), f"flush {name}")
 
     def warm_up(self) -> None:
         """Nothing to load: Milvus keeps the collection loaded."""
@@ -164,8 +166,8 @@ class MilvusEngine:
 
     def info(self) -> dict[str, Any]:
         return {
-            "backend": "milvus", "uri": self.uri, "name": self.name,
-            "milvus_index": {"type": self.index.index_type, "params": self.index.params, "search": self.index.search_params},
+            "backend": "milvus", "uri": self.uri, "name": self.name, "milvus_index": {
+                "type": self.index.index_type, "params": self.index.params, "search": self.index.search_params},
             **({"reindex_pending": waiting} if (waiting := reembedding.pending(self)) else {}),
         }
 
@@ -189,13 +191,15 @@ class MilvusEngine:
         for row in rows:
             if len(row.text) * 4 > MAX_VARCHAR and len(row.text.encode("utf-8")) > MAX_VARCHAR:
                 raise InvalidInputError(
-                    f"document {row.id!r} is {len(row.text.encode('utf-8'))} bytes; Milvus stores at most {MAX_VARCHAR} "
-                    "per text field, so split it into several documents (index_files splits CSV/JSONL records, not long files)"
+                    f"document {row.id!r} is {len(row.text.encode('utf-8'))} bytes; Milvus stores at most "
+                    f"{MAX_VARCHAR} per text field, so split it into several documents (index_files splits CSV/JSONL "
+                    "records, not long files)"
                 )
             if len(row.id.encode("utf-8")) > 4096:
                 raise InvalidInputError(f"document id {row.id[:40]!r}... is longer than 4096 bytes; use a shorter id")
 
-    def write(self, rows: Sequence[DocumentRow], *, replace: bool, files: Mapping[str, FileState] | None = None) -> None:
+    def write(self, rows: Sequence[DocumentRow], *, replace: bool,
+              files: Mapping[str, FileState] | None = None) -> None:
         reembedding.check_current(self)  # the vectors are of the model in use
         if not replace:
             existing = list(self.sources_of([r.id for r in rows]))
@@ -205,8 +209,8 @@ class MilvusEngine:
         for source, state in (files or {}).items():
             if state.ids is not None:
                 # After the new version is written: a crash never leaves a listed document absent.
-                stale = [d["doc_id"] for d in self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])
-                         if d["doc_id"] not in state.ids]
+                listed = self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])
+                stale = [d["doc_id"] for d in listed if d["doc_id"] not in state.ids]
                 if stale:
                     self._delete_documents(stale)
         if files:
@@ -228,12 +232,12 @@ class MilvusEngine:
             doc_rows.append({"doc_id": row.id, "text": row.text, "metadata": row.metadata, "facets": f,
                              "source": row.source or "", "added": now + i, "placeholder": PLACEHOLDER})
         for part in parts(chunk_rows, self._insert_batch):
-            with_retries(lambda p=part: self.client.upsert(self.name, p), f"write {len(part)} chunks to {self.name}")
+            with_retries(partial(self.client.upsert, self.name, part), f"write {len(part)} chunks to {self.name}")
         for part in parts(doc_rows, self._insert_batch):
-            with_retries(lambda p=part: self.client.upsert(self.docs_name, p), f"write {len(part)} documents")
+            with_retries(partial(self.client.upsert, self.docs_name, part), f"write {len(part)} documents")
         if old_pks:
             for part in parts(old_pks, 5000):
-                with_retries(lambda p=part: self.client.delete(self.name, ids=p), "delete replaced chunks")
+                with_retries(partial(self.client.delete, self.name, ids=part), "delete replaced chunks")
 
     def delete(self, ids: Sequence[str] | None, where: Node | None) -> int:
         doc_ids = [d["doc_id"] for d in self._query_docs(None if ids is None else list(ids), where, ["doc_id"])]
@@ -245,9 +249,9 @@ class MilvusEngine:
         # Document rows first: a crash then leaves only chunks of a deleted document, which the
         # next write or delete of that id removes; never a listed document without its chunks.
         for part in parts(list(doc_ids), 1000):
-            with_retries(lambda p=part: self.client.delete(self.docs_name, ids=p), "delete documents")
+            with_retries(partial(self.client.delete, self.docs_name, ids=part), "delete documents")
         for part in parts(list(doc_ids), 1000):
-            with_retries(lambda p=part: self.client.delete(self.name, filter=f"doc_id in {id_list(p)}"), "delete chunks")
+            with_retries(partial(self.client.delete, self.name, filter=f"doc_id in {id_list(part)}"), "delete chunks")
 
     def delete_source(self, source: str) -> int:
         ids = [d["doc_id"] for d in self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])]
@@ -259,7 +263,7 @@ class MilvusEngine:
     def set_files(self, hashes: Mapping[str, str]) -> None:
         rows = [{"source": s, "digest": d, "placeholder": PLACEHOLDER} for s, d in hashes.items()]
         for part in parts(rows, 1000):
-            with_retries(lambda p=part: self.client.upsert(self.sources_name, p), "record file hashes")
+            with_retries(partial(self.client.upsert, self.sources_name, part), "record file hashes")
 
     def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
         """Rows are upserted whole (Milvus has no partial update) with their own keys, vectors and
@@ -274,7 +278,7 @@ class MilvusEngine:
                 new = [{**r, **extra, "metadata": metadatas[r["doc_id"]], "facets": facets(metadatas[r["doc_id"]])}
                        for r in rows]
                 for batch in parts(new, self._insert_batch):
-                    with_retries(lambda b=batch, n=name: self.client.upsert(n, b), f"update metadata in {name}")
+                    with_retries(partial(self.client.upsert, name, batch), f"update metadata in {name}")
         return len(self.sources_of(ids))
 
     # -- reading --------------------------------------------------------------------------
@@ -309,10 +313,10 @@ class MilvusEngine:
         out: dict[int, StoredChunk] = {}
         fields = ["pk", "doc_id", "text", "metadata", "source", "position", "chunk_start", "chunk_end"]
         for part in parts([int(i) for i in chunk_ids], 1000):
-            rows = with_retries(lambda p=part: self.client.get(self.name, ids=p, output_fields=fields), "read chunks")
+            rows = with_retries(partial(self.client.get, self.name, ids=part, output_fields=fields), "read chunks")
             for r in rows:
-                out[int(r["pk"])] = StoredChunk(int(r["pk"]), r["doc_id"], r["text"], r["metadata"] or {},
-                                                r["source"] or None, int(r["position"]), int(r["chunk_start"]), int(r["chunk_end"]))
+                out[int(r["pk"])] = StoredChunk(int(r["pk"]), r["doc_id"], r["text"], r["metadata"] or {}, r["source"]
+                                                or None, int(r["position"]), int(r["chunk_start"]), int(r["chunk_end"]))
         return out
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -320,7 +324,7 @@ class MilvusEngine:
         ids: list[int] = []
         vecs: list[list[float]] = []
         for part in parts([int(i) for i in np.asarray(chunk_ids).tolist()], 1000):
-            rows = with_retries(lambda p=part: self.client.get(self.name, ids=p, output_fields=["pk", "vector"]),
+            rows = with_retries(partial(self.client.get, self.name, ids=part, output_fields=["pk", "vector"]),
                                 "read embeddings")
             for r in rows:
                 ids.append(int(r["pk"]))
@@ -349,8 +353,8 @@ class MilvusEngine:
         for part in parts(ids, 1000):
             e = f"doc_id in {id_list(part)}" + (f" and {expr}" if expr else "")
             # At most len(part) rows match a primary-key list, so one plain query is exact.
-            out.extend(with_retries(lambda e=e, n=len(part): self.client.query(
-                self.docs_name, filter=e, output_fields=fields, limit=n, consistency_level=self.consistency), "read documents"))
+            out.extend(with_retries(partial(self.client.query, self.docs_name, filter=e, output_fields=fields,
+                                            limit=len(part), consistency_level=self.consistency), "read documents"))
         return out
 
     def _query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
@@ -367,7 +371,8 @@ class MilvusEngine:
             pattern = ""  # cannot be written in a like pattern; scan every document instead
         else:
             pattern = f"text like {string_literal('%' + cond.text + '%')}"
-        return {r["doc_id"] for r in self._query_all(self.docs_name, pattern, ["doc_id", "text"]) if cond.text in r["text"]}
+        rows = self._query_all(self.docs_name, pattern, ["doc_id", "text"])
+        return {r["doc_id"] for r in rows if cond.text in r["text"]}
 
     # -- candidates -----------------------------------------------------------------------
     def scope(self, where: Node | None) -> MilvusScope:

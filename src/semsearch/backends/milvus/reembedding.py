@@ -23,6 +23,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,7 +141,7 @@ def _copy(engine: MilvusEngine, new: str, rows: list[dict[str, Any]], encode: Ca
         raise InvalidInputError(f"the new model gave vectors of shape {vectors.shape}, expected ({len(rows)}, {dim})")
     out = [{**{k: r[k] for k in ROW_FIELDS}, "vector": v.tolist()} for r, v in zip(rows, vectors)]
     for part in parts(out, engine._insert_batch):
-        with_retries(lambda p=part: engine.client.upsert(new, p), f"write {len(part)} re-encoded chunks")
+        with_retries(partial(engine.client.upsert, new, part), f"write {len(part)} re-encoded chunks")
     return len(rows)
 
 
@@ -148,17 +149,22 @@ def _catch_up(engine: MilvusEngine, new: str, encode: Callable[[list[str]], np.n
     """Make the new set hold exactly the chunks the old one holds now: rows written or whose metadata
     changed meanwhile are copied again, rows deleted meanwhile dropped. Returns how many were encoded."""
     fields = [f for f in ROW_FIELDS if f != "text"]
-    key = lambda r: json.dumps([r[f] for f in fields], sort_keys=True, default=str)
+
+    def key(r: dict[str, Any]) -> str:
+        return json.dumps([r[f] for f in fields], sort_keys=True, default=str)
+
     old = {int(r["pk"]): key(r) for r in query_all(engine.client, engine.name, "", fields, engine.consistency,
                                                     engine.query_batch)}
-    now = {int(r["pk"]): key(r) for r in query_all(engine.client, new, "", fields, engine.consistency, engine.query_batch)}
+    now = {
+        int(r["pk"]): key(r) for r in query_all(engine.client, new, "", fields, engine.consistency, engine.query_batch)
+    }
     gone = [pk for pk in now if pk not in old]
     for part in parts(gone, 5000):
-        with_retries(lambda p=part: engine.client.delete(new, ids=p), "drop chunks deleted meanwhile")
+        with_retries(partial(engine.client.delete, new, ids=part), "drop chunks deleted meanwhile")
     stale = [pk for pk, k in old.items() if now.get(pk) != k]
     encoded = 0
     for part in parts(stale, 1000):
-        rows = with_retries(lambda p=part: engine.client.get(engine.name, ids=p, output_fields=ROW_FIELDS),
+        rows = with_retries(partial(engine.client.get, engine.name, ids=part, output_fields=ROW_FIELDS),
                             "read chunks written meanwhile")
         if rows:
             encoded += _copy(engine, new, list(rows), encode, dim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,9 @@ def export(engine: MilvusEngine, batch: int = 1000) -> Iterator[list[DocumentRow
     fields = ["doc_id", "text", "metadata", "source", "added"]
     docs = sorted(engine._query_all(engine.docs_name, "", fields), key=lambda d: d["added"])
     for part in parts(docs, batch):
-        rows = {d["doc_id"]: DocumentRow(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in part}
+        rows = {
+            d["doc_id"]: DocumentRow(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in part
+        }
         chunks = engine._query_all(engine.name, f"doc_id in {id_list(list(rows))}",
                                    ["doc_id", "position", "chunk_start", "chunk_end", "vector"])
         for c in sorted(chunks, key=lambda c: (c["doc_id"], c["position"])):
@@ -37,7 +40,8 @@ def verify(engine: MilvusEngine) -> dict[str, Any]:
     if orphans:
         problems.append(f"chunks of {len(orphans)} document(s) that are not listed (an interrupted delete)")
         for part in parts(sorted(orphans), 1000):
-            with_retries(lambda p=part: engine.client.delete(engine.name, filter=f"doc_id in {id_list(p)}"), "delete chunks")
+            with_retries(partial(engine.client.delete, engine.name, filter=f"doc_id in {id_list(part)}"),
+                         "delete chunks")
         repaired.append(f"removed the chunks of {len(orphans)} unlisted document(s)")
     return {"documents": len(docs), "chunks": engine.chunk_count(), "consistent": not problems, "problems": problems,
             "repaired": repaired, "store": "ok"}

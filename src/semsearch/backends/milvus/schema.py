@@ -21,6 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ def milvus_index(spec: str) -> MilvusIndex:
         return MilvusIndex("IVF_PQ", {"nlist": nlist, "m": int(m.group(2)), "nbits": int(m.group(3) or 8)},
                            {"nprobe": max(1, min(nlist, 16))})
     raise InvalidInputError(
-        f"index {spec!r} has no Milvus equivalent; use Flat, auto, HNSW<M>, IVF<n>,Flat, IVF<n>,SQ8, SQ8 or IVF<n>,PQ<m>"
+        f"index {spec!r} has no Milvus equivalent; use Flat, auto, HNSW<M>, IVF<n>,Flat, IVF<n>,SQ8, SQ8 or "
+        "IVF<n>,PQ<m>"
     )
 
 
@@ -88,7 +90,8 @@ def collection_name(path_or_name: str | os.PathLike[str]) -> str:
     name = re.sub(r"[-. ]", "_", Path(os.fspath(path_or_name)).name)
     if not NAME_RE.match(name):
         raise InvalidInputError(
-            f"{os.fspath(path_or_name)!r} cannot name a Milvus collection; use letters, digits and _ (not starting with a digit)"
+            f"{os.fspath(path_or_name)!r} cannot name a Milvus collection; use letters, digits and _ (not starting "
+            "with a digit)"
         )
     return name
 
@@ -136,8 +139,8 @@ def create_collections(client: Any, name: str, manifest: dict[str, Any], shards:
         d.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
         dip = client.prepare_index_params()
         dip.add_index("placeholder", index_type="FLAT", metric_type="IP")
-        with_retries(lambda side=side, d=d, dip=dip: client.create_collection(
-            side, schema=d, index_params=dip, consistency_level="Strong", **extra), f"create {side}")
+        with_retries(partial(client.create_collection, side, schema=d, index_params=dip, consistency_level="Strong",
+                             **extra), f"create {side}")
     create_chunk_collection(client, name, manifest, shards)
 
 
