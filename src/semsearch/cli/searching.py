@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -51,10 +51,10 @@ def search(
     fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")] = "adaptive",
     alpha: Annotated[float, typer.Option("--alpha", help="Dense weight for --fusion weighted (0..1).")] = 0.7,
     rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
-    rerank: Annotated[Optional[str], typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
+    rerank: Annotated[str | None, typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
     rerank_top: Annotated[int, typer.Option("--rerank-top", help="How many candidates the cross-encoder reads.")] = 50,
-    threshold: Annotated[Optional[str], typer.Option("--threshold", help="Drop hits whose relevance is below this (0..1), or auto: the calibrated no-good-match line.")] = None,
-    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
+    threshold: Annotated[str | None, typer.Option("--threshold", help="Drop hits whose relevance is below this (0..1), or auto: the calibrated no-good-match line.")] = None,
+    mmr: Annotated[float | None, typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
@@ -185,10 +185,10 @@ def _short(path: str) -> str:
 
 @app.command()
 def demo(
-    collection: Annotated[Optional[Path], typer.Option("--collection", "-c", help="Where to build the demo collection (default: a per-user data folder).")] = None,
-    query: Annotated[Optional[list[str]], typer.Option("--query", "-q", help="Your own query (repeatable); default: a few built-in ones.")] = None,
+    collection: Annotated[Path | None, typer.Option("--collection", "-c", help="Where to build the demo collection (default: a per-user data folder).")] = None,
+    query: Annotated[list[str] | None, typer.Option("--query", "-q", help="Your own query (repeatable); default: a few built-in ones.")] = None,
     k: Annotated[int, typer.Option("-k", help="Results per query.")] = 3,
-    progress: Annotated[Optional[bool], typer.Option(help="Show progress bars (default: on a terminal).")] = None,
+    progress: Annotated[bool | None, typer.Option(help="Show progress bars (default: on a terminal).")] = None,
 ) -> None:
     """Index the docstrings of Python's standard library (no download), then search them by meaning."""
 

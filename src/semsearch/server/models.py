@@ -7,7 +7,7 @@ edge, so bad input never reaches the collection.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -36,34 +36,34 @@ class Request(BaseModel):
 class SearchRequest(Request):
     """One query (``query``) or a batch (``queries``); results always come as one list per query."""
 
-    query: Optional[NonEmptyText] = Field(None, description="The text to search for.")
-    queries: Optional[list[NonEmptyText]] = Field(None, min_length=1, description="Several queries, searched as one batch.")
+    query: NonEmptyText | None = Field(None, description="The text to search for.")
+    queries: list[NonEmptyText] | None = Field(None, min_length=1, description="Several queries, searched as one batch.")
     k: int = Field(10, ge=1, description="Results per query (at most the server's max_k).")
-    where: Optional[Metadata] = Field(
+    where: Metadata | None = Field(
         None, description='Metadata filter, ChromaDB style: {"lang": "en"}, {"year": {"$gte": 2020}}, {"$or": [...]}.'
     )
-    mode: Optional[Literal["dense", "lexical", "hybrid"]] = Field(
+    mode: Literal["dense", "lexical", "hybrid"] | None = Field(
         None, description="dense (by meaning), lexical (BM25 keywords) or hybrid (both, fused). Default: hybrid."
     )
-    rerank: Union[bool, Text, None] = Field(
+    rerank: bool | Text | None = Field(
         None, description="true: rerank with the server's cross-encoder; or the name of one the server allows."
     )
-    threshold: Union[float, Literal["auto"], None] = Field(
+    threshold: float | Literal["auto"] | None = Field(
         None, description='Leave out hits whose relevance (0..1) is below this; "auto": the calibrated no-good-match line.'
     )
-    where_document: Optional[Metadata] = Field(
+    where_document: Metadata | None = Field(
         None, description='Document-text filter: {"$contains": "FAISS"}, {"$not_contains": ...}, combined with $and / $or.'
     )
-    fusion: Optional[Literal["adaptive", "rrf", "weighted"]] = Field(
+    fusion: Literal["adaptive", "rrf", "weighted"] | None = Field(
         None, description="How hybrid mode fuses dense and lexical rankings. Default: adaptive."
     )
-    alpha: Optional[float] = Field(None, ge=0, le=1, description="Dense weight of fusion=weighted. Default: 0.7.")
-    rrf_k: Optional[float] = Field(None, ge=0, description="k of reciprocal rank fusion (fusion=rrf). Default: 60.")
-    candidates: Optional[int] = Field(
+    alpha: float | None = Field(None, ge=0, le=1, description="Dense weight of fusion=weighted. Default: 0.7.")
+    rrf_k: float | None = Field(None, ge=0, description="k of reciprocal rank fusion (fusion=rrf). Default: 60.")
+    candidates: int | None = Field(
         None, ge=1, description="Documents each retriever contributes to fusion (at most the server's max_candidates). Default: 100."
     )
-    rerank_top: Optional[int] = Field(None, ge=1, description="How many candidates the cross-encoder reads. Default: 50.")
-    mmr: Optional[float] = Field(
+    rerank_top: int | None = Field(None, ge=1, description="How many candidates the cross-encoder reads. Default: 50.")
+    mmr: float | None = Field(
         None, ge=0, le=1, description="Diversify: maximal marginal relevance lambda (1 = relevance only)."
     )
 
@@ -81,12 +81,12 @@ class DocumentsRequest(Request):
     """Documents to add: texts, with optional ids, metadatas, sources and precomputed embeddings."""
 
     documents: list[NonEmptyText] = Field(..., min_length=1, description="The texts; long ones are split into chunks.")
-    ids: Optional[list[DocumentId]] = Field(None, description="One id per document (default: random ids).")
-    metadatas: Optional[list[Optional[Metadata]]] = Field(None, description="One metadata object (or null) per document.")
-    sources: Optional[list[Optional[Text]]] = Field(
+    ids: list[DocumentId] | None = Field(None, description="One id per document (default: random ids).")
+    metadatas: list[Metadata | None] | None = Field(None, description="One metadata object (or null) per document.")
+    sources: list[Text | None] | None = Field(
         None, description="A label per document saying where it came from (a URL, a file name); never read by the server."
     )
-    embeddings: Optional[list[list[float]]] = Field(
+    embeddings: list[list[float]] | None = Field(
         None, description="One vector per document, of the collection's dimension; skips encoding and chunking."
     )
 
@@ -105,8 +105,8 @@ class UpsertRequest(DocumentsRequest):
 
 
 class DeleteRequest(Request):
-    ids: Optional[list[DocumentId]] = Field(None, min_length=1, description="Ids of the documents to delete.")
-    where: Optional[Metadata] = Field(None, description="Delete every document whose metadata matches this filter.")
+    ids: list[DocumentId] | None = Field(None, min_length=1, description="Ids of the documents to delete.")
+    where: Metadata | None = Field(None, description="Delete every document whose metadata matches this filter.")
 
     @model_validator(mode="after")
     def _something_to_delete(self) -> DeleteRequest:
@@ -116,9 +116,9 @@ class DeleteRequest(Request):
 
 
 class GetRequest(Request):
-    ids: Optional[list[DocumentId]] = Field(None, min_length=1, description="Ids of the documents to return.")
-    where: Optional[Metadata] = Field(None, description="Return documents whose metadata matches this filter.")
-    limit: Optional[int] = Field(None, ge=1, description="At most this many documents (default and cap: max_ids).")
+    ids: list[DocumentId] | None = Field(None, min_length=1, description="Ids of the documents to return.")
+    where: Metadata | None = Field(None, description="Return documents whose metadata matches this filter.")
+    limit: int | None = Field(None, ge=1, description="At most this many documents (default and cap: max_ids).")
 
     @model_validator(mode="after")
     def _something_to_get(self) -> GetRequest:
@@ -133,7 +133,7 @@ class HitOut(BaseModel):
     score: float = Field(description="Calibrated relevance in 0..1 (the cross-encoder's probability when reranked).")
     text: str = Field(description="The best-matching chunk of the document.")
     metadata: dict[str, Any]
-    source: Optional[str]
+    source: str | None
     chunk: int
     start: int = Field(description="Where the chunk starts in the document (characters).")
     end: int
@@ -171,7 +171,7 @@ class DocumentOut(BaseModel):
     id: str
     text: str
     metadata: dict[str, Any]
-    source: Optional[str]
+    source: str | None
 
 
 class GetResponse(BaseModel):
@@ -189,7 +189,7 @@ class CollectionInfo(BaseModel):
     index: str
     chunk_size: int
     chunk_overlap: int
-    size_bytes: Optional[int] = Field(None, description="Size on disk (local collections; a Milvus server does not say).")
+    size_bytes: int | None = Field(None, description="Size on disk (local collections; a Milvus server does not say).")
     search_options: list[str] = Field(description="Which of where / mode / rerank / threshold this server supports.")
     modes: list[str]
 
