@@ -45,7 +45,7 @@ def _reranker(value: bool | str, rerankers: Sequence[str], default: str | None) 
                 "this server has no cross-encoder for reranking; start it with --reranker MODEL, or leave rerank out"
             )
         return default
-    if value not in rerankers:
+    if not isinstance(value, str) or value not in rerankers:  # False never gets here: the caller drops it
         offered = ", ".join(repr(r) for r in rerankers) or "none"
         raise InvalidInputError(f"reranker {value!r} is not offered by this server (offered: {offered}); use true or one of those")
     return value

@@ -43,7 +43,10 @@ def is_loopback(host: str) -> bool:
         addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
     except socket.gaierror:
         return False
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+    # IPv4/IPv6 socket addresses start with the address text; anything else is not known to stay local.
+    return bool(addresses) and all(
+        isinstance(a, str) and ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses
+    )
 
 
 def check_bind(host: str, api_key: str | None) -> None:
