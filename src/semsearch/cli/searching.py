@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,6 +26,9 @@ from .common import (
     default_collection,
     out,
 )
+
+if TYPE_CHECKING:
+    from ..ingest.files import Record
 
 DEMO_QUERIES = [
     "how do I parse command line options",
@@ -201,11 +204,11 @@ def demo(
         folder = collection or Path(user_data_dir("semsearch")) / "demo"
         with Collection(folder, progress=progress) as col:
             records = stdlib_docstrings()
-            have = set(d.id for d in col.get([r.id for r in records]))
+            have = set(d.id for d in col.get(_record_ids(records)))
             todo = [r for r in records if r.id not in have]
             if todo:
                 out.print(f"indexing {len(todo)} docstrings of the Python {sys.version.split()[0]} standard library into {folder} …")
-                col.add([r.text for r in todo], ids=[r.id for r in todo], metadatas=[r.metadata for r in todo],
+                col.add([r.text for r in todo], ids=_record_ids(todo), metadatas=[r.metadata for r in todo],
                         sources=[r.source for r in todo])
             else:
                 out.print(f"reusing {folder} ({col.count()} docstrings)")
@@ -215,3 +218,15 @@ def demo(
                 _print_hits(q, hits)
 
     _run(go)
+
+
+def _record_ids(records: list[Record]) -> list[str]:
+    """The ids of the demo's stdlib records, which name every docstring by its qualified name.
+
+    Raises:
+        RuntimeError: a record has no id (a bug in ``stdlib_docstrings``).
+    """
+    ids = [r.id for r in records if r.id is not None]
+    if len(ids) != len(records):
+        raise RuntimeError("a standard-library docstring record has no id; every one should be named")
+    return ids
