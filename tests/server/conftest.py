@@ -19,9 +19,11 @@ CORPUS = [
     ("hotel-1", "Budget-friendly lodging by the coast, five minutes from the sand.", {"topic": "travel", "year": 2021}),
     ("recipe-1", "A recipe for chocolate cake with dark cocoa and butter.", {"topic": "food", "year": 2019}),
     ("python-1", "How to parse command line arguments in Python with argparse.", {"topic": "code", "year": 2023}),
-    ("space-1", "Apollo 11 landed on the Moon in 1969 and Neil Armstrong walked on it.", {"topic": "history", "year": 1969}),
+    ("space-1", "Apollo 11 landed on the Moon in 1969 and Neil Armstrong walked on it.",
+     {"topic": "history", "year": 1969}),
     ("garden-1", "Water tomato plants deeply twice a week during hot summer days.", {"topic": "garden", "year": 2022}),
-    ("xss-1", "<script>alert('pwned')</script> Markup in a document must show as text.", {"topic": "code", "year": 2024}),
+    ("xss-1", "<script>alert('pwned')</script> Markup in a document must show as text.",
+     {"topic": "code", "year": 2024}),
 ]
 
 

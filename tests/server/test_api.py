@@ -193,18 +193,26 @@ def test_upsert_needs_ids_and_delete_needs_something(client):
 def test_every_search_option_reaches_the_collection(client):
     base = client.post("/search", json={"query": "cake", "k": 5}).json()["results"][0]["hits"]
     assert base and any(h["metadata"].get("topic") != "food" for h in base)
-    filtered = client.post("/search", json={"query": "cake", "k": 5, "where": {"topic": "food"}}).json()["results"][0]["hits"]
+    filtered = client.post(
+        "/search", json={"query": "cake", "k": 5, "where": {"topic": "food"}}
+    ).json()["results"][0]["hits"]
     assert filtered and all(h["metadata"]["topic"] == "food" for h in filtered)
     lexical = client.post("/search", json={"query": "cake", "mode": "lexical"}).json()["results"][0]["hits"]
     assert lexical and all(set(h["scores"]) == {"lexical", "lexical_rank", "relevance"} for h in lexical)
     assert client.post("/search", json={"query": "cake", "threshold": 1e9}).json()["results"][0]["hits"] == []
-    unanswerable = client.post("/search", json={"query": "zebra migration in the serengeti", "threshold": "auto"}).json()
-    assert unanswerable["results"][0] == {"query": "zebra migration in the serengeti", "hits": [], "no_good_match": True}
+    unanswerable = client.post(
+        "/search", json={"query": "zebra migration in the serengeti", "threshold": "auto"}
+    ).json()
+    assert unanswerable["results"][0] == {
+        "query": "zebra migration in the serengeti", "hits": [], "no_good_match": True
+    }
     answered = client.post("/search", json={"query": "chocolate cake recipe"}).json()["results"][0]
     assert answered["no_good_match"] is False and answered["hits"][0]["id"] == "recipe-1"
     # rerank needs a cross-encoder the server was started with: refused, and the message says so
     r = client.post("/search", json={"query": "cake", "rerank": True})
-    assert r.status_code == 422 and error_of(r)["type"] == "unsupported_option" and "--reranker" in error_of(r)["message"]
+    assert (
+        r.status_code == 422 and error_of(r)["type"] == "unsupported_option" and "--reranker" in error_of(r)["message"]
+    )
 
 
 def test_search_keywords_only_let_offered_rerankers_through():

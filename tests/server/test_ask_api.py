@@ -64,7 +64,9 @@ def test_nothing_relevant_is_a_refusal_not_an_error(client):
 
 
 def test_bad_input_gets_the_usual_json_errors(client, make_client):
-    for body in ({"question": ""}, {"question": "x", "top_k": 3}, {"question": "x", "k": 0}, {}, {"question": "x", "k": 1000}):
+    for body in (
+        {"question": ""}, {"question": "x", "top_k": 3}, {"question": "x", "k": 0}, {}, {"question": "x", "k": 1000}
+    ):
         r = client.post("/ask", json=body)
         assert r.status_code == 422, (body, r.text)
         error_of(r)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+
+from .conftest import API_KEY
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis fuzzes the API (test extra)")
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-
-from .conftest import API_KEY  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,9 @@ def test_real_server_searches_writes_and_enforces_the_key(served):
         assert r.status_code == 200 and r.json()["results"][0]["hits"][0]["id"] == "hotel-1"
         no_key = http.post("/add", json={"documents": ["x"]})
         assert no_key.status_code == 401 and error_of(no_key)["type"] == "unauthorized"
-        r = http.post("/add", json={"documents": ["Kayaking tours along the fjords of Norway."], "ids": ["kayak"]}, headers=auth)
+        r = http.post(
+            "/add", json={"documents": ["Kayaking tours along the fjords of Norway."], "ids": ["kayak"]}, headers=auth
+        )
         assert r.status_code == 200
         r = http.post("/search", json={"query": "paddling in Norwegian fjords", "k": 1}, headers=auth)
         assert r.json()["results"][0]["hits"][0]["id"] == "kayak"

@@ -94,7 +94,9 @@ def test_more_like_this_lists_the_nearest_documents_and_leads_back_to_the_search
 
         page.locator('#results li.hit[data-id="hotel-1"] a.more').click()
         expect(page.locator("#explore-title")).to_have_text("Documents like hotel-1")
-        expect(page.locator("#status")).to_have_text(re.compile(r"^10 documents like hotel-1 in \d+ ms$"), timeout=30_000)
+        expect(page.locator("#status")).to_have_text(
+            re.compile(r"^10 documents like hotel-1 in \d+ ms$"), timeout=30_000
+        )
         expected = [h.id for h in similar(grouped, "hotel-1", k=10)]
         assert sources(page, "#explore-list") == expected  # the API's answer, in its order
         assert set(expected[:3]) == {"hotel-2", "hotel-3", "hotel-4"}

@@ -167,7 +167,9 @@ def test_page_is_served_with_a_strict_content_security_policy(client):
         script = client.get(path).text
         assert script, path
         assert ".innerHTML" not in script and "outerHTML" not in script and "insertAdjacentHTML" not in script, path
-        assert "document.write" not in script and "DOMParser" not in script and "createContextualFragment" not in script, path
+        assert (
+            "document.write" not in script and "DOMParser" not in script and "createContextualFragment" not in script
+        ), path
 
 
 def test_static_files_cannot_escape_their_folder(client):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -27,6 +27,9 @@ from .common import (
     out,
 )
 
+if TYPE_CHECKING:
+    from ..ingest.files import Record
+
 DEMO_QUERIES = [
     "how do I parse command line options",
     "compress a file so it takes less space",
@@ -39,22 +42,43 @@ DEMO_QUERIES = [
 
 @app.command()
 def search(
-    queries: Annotated[list[str], typer.Argument(help="One or more queries, searched as one batch.", show_default=False)],
+    queries: Annotated[
+        list[str], typer.Argument(help="One or more queries, searched as one batch.", show_default=False)
+    ],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of results per query.")] = 10,
     collection: CollectionOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list of {query, hits, no_good_match}) instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (a list of {query, hits, no_good_match}) instead of a table.")
+    ] = False,
     precision: PrecisionOpt = "auto",
     engine: EngineOpt = "auto",
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
-    mode: Annotated[str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")] = "hybrid",
-    fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")] = "adaptive",
+    mode: Annotated[
+        str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")
+    ] = "hybrid",
+    fusion: Annotated[
+        str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")
+    ] = "adaptive",
     alpha: Annotated[float, typer.Option("--alpha", help="Dense weight for --fusion weighted (0..1).")] = 0.7,
     rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
-    rerank: Annotated[str | None, typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.")] = None,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            "--rerank", help="Rerank with this CrossEncoder (name or path), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2."
+        ),
+    ] = None,
     rerank_top: Annotated[int, typer.Option("--rerank-top", help="How many candidates the cross-encoder reads.")] = 50,
-    threshold: Annotated[str | None, typer.Option("--threshold", help="Drop hits whose relevance is below this (0..1), or auto: the calibrated no-good-match line.")] = None,
-    mmr: Annotated[float | None, typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")] = None,
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold",
+            help="Drop hits whose relevance is below this (0..1), or auto: the calibrated no-good-match line.",
+        ),
+    ] = None,
+    mmr: Annotated[
+        float | None, typer.Option("--mmr", help="Diversify: MMR lambda in 0..1 (1 = relevance only).")
+    ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each stage's score and rank for every hit.")] = False,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
@@ -185,8 +209,16 @@ def _short(path: str) -> str:
 
 @app.command()
 def demo(
-    collection: Annotated[Path | None, typer.Option("--collection", "-c", help="Where to build the demo collection (default: a per-user data folder).")] = None,
-    query: Annotated[list[str] | None, typer.Option("--query", "-q", help="Your own query (repeatable); default: a few built-in ones.")] = None,
+    collection: Annotated[
+        Path | None,
+        typer.Option(
+            "--collection", "-c", help="Where to build the demo collection (default: a per-user data folder)."
+        ),
+    ] = None,
+    query: Annotated[
+        list[str] | None,
+        typer.Option("--query", "-q", help="Your own query (repeatable); default: a few built-in ones."),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Results per query.")] = 3,
     progress: Annotated[bool | None, typer.Option(help="Show progress bars (default: on a terminal).")] = None,
 ) -> None:
@@ -201,11 +233,12 @@ def demo(
         folder = collection or Path(user_data_dir("semsearch")) / "demo"
         with Collection(folder, progress=progress) as col:
             records = stdlib_docstrings()
-            have = set(d.id for d in col.get([r.id for r in records]))
+            have = set(d.id for d in col.get(_record_ids(records)))
             todo = [r for r in records if r.id not in have]
             if todo:
-                out.print(f"indexing {len(todo)} docstrings of the Python {sys.version.split()[0]} standard library into {folder} …")
-                col.add([r.text for r in todo], ids=[r.id for r in todo], metadatas=[r.metadata for r in todo],
+                out.print(f"indexing {len(todo)} docstrings of the Python {sys.version.split()[0]} "
+                          f"standard library into {folder} …")
+                col.add([r.text for r in todo], ids=_record_ids(todo), metadatas=[r.metadata for r in todo],
                         sources=[r.source for r in todo])
             else:
                 out.print(f"reusing {folder} ({col.count()} docstrings)")
@@ -215,3 +248,15 @@ def demo(
                 _print_hits(q, hits)
 
     _run(go)
+
+
+def _record_ids(records: list[Record]) -> list[str]:
+    """The ids of the demo's stdlib records, which name every docstring by its qualified name.
+
+    Raises:
+        RuntimeError: a record has no id (a bug in ``stdlib_docstrings``).
+    """
+    ids = [r.id for r in records if r.id is not None]
+    if len(ids) != len(records):
+        raise RuntimeError("a standard-library docstring record has no id; every one should be named")
+    return ids

@@ -25,21 +25,73 @@ from .common import (
 
 @app.command()
 def serve(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Collection folders to serve (default: the default collection). The first is the default at /search.", show_default=False)] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback needs --api-key.")] = "127.0.0.1",
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Collection folders to serve (default: the default collection). The first is the default at /search.",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on. Anything but loopback needs --api-key.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="SEMSEARCH_API_KEY", help="Bearer token every request must carry (all but /, /healthz, /readyz, /docs). Prefer $SEMSEARCH_API_KEY: a command line is visible to other users.", show_default=False)] = None,
-    public_reads: Annotated[bool, typer.Option("--public-reads", help="With --api-key: let search, get and info through without the key (writes still need it).")] = False,
-    cors_origin: Annotated[list[str] | None, typer.Option("--cors-origin", help="An origin allowed to call the API from a browser (repeatable). Default: CORS off.", show_default=False)] = None,
-    reranker: Annotated[list[str] | None, typer.Option("--reranker", help="A cross-encoder model requests may ask to rerank with (repeatable; the first is rerank=true).", show_default=False)] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="SEMSEARCH_API_KEY",
+            help="Bearer token every request must carry (all but /, /healthz, /readyz, /docs). "
+            "Prefer $SEMSEARCH_API_KEY: a command line is visible to other users.",
+            show_default=False,
+        ),
+    ] = None,
+    public_reads: Annotated[
+        bool,
+        typer.Option(
+            "--public-reads",
+            help="With --api-key: let search, get and info through without the key (writes still need it).",
+        ),
+    ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            help="An origin allowed to call the API from a browser (repeatable). Default: CORS off.",
+            show_default=False,
+        ),
+    ] = None,
+    reranker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reranker",
+            help="A cross-encoder model requests may ask to rerank with (repeatable; the first is rerank=true).",
+            show_default=False,
+        ),
+    ] = None,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 8.0,
-    max_documents: Annotated[int, typer.Option("--max-documents", help="Most documents per add/upsert request.")] = 1000,
+    max_documents: Annotated[
+        int, typer.Option("--max-documents", help="Most documents per add/upsert request.")
+    ] = 1000,
     max_k: Annotated[int, typer.Option("--max-k", help="Most hits per query.")] = 100,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
-    torch_threads: Annotated[int, typer.Option("--torch-threads", help="Threads one request's encoding may use; concurrency comes from parallel requests.")] = 1,
-    watch: Annotated[list[Path] | None, typer.Option("--watch", help="Keep the default (first) collection in sync with this folder or file while serving (repeatable): new, changed and deleted files are searchable within seconds.", show_default=False)] = None,
+    torch_threads: Annotated[
+        int,
+        typer.Option(
+            "--torch-threads", help="Threads one request's encoding may use; concurrency comes from parallel requests."
+        ),
+    ] = 1,
+    watch: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--watch",
+            help="Keep the default (first) collection in sync with this folder or file while serving (repeatable): "
+            "new, changed and deleted files are searchable within seconds.",
+            show_default=False,
+        ),
+    ] = None,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
     llm_timeout: LlmTimeoutOpt = 120.0,
@@ -67,7 +119,8 @@ def serve(
         serve_collections(
             sources, llm=llm, host=host, port=port, api_key=api_key or None, public_reads=public_reads,
             cors_origins=cors_origin or [], rerankers=reranker or [], max_body_bytes=int(max_body_mb * 1024 * 1024),
-            max_documents=max_documents, max_k=max_k, torch_threads=torch_threads, announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
+            max_documents=max_documents, max_k=max_k, torch_threads=torch_threads,
+            announce=lambda text: out.print(text, highlight=False, soft_wrap=True),
             watch=watch or [],
         )
 

@@ -81,9 +81,14 @@ def collection_routes(
         if body.embeddings is not None and len({len(v) for v in body.embeddings}) > 1:
             raise ApiError(422, "invalid_input", "embeddings have different lengths; "
                            "give one vector of the collection's dimension per document")
-        method = col.upsert if replace else col.add
-        ids = method(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings,
-                     sources=body.sources)
+        if not replace:
+            ids = col.add(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings,
+                          sources=body.sources)
+        elif body.ids is None:  # UpsertRequest requires ids; this is the same 422 Collection.upsert would give
+            raise ApiError(422, "invalid_input", "upsert needs ids: they say which documents to replace")
+        else:
+            ids = col.upsert(body.documents, ids=body.ids, metadatas=body.metadatas, embeddings=body.embeddings,
+                             sources=body.sources)
         return m.WriteResponse(collection=name, ids=ids, count=len(ids))
 
     def add(body: m.DocumentsRequest, target: tuple[str, Collection] = Target) -> m.WriteResponse:

@@ -41,9 +41,13 @@ class SimilarResponse(BaseModel):
 
 
 class DuplicatesRequest(m.Request):
-    threshold: float = Field(0.95, gt=0, le=1, description="Cosine at or above which two documents are near-duplicates.")
+    threshold: float = Field(
+        0.95, gt=0, le=1, description="Cosine at or above which two documents are near-duplicates."
+    )
     where: m.Metadata | None = Field(None, description="Look only among documents matching this metadata filter.")
-    exact: bool | None = Field(None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above).")
+    exact: bool | None = Field(
+        None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above)."
+    )
     keep: Literal["first", "longest", "newest"] = Field("first", description="Which member of each group `keep` names.")
 
 

@@ -37,7 +37,9 @@ class SearchRequest(Request):
     """One query (``query``) or a batch (``queries``); results always come as one list per query."""
 
     query: NonEmptyText | None = Field(None, description="The text to search for.")
-    queries: list[NonEmptyText] | None = Field(None, min_length=1, description="Several queries, searched as one batch.")
+    queries: list[NonEmptyText] | None = Field(
+        None, min_length=1, description="Several queries, searched as one batch."
+    )
     k: int = Field(10, ge=1, description="Results per query (at most the server's max_k).")
     where: Metadata | None = Field(
         None, description='Metadata filter, ChromaDB style: {"lang": "en"}, {"year": {"$gte": 2020}}, {"$or": [...]}.'
@@ -49,10 +51,12 @@ class SearchRequest(Request):
         None, description="true: rerank with the server's cross-encoder; or the name of one the server allows."
     )
     threshold: float | Literal["auto"] | None = Field(
-        None, description='Leave out hits whose relevance (0..1) is below this; "auto": the calibrated no-good-match line.'
+        None,
+        description='Leave out hits whose relevance (0..1) is below this; "auto": the calibrated no-good-match line.',
     )
     where_document: Metadata | None = Field(
-        None, description='Document-text filter: {"$contains": "FAISS"}, {"$not_contains": ...}, combined with $and / $or.'
+        None,
+        description='Document-text filter: {"$contains": "FAISS"}, {"$not_contains": ...}, combined with $and / $or.',
     )
     fusion: Literal["adaptive", "rrf", "weighted"] | None = Field(
         None, description="How hybrid mode fuses dense and lexical rankings. Default: adaptive."
@@ -60,7 +64,10 @@ class SearchRequest(Request):
     alpha: float | None = Field(None, ge=0, le=1, description="Dense weight of fusion=weighted. Default: 0.7.")
     rrf_k: float | None = Field(None, ge=0, description="k of reciprocal rank fusion (fusion=rrf). Default: 60.")
     candidates: int | None = Field(
-        None, ge=1, description="Documents each retriever contributes to fusion (at most the server's max_candidates). Default: 100."
+        None,
+        ge=1,
+        description="Documents each retriever contributes to fusion (at most the server's max_candidates). "
+        "Default: 100.",
     )
     rerank_top: int | None = Field(None, ge=1, description="How many candidates the cross-encoder reads. Default: 50.")
     mmr: float | None = Field(
@@ -84,7 +91,8 @@ class DocumentsRequest(Request):
     ids: list[DocumentId] | None = Field(None, description="One id per document (default: random ids).")
     metadatas: list[Metadata | None] | None = Field(None, description="One metadata object (or null) per document.")
     sources: list[Text | None] | None = Field(
-        None, description="A label per document saying where it came from (a URL, a file name); never read by the server."
+        None,
+        description="A label per document saying where it came from (a URL, a file name); never read by the server.",
     )
     embeddings: list[list[float]] | None = Field(
         None, description="One vector per document, of the collection's dimension; skips encoding and chunking."
@@ -138,7 +146,8 @@ class HitOut(BaseModel):
     start: int = Field(description="Where the chunk starts in the document (characters).")
     end: int
     scores: dict[str, float] = Field(
-        default_factory=dict, description="Each stage's raw score and rank (dense cosine, lexical BM25, hybrid, relevance, rerank)."
+        default_factory=dict,
+        description="Each stage's raw score and rank (dense cosine, lexical BM25, hybrid, relevance, rerank).",
     )
 
 
@@ -146,7 +155,8 @@ class QueryResult(BaseModel):
     query: str
     hits: list[HitOut]
     no_good_match: bool = Field(
-        False, description="Nothing in the collection answers the query: no hit, or the best one below the calibrated line."
+        False,
+        description="Nothing in the collection answers the query: no hit, or the best one below the calibrated line.",
     )
 
 

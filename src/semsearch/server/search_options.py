@@ -17,7 +17,9 @@ SEARCH_OPTIONS = ("where", "where_document", "mode", "fusion", "alpha", "rrf_k",
 MODES = ["dense", "lexical", "hybrid"]
 
 
-def search_keywords(options: dict[str, Any], rerankers: Sequence[str], *, default_reranker: str | None) -> dict[str, Any]:
+def search_keywords(
+    options: dict[str, Any], rerankers: Sequence[str], *, default_reranker: str | None
+) -> dict[str, Any]:
     """Keyword arguments for ``collection.search`` from the options a request set (not None).
 
     ``rerank`` is never a free model name: ``true`` means the server's default cross-encoder
@@ -45,7 +47,9 @@ def _reranker(value: bool | str, rerankers: Sequence[str], default: str | None) 
                 "this server has no cross-encoder for reranking; start it with --reranker MODEL, or leave rerank out"
             )
         return default
-    if value not in rerankers:
+    if not isinstance(value, str) or value not in rerankers:  # False never gets here: the caller drops it
         offered = ", ".join(repr(r) for r in rerankers) or "none"
-        raise InvalidInputError(f"reranker {value!r} is not offered by this server (offered: {offered}); use true or one of those")
+        raise InvalidInputError(
+            f"reranker {value!r} is not offered by this server (offered: {offered}); use true or one of those"
+        )
     return value

@@ -43,7 +43,10 @@ def is_loopback(host: str) -> bool:
         addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
     except socket.gaierror:
         return False
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+    # IPv4/IPv6 socket addresses start with the address text; anything else is not known to stay local.
+    return bool(addresses) and all(
+        isinstance(a, str) and ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses
+    )
 
 
 def check_bind(host: str, api_key: str | None) -> None:
@@ -61,7 +64,9 @@ def check_bind(host: str, api_key: str | None) -> None:
 
 def check_api_key(api_key: str | None) -> None:
     if api_key is not None and len(api_key) < 16:
-        raise UnsafeBindError("the API key is too short; use at least 16 random characters (e.g. `openssl rand -hex 24`)")
+        raise UnsafeBindError(
+            "the API key is too short; use at least 16 random characters (e.g. `openssl rand -hex 24`)"
+        )
 
 
 def key_matches(authorization: str | None, api_key: str) -> bool:
@@ -206,7 +211,8 @@ class ApiKeyGate:
         if scope["type"] == "http" and self.needs_key(scope["method"], scope.get("path", "")):
             assert self.api_key is not None
             if not key_matches(_header(scope, b"authorization"), self.api_key):
-                await _error(send, 401, "unauthorized", "this endpoint needs the header Authorization: Bearer <API key>",
+                await _error(send, 401, "unauthorized",
+                             "this endpoint needs the header Authorization: Bearer <API key>",
                              [(b"www-authenticate", b'Bearer realm="semsearch"')])
                 return
         await self.app(scope, receive, send)
