@@ -180,3 +180,17 @@ def test_delete_source_of_a_removed_file_and_of_nothing(tmp_path, docs, minilm_p
     assert r.exit_code != 0 and "no documents from source docs/never-indexed.txt" in r.text
     info = json.loads(invoke("info", "--json", collection=col).stdout)
     assert info["documents"] == 4
+
+
+def test_every_command_prints_its_help():
+    """Help texts go through rich markup: a literal "[/...]" in one (an optional URL part) once
+    made `semsearch search --help` crash half-way with a MarkupError."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"search", "index", "serve", "ask", "eval"} <= set(names)
+    for name in names:
+        result = runner.invoke(app, [name, "--help"], terminal_width=100)
+        assert result.exit_code == 0, (name, result.output[-500:], result.exception)
+        assert "Usage:" in result.output and "--help" in result.output, name

@@ -87,7 +87,7 @@ def search(
         "--server", envvar="SEMSEARCH_SERVER",
         help="auto: ask the `semsearch serve` running on this collection if there is one (same results, "
              "milliseconds instead of seconds), else search here; off: always search here; or the loopback URL "
-             "of a server (http://127.0.0.1:8000[/collections/NAME]). Also $SEMSEARCH_SERVER.",
+             "of a server (http://127.0.0.1:8000\\[/collections/NAME]). Also $SEMSEARCH_SERVER.",
     )] = "auto",
 ) -> None:
     """Search a collection by meaning and words; prints rank, score, source and a snippet."""
