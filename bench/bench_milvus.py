@@ -58,7 +58,7 @@ def open_backend(kind: str, work: Path, name: str, **kwargs):  # noqa: ANN001, A
 def close_backend(col) -> None:  # noqa: ANN001
     col.close()
     if isinstance(col, MilvusCollection):
-        release_lite(col.uri)
+        release_lite(col.engine.uri)  # the facade over the Milvus engine
 
 
 def timed_insert(col, texts, ids, vectors, batch: int = 1000) -> float:  # noqa: ANN001
