@@ -3,19 +3,69 @@ document (its best chunk), fetching deeper when chunks of a few documents crowd 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ...types import Candidate
+from ...filters import Contains
+from ...types import Candidate, StoredChunk
 from .client import MAX_TOPK, with_retries
+from .filters import string_literal
+
+# What a chunk row holds besides its key and vector; a dense search returns them with its hits.
+CHUNK_FIELDS = ["doc_id", "text", "metadata", "source", "position", "chunk_start", "chunk_end"]
+REMEMBER_SECONDS = 1.0
+
+
+def stored_chunk(pk: int, row: dict[str, Any]) -> StoredChunk:
+    return StoredChunk(int(pk), row["doc_id"], row["text"], row["metadata"] or {}, row["source"] or None,
+                       int(row["position"]), int(row["chunk_start"]), int(row["chunk_end"]))
+
+
+class RecentChunks:
+    """The chunks this thread's last dense search returned, with their fields, so that reading the
+    hits of that search costs no second round trip. Kept for REMEMBER_SECONDS (one search's
+    stages read them several times) and forgotten at any write through this engine."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._generation = 0
+
+    def forget(self) -> None:
+        self._generation += 1
+
+    def remember(self, rows: dict[int, StoredChunk]) -> None:
+        self._local.value = (time.monotonic(), self._generation, rows)
+
+    def take(self, chunk_ids: Sequence[int]) -> tuple[dict[int, StoredChunk], list[int]]:
+        """(the remembered chunks among ``chunk_ids``, the ids still to read)."""
+        empty: dict[int, StoredChunk] = {}
+        at, generation, rows = getattr(self._local, "value", (0.0, -1, empty))
+        if generation != self._generation or time.monotonic() - at > REMEMBER_SECONDS:
+            rows = empty
+        return {i: rows[i] for i in chunk_ids if i in rows}, [i for i in chunk_ids if i not in rows]
+
+
+def documents_containing(query_all: Callable[[str, str, list[str]], Iterator[dict[str, Any]]], docs_name: str,
+                         cond: Contains) -> set[str]:
+    """Ids of the documents whose text contains ``cond.text`` (case-sensitive)."""
+    # ``like`` narrows the candidates (its % and _ are wildcards in Milvus Lite, so it can
+    # only over-match); the exact substring test is done here on the returned text.
+    if "\n" in cond.text or "\r" in cond.text:
+        pattern = ""  # cannot be written in a like pattern; scan every document instead
+    else:
+        pattern = f"text like {string_literal('%' + cond.text + '%')}"
+    return {r["doc_id"] for r in query_all(docs_name, pattern, ["doc_id", "text"]) if cond.text in r["text"]}
 
 
 def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str, search_params: dict[str, Any],
-                 consistency: str) -> list[list[Candidate]]:
-    """The n best documents per query vector by inner product (= cosine: vectors are normalised)."""
+                 consistency: str, rows: dict[int, StoredChunk] | None = None) -> list[list[Candidate]]:
+    """The n best documents per query vector by inner product (= cosine: vectors are normalised);
+    with ``rows``, every chunk returned is put there with its fields."""
     fetch = min(MAX_TOPK, max(n, 10))
     pending = list(range(len(vectors)))
     out: list[list[Candidate]] = [[] for _ in range(len(vectors))]
@@ -24,9 +74,13 @@ def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str,
         # partial pins this round's queries and depth (a lambda would read the loop's variables when called)
         res = with_retries(partial(
             client.search, name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
-            filter=expr, search_params=params, output_fields=["doc_id"], consistency_level=consistency), "search")
+            filter=expr, search_params=params, output_fields=CHUNK_FIELDS if rows is not None else ["doc_id"],
+            consistency_level=consistency), "search")
         again = []
         for qi, hits in zip(pending, res):
+            if rows is not None:
+                for h in hits:
+                    rows[hit_key(h)] = stored_chunk(hit_key(h), h["entity"])
             found = best_per_document(hits, n)
             out[qi] = found
             if len(found) < n and len(hits) >= fetch and fetch < MAX_TOPK:
@@ -54,6 +108,11 @@ def bm25_search(client: Any, name: str, text: str, n: int, expr: str, consistenc
         fetch = min(MAX_TOPK, fetch * 4)
 
 
+def hit_key(hit: dict[str, Any]) -> int:
+    """A search hit's chunk key (``id`` from a cluster, ``pk`` from some Milvus Lite versions)."""
+    return int(hit["id"] if "id" in hit else hit["pk"])
+
+
 def best_per_document(hits: Iterable[dict[str, Any]], n: int) -> list[Candidate]:
     seen: set[str] = set()
     found: list[Candidate] = []
@@ -62,7 +121,7 @@ def best_per_document(hits: Iterable[dict[str, Any]], n: int) -> list[Candidate]
         if doc in seen:
             continue
         seen.add(doc)
-        found.append(Candidate(doc, int(h["id"] if "id" in h else h["pk"]), float(h["distance"])))
+        found.append(Candidate(doc, hit_key(h), float(h["distance"])))
         if len(found) == n:
             break
     return found

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from ...errors import DuplicateIdError, InvalidInputError, NotACollectionError
-from ...filters import Contains, Node
+from ...filters import Node
 from ...lexical import tokenize
 from ...types import Candidate, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
 from . import reembedding, scans
-from .candidates import bm25_search, dense_search
+from .candidates import CHUNK_FIELDS, RecentChunks, bm25_search, dense_search, documents_containing, stored_chunk
 from .client import connect, new_pks, parts, query_all, with_retries
 from .filters import compile_filter, facets, id_list, string_literal
 from .schema import (
@@ -91,6 +91,7 @@ class MilvusEngine:
         self.docs_name = f"{self.name}__docs"
         self.sources_name = f"{self.name}__sources"
         self.manifest: dict[str, Any] | None = None
+        self.recent = RecentChunks()
         reembedding.recover(self.client, self.name)  # a swap of embedding sets a kill interrupted
         if self.client.has_collection(self.name):
             self.manifest = read_manifest(self.client, self.name, self.uri)
@@ -217,6 +218,7 @@ class MilvusEngine:
             self.set_files({source: state.digest for source, state in files.items()})
 
     def _write_rows(self, rows: Sequence[DocumentRow], *, replace: bool) -> None:
+        self.recent.forget()
         old_pks = self._chunk_pks_of([r.id for r in rows]) if replace else []
         now = time.time_ns()
         chunk_rows: list[dict[str, Any]] = []
@@ -246,6 +248,7 @@ class MilvusEngine:
         return len(doc_ids)
 
     def _delete_documents(self, doc_ids: Sequence[str]) -> None:
+        self.recent.forget()
         # Document rows first: a crash then leaves only chunks of a deleted document, which the
         # next write or delete of that id removes; never a listed document without its chunks.
         for part in parts(list(doc_ids), 1000):
@@ -269,6 +272,7 @@ class MilvusEngine:
         """Rows are upserted whole (Milvus has no partial update) with their own keys, vectors and
         insertion stamps, chunks first as in ``write``."""
         ids = list(metadatas)
+        self.recent.forget()
         chunk_fields = ["pk", "doc_id", "position", "chunk_start", "chunk_end", "text", "source", "vector"]
         doc_fields = ["doc_id", "text", "source", "added"]
         for part in parts(ids, 500):
@@ -310,13 +314,11 @@ class MilvusEngine:
         return docs[:limit] if limit is not None else docs
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
-        out: dict[int, StoredChunk] = {}
-        fields = ["pk", "doc_id", "text", "metadata", "source", "position", "chunk_start", "chunk_end"]
-        for part in parts([int(i) for i in chunk_ids], 1000):
-            rows = with_retries(partial(self.client.get, self.name, ids=part, output_fields=fields), "read chunks")
-            for r in rows:
-                out[int(r["pk"])] = StoredChunk(int(r["pk"]), r["doc_id"], r["text"], r["metadata"] or {}, r["source"]
-                                                or None, int(r["position"]), int(r["chunk_start"]), int(r["chunk_end"]))
+        out, missing = self.recent.take([int(i) for i in chunk_ids])  # what this thread's last search returned
+        for part in parts(missing, 1000):
+            rows = with_retries(partial(self.client.get, self.name, ids=part, output_fields=["pk", *CHUNK_FIELDS]),
+                                "read chunks")
+            out.update((int(r["pk"]), stored_chunk(r["pk"], r)) for r in rows)
         return out
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,17 +364,7 @@ class MilvusEngine:
 
     def _expression(self, node: Node | None) -> str:
         """The Milvus expression for a parsed filter ("" for none); text conditions resolved here."""
-        return compile_filter(node, self._documents_containing)
-
-    def _documents_containing(self, cond: Contains) -> set[str]:
-        # ``like`` narrows the candidates (its % and _ are wildcards in Milvus Lite, so it can
-        # only over-match); the exact substring test is done here on the returned text.
-        if "\n" in cond.text or "\r" in cond.text:
-            pattern = ""  # cannot be written in a like pattern; scan every document instead
-        else:
-            pattern = f"text like {string_literal('%' + cond.text + '%')}"
-        rows = self._query_all(self.docs_name, pattern, ["doc_id", "text"])
-        return {r["doc_id"] for r in rows if cond.text in r["text"]}
+        return compile_filter(node, partial(documents_containing, self._query_all, self.docs_name))
 
     # -- candidates -----------------------------------------------------------------------
     def scope(self, where: Node | None) -> MilvusScope:
@@ -383,7 +375,11 @@ class MilvusEngine:
         """The n best documents per query vector, each through its best chunk, filter applied in Milvus."""
         assert isinstance(scope, MilvusScope)
         reembedding.check_current(self)
-        return dense_search(self.client, self.name, vectors, n, scope.expr, self.index.search_params, self.consistency)
+        found: dict[int, StoredChunk] = {}  # the hits' fields come with the search: no second round trip
+        out = dense_search(self.client, self.name, vectors, n, scope.expr, self.index.search_params, self.consistency,
+                           found)
+        self.recent.remember(found)
+        return out
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
         """The n best documents per query by Milvus' BM25 function (Milvus' standard analyzer)."""
