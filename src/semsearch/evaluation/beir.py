@@ -128,6 +128,15 @@ def _jsonl_objects(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         raise InvalidInputError(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8"
         ) from exc
+    yield from jsonl_objects(path, text)
+
+
+def jsonl_objects(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of JSONL ``text`` read from ``path``.
+
+    Raises:
+        InvalidInputError: a line that is not JSON, or not a JSON object (named by file and line).
+    """
     # Split on "\n" only: JSON strings may hold U+2028, which str.splitlines breaks on.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError, MissingPathError
+from ..evaluation.beir import jsonl_objects
 
 #: Accepted column names, first match wins; the file's own names are kept out of the model.
 QUERY_COLUMNS = ("query", "anchor", "question")
@@ -127,15 +127,7 @@ def read_pairs_file(path: str | Path) -> list[QueryGroup]:
 
 def _jsonl_rows(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any]]]:
     checked = False
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-        if not isinstance(obj, dict):
-            raise InvalidInputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+    for number, obj in jsonl_objects(path, text):
         if not checked:
             _require_columns(path, list(obj), f"line {number}")
             checked = True
