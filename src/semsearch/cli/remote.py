@@ -13,7 +13,6 @@ the model, so the client must cost nothing to start.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
@@ -101,6 +100,8 @@ def _search(
         if name in ("where", "where_document") and isinstance(value, str):
             value = json.loads(value)  # checked by the caller (filters.parse_where)
         body[name] = value
+    import http.client  # here, not at the top: a search with no server running never needs it
+
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)  # a loopback URL
     headers = {"content-type": "application/json"}
