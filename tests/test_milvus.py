@@ -6,6 +6,8 @@ random metadata stored in Milvus Lite; migration is a local -> Milvus -> local r
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -315,6 +317,31 @@ def test_a_dense_search_reads_its_hits_in_the_same_round_trip_and_never_serves_t
         col.engine.update_metadata({"d3": {"n": 300}})  # (what `topics --assign` does)
         assert col.engine.chunks([pk])[pk].metadata == {"n": 300}  # not the row the search remembered
         assert col.search(vectors[3], k=1, mode="dense")[0].metadata == {"n": 300}
+    finally:
+        col.drop()
+        col.close()
+
+
+def test_oversized_fields_are_clear_errors_before_anything_is_written(milvus_uri, minilm_path):
+    """pymilvus' own per-row string check is switched off (it loops over characters and checks
+    nothing); semsearch's check_rows names each real limit, and nothing is written."""
+    import pymilvus.client.entity_helper as entity_helper
+
+    col = Collection("limits", backend="milvus", uri=milvus_uri)
+    try:
+        assert entity_helper.CHECK_STR_ARRAY is False
+        vec = np.eye(1, 384, dtype=np.float32)
+        cases = [
+            (dict(documents=["x" * 70_000], ids=["big"]), "bytes; Milvus stores at most 65535"),
+            (dict(documents=["short"], ids=["i" * 5000]), "longer than 4096 bytes; use a shorter id"),
+            (dict(documents=["short"], ids=["src"], sources=["s" * 5000]), "source of 'src'"),
+        ]
+        for kwargs, message in cases:
+            with pytest.raises(InvalidInputError, match=re.escape(message)):
+                col.add(embeddings=vec, **kwargs)
+        assert col.count() == 0
+        col.add(["fine"], ids=["ok"], embeddings=vec, sources=["a/b.txt"])
+        assert [d.source for d in col.get(["ok"])] == ["a/b.txt"]
     finally:
         col.drop()
         col.close()

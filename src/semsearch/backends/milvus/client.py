@@ -67,9 +67,31 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def skip_per_character_check() -> None:
+    """Switch off pymilvus' string check on the row path, which checks nothing and costs a third
+    of an insert.
+
+    For each VARCHAR value of a row (``MilvusClient.insert``/``upsert`` of dicts), pymilvus 3.0
+    hands the single string to ``convert_to_str_array``, which loops over its *characters*,
+    checking that each is a ``str`` no longer than the field's max length: ~50 µs per 400-character
+    text, 30-40% of an ``add`` with given embeddings on Milvus Lite (bench/RESULTS.md, "Issue 11"),
+    and no string can fail it. semsearch checks the real limits itself before writing
+    (``MilvusEngine.check_rows``: text bytes, id length). The flag is a module constant of pymilvus
+    (``entity_helper.CHECK_STR_ARRAY``); a pymilvus without it is left alone.
+    """
+    try:
+        from pymilvus.client import entity_helper
+    except ImportError:  # pragma: no cover - another pymilvus layout
+        return
+    if getattr(entity_helper, "CHECK_STR_ARRAY", None) is True:
+        entity_helper.CHECK_STR_ARRAY = False
+
+
 def connect(uri: str, token: str | None, db_name: str | None) -> Any:
     """A MilvusClient (the connection is retried on transient errors)."""
     from pymilvus import MilvusClient
+
+    skip_per_character_check()
 
     kwargs: dict[str, Any] = {"uri": uri}
     if token:

@@ -198,6 +198,9 @@ class MilvusEngine:
                 )
             if len(row.id.encode("utf-8")) > 4096:
                 raise InvalidInputError(f"document id {row.id[:40]!r}... is longer than 4096 bytes; use a shorter id")
+            if row.source and len(row.source.encode("utf-8")) > 4096:
+                raise InvalidInputError(f"the source of {row.id!r} ({row.source[:40]!r}...) is longer than 4096 bytes; "
+                                        "Milvus stores at most that, so use a shorter label or path")
 
     def write(self, rows: Sequence[DocumentRow], *, replace: bool,
               files: Mapping[str, FileState] | None = None) -> None:
