@@ -19,8 +19,9 @@ def write_documents(
     """Check the input, chunk and encode (unless ``embeddings`` are given: one chunk per
     document, nothing encoded), then write; returns the ids. See ``Collection.add``/``upsert``.
 
-    Without ``replace``, existing ids are refused before anything is encoded (and again by the
-    engine when writing, atomically where it can).
+    Without ``replace``, existing ids are refused before anything is encoded; the engine's write
+    refuses them too (atomically where it can), so with ``embeddings`` given, where there is
+    nothing to encode, that one check is the only one (on Milvus each check is a round trip).
 
     Raises:
         DuplicateIdError, InvalidInputError, DimensionMismatchError (nothing is written).
@@ -30,7 +31,7 @@ def write_documents(
         return []
     engine.check_rows(rows)
     id_list = [r.id for r in rows]
-    if not replace:
+    if not replace and embeddings is None:
         existing = list(engine.sources_of(id_list))
         if existing:
             raise DuplicateIdError.for_ids(existing)
