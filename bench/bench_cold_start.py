@@ -37,7 +37,10 @@ QUERY = "how long to boil an egg"
 LATENCY_SCRIPT = r"""
 import json, statistics, sys, time
 from semsearch import Collection
-from semsearch.embedding.caches import QueryCache  # both trees have this name
+try:
+    from semsearch.embedding.caches import QueryCache
+except ImportError:  # the baseline tree (b1dbbe6) kept it in embedding_cache.py
+    from semsearch.embedding_cache import QueryCache
 queries = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
 with Collection(sys.argv[1]) as col:
     col.embedder.query_cache = QueryCache(0)
@@ -72,6 +75,9 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 def environment(src: str | None, cache: str) -> dict[str, str]:
     env = {**os.environ, "SEMSEARCH_CACHE_DIR": cache, "HF_HUB_OFFLINE": "1"}
     env.pop("PYTHONPATH", None)
+    # Byte-compiled modules are cached as on any user's machine (the untimed first run writes
+    # them); a shell that sets PYTHONDONTWRITEBYTECODE would add ~0.15 s of compiling per process.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if src:
         env["PYTHONPATH"] = src
     return env
@@ -135,9 +141,12 @@ def main() -> None:
 
 
 def latency_of(python: str, env: dict[str, str], collection: str, rounds: int) -> dict[str, Any]:
-    out = subprocess.run([python, "-c", LATENCY_SCRIPT, collection, str(DATA / "queries.jsonl"), str(rounds)],
-                         env=env, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run([python, "-c", LATENCY_SCRIPT, collection, str(DATA / "queries.jsonl"), str(rounds)],
+                          env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def table(result: dict[str, Any]) -> str:
@@ -150,6 +159,9 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"\nafter/before: wall {after['wall_s'] / before['wall_s']:.3f}, "
                      f"peak RSS {after['peak_rss_mb'] / before['peak_rss_mb']:.3f}")
     for tree, lat in result["latency"].items():
+        if "error" in lat:
+            lines.append(f"warm single query ({tree}): failed: {lat['error']}")
+            continue
         lines.append(f"warm single query ({tree}): p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms "
                      f"over {lat['n']} searches ({lat['engine']} {lat['precision']})")
     return "\n".join(lines)
