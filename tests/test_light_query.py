@@ -135,6 +135,28 @@ def test_a_changed_model_never_uses_what_was_prepared_for_the_old_one(tiny_model
     assert np.abs(again.encode_queries(["budget lodging"]) - got).max() <= light.TOLERANCE
 
 
+def test_a_write_keeps_the_light_encoder_a_process_already_built(tiny_model_dir, tmp_path, machine, monkeypatch):
+    """A server that answered queries before its first write keeps its light query encoder once
+    the write loads the full model (queries never queue behind a document batch on the full
+    encoder's streams); with none built, none is built beside the full encoder."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    _prepare(model)
+    _forget_process_state(monkeypatch)
+    server = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    before = server.encode_queries(QUERIES)
+    built = server._light_encoder("fp32")
+    assert built is not None and server._model is None
+    server.encode_documents(["a document written by the server's writer"])  # loads the full encoder
+    assert emb.loaded_openvino_model(server.name, server.device, "fp32") is not None
+    assert server._light_encoder("fp32") is built
+    assert np.abs(server.encode_queries(QUERIES) - before).max() <= light.TOLERANCE
+
+    monkeypatch.setattr(light, "_encoders", {})  # the full encoder loaded and no light one built
+    assert server._light_encoder("fp32") is None and light._encoders == {}  # none is built beside it
+    assert np.abs(server.encode_queries(QUERIES) - before).max() <= light.TOLERANCE
+
+
 def test_the_key_changes_with_library_versions_cpu_and_device(tiny_model_dir, monkeypatch):
     name = str(tiny_model_dir)
     key = prepared.machine_key(name, name, "cpu")

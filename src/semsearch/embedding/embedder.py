@@ -257,17 +257,15 @@ class Embedder:
 
     # -- the light query path ----------------------------------------------------------
     def _light_encoder(self, precision: str) -> LightQueryEncoder | None:
-        """The torch-free query encoder of this model at ``precision``, or None (no checked recipe).
+        """The torch-free query encoder of this model at ``precision``, or None (:func:`.light.for_queries`)."""
+        from .light import for_queries
 
-        Where the full OpenVINO encoder is already loaded in this process it is used instead:
-        same vectors, and no second compiled copy of the model.
-        """
-        if models.loaded_openvino_model(self.name, self.device, precision) is not None:
-            return None
-        from .light import encoder_for
+        def recipe() -> dict[str, Any] | None:
+            self._prepared()  # reads (or makes) the recipe
+            return self._recipe
 
-        self._prepared()
-        return encoder_for(self.name, self.device, precision, self.batch_size, self._recipe)
+        full = models.loaded_openvino_model(self.name, self.device, precision) is not None
+        return for_queries(self.name, self.device, precision, self.batch_size, full, recipe)
 
     def _prepare_light_path(self, precision: str) -> None:
         prepared = self._prepared()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -213,6 +213,24 @@ def largest_difference(light: np.ndarray, full: np.ndarray) -> float:
 # Light query encoders per (model, device, precision, batch size), or None where there is no recipe.
 _encoders: dict[tuple[str, str, str, int], LightQueryEncoder | None] = {}
 _encoders_lock = threading.Lock()
+
+
+def for_queries(name: str, device: str, precision: str, batch_size: int | None, full_loaded: bool,
+                recipe: Callable[[], dict[str, Any] | None]) -> LightQueryEncoder | None:
+    """The light encoder to answer a query of this model with, or None: the full encoder answers,
+    with the same vectors (no checked recipe, or see below).
+
+    Where the full OpenVINO encoder is already loaded (``full_loaded``), a light encoder this
+    process built earlier is kept (a server that answered queries before its first write: its
+    queries then never queue behind a document batch on the full encoder's streams), and none is
+    built (no second compiled copy of the model).
+    """
+    from .openvino_engine import ROWS_PER_REQUEST
+
+    if full_loaded:
+        with _encoders_lock:
+            return _encoders.get((name, device, precision, batch_size or ROWS_PER_REQUEST))
+    return encoder_for(name, device, precision, batch_size, recipe())
 
 
 def encoder_for(name: str, device: str, precision: str, batch_size: int | None,
