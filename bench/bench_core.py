@@ -40,6 +40,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from results_md import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared/data/msmarco-5k"
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -266,16 +268,7 @@ def markdown(ctx: dict[str, Any]) -> str:
 
 
 def write_results(section: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving other sections alone."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        rest = text[end + 1 :] if end >= 0 else ""
-        text = text[:start] + section + ("\n" + rest if rest else "")
-    RESULTS.write_text(text)
+    write_section(HEADING, section, RESULTS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from results_md import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared/data/msmarco-5k"
 RESULTS = HERE / "RESULTS.md"
@@ -258,15 +260,7 @@ def markdown(ctx: dict[str, Any]) -> str:
 
 
 def write_results(section: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving other sections alone."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
-    RESULTS.write_text(text)
+    write_section(HEADING, section, RESULTS)
 
 
 if __name__ == "__main__":
