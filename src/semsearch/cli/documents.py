@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..errors import SemsearchError
 from .common import (
@@ -150,6 +149,7 @@ def info(
         if as_json:
             sys.stdout.write(json.dumps(data, indent=2) + "\n")
             return
+        from rich.table import Table  # lazily: ~30 ms of start-up for every command
         table = Table(show_header=False, box=None)
         for key, value in data.items():
             if key == "size_bytes":

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from .common import (
     _fail,
@@ -158,6 +157,8 @@ def eval_(
 
 
 def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]) -> None:
+    from rich.table import Table  # lazily: ~30 ms of start-up for every command
+
     ok = [r for r in results if r.ok]
     if ok:
         names = list(ok[0].metrics)
@@ -272,6 +273,7 @@ def _print_model_table(name: str, n_queries: int, runs: list[Any]) -> None:
     narrow = out.width < 110 + max(map(len, labels)) and len(names) > 2
     if narrow:  # every metric does not fit beside the costs: the two that matter most (all are in --json/--report)
         names = [n for n in names if n in ("ndcg@10", "recall@100")] or names[:2]
+    from rich.table import Table  # lazily: ~30 ms of start-up for every command
     table = Table(title=f"{name} ({n_queries} judged queries): models x methods", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("model", no_wrap=True)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .common import BackendOpt, CollectionOpt, TokenOpt, UriOpt, WhereOpt, _fail, _open, _run, app, err, out
 
@@ -177,6 +176,7 @@ def topics(
 
 
 def _print_topics(found, texts: dict[str, str], central: int) -> None:
+    from rich.table import Table  # lazily: ~30 ms of start-up for every command
     table = Table(title=f"[bold]{len(found)} topics[/]", title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)

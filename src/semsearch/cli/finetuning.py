@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .common import _fail, _run, app, err, out
 
@@ -147,6 +146,7 @@ def finetune_(
             }
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
+            from rich.table import Table  # lazily: ~30 ms of start-up for every command
             table = Table(title=f"{result.model_dir} (from {result.base_model})", title_justify="left")
             for column in ("evaluation", "metric", "base", "fine-tuned", "change"):
                 table.add_column(column, justify="left" if column in ("evaluation", "metric") else "right")

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .ov_import import runtime, with_converter
 from .prepared import cache_dir, cpu_identity
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
 def openvino_available() -> bool:
     try:
-        import openvino  # noqa: F401
+        runtime()
     except Exception:  # noqa: BLE001 - missing, or a wheel that does not load on this platform
         return False
     return True
@@ -80,10 +81,10 @@ def _hf_model(module: Any) -> Any:
 
 
 def _fingerprint(location: str, hf: Any, input_names: list[str]) -> str:
-    import openvino
     import torch
     import transformers
 
+    openvino = runtime()
     h = hashlib.sha256()
     parts: dict[str, Any] = {
         "location": location,
@@ -157,9 +158,9 @@ def _converted(first: Any, location: str) -> Converted:
     The token embedding lookup stays outside the graph where that gives the same output
     (:func:`token_table`); the graph starts at ``inputs_embeds``.
     """
-    import openvino as ov
     import torch
 
+    ov = with_converter()
     hf = _hf_model(first)
     # Two texts of different lengths, so the traced graph is the one with padding and an
     # attention mask (a batch without padding could let the model trace a mask-free shortcut).
@@ -220,9 +221,7 @@ def core() -> Any:
     global _core
     with _core_lock:
         if _core is None:
-            import openvino as ov
-
-            _core = ov.Core()
+            _core = runtime().Core()
         return _core
 
 
