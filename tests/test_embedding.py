@@ -166,7 +166,7 @@ def test_without_openvino_auto_encodes_with_torch(monkeypatch, tiny_model_dir, f
     assert e.engine == "torch"
     assert e.encode_documents(["still encodes"]).shape == (1, 32)
     with pytest.raises(InvalidInputError, match="engine 'openvino' cannot run .* use engine='torch'"):
-        _ = Embedder(str(tiny_model_dir), device="cpu", engine="openvino", precision="fp32").precision
+        Embedder(str(tiny_model_dir), device="cpu", engine="openvino", precision="fp32").encode_documents(["x"])
 
 
 def test_engine_validation():
@@ -184,15 +184,16 @@ def test_explicit_precision_is_kept_and_bad_values_rejected():
         Embedder("some/model", batch_size=0)
 
 
-def test_model_is_warmed_when_precision_resolves(tiny_model_dir):
+def test_resolving_precision_loads_nothing_and_warm_warms_the_kind_asked(tiny_model_dir):
     e = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="torch")
     spy = CountingEncode(e)
     assert e.precision == "fp32"
-    assert spy.texts == ["warm up"]
-    auto = Embedder(str(tiny_model_dir), device="cpu")
-    spy = CountingEncode(auto)
-    _ = auto.precision
-    assert spy.texts[-1] == "warm up"  # after any calibration, on the path chosen
+    assert spy.texts == [] and e._model is None  # a process pays for what its first call needs only
+    kinds = []
+    inner = spy._inner
+    spy._inner = lambda texts, kind, *a, **k: kinds.append(kind) or inner(texts, kind, *a, **k)
+    e.warm("document")
+    assert spy.texts == ["warm up"] and kinds == ["document"] and e._model is not None
 
 
 # -- encoding results ---------------------------------------------------------------------

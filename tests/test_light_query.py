@@ -157,6 +157,31 @@ def test_a_write_keeps_the_light_encoder_a_process_already_built(tiny_model_dir,
     assert np.abs(server.encode_queries(QUERIES) - before).max() <= light.TOLERANCE
 
 
+def test_an_indexing_process_builds_no_light_encoder_and_a_first_one_prepares_the_recipe(
+        tiny_model_dir, tmp_path, machine, monkeypatch):
+    """Documents go through the full encoder; the query encoder is only built by a query (or a
+    warm-up for queries), so indexing does not compile a second copy of the model. On a machine
+    that has prepared nothing, an indexing-only process still records the light recipe."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    indexer = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    indexer.encode_documents(["the first run on this machine only indexes"])
+    assert indexer.engine == "openvino" and indexer._prepared().recipe() is not None
+    checked = {k: v for k, v in light._encoders.items() if v is not None}
+
+    _forget_process_state(monkeypatch)
+    later = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    later.encode_documents(["a later indexing run"])
+    assert light._encoders == {}  # no light encoder compiled beside the full one
+    later.warm("query")
+    assert later._light_encoder("fp32") is None  # the full encoder is loaded: it answers queries
+    _forget_process_state(monkeypatch)
+    searcher = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    searcher.warm("query")
+    assert searcher._light_encoder("fp32") is not None and searcher._model is None
+    assert checked == {}  # preparing the recipe checked a light encoder but kept none
+
+
 def test_the_key_changes_with_library_versions_cpu_and_device(tiny_model_dir, monkeypatch):
     name = str(tiny_model_dir)
     key = prepared.machine_key(name, name, "cpu")

@@ -12,7 +12,6 @@ import logging
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from ..errors import InvalidInputError, ModelMismatchError
 from . import models
 from .caches import DiskEmbeddingCache, QueryCache, text_key
-from .models import DEFAULT_MODEL, canonical_model_name, dimension_of, pick_device
+from .models import DEFAULT_MODEL, EmbedderInfo, canonical_model_name, dimension_of, pick_device
 
 if TYPE_CHECKING:
     from .light import LightQueryEncoder
@@ -32,18 +31,6 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ENGINES = ("auto", "torch", "openvino")
 TORCH_BATCH_SIZE = 64
-
-
-@dataclass
-class EmbedderInfo:
-    model: str
-    dimension: int
-    max_seq_length: int
-    prompts: dict[str, str]
-    precision: str
-    device: str
-    engine: str = "torch"
-    model_dimension: int = 0  # what the model gives; ``dimension`` is less when truncated
 
 
 class Embedder:
@@ -114,6 +101,7 @@ class Embedder:
         self._prepared_model: PreparedModel | None = None
         self._prepared_read = False
         self._recipe: dict[str, Any] | None = None
+        self._light_checked = False
         self._lock = threading.RLock()
 
     # -- lazy model --------------------------------------------------------------------
@@ -212,18 +200,21 @@ class Embedder:
 
     @property
     def precision(self) -> str:
-        """The precision encoding runs at; resolving it calibrates (once per machine) and warms the model."""
+        """The precision encoding runs at; resolving it calibrates (once per machine and model).
+
+        Nothing is loaded or warmed here: the first encode loads what its kind needs (a process
+        that only indexes never builds the query encoder); :meth:`warm` warms ahead of time.
+        """
         if self._precision is None:
             with self._lock:
                 if self._precision is None:
-                    engine, precision = self._choose()
-                    # One tiny encode at load, so the first real query pays no first-call cost
-                    # (allocator growth, kernel selection): its latency is the steady one.
-                    self._encode(["warm up"], "query", precision, engine=engine)
-                    if engine == "openvino" and self._model is not None:
-                        self._prepare_light_path(precision)
-                    self._engine, self._precision = engine, precision
+                    self._engine, self._precision = self._choose()
         return self._precision
+
+    def warm(self, kind: str = "query") -> None:
+        """One tiny encode of ``kind`` ("query" or "document"), so the first real one pays no
+        first-call cost (model load, allocator growth, kernel selection)."""
+        self._encode(["warm up"], kind, self.precision)
 
     @property
     def engine(self) -> str:
@@ -362,6 +353,11 @@ class Embedder:
                 normalize_embeddings=False,
                 show_progress_bar=show_progress,
             )
+        if engine == "openvino" and precision == self._precision and not self._light_checked:
+            with self._lock:  # the first full-path encode at the chosen precision records the light recipe
+                if not self._light_checked:
+                    self._light_checked = True
+                    self._prepare_light_path(precision)
         return self._finish(vectors)
 
     def _finish(self, vectors: Any) -> np.ndarray:

@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,20 @@ _models_lock = threading.Lock()
 # OpenVINO encoders of loaded models, per (model, device, precision), or None when the model
 # cannot run in OpenVINO.
 _ov_models: dict[tuple[str, str, str], Any] = {}
+
+
+@dataclass
+class EmbedderInfo:
+    """What an :class:`~semsearch.embedding.Embedder` encodes with (``Embedder.info()``)."""
+
+    model: str
+    dimension: int
+    max_seq_length: int
+    prompts: dict[str, str]
+    precision: str
+    device: str
+    engine: str = "torch"
+    model_dimension: int = 0  # what the model gives; ``dimension`` is less when truncated
 
 
 def canonical_model_name(name: str | os.PathLike[str]) -> str:
