@@ -135,3 +135,47 @@ def test_large_inputs_are_encoded_by_workers_in_order(tiny_model_dir):
     ref = Embedder(str(tiny_model_dir), device="cpu", precision="fp32", engine="torch").encode_documents(texts)
     assert np.allclose(got, ref, atol=1e-4)
     assert np.array_equal(e.encode_documents(texts), got)  # thread timing never changes a result
+
+
+def test_the_first_inference_of_a_process_is_made_by_one_thread_and_later_ones_concurrently(monkeypatch):
+    """OpenVINO's binding initialises statics at a process's first inference (two threads doing
+    it at once can deadlock): the first call runs alone, the others wait for it, then run at once."""
+    import time
+
+    from semsearch.embedding import ov_import
+
+    monkeypatch.setattr(ov_import, "_first_done", False)
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def run() -> int:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
+        return 7
+
+    def calls(record: list) -> None:
+        record.append(ov_import.first_inference(run))
+
+    first: list = []
+    start = threading.Barrier(4)
+    threads = [threading.Thread(target=lambda: (start.wait(), calls(first))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert first == [7, 7, 7, 7] and ov_import._first_done
+    assert most[0] == 3  # the first call ran alone (without the guard all four run at once), then three at once
+
+    most[0] = 0
+    later: list = []
+    barrier = threading.Barrier(4)
+    threads = [threading.Thread(target=lambda: (barrier.wait(), calls(later))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert later == [7] * 4 and most[0] >= 2  # after it, calls overlap

@@ -213,6 +213,7 @@ def largest_difference(light: np.ndarray, full: np.ndarray) -> float:
 # Light query encoders per (model, device, precision, batch size), or None where there is no recipe.
 _encoders: dict[tuple[str, str, str, int], LightQueryEncoder | None] = {}
 _encoders_lock = threading.Lock()
+_building: dict[tuple[str, str, str, int], threading.Lock] = {}
 
 
 def for_queries(name: str, device: str, precision: str, batch_size: int | None, full_loaded: bool,
@@ -243,15 +244,20 @@ def encoder_for(name: str, device: str, precision: str, batch_size: int | None,
     with _encoders_lock:
         if key in _encoders:
             return _encoders[key]
-    encoder = None
-    if recipe is not None and precision in recipe.get("checked", {}):
-        try:
-            encoder = LightQueryEncoder(recipe, precision, batch_size)
-        except Exception as exc:  # noqa: BLE001 - a removed IR file, a missing library: the full path works
-            log.info("light query path unavailable for %s (%s); loading the model", name,
-                     " ".join(str(exc).split())[:200])
-    with _encoders_lock:
-        return _encoders.setdefault(key, encoder)
+        building = _building.setdefault(key, threading.Lock())
+    with building:  # one build per key: a second caller (a warm-up thread's and the search's) waits for it
+        with _encoders_lock:
+            if key in _encoders:
+                return _encoders[key]
+        encoder = None
+        if recipe is not None and precision in recipe.get("checked", {}):
+            try:
+                encoder = LightQueryEncoder(recipe, precision, batch_size)
+            except Exception as exc:  # noqa: BLE001 - a removed IR file, a missing library: the full path works
+                log.info("light query path unavailable for %s (%s); loading the model", name,
+                         " ".join(str(exc).split())[:200])
+        with _encoders_lock:
+            return _encoders.setdefault(key, encoder)
 
 
 def prepare_recipe(name: str, st_model: Any, ov_encoder: Any, prepared: PreparedModel, precision: str,

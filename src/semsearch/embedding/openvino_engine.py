@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .ov_import import runtime, with_converter
+from .ov_import import core, first_inference, runtime, with_converter
 from .prepared import cache_dir, cpu_identity
 
 log = logging.getLogger(__name__)
@@ -212,19 +212,6 @@ def _converted(first: Any, location: str) -> Converted:
     return Converted(str(xml), str(xml), token_table(str(xml)))
 
 
-_core: Any = None
-_core_lock = threading.Lock()
-
-
-def core() -> Any:
-    """The process's OpenVINO ``Core`` (creating one loads the plugin registry)."""
-    global _core
-    with _core_lock:
-        if _core is None:
-            _core = runtime().Core()
-        return _core
-
-
 def compiled_cache_dir() -> Path:
     """OpenVINO's model cache: compiled kernels for this CPU, imported by later processes."""
     return cache_dir() / "openvino-compiled" / cpu_identity()
@@ -271,6 +258,9 @@ class Runner:
 
     def __call__(self, arrays: dict[str, np.ndarray], split: int | None = None) -> np.ndarray:
         """The model's first output for a batch of inputs (int64 arrays named as in :attr:`wants`)."""
+        return first_inference(lambda: self._run(arrays, split))
+
+    def _run(self, arrays: dict[str, np.ndarray], split: int | None) -> np.ndarray:
         if self.table is not None:
             arrays = dict(arrays)
             arrays["inputs_embeds"] = np.asarray(self.table[arrays.pop("input_ids")], dtype=np.float32)

