@@ -5,7 +5,9 @@ with and without a writer adding documents at the same time:
 - python:  `Collection.search` from N threads in this process (the peer: the library as is);
 - batched: the server's batcher (semsearch.server.batching) in this process, from N threads
            (what batching alone gives, without HTTP);
-- http:    `semsearch serve` in its own process, N async httpx connections with keep-alive.
+- http:    `semsearch serve` in its own process, N client threads with one keep-alive
+           `http.client` connection each (`--client httpx`: N async httpx connections, the
+           earlier runs' client, which costs the shared 2 cores more per request).
 Runs are interleaved (python, batched, http, python, ...) and repeated; medians are reported.
 Then `semsearch search` end to end: a cold process vs the same command answered by the server
 (it finds it through the collection's server.json), with the floors (empty Python, imports).
@@ -41,6 +43,7 @@ from server_load import (
     cpu_seconds,
     load_texts,
     run_http,
+    run_http_stdlib,
     run_threads,
     start_server,
     unique_queries,
@@ -61,6 +64,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--queries", choices=["unique", "trec"], default="unique")
+    parser.add_argument("--client", choices=["stdlib", "httpx"], default="stdlib",
+                        help="the HTTP load generator: threads with http.client connections, or async httpx")
     parser.add_argument("--cli-runs", type=int, default=5, help="runs of each CLI way (0: skip)")
     parser.add_argument("--torch-threads", type=int, default=1, help="as semsearch serve --torch-threads")
     parser.add_argument("--quick", action="store_true", help="10k docs, 1 repeat, short runs")
@@ -175,8 +180,10 @@ def run_once(way: str, col, batched: Batched, server_pid: int | None, url: str, 
         r = run_threads(lambda q: col.search(q, k=args.k), queries, clients, args.requests, args.seconds)
     elif way == "batched":
         r = run_threads(batched.search, queries, clients, args.requests, args.seconds)
-    else:
+    elif args.client == "httpx":
         r = asyncio.run(run_http(url, queries, clients, args.requests, args.seconds, args.k))
+    else:
+        r = run_http_stdlib(url, queries, clients, args.requests, args.seconds, args.k)
     r["cpu_ms"] = (cpu_seconds(pid) - before) * 1000 / max(r["n"], 1)
     return r
 

@@ -157,6 +157,34 @@ async def run_http(url: str, queries: Iterator[str], clients: int, requests: int
     return summary(latencies, time.perf_counter() - started, errors)
 
 
+def run_http_stdlib(url: str, queries: Iterator[str], clients: int, requests: int, seconds: float, k: int) -> dict:
+    """POST /search from ``clients`` threads, each with its own keep-alive ``http.client``
+    connection, bounded like run_threads: a lean load generator, as wrk would be. The client
+    shares the machine's 2 cores with the server, so its own cost shows in the server's figures:
+    with httpx's async client one client measured 0.69-0.73x of in-process, with this one 0.90x
+    (bench/RESULTS.md, the quiet server rerun of 2026-11-29)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    local = threading.local()
+    errors = [0]
+
+    def search(query: str) -> None:
+        con = getattr(local, "con", None)
+        if con is None:
+            con = local.con = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+        con.request("POST", "/search", json.dumps({"query": query, "k": k}), {"Content-Type": "application/json"})
+        response = con.getresponse()
+        response.read()
+        if response.status != 200:
+            errors[0] += 1
+
+    result = run_threads(search, queries, clients, requests, seconds)
+    result["errors"] = errors[0]
+    return result
+
+
 class Batched:
     """The server's batcher, in-process: what batching gives without HTTP."""
 
