@@ -157,25 +157,19 @@ def test_the_first_inference_of_a_process_is_made_by_one_thread_and_later_ones_c
             inside[0] -= 1
         return 7
 
-    def calls(record: list) -> None:
-        record.append(ov_import.first_inference(run))
+    def four_at_once() -> list:
+        """first_inference(run) from four threads released together; what each got."""
+        got: list = []
+        barrier = threading.Barrier(4)
+        threads = [threading.Thread(target=lambda: (barrier.wait(), got.append(ov_import.first_inference(run))))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return got
 
-    first: list = []
-    start = threading.Barrier(4)
-    threads = [threading.Thread(target=lambda: (start.wait(), calls(first))) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert first == [7, 7, 7, 7] and ov_import._first_done
+    assert four_at_once() == [7, 7, 7, 7] and ov_import._first_done
     assert most[0] == 3  # the first call ran alone (without the guard all four run at once), then three at once
-
     most[0] = 0
-    later: list = []
-    barrier = threading.Barrier(4)
-    threads = [threading.Thread(target=lambda: (barrier.wait(), calls(later))) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert later == [7] * 4 and most[0] >= 2  # after it, calls overlap
+    assert four_at_once() == [7] * 4 and most[0] >= 2  # after it, calls overlap
