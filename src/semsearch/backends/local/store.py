@@ -24,6 +24,10 @@ from ...lexical import index_text
 from ...types import Document, DocumentRow, StoredChunk
 from .schema import DB_NAME, create_database
 
+#: The most of the database file each connection reads through a memory map (address space,
+#: not memory: the pages are the OS file cache's, shared and reclaimable).
+MMAP_BYTES = 1 << 30
+
 
 @dataclass
 class ChangeSet:
@@ -64,6 +68,11 @@ class Store:
         # FULL: a commit is on disk before add() returns, so it survives kill -9 and power loss.
         con.execute("PRAGMA synchronous=FULL")
         con.execute("PRAGMA foreign_keys=ON")
+        # Reads through a memory map instead of a read() and a copy per page: a search looks up
+        # a few hundred random chunk and document rows (their ids, texts, vectors), and at 170k
+        # documents that took half the time (1.8 -> 0.9 ms per 200 rows; hybrid search without
+        # the encode 13.4 -> 11.7 ms p50, bench/RESULTS.md). Writes still go through the WAL.
+        con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return con
 
     @property
