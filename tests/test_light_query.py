@@ -296,3 +296,17 @@ def test_a_recipe_pointing_at_a_missing_model_file_is_prepared_again(tiny_model_
     assert record.recipe()["ir"] == recipe["ir"]
     _forget_process_state(monkeypatch)
     assert Embedder(str(model), device="cpu", precision="fp32")._light_encoder("fp32") is not None
+
+
+def test_the_runtime_is_imported_without_the_converter_which_other_code_still_finds():
+    """The query path imports OpenVINO's runtime alone (its converter pulls telemetry, urllib and
+    the email parser: 0.14 s of a cold search); `openvino.convert_model` still works for anyone
+    else in the process, loading the converter on first use."""
+    code = ("import sys; from semsearch.embedding.ov_import import runtime; ov = runtime(); "
+            "before = 'openvino.tools.ovc' in sys.modules or 'convert_model' in vars(ov); "
+            "import openvino; f = openvino.convert_model; "
+            "print(before, callable(f), f is vars(openvino)['convert_model'], 'openvino.tools.ovc' in sys.modules, "
+            "hasattr(openvino, 'no_such_name'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC}, timeout=120, check=True).stdout
+    assert out.split() == ["False", "True", "True", "True", "False"]

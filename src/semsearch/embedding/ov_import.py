@@ -41,17 +41,29 @@ def runtime() -> Any:
         finally:
             if blocked and _CONVERTER in sys.modules and sys.modules[_CONVERTER] is None:
                 del sys.modules[_CONVERTER]
+        if blocked and "convert_model" not in vars(openvino) and "__getattr__" not in vars(openvino):
+            # Other code in the process still finds ``openvino.convert_model``: loaded on first use.
+            openvino.__getattr__ = _converter_on_demand  # type: ignore[attr-defined]
     return openvino
+
+
+def _converter_on_demand(name: str) -> Any:
+    if name == "convert_model":
+        try:
+            return with_converter().convert_model
+        except ImportError as exc:  # as OpenVINO's own __init__: no converter, no attribute
+            raise AttributeError(f"module 'openvino' has no attribute {name!r} ({exc})") from exc
+    raise AttributeError(f"module 'openvino' has no attribute {name!r}")
 
 
 def with_converter() -> Any:
     """The ``openvino`` module with ``openvino.convert_model``."""
     ov = runtime()
-    if not hasattr(ov, "convert_model"):
+    if "convert_model" not in vars(ov):  # not hasattr: that would call _converter_on_demand
         with _lock:
             from openvino.tools.ovc import convert_model
 
-            if not hasattr(ov, "convert_model"):
+            if "convert_model" not in vars(ov):
                 ov.convert_model = convert_model
     return ov
 
