@@ -164,3 +164,42 @@ def test_a_long_document_sharing_one_paragraph_is_not_a_duplicate(tmp_path, mini
     assert [g.ids for g in duplicates(col)] == [["a", "a-edited"]]
     assert similar(col, "a", k=1)[0].id == "a-edited"
     col.close()
+
+
+def test_similar_ranks_whole_documents_when_their_best_chunks_tie(tmp_path, minilm_path):
+    # Every document opens with the same paragraph, so each one's best chunk matches the query
+    # document's mean equally well (a tie that FAISS and the CPU used to break): the whole
+    # documents must decide, and the score shown is their cosine, not a calibrated 1.000.
+    import numpy as np
+
+    from semsearch.corpus.reads import read_document_vectors
+
+    col = Collection(tmp_path / "ties", chunk_size=32, chunk_overlap=0)
+    shared = GROUPS["cooking"][0]
+    a = "\n\n".join([shared, GROUPS["football"][0], GROUPS["astronomy"][0]])
+    docs = {
+        "a": a,
+        "a-edited": a.replace("billions of", "many billions of"),
+        "shares-one": "\n\n".join([shared, GROUPS["football"][5], GROUPS["astronomy"][5]]),
+        "shares-one-too": "\n\n".join([shared, GROUPS["football"][2], GROUPS["astronomy"][4]]),
+    }
+    col.add(list(docs.values()), ids=list(docs))
+    hits = similar(col, "a", k=3)
+    assert hits[0].id == "a-edited"
+    assert {h.id for h in hits[1:]} == {"shares-one", "shares-one-too"}
+
+    def unit_mean(doc_id):
+        m = read_document_vectors(col, doc_id).mean(axis=0)
+        return m / np.linalg.norm(m)
+
+    for hit in hits:
+        whole = float(unit_mean("a") @ unit_mean(hit.id))
+        assert hit.score == pytest.approx(whole, abs=1e-5)
+        assert hit.scores["document"] == hit.score
+    assert hits[0].score > hits[1].score + 0.05  # an edited copy is clearly closer than a shared paragraph
+    assert hits[1].score < 0.95  # not the best chunk's near-1 cosine
+    # "chunks" keeps the best-chunk ranking, its score the best chunk pair's cosine
+    by_chunks = similar(col, "a", k=3, query="chunks")
+    assert all(h.score == h.scores["dense"] for h in by_chunks)
+    assert [h.score for h in by_chunks] == sorted((h.score for h in by_chunks), reverse=True)
+    col.close()

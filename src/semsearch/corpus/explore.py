@@ -14,19 +14,28 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .near_duplicates import DEFAULT_THRESHOLD, DuplicateGroup, check_threshold, named_groups, near_duplicate_groups
-from .reads import read_corpus, read_document_vectors, write_metadata
+from .reads import read_corpus, read_document_vectors, read_mean_vectors, write_metadata
 from .topic_model import SEED, Topic, find_topics
+from .vectors import mean_document_vectors
 
 SIMILAR_QUERIES = ("mean", "chunks")
+#: Documents read as candidates of a whole-document comparison (more when k asks for more).
+SIMILAR_POOL = 100
 
 
 def similar(col: Any, doc_id: str, k: int = 10, where: dict[str, Any] | str | None = None, *,
             query: str = "mean") -> list[Any]:
     """The k documents most like a stored document (itself left out), best first, as search hits.
 
-    The query is the document's stored vectors, nothing is encoded: ``query="mean"`` (default)
-    searches with the mean of its chunk vectors (the document as a whole), ``"chunks"`` with
-    each chunk, a hit scoring its best chunk pair. ``where`` filters the hits.
+    Nothing is encoded: the query is the document's stored vectors. ``query="mean"`` (default)
+    compares documents as wholes: the normalised mean of this document's chunk vectors against
+    each other document's, so an edited copy ranks before a document that shares one paragraph
+    with it. ``"chunks"`` searches with each chunk and scores a document by its best chunk pair.
+    ``where`` filters the hits.
+
+    A hit's ``score`` is that cosine similarity (not the calibrated relevance of a search);
+    ``scores`` holds ``document`` (the whole-document cosine, with ``"mean"``) and ``dense`` (the
+    best chunk's cosine). Equal scores are ordered by id.
 
     Raises:
         UnknownDocumentError: no document has this id.
@@ -37,15 +46,26 @@ def similar(col: Any, doc_id: str, k: int = 10, where: dict[str, Any] | str | No
     if query not in SIMILAR_QUERIES:
         raise InvalidInputError(f"query must be one of {', '.join(SIMILAR_QUERIES)}, got {query!r}")
     vectors = read_document_vectors(col, doc_id)
-    if query == "mean":
-        vectors = vectors.mean(axis=0, keepdims=True)
-    results = col.search(vectors, int(k) + 1, where=where, mode="dense")
-    best: dict[str, Any] = {}
-    for hits in results:
-        for hit in hits:
-            if hit.id != doc_id and (hit.id not in best or hit.score > best[hit.id].score):
-                best[hit.id] = hit
-    return sorted(best.values(), key=lambda h: -h.score)[: int(k)]
+    if query == "chunks":
+        results = col.search(vectors, int(k) + 1, where=where, mode="dense")
+        best: dict[str, Any] = {}
+        for hits in results:
+            for hit in hits:
+                hit.score = hit.scores["dense"]
+                if hit.id != doc_id and (hit.id not in best or hit.score > best[hit.id].score):
+                    best[hit.id] = hit
+        return sorted(best.values(), key=lambda h: (-h.score, h.id))[: int(k)]
+    mean = mean_document_vectors(vectors, np.zeros(len(vectors), dtype=np.int64), 1)[0]
+    # The chunk index finds the documents near the mean; each is then scored as a whole. A pool
+    # well beyond k keeps documents whose best chunk is only fair but whose mean is close.
+    pool = col.search(mean, max(SIMILAR_POOL, 10 * (int(k) + 1)), where=where, mode="dense")
+    hits = [h for h in pool if h.id != doc_id]
+    whole = read_mean_vectors(col, [h.id for h in hits])
+    for hit in hits:
+        cosine = float(whole[hit.id] @ mean) if hit.id in whole else hit.scores["dense"]
+        hit.scores["document"] = cosine
+        hit.score = cosine
+    return sorted(hits, key=lambda h: (-h.score, h.id))[: int(k)]
 
 
 def duplicates(col: Any, threshold: float = DEFAULT_THRESHOLD, where: dict[str, Any] | str | None = None,

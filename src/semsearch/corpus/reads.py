@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UnknownDocumentError
 from ..validation import validate_metadata
-from .vectors import CorpusVectors
+from .vectors import CorpusVectors, mean_document_vectors
 
 
 def read_corpus(col: Any, where: dict[str, Any] | str | None = None, *, batch: int = 2000) -> CorpusVectors:
@@ -62,6 +62,20 @@ def read_document_vectors(col: Any, doc_id: str) -> np.ndarray:
     ids, vectors = col.engine.vectors(np.asarray(chunk_ids, dtype=np.int64))
     row = {int(i): n for n, i in enumerate(ids.tolist())}
     return np.asarray(vectors[[row[c] for c in chunk_ids if c in row]], dtype=np.float32)
+
+
+def read_mean_vectors(col: Any, doc_ids: list[str]) -> dict[str, np.ndarray]:
+    """Each existing document's unit mean vector (the normalised mean of its chunks' stored vectors)."""
+    chunk_ids = col.engine.chunk_ids_of(doc_ids)
+    owner_of = {c: doc for doc, cids in chunk_ids.items() for c in cids}
+    if not owner_of:
+        return {}
+    ids, vectors = col.engine.vectors(np.fromiter(owner_of, dtype=np.int64, count=len(owner_of)))
+    docs = list(chunk_ids)
+    position = {doc: i for i, doc in enumerate(docs)}
+    owner = np.array([position[owner_of[int(c)]] for c in ids.tolist()], dtype=np.int64)
+    means = mean_document_vectors(np.asarray(vectors, dtype=np.float32), owner, len(docs))
+    return dict(zip(docs, means))
 
 
 def write_metadata(col: Any, corpus: CorpusVectors, updates: Mapping[str, dict[str, Any]]) -> int:
