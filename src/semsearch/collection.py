@@ -20,6 +20,7 @@ from .errors import InvalidInputError
 from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
 from .manifest import open_embedder, summary
+from .pending import PendingEngine
 from .reindexing import Reindexing
 from .types import Document, DocumentRow, Hit, IndexReport, SearchOptions
 
@@ -99,20 +100,36 @@ class Collection(Exploring, Reindexing):
         self.backend = backend
         self._progress = progress
         self._chunker: Any = None
-        self.engine: Engine = open_engine(path, backend=backend, uri=uri, token=token, create=create,
-                                          lock_timeout=lock_timeout, **backend_options)
+        self._engine: Engine = open_engine(path, backend=backend, uri=uri, token=token, create=create,
+                                           lock_timeout=lock_timeout, **backend_options)
         self._encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
         try:
-            self.embedder = open_embedder(
+            self.embedder, self._engine = open_embedder(
                 self.engine, model, index=index, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                 encoder=self._encoder, dimensions=dimensions, force_dimensions=force_dimensions)
         except BaseException:
-            self.engine.close()
+            self._engine.close()
             raise
-        cache_path = getattr(self.engine, "cache_path", None)
-        if embedding_cache > 0 and cache_path is not None:
+        self._embedding_cache = embedding_cache
+        if isinstance(self.engine, PendingEngine):
+            self.engine.on_create = self._attach_cache  # the cache lives in the collection: not before it
+        else:
+            self._attach_cache()
+
+    def _attach_cache(self) -> None:
+        cache_path = self.engine.cache_path
+        if self._embedding_cache > 0 and cache_path is not None and self.embedder.cache is None:
             from .embedding.caches import DiskEmbeddingCache
-            self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=embedding_cache)
+            self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=self._embedding_cache)
+
+    @property
+    def engine(self) -> Engine:
+        """Where the data lives (:mod:`semsearch.engine`): the backend's engine once the collection
+        exists, before that a :class:`~semsearch.pending.PendingEngine` that creates it on the first write."""
+        engine = self._engine
+        if isinstance(engine, PendingEngine) and engine.created:
+            self._engine = engine = engine.engine
+        return engine
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -337,6 +354,7 @@ class Collection(Exploring, Reindexing):
         prune: bool = True,
         batch_chunks: int = 8192,
         progress: IndexProgress | None = None,
+        commit_seconds: float | None = None,
     ) -> IndexReport:
         """Index files and folders (.txt .md .html .pdf .csv .jsonl).
 
@@ -344,20 +362,30 @@ class Collection(Exploring, Reindexing):
         ``prune`` documents of files that disappeared from an indexed folder are removed.
         Every file is loaded and checked before anything is written, so a malformed file
         stops the run with the collection as it was. Binary, undecodable and empty files are
-        skipped with a warning. Encoding is committed in batches of about ``batch_chunks``
-        chunks, also inside one large file: after an interruption, the same call resumes
-        without encoding again what was committed. ``options`` is an
-        :class:`semsearch.ingest.LoadOptions`; ``progress`` (an
-        :class:`semsearch.ingest.progress.IndexProgress`) is told the work and each batch.
+        skipped with a warning. Encoding is committed in batches, also inside one large file,
+        every ``commit_seconds`` (10) or ``batch_chunks`` chunks, whichever comes first: after an
+        interruption, the same call resumes without encoding again what was committed. ``options``
+        is an :class:`semsearch.ingest.LoadOptions`; ``progress`` (an
+        :class:`semsearch.ingest.progress.IndexProgress`) is told the work and each batch; without
+        it a bar is shown when the collection was opened with ``progress=True``.
         """
-        from .ingest.pipeline import index_files
+        from .ingest.pipeline import COMMIT_SECONDS, index_files
 
-        def encode(rows: list[DocumentRow]) -> None:  # a reporter replaces the encoder's own bar
-            self._encode_rows(rows, show=False if progress is not None else None)
+        reporter = progress
+        if reporter is None and self._progress:
+            from .ingest.progress import BarProgress
+            reporter = BarProgress()
 
-        return self._current_model(lambda: index_files(
+        def encode(rows: list[DocumentRow]) -> None:  # the run's reporter, not the encoder, shows progress
+            self._encode_rows(rows, show=False)
+
+        report = self._current_model(lambda: index_files(
             self.engine, paths, options, split=self.chunker.split_many, encode=encode, prune=prune,
-            batch_chunks=batch_chunks, progress=progress))
+            batch_chunks=batch_chunks, commit_seconds=COMMIT_SECONDS if commit_seconds is None else commit_seconds,
+            progress=reporter))
+        if progress is None and reporter is not None:
+            reporter.finish(report)
+        return report
 
     def set_index(self, spec: str) -> None:
         """Change the vector index spec; rebuilt from the stored vectors (nothing is re-encoded).

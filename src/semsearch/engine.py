@@ -27,9 +27,11 @@ from .types import Candidate, Document, DocumentRow, FileState, ReindexReport, S
 class Engine(Protocol):
     """Storage and candidate retrieval for one collection."""
 
-    #: How the collection was built (model, dimension, prompts, chunking, index spec...),
-    #: None until :meth:`create` for a collection that does not exist yet.
-    manifest: dict[str, Any] | None
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """How the collection was built (model, dimension, prompts, chunking, index spec...),
+        None until :meth:`create` for a collection that does not exist yet."""
+
     @property
     def path(self) -> Path | str:
         """Where the collection lives, for messages and ``info`` (a folder, or ``uri#name``)."""

@@ -108,26 +108,46 @@ def collection_embedder(manifest: dict[str, Any], encoder: dict[str, Any]) -> Em
 
 def open_embedder(engine: Engine, model: str | None, *, index: str | None, chunk_size: int | None,
                   chunk_overlap: int | None, encoder: dict[str, Any], dimensions: int | None = None,
-                  force_dimensions: bool = False) -> Embedder:
-    """The encoder of the collection behind ``engine``: a new collection is created with the
-    manifest of ``model`` (default all-MiniLM-L6-v2, truncated to ``dimensions`` if given); an
-    existing one is checked against the arguments (another ``index`` rebuilds its index from
-    the stored vectors).
+                  force_dimensions: bool = False) -> tuple[Embedder, Engine]:
+    """The encoder of the collection behind ``engine``, and the engine to use.
+
+    A new collection gets the manifest of ``model`` (default all-MiniLM-L6-v2, truncated to
+    ``dimensions`` if given), checked in full (model, chunking, index spec) but not created: the
+    engine returned is a :class:`~semsearch.pending.PendingEngine` that creates it on the first
+    write, so a run that fails before storing anything leaves nothing behind. A collection that
+    exists but holds no document takes the settings asked for (it is made anew). An existing one
+    is checked against the arguments (another ``index`` rebuilds its index from the stored vectors).
 
     Raises:
         ModelMismatchError, InvalidInputError: see :func:`check_reopen`, :func:`new_manifest`
             and :func:`new_embedder`.
     """
+    if engine.manifest is not None and _asks_other_settings(engine.manifest, model, chunk_size, chunk_overlap,
+                                                            dimensions) and engine.count() == 0:
+        engine.drop()  # nothing is lost: it holds no document
     if engine.manifest is None:
+        from .ingest.chunking import check_chunking
+        from .pending import PendingEngine
+
         embedder = new_embedder(model or DEFAULT_MODEL, dimensions, force_dimensions, encoder)
-        engine.create(new_manifest(embedder, index=index or engine.default_index, chunk_size=chunk_size,
-                                   chunk_overlap=chunk_overlap))
-        return embedder
+        manifest = new_manifest(embedder, index=index or engine.default_index, chunk_size=chunk_size,
+                                chunk_overlap=chunk_overlap)
+        check_chunking(manifest["chunk_size"], manifest["chunk_overlap"])
+        engine.check_index(manifest["index"], int(manifest["dimension"]))
+        return embedder, PendingEngine(engine, manifest)
     check_reopen(engine.manifest, engine.path, model=model, chunk_size=chunk_size, dimensions=dimensions)
     embedder = collection_embedder(engine.manifest, encoder)
     if index is not None and index != engine.manifest["index"]:
         engine.set_index(index)
-    return embedder
+    return embedder, engine
+
+
+def _asks_other_settings(manifest: dict[str, Any], model: str | None, chunk_size: int | None,
+                         chunk_overlap: int | None, dimensions: int | None) -> bool:
+    return ((model is not None and canonical_model_name(model) != manifest["model"])
+            or (chunk_size is not None and chunk_size != manifest["chunk_size"])
+            or (chunk_overlap is not None and chunk_overlap != manifest["chunk_overlap"])
+            or (dimensions is not None and dimensions != manifest["dimension"]))
 
 
 def summary(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -28,10 +28,13 @@ T = TypeVar("T")
 class Reindexing:
     """The part of :class:`semsearch.Collection` that changes its model (a mixin)."""
 
-    engine: Engine
     embedder: Embedder
     _chunker: Any
     _encoder: dict[str, Any]
+
+    @property
+    def engine(self) -> Engine:
+        raise NotImplementedError  # the facade's
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -19,6 +19,19 @@ from ..errors import InvalidInputError
 MIN_CHUNK_SIZE = 16
 
 
+def check_chunking(chunk_size: object, overlap: object) -> None:
+    """Raise InvalidInputError unless ``chunk_size`` >= MIN_CHUNK_SIZE and 0 <= ``overlap`` < ``chunk_size``."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < MIN_CHUNK_SIZE:
+        raise InvalidInputError(
+            f"chunk size {chunk_size!r} is too small; use an integer of at least {MIN_CHUNK_SIZE} tokens"
+        )
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
+        raise InvalidInputError(
+            f"chunk overlap {overlap!r} must be an integer from 0 to {chunk_size - 1} "
+            f"(below the chunk size {chunk_size}); lower the overlap"
+        )
+
+
 @dataclass
 class Chunk:
     """A piece of a document.
@@ -48,16 +61,7 @@ class Chunker:
     """
 
     def __init__(self, tokenizer: Any, chunk_size: int, overlap: int) -> None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < MIN_CHUNK_SIZE:
-            raise InvalidInputError(
-                f"chunk size {chunk_size!r} is too small; use an integer of at least "
-                f"{MIN_CHUNK_SIZE} tokens"
-            )
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < chunk_size:
-            raise InvalidInputError(
-                f"chunk overlap {overlap!r} must be an integer from 0 to {chunk_size - 1} "
-                f"(below the chunk size {chunk_size}); lower the overlap"
-            )
+        check_chunking(chunk_size, overlap)
         self.chunk_size = chunk_size
         self.overlap = overlap
         self._tokenizer = PlainTokenizer(tokenizer)

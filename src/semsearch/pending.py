@@ -1,0 +1,198 @@
+"""A collection that does not exist yet: created by its first write, never by a failed first run.
+
+``Collection(path)`` on an empty folder (or a new Milvus name) used to create the collection at
+once, with the model, chunking and index the call named. A first ``semsearch index`` that then
+failed (a chunk size too small, a mistyped path, a wrong ``--text-column``) left an empty
+collection behind with those settings locked in, and every later run was refused. Here the
+facade holds the engine of a collection that does not exist yet behind :class:`PendingEngine`:
+it keeps the manifest the collection will be created with, answers every read as an empty
+collection does, and creates the collection on the first write that stores something. Once
+created it only delegates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import Engine
+from .filters import Node
+from .types import (
+    Candidate,
+    Document,
+    DocumentRow,
+    FileState,
+    ReindexReport,
+    Scope,
+    StoredChunk,
+    TermStatistics,
+)
+
+
+class PendingEngine:
+    """An :class:`~semsearch.engine.Engine` whose collection is created by the first write.
+
+    ``manifest`` is the manifest it will be created with (changed in place by ``set_index`` or
+    ``update_manifest`` until then). ``created`` tells whether the collection exists now.
+    """
+
+    def __init__(self, engine: Engine, manifest: dict[str, Any]) -> None:
+        self.engine = engine
+        self.pending: dict[str, Any] | None = dict(manifest)
+        self.name = engine.name
+        self.default_index = engine.default_index
+        #: Called once the collection exists (the facade attaches what lives in it, e.g. a cache).
+        self.on_create: Callable[[], None] | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.pending is None
+
+    def create_now(self) -> Engine:
+        """Create the collection (if it is not yet) and return the real engine."""
+        if self.pending is not None:
+            self.engine.create(self.pending)
+            self.pending = None
+            if self.on_create is not None:
+                self.on_create()
+        return self.engine
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        return self.pending if self.pending is not None else self.engine.manifest
+
+    @property
+    def path(self) -> Path | str:
+        return self.engine.path
+
+    @property
+    def cache_path(self) -> Path | None:
+        return self.engine.cache_path
+
+    # -- life cycle -----------------------------------------------------------------------
+    def create(self, manifest: dict[str, Any]) -> None:
+        self.pending = dict(manifest)
+        self.create_now()
+
+    def check_index(self, spec: str, dimension: int) -> None:
+        self.engine.check_index(spec, dimension)
+
+    def set_index(self, spec: str) -> None:
+        if self.pending is None:
+            return self.engine.set_index(spec)
+        self.engine.check_index(spec, int(self.pending["dimension"]))
+        self.pending["index"] = spec
+
+    def update_manifest(self, values: Mapping[str, Any]) -> None:
+        if self.pending is None:
+            return self.engine.update_manifest(values)
+        self.pending.update(values)
+
+    def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
+                progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+        return self.create_now().reembed(target, encode, batch=batch, progress=progress)
+
+    def reload(self) -> None:
+        if self.pending is None:
+            self.engine.reload()
+
+    def flush(self, lock_timeout: float | None = None) -> None:
+        if self.pending is None:
+            self.engine.flush(lock_timeout)
+
+    def warm_up(self) -> None:
+        if self.pending is None:
+            self.engine.warm_up()
+
+    def verify(self) -> dict[str, Any]:
+        if self.pending is None:
+            return self.engine.verify()
+        return {"consistent": True, "problems": [], "repaired": [], "chunks": 0, "store": "ok"}
+
+    def info(self) -> dict[str, Any]:
+        if self.pending is None:
+            return self.engine.info()
+        return {"path": str(self.engine.path), "created": False}
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def drop(self) -> None:
+        if self.pending is None:
+            self.engine.drop()
+
+    # -- writing --------------------------------------------------------------------------
+    def check_rows(self, rows: Sequence[DocumentRow]) -> None:
+        self.engine.check_rows(rows)
+
+    def write(self, rows: Sequence[DocumentRow], *, replace: bool,
+              files: Mapping[str, FileState] | None = None) -> None:
+        if rows or files:
+            self.create_now().write(rows, replace=replace, files=files)
+
+    def delete(self, ids: Sequence[str] | None, where: Node | None) -> int:
+        return self.engine.delete(ids, where) if self.pending is None else 0
+
+    def delete_source(self, source: str) -> int:
+        return self.engine.delete_source(source) if self.pending is None else 0
+
+    def set_files(self, hashes: Mapping[str, str]) -> None:
+        if hashes:
+            self.create_now().set_files(hashes)
+
+    def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
+        return self.engine.update_metadata(metadatas) if self.pending is None else 0
+
+    # -- reading: an empty collection until created ----------------------------------------
+    def count(self) -> int:
+        return self.engine.count() if self.pending is None else 0
+
+    def chunk_count(self) -> int:
+        return self.engine.chunk_count() if self.pending is None else 0
+
+    def files(self) -> dict[str, str]:
+        return self.engine.files() if self.pending is None else {}
+
+    def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
+        return self.engine.sources_of(ids) if self.pending is None else {}
+
+    def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
+        return self.engine.documents(ids, where, limit) if self.pending is None else []
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        return self.engine.chunks(chunk_ids) if self.pending is None else {}
+
+    def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.pending is None:
+            return self.engine.vectors(chunk_ids)
+        return np.empty(0, dtype=np.int64), np.empty((0, int(self.pending["dimension"])), dtype=np.float32)
+
+    def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
+        return self.engine.chunk_ids_of(doc_ids) if self.pending is None else {}
+
+    def export(self, batch: int) -> Iterator[list[DocumentRow]]:
+        return self.engine.export(batch) if self.pending is None else iter(())
+
+    def scope(self, where: Node | None) -> Scope:
+        return self.engine.scope(where) if self.pending is None else Scope(empty=True)
+
+    def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
+        if self.pending is None:
+            return self.engine.dense_candidates(vectors, n, scope)
+        return [[] for _ in range(len(vectors))]
+
+    def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
+        if self.pending is None:
+            return self.engine.lexical_candidates(texts, n, scope)
+        return [[] for _ in texts]
+
+    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
+        if self.pending is None:
+            return self.engine.term_statistics(terms, chunk_id)
+        return TermStatistics({}, 0, set())
+
+
+__all__ = ["PendingEngine"]
