@@ -31,6 +31,13 @@ from .progress import IndexProgress
 
 #: Prefix of the hash recorded for a file whose documents are not all committed yet.
 PARTIAL = "partial:"
+#: A batch is committed once this many seconds of work are uncommitted (or it holds
+#: ``batch_chunks`` chunks): a kill loses at most about this much, and progress in a log or a
+#: pipe advances at least this often.
+COMMIT_SECONDS = 10.0
+#: Chunks encoded per model call between two looks at the commit clock: large enough to keep
+#: length-sorted batches well filled, small enough to take a few seconds on a CPU.
+SLICE_CHUNKS = 512
 
 
 @dataclass
@@ -56,13 +63,16 @@ def index_files(
     encode: Callable[[list[DocumentRow]], None],
     prune: bool = True,
     batch_chunks: int = 8192,
+    commit_seconds: float = COMMIT_SECONDS,
     progress: IndexProgress | None = None,
 ) -> IndexReport:
     """Bring the collection in step with files and folders; see the module docstring.
 
     ``split`` chunks texts (the collection's chunker); ``encode`` fills in the embedding of
     every chunk of the rows it is given; ``progress`` is told the work once it is known and
-    each committed batch (its ``finish`` is left to the caller).
+    each committed batch (its ``finish`` is left to the caller). A batch is committed when it
+    holds ``batch_chunks`` chunks or ``commit_seconds`` have passed since the last commit,
+    whichever comes first (the vector index is not saved at each commit: the store is the truth).
     """
     started = time.perf_counter()
     options = options or loaders.LoadOptions()
@@ -80,28 +90,45 @@ def index_files(
     if progress is not None:
         progress.start(len(todo), sum(len(r.chunks) for r in all_rows), unchanged_files=report.files_unchanged,
                        kept_documents=report.documents_unchanged)
-    for batch in plan_batches(todo, batch_chunks):
-        rows = [row for _, part, _ in batch for row in part]
-        n_chunks = sum(len(r.chunks) for r in rows)
+    batch: list[tuple[PendingFile, list[DocumentRow], bool]] = []
+    batch_size, last_commit = 0, time.monotonic()
+    for piece in plan_batches(todo, min(SLICE_CHUNKS, batch_chunks)):
+        rows = [row for _, part, _ in piece for row in part]
         if rows:
             encode(rows)
-        states = {f.key: FileState(f.digest, f.ids) if finished else FileState(PARTIAL + f.digest)
-                  for f, _, finished in batch}
-        engine.write(rows, replace=True, files=states)
-        done = [f for f, _, finished in batch if finished]
-        for f in done:
-            report.files_replaced += f.known
-            report.files_added += not f.known
-            report.files_resumed += f.resumed
-        report.documents += len(rows)
-        report.chunks += n_chunks
-        if progress is not None:
-            progress.batch_done(len(done), n_chunks, n_chunks)
+        batch.extend(piece)
+        batch_size += sum(len(r.chunks) for r in rows)
+        if batch_size >= batch_chunks or time.monotonic() - last_commit >= commit_seconds:
+            commit_batch(engine, batch, report, progress)
+            batch, batch_size, last_commit = [], 0, time.monotonic()
+    if batch:
+        commit_batch(engine, batch, report, progress)
     for source in gone:
         engine.delete_source(source)
     report.files_removed = len(gone)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def commit_batch(engine: Engine, batch: Sequence[tuple[PendingFile, list[DocumentRow], bool]], report: IndexReport,
+                 progress: IndexProgress | None) -> None:
+    """Write one batch of encoded rows with its files' states (a file's hash is recorded once its
+    last document is in; until then it is marked partial) in one transaction, and count it."""
+    rows = [row for _, part, _ in batch for row in part]
+    n_chunks = sum(len(r.chunks) for r in rows)
+    # A file spread over several slices of the batch: its last slice says whether it is complete.
+    states = {f.key: FileState(f.digest, f.ids) if finished else FileState(PARTIAL + f.digest)
+              for f, _, finished in batch}
+    engine.write(rows, replace=True, files=states)
+    done = [f for f, _, finished in batch if finished]
+    for f in done:
+        report.files_replaced += f.known
+        report.files_added += not f.known
+        report.files_resumed += f.resumed
+    report.documents += len(rows)
+    report.chunks += n_chunks
+    if progress is not None:
+        progress.batch_done(len(done), n_chunks, n_chunks)
 
 
 def load_changed_files(
