@@ -10,11 +10,15 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Converted models (OpenVINO) are cached per test session, never in the user's cache directory;
-# processes the tests start inherit it.
-_CACHE = tempfile.mkdtemp(prefix="semsearch-test-cache-")
+# Converted models (OpenVINO) are cached per test run, never in the user's cache directory;
+# processes the tests start inherit it. Parallel workers (pytest-xdist) inherit the folder their
+# controller made, as the processes of one user share theirs; the controller removes it.
+_CACHE = os.environ.get("SEMSEARCH_TEST_CACHE") if os.environ.get("PYTEST_XDIST_WORKER") else None
+if not _CACHE:
+    _CACHE = tempfile.mkdtemp(prefix="semsearch-test-cache-")
+    os.environ["SEMSEARCH_TEST_CACHE"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, True)
 os.environ["SEMSEARCH_CACHE_DIR"] = _CACHE
-atexit.register(shutil.rmtree, _CACHE, True)
 
 import pytest  # noqa: E402
 

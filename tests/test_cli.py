@@ -226,3 +226,60 @@ def test_a_named_command_is_built_alone_and_anything_else_gets_the_whole_app(mon
     listed = capsys.readouterr().out
     assert exit_.value.code == 0 and all(name in listed for name in ("index", "search", "ask", "topics", "finetune"))
     assert sizes == [everything, everything]
+
+
+def test_version():
+    from semsearch.version import __version__
+
+    r = invoke("--version")
+    assert r.exit_code == 0 and r.stdout.strip() == f"semsearch {__version__}"
+
+
+def test_delete_names_unknown_ids_and_fails_when_none_matched(tmp_path, docs, minilm_path):
+    """Issue 23: `delete nosuch-id` printed "deleted 0 document(s)" and exited 0."""
+    col = tmp_path / "col"
+    assert invoke("index", str(docs), collection=col).exit_code == 0
+    r = invoke("delete", "nosuch-id", collection=col)
+    assert r.exit_code == 1 and "'nosuch-id'" in r.text and "deleted 0" in r.text
+    r = invoke("delete", "m1", "also-missing", collection=col)
+    assert r.exit_code == 0 and "deleted 1" in r.text and "'also-missing'" in r.text and "'m1'" not in r.text
+    assert json.loads(invoke("info", "--json", collection=col).stdout)["documents"] == 5
+
+
+@pytest.mark.parametrize("bad", [
+    ["--chunk-size", "5", "--chunk-overlap", "10"],  # refused by the chunker
+    ["--text-column", "body"],  # no such column in the CSV
+    ["--index", "IVF-nonsense"],  # not an index spec
+])
+def test_a_failed_first_run_leaves_no_collection_behind(tmp_path, docs, minilm_path, bad):
+    """Issue 23: a first `index` that failed had already created the collection with its settings, and
+    every later run into it was refused until the folder was deleted by hand."""
+    col = tmp_path / "col"
+    r = invoke("index", str(docs), *bad, collection=col)
+    assert r.exit_code != 0
+    assert not col.exists()
+    r = invoke("index", str(docs / "missing-folder"), collection=col)
+    assert r.exit_code != 0 and not col.exists()
+    r = invoke("index", str(docs), "--chunk-size", "64", collection=col)
+    assert r.exit_code == 0, r.output
+    info = json.loads(invoke("info", "--json", collection=col).stdout)
+    assert (info["documents"], info["chunk_size"]) == (6, 64)
+
+
+def test_an_emptied_collection_takes_new_settings(tmp_path, minilm_path, tiny_model_dir):
+    """Issue 23: a collection that holds no document is made anew with the settings asked for,
+    instead of refusing another model or chunk size."""
+    from semsearch import Collection, ModelMismatchError
+
+    with Collection(tmp_path / "col") as col:
+        col.add(["a first document"], ids=["a"])
+    with pytest.raises(ModelMismatchError):  # it holds a document: its model stays
+        Collection(tmp_path / "col", model=str(tiny_model_dir))
+    with Collection(tmp_path / "col") as col:
+        col.delete("a")
+    with Collection(tmp_path / "col", model=str(tiny_model_dir), chunk_size=40) as col:
+        assert col.count() == 0
+        col.add(["another document"], ids=["b"])
+    with Collection(tmp_path / "col") as col:
+        assert (col.manifest["model"], col.manifest["chunk_size"], col.dimension) == (str(tiny_model_dir), 40, 32)
+        assert [d.id for d in col.get()] == ["b"]

@@ -167,11 +167,14 @@ def test_manifest_records_how_it_was_built(collection):
     assert m["index"] == "auto" and m["chunk_size"] == 254 and m["format_version"] == 2
     assert set(m["prompts"]) >= {"query", "document"}
     info = collection.info()
-    assert info["model"] == m["model"] and info["size_bytes"] > 0
+    assert info["model"] == m["model"] and info["size_bytes"] == 0  # created by its first write
+    collection.add(["a first document"])
+    assert collection.info()["size_bytes"] > 0 and collection.manifest == m
 
 
 def test_reopen_with_another_model_is_a_clear_error(tmp_path, minilm_path, tiny_model_dir):
-    Collection(tmp_path / "c").close()
+    with Collection(tmp_path / "c") as col:
+        col.add(["a document"])
     with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2.*Open it without a model"):
         Collection(tmp_path / "c", model=str(tiny_model_dir))
     # Same model under another spelling is fine.

@@ -34,10 +34,9 @@ def _records(path: Path) -> None:
 class Run:
     """`semsearch index FILE --json` in a subprocess, its JSON events read as they come."""
 
-    def __init__(self, data: Path, collection: Path) -> None:
+    def __init__(self, data: Path, collection: Path, *options: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "semsearch.cli", "index", str(data), "-c", str(collection), "--json",
-             "--commit-every", str(COMMIT_EVERY)],
+            [sys.executable, "-m", "semsearch.cli", "index", str(data), "-c", str(collection), "--json", *options],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
@@ -71,7 +70,7 @@ def _state(path: Path) -> dict[str, tuple]:
 def test_kill_9_during_one_large_file_then_rerun_resumes_and_ends_as_an_uninterrupted_run(tmp_path, minilm_path):
     data = tmp_path / "big.jsonl"
     _records(data)
-    whole = Run(data, tmp_path / "whole")
+    whole = Run(data, tmp_path / "whole", "--commit-every", str(COMMIT_EVERY))
     assert whole.proc.wait(timeout=1800) == 0
     total = whole.committed_chunks()
     assert total == RECORDS  # short records: one chunk each
@@ -81,7 +80,7 @@ def test_kill_9_during_one_large_file_then_rerun_resumes_and_ends_as_an_uninterr
     committed_per_attempt: list[int] = []
     kills = 0
     while True:
-        run = Run(data, path)
+        run = Run(data, path, "--commit-every", str(COMMIT_EVERY))
         if kills < 4 and run.committed.wait(timeout=900):
             time.sleep(rng.uniform(0.0, 1.5))
             if run.proc.poll() is None:
@@ -111,3 +110,39 @@ def test_kill_9_during_one_large_file_then_rerun_resumes_and_ends_as_an_uninterr
     with Collection(path) as col:
         assert col.info()["partial_files"] == 0
         assert col.index_files([data]).files_unchanged == 1
+
+
+@pytest.mark.slow
+def test_kill_9_mid_way_with_the_default_settings_keeps_what_was_committed(tmp_path, minilm_path):
+    """Issue 23: with the default settings a file under 8,192 chunks was one batch, so a kill -9 at
+    70% kept nothing. Now a batch is committed every ~10 s of work: a run killed after its first
+    commit keeps it, and the re-run encodes only the rest and ends with every document."""
+    lines = 5000
+    data = tmp_path / "corpus.jsonl"
+    with data.open("w") as f:  # a few sentences a line: the run lasts well beyond one commit interval
+        for i in range(lines):
+            text = " ".join(text_for(i + j * lines) for j in range(4))
+            f.write(json.dumps({"id": f"r{i}", "text": text}) + "\n")
+    path = tmp_path / "col"
+    run = Run(data, path)  # no --commit-every: the defaults users get
+    assert run.committed.wait(timeout=900), "no batch was committed"
+    first = run.committed_chunks()
+    assert 0 < first < lines, "the first commit must come before the end of the file"
+    time.sleep(1.0)
+    if run.proc.poll() is None:
+        run.proc.send_signal(signal.SIGKILL)
+    run.proc.wait(timeout=60)
+    with Collection(path) as col:
+        kept = col.count()
+        assert kept >= first and col.info()["partial_files"] == (0 if kept == lines else 1)
+    rerun = Run(data, path)
+    assert rerun.proc.wait(timeout=1800) == 0
+    time.sleep(0.2)
+    finish = next(e for e in rerun.events if e["event"] == "finish")
+    if kept < lines:
+        assert finish["resumed"] == 1 and finish["kept_documents"] == kept
+        assert finish["documents"] == lines - kept  # only what the kill lost is encoded again
+    with Collection(path) as col:
+        assert col.count() == lines and col.info()["partial_files"] == 0
+        assert sorted(d.id for d in col.get()) == sorted(f"r{i}" for i in range(lines))
+        assert col.verify()["consistent"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .backends import open_engine
 from .engine import Engine
-from .errors import InvalidInputError
+from .errors import InvalidInputError, NotACollectionError
 from .exploring import Exploring
 from .filters import combine, parse_where, parse_where_document
 from .manifest import open_embedder, summary
@@ -113,6 +113,15 @@ class Collection(Exploring, Reindexing):
         self._embedding_cache = embedding_cache
         if isinstance(self.engine, PendingEngine):
             self.engine.on_create = self._attach_cache  # the cache lives in the collection: not before it
+
+            def reopen() -> Engine | None:  # another process or object may create it meanwhile
+                try:
+                    return open_engine(path, backend=backend, uri=uri, token=token, create=False,
+                                       lock_timeout=lock_timeout, **backend_options)
+                except NotACollectionError:
+                    return None
+
+            self.engine.reopen = reopen
         else:
             self._attach_cache()
 

@@ -46,8 +46,11 @@ class Engine(Protocol):
     default_index: str
 
     # -- life cycle -----------------------------------------------------------------------
+    def manifest_for(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """The manifest a collection created with ``manifest`` records (the engine adds its own keys)."""
+
     def create(self, manifest: dict[str, Any]) -> None:
-        """Create the collection with this manifest (the engine adds its own keys)."""
+        """Create the collection with this manifest (stored as :meth:`manifest_for` makes it)."""
 
     def check_index(self, spec: str, dimension: int) -> None:
         """Raise InvalidInputError for an index spec this engine cannot build."""

@@ -6,8 +6,10 @@ failed (a chunk size too small, a mistyped path, a wrong ``--text-column``) left
 collection behind with those settings locked in, and every later run was refused. Here the
 facade holds the engine of a collection that does not exist yet behind :class:`PendingEngine`:
 it keeps the manifest the collection will be created with, answers every read as an empty
-collection does, and creates the collection on the first write that stores something. Once
-created it only delegates.
+collection does, and creates the collection on the first write that stores something. If
+another process (or another object) creates the collection meanwhile, it is adopted: reads see
+its documents, and a collection made with another model raises EmbeddingsReplacedError, on which
+the facade reopens itself with that model. Once the collection exists it only delegates.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Engine
+from .errors import EmbeddingsReplacedError
 from .filters import Node
 from .types import (
     Candidate,
@@ -39,11 +42,15 @@ class PendingEngine:
     ``update_manifest`` until then). ``created`` tells whether the collection exists now.
     """
 
-    def __init__(self, engine: Engine, manifest: dict[str, Any]) -> None:
+    def __init__(self, engine: Engine, manifest: dict[str, Any],
+                 reopen: Callable[[], Engine | None] | None = None) -> None:
         self.engine = engine
-        self.pending: dict[str, Any] | None = dict(manifest)
+        self.pending: dict[str, Any] | None = engine.manifest_for(manifest)
         self.name = engine.name
         self.default_index = engine.default_index
+        #: Opens the collection if it exists by now (None if not): how a collection another
+        #: process created meanwhile is found.
+        self.reopen = reopen
         #: Called once the collection exists (the facade attaches what lives in it, e.g. a cache).
         self.on_create: Callable[[], None] | None = None
 
@@ -52,13 +59,38 @@ class PendingEngine:
         return self.pending is None
 
     def create_now(self) -> Engine:
-        """Create the collection (if it is not yet) and return the real engine."""
+        """Create the collection (if it is not yet) and return the real engine.
+
+        Raises:
+            EmbeddingsReplacedError: another process created it meanwhile with another model.
+        """
         if self.pending is not None:
-            self.engine.create(self.pending)
-            self.pending = None
-            if self.on_create is not None:
-                self.on_create()
+            wanted, self.pending = self.pending, None
+            self.engine.create(wanted)  # keeps the manifest of a collection created meanwhile
+            self._created(wanted)
         return self.engine
+
+    def _exists(self) -> bool:
+        """Whether the collection exists now; one that another process created is adopted."""
+        if self.pending is None:
+            return True
+        engine = self.reopen() if self.reopen is not None else None
+        if engine is None:
+            return False
+        wanted, self.pending = self.pending, None
+        self.engine.close()
+        self.engine = engine
+        self._created(wanted)
+        return True
+
+    def _created(self, wanted: dict[str, Any]) -> None:
+        if self.on_create is not None:
+            self.on_create()
+        made = self.engine.manifest or {}
+        if (made.get("model"), made.get("dimension")) != (wanted["model"], wanted["dimension"]):
+            raise EmbeddingsReplacedError(
+                f"{self.engine.path} was created meanwhile with model {made.get('model')!r} (dimension "
+                f"{made.get('dimension')}), not {wanted['model']!r}")
 
     @property
     def manifest(self) -> dict[str, Any] | None:
@@ -73,8 +105,11 @@ class PendingEngine:
         return self.engine.cache_path
 
     # -- life cycle -----------------------------------------------------------------------
+    def manifest_for(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return self.engine.manifest_for(manifest)
+
     def create(self, manifest: dict[str, Any]) -> None:
-        self.pending = dict(manifest)
+        self.pending = self.engine.manifest_for(manifest)
         self.create_now()
 
     def check_index(self, spec: str, dimension: int) -> None:
@@ -108,14 +143,14 @@ class PendingEngine:
             self.engine.warm_up()
 
     def verify(self) -> dict[str, Any]:
-        if self.pending is None:
+        if self._exists():
             return self.engine.verify()
         return {"consistent": True, "problems": [], "repaired": [], "chunks": 0, "store": "ok"}
 
     def info(self) -> dict[str, Any]:
-        if self.pending is None:
+        if self._exists():
             return self.engine.info()
-        return {"path": str(self.engine.path), "created": False}
+        return {"path": str(self.engine.path), "index_details": None, "size_bytes": 0}
 
     def close(self) -> None:
         self.engine.close()
@@ -134,63 +169,64 @@ class PendingEngine:
             self.create_now().write(rows, replace=replace, files=files)
 
     def delete(self, ids: Sequence[str] | None, where: Node | None) -> int:
-        return self.engine.delete(ids, where) if self.pending is None else 0
+        return self.engine.delete(ids, where) if self._exists() else 0
 
     def delete_source(self, source: str) -> int:
-        return self.engine.delete_source(source) if self.pending is None else 0
+        return self.engine.delete_source(source) if self._exists() else 0
 
     def set_files(self, hashes: Mapping[str, str]) -> None:
         if hashes:
             self.create_now().set_files(hashes)
 
     def update_metadata(self, metadatas: Mapping[str, dict[str, Any]]) -> int:
-        return self.engine.update_metadata(metadatas) if self.pending is None else 0
+        return self.engine.update_metadata(metadatas) if self._exists() else 0
 
     # -- reading: an empty collection until created ----------------------------------------
     def count(self) -> int:
-        return self.engine.count() if self.pending is None else 0
+        return self.engine.count() if self._exists() else 0
 
     def chunk_count(self) -> int:
-        return self.engine.chunk_count() if self.pending is None else 0
+        return self.engine.chunk_count() if self._exists() else 0
 
     def files(self) -> dict[str, str]:
-        return self.engine.files() if self.pending is None else {}
+        return self.engine.files() if self._exists() else {}
 
     def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
-        return self.engine.sources_of(ids) if self.pending is None else {}
+        return self.engine.sources_of(ids) if self._exists() else {}
 
     def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
-        return self.engine.documents(ids, where, limit) if self.pending is None else []
+        return self.engine.documents(ids, where, limit) if self._exists() else []
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
-        return self.engine.chunks(chunk_ids) if self.pending is None else {}
+        return self.engine.chunks(chunk_ids) if self._exists() else {}
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.pending is None:
+        dimension = int((self.pending or self.engine.manifest or {})["dimension"])
+        if self._exists():
             return self.engine.vectors(chunk_ids)
-        return np.empty(0, dtype=np.int64), np.empty((0, int(self.pending["dimension"])), dtype=np.float32)
+        return np.empty(0, dtype=np.int64), np.empty((0, dimension), dtype=np.float32)
 
     def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
-        return self.engine.chunk_ids_of(doc_ids) if self.pending is None else {}
+        return self.engine.chunk_ids_of(doc_ids) if self._exists() else {}
 
     def export(self, batch: int) -> Iterator[list[DocumentRow]]:
-        return self.engine.export(batch) if self.pending is None else iter(())
+        return self.engine.export(batch) if self._exists() else iter(())
 
     def scope(self, where: Node | None) -> Scope:
-        return self.engine.scope(where) if self.pending is None else Scope(empty=True)
+        return self.engine.scope(where) if self._exists() else Scope(empty=True)
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
-        if self.pending is None:
+        if self._exists():
             return self.engine.dense_candidates(vectors, n, scope)
         return [[] for _ in range(len(vectors))]
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
-        if self.pending is None:
+        if self._exists():
             return self.engine.lexical_candidates(texts, n, scope)
         return [[] for _ in texts]
 
     def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
-        if self.pending is None:
+        if self._exists():
             return self.engine.term_statistics(terms, chunk_id)
         return TermStatistics({}, 0, set())
 

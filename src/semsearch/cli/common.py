@@ -47,6 +47,22 @@ app = _App(
 out = Console()
 err = Console(stderr=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ..version import __version__
+
+        sys.stdout.write(f"semsearch {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print semsearch's version and exit.")] = False,
+) -> None:
+    """Semantic search over your documents: index files, then search them by meaning."""
+
 def default_collection() -> Path:
     """$SEMSEARCH_COLLECTION, else a per-user data folder (so every command finds it)."""
     env = os.environ.get("SEMSEARCH_COLLECTION")

@@ -82,8 +82,9 @@ def index(
                                                "(so a file being written is never indexed half-written).",
                                           min=0.0)] = 1.0,
     commit_every: Annotated[int, typer.Option("--commit-every",
-                                              help="Chunks encoded and committed per batch; an interrupted run resumes "
-                                                   "after the last committed batch.", min=1)] = 8192,
+                                              help="At most this many chunks per committed batch (a batch is also "
+                                                   "committed every 10 s of work); an interrupted run resumes after "
+                                                   "the last committed batch.", min=1)] = 8192,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
@@ -234,6 +235,7 @@ def delete(
         if not ids and not source and not where and not where_document:
             _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
         with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
+            unknown = [] if not ids else [i for i in dict.fromkeys(ids) if i not in {d.id for d in col.get(ids)}]
             n = col.delete(ids or None, where=where,
                            where_document=where_document) if (ids or where or where_document) else 0
             unmatched = []
@@ -244,9 +246,17 @@ def delete(
                 n += deleted
             col.flush()
         out.print(f"deleted {n} document(s)")
+        missing = []
+        if unknown:
+            missing.append(f"no document with id {', '.join(map(repr, unknown))} in this collection (check the ids: "
+                           "`semsearch search` and `--json` outputs show them)")
         if unmatched:
-            _fail(f"no documents from source {', '.join(unmatched)} in this collection; give the file's path as it "
-                  "was indexed (relative to where you run this, or absolute), or check `semsearch info`")
+            missing.append(f"no documents from source {', '.join(unmatched)} in this collection; give the file's path "
+                           "as it was indexed (relative to where you run this, or absolute), or check `semsearch info`")
+        if missing and n == 0:
+            _fail("; ".join(missing))
+        for message in missing:
+            err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     _run(go)
 

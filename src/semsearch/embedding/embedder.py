@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -71,6 +72,17 @@ class Embedder:
     ) -> None:
         if dimensions is not None and (type(dimensions) is not int or dimensions < 1):
             raise InvalidInputError(f"dimensions must be a positive whole number, got {dimensions!r}")
+        # "auto" can be pinned for a whole machine or run (reproducible vectors, or a test suite run
+        # once per precision): $SEMSEARCH_PRECISION and $SEMSEARCH_ENGINE replace it.
+        if precision == "auto" and os.environ.get("SEMSEARCH_PRECISION"):
+            precision = os.environ["SEMSEARCH_PRECISION"]
+            if precision not in PRECISIONS:
+                raise InvalidInputError(f"$SEMSEARCH_PRECISION must be one of {', '.join(PRECISIONS)}, got "
+                                        f"{precision!r}")
+        if engine == "auto" and os.environ.get("SEMSEARCH_ENGINE"):
+            engine = os.environ["SEMSEARCH_ENGINE"]
+            if engine not in ENGINES:
+                raise InvalidInputError(f"$SEMSEARCH_ENGINE must be one of {', '.join(ENGINES)}, got {engine!r}")
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if engine not in ENGINES:

@@ -104,14 +104,16 @@ class LocalEngine:
         self.facets = MemoryFacets(self.store)
 
     # -- life cycle -----------------------------------------------------------------------
+    def manifest_for(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return {**manifest, "format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION}
+
     def create(self, manifest: dict[str, Any]) -> None:
         self.check_index(manifest["index"], int(manifest["dimension"]))
         self.store = Store(self.folder, create=True)
         self.lock = WriteLock(self.folder, self._lock_timeout)
         with self.lock:
             if not self.store.manifest():  # another process may have created it meanwhile
-                self.store.set_manifest({**manifest, "format_version": FORMAT_VERSION,
-                                         "lexical_tokenizer": TOKENIZER_VERSION})
+                self.store.set_manifest(self.manifest_for(manifest))
         self._opened()
 
     def check_index(self, spec: str, dimension: int) -> None:

@@ -111,9 +111,12 @@ class MilvusEngine:
         self.index = milvus_index(self.manifest["index"])
 
     # -- life cycle -----------------------------------------------------------------------
+    def manifest_for(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return {**manifest, "format_version": 1, "backend": "milvus", "lexical": "milvus-bm25"}
+
     def create(self, manifest: dict[str, Any]) -> None:
         self.check_index(manifest["index"], int(manifest["dimension"]))
-        self.manifest = {**manifest, "format_version": 1, "backend": "milvus", "lexical": "milvus-bm25"}
+        self.manifest = self.manifest_for(manifest)
         create_collections(self.client, self.name, self.manifest, self._shards)
         self._opened()
 
