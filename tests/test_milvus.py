@@ -210,7 +210,7 @@ def test_approximate_indexes_that_milvus_lite_builds(milvus_uri, minilm_path, sp
 
 
 def test_migrate_local_to_milvus_and_back_is_lossless(tmp_path, milvus_uri, minilm_path):
-    from semsearch.migrate import migrate
+    from semsearch.collection.migrate import migrate
 
     src = Collection(tmp_path / "src", chunk_size=32, chunk_overlap=4)
     long_text = " ".join(f"Sentence {i} about rivers, bridges and the towns along them." for i in range(10))

@@ -287,7 +287,7 @@ def migrate(
 
     def go() -> None:
         from ..collection import Collection
-        from ..migrate import migrate as copy
+        from ..collection.migrate import migrate as copy
 
         source = Collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
                             uri=src_uri, token=src_token, create=False)

@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from ..collection.searching import hits_of
 from ..embedding.caches import QueryCache
 from ..retrieval.options import SearchOptions
 from ..retrieval.pipeline import rank
-from ..retrieval.search import hits_of
 from ..types import Hit
 
 log = logging.getLogger(__name__)

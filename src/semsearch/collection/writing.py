@@ -6,10 +6,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .engine import Engine
-from .errors import DuplicateIdError
-from .types import ChunkRow, DocumentRow
-from .validation import check_embeddings, document_rows
+from ..engine import Engine
+from ..errors import DuplicateIdError
+from ..types import ChunkRow, DocumentRow
+from ..validation import check_embeddings, document_rows
 
 
 def write_documents(

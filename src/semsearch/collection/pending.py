@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Engine
-from .errors import EmbeddingsReplacedError
-from .filters import Node
-from .types import (
+from ..engine import Engine
+from ..errors import EmbeddingsReplacedError
+from ..filters import Node
+from ..types import (
     Candidate,
     Document,
     DocumentRow,

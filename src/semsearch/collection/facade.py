@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any, Unpack, overload
 
 import numpy as np
 
-from .backends import open_engine
-from .engine import Engine
-from .errors import InvalidInputError, NotACollectionError
+from ..backends import open_engine
+from ..engine import Engine
+from ..errors import InvalidInputError, NotACollectionError
+from ..filters import combine, parse_where, parse_where_document
+from ..types import Document, DocumentRow, Hit, IndexReport, SearchOptions
 from .exploring import Exploring
-from .filters import combine, parse_where, parse_where_document
 from .manifest import open_embedder, summary
 from .pending import PendingEngine
 from .reindexing import Reindexing
-from .types import Document, DocumentRow, Hit, IndexReport, SearchOptions
 
 if TYPE_CHECKING:
-    from .ingest.progress import IndexProgress
+    from ..ingest.progress import IndexProgress
 
 #: Filter-like arguments: a dict in the ``where`` language, or the same as a JSON string.
 Where = dict[str, Any] | str | None
@@ -128,13 +128,14 @@ class Collection(Exploring, Reindexing):
     def _attach_cache(self) -> None:
         cache_path = self.engine.cache_path
         if self._embedding_cache > 0 and cache_path is not None and self.embedder.cache is None:
-            from .embedding.caches import DiskEmbeddingCache
+            from ..embedding.caches import DiskEmbeddingCache
             self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=self._embedding_cache)
 
     @property
     def engine(self) -> Engine:
         """Where the data lives (:mod:`semsearch.engine`): the backend's engine once the collection
-        exists, before that a :class:`~semsearch.pending.PendingEngine` that creates it on the first write."""
+        exists, before that a :class:`~semsearch.collection.pending.PendingEngine` that creates it
+        on the first write."""
         engine = self._engine
         if isinstance(engine, PendingEngine) and engine.created:
             self._engine = engine = engine.engine
@@ -149,7 +150,7 @@ class Collection(Exploring, Reindexing):
     @property
     def no_match_threshold(self) -> float:
         """Below this relevance a best hit does not answer the query ("no good match")."""
-        from .retrieval.calibration import NO_MATCH_THRESHOLD
+        from ..retrieval.calibration import NO_MATCH_THRESHOLD
         return NO_MATCH_THRESHOLD
 
     @property
@@ -262,7 +263,7 @@ class Collection(Exploring, Reindexing):
     def chunker(self) -> Any:
         """Splits texts into chunks of at most ``chunk_size`` tokens (the model's tokenizer)."""
         if self._chunker is None:
-            from .ingest.chunking import Chunker
+            from ..ingest.chunking import Chunker
 
             self._chunker = Chunker(self.embedder.plain_tokenizer, int(self.manifest["chunk_size"]),
                                     int(self.manifest["chunk_overlap"]))
@@ -348,7 +349,7 @@ class Collection(Exploring, Reindexing):
             InvalidInputError: k < 1, an empty query, a bad option or filter.
             DimensionMismatchError: a query embedding of the wrong dimension.
         """
-        from .retrieval.search import search
+        from .searching import search
         results, single = self._current_model(lambda: search(
             self.engine, self.embedder, query, k, where=where, where_document=where_document, mode=mode, fusion=fusion,
             alpha=alpha, rrf_k=rrf_k, candidates=candidates, rerank=rerank, rerank_top=rerank_top, threshold=threshold,
@@ -378,11 +379,11 @@ class Collection(Exploring, Reindexing):
         :class:`semsearch.ingest.progress.IndexProgress`) is told the work and each batch; without
         it a bar is shown when the collection was opened with ``progress=True``.
         """
-        from .ingest.pipeline import COMMIT_SECONDS, index_files
+        from ..ingest.pipeline import COMMIT_SECONDS, index_files
 
         reporter = progress
         if reporter is None and self._progress:
-            from .ingest.progress import BarProgress
+            from ..ingest.progress import BarProgress
             reporter = BarProgress()
 
         def encode(rows: list[DocumentRow]) -> None:  # the run's reporter, not the encoder, shows progress
@@ -426,7 +427,7 @@ class Collection(Exploring, Reindexing):
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how it was built."""
-        from .ingest.pipeline import PARTIAL
+        from ..ingest.pipeline import PARTIAL
 
         partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
         return {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),

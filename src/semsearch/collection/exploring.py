@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .answer.result import Answer
-    from .corpus.near_duplicates import DuplicateGroup
-    from .corpus.topic_model import Topic
-    from .types import Hit
+    from ..answer.result import Answer
+    from ..corpus.near_duplicates import DuplicateGroup
+    from ..corpus.topic_model import Topic
+    from ..types import Hit
 
 
 class Exploring:
@@ -23,7 +23,7 @@ class Exploring:
         :func:`semsearch.answer.ask` for the options (``llm=`` an OpenAI-compatible endpoint,
         else an extractive answer; search options pass through). When no hit passes the "no
         good match" line, the answer says the documents do not answer and no model is called."""
-        from .answer import ask
+        from ..answer import ask
 
         return ask(self, question, **options)
 
@@ -36,7 +36,7 @@ class Exploring:
         Raises:
             UnknownDocumentError: no document has this id.
         """
-        from .corpus.explore import similar
+        from ..corpus.explore import similar
 
         return similar(self, doc_id, k, where, query=query)
 
@@ -45,7 +45,7 @@ class Exploring:
         """Groups of near-duplicate documents (cosine of their mean vectors >= ``threshold``),
         largest first, each with its ids and pairwise scores; exact up to 20,000 documents and
         by an IVF index above, unless ``exact`` says otherwise."""
-        from .corpus.explore import duplicates
+        from ..corpus.explore import duplicates
 
         return duplicates(self, threshold, where, exact)
 
@@ -55,7 +55,7 @@ class Exploring:
         distinctive words), largest first; ``n=None`` chooses the number from the data. With
         ``plot`` a 2-D map is drawn to that image; with ``assign`` each document's topic id
         (and label) is written into its metadata under that key, so it becomes a filter."""
-        from .corpus.explore import assign_topics, topics
+        from ..corpus.explore import assign_topics, topics
 
         found = topics(self, n, where, plot=plot)
         if assign:

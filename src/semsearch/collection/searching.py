@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from ..engine import Engine
+from ..retrieval.options import SearchOptions
+from ..retrieval.pipeline import Ranked, rank
 from ..types import Hit
 from ..validation import check_k, check_query_vectors, check_texts
-from .options import SearchOptions
-from .pipeline import Ranked, rank
 
 
 def search(engine: Engine, embedder: Any, query: Any, k: Any, **options: Any) -> tuple[list[list[Hit]], bool]:

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .collection import Collection
-from .errors import InvalidInputError, MigrationError
+from ..errors import InvalidInputError, MigrationError
+from .facade import Collection
 
 
 @dataclass

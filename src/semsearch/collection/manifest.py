@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .embedding import DEFAULT_MODEL, Embedder, canonical_model_name
-from .engine import Engine
-from .errors import InvalidInputError, ModelMismatchError
-from .version import __version__
+from ..embedding import DEFAULT_MODEL, Embedder, canonical_model_name
+from ..engine import Engine
+from ..errors import InvalidInputError, ModelMismatchError
+from ..version import __version__
 
 
 def model_keys(embedder: Embedder, chunk_size: int | None) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def new_embedder(model: str, dimensions: int | None, force_dimensions: bool, enc
     """
     embedder = Embedder(model, dimensions=dimensions, **encoder)
     if dimensions is not None:
-        from .embedding.matryoshka import check_truncation
+        from ..embedding.matryoshka import check_truncation
 
         check_truncation(embedder.name, dimensions, embedder.model_dimension, force=force_dimensions)
     return embedder
@@ -113,7 +113,7 @@ def open_embedder(engine: Engine, model: str | None, *, index: str | None, chunk
 
     A new collection gets the manifest of ``model`` (default all-MiniLM-L6-v2, truncated to
     ``dimensions`` if given), checked in full (model, chunking, index spec) but not created: the
-    engine returned is a :class:`~semsearch.pending.PendingEngine` that creates it on the first
+    engine returned is a :class:`~semsearch.collection.pending.PendingEngine` that creates it on the first
     write, so a run that fails before storing anything leaves nothing behind. A collection that
     exists but holds no document takes the settings asked for (it is made anew). An existing one
     is checked against the arguments (another ``index`` rebuilds its index from the stored vectors).
@@ -126,7 +126,7 @@ def open_embedder(engine: Engine, model: str | None, *, index: str | None, chunk
                                                             dimensions) and engine.count() == 0:
         engine.drop()  # nothing is lost: it holds no document
     if engine.manifest is None:
-        from .ingest.chunking import check_chunking
+        from ..ingest.chunking import check_chunking
         from .pending import PendingEngine
 
         embedder = new_embedder(model or DEFAULT_MODEL, dimensions, force_dimensions, encoder)

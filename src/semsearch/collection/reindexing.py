@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from .embedding import canonical_model_name
-from .errors import EmbeddingsReplacedError, InvalidInputError
+from ..embedding import canonical_model_name
+from ..errors import EmbeddingsReplacedError, InvalidInputError
+from ..types import ReindexReport
 from .manifest import collection_embedder, model_keys, new_embedder
-from .types import ReindexReport
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
-    from .engine import Engine
+    from ..embedding import Embedder
+    from ..engine import Engine
 
 T = TypeVar("T")
 
