@@ -190,21 +190,21 @@ class Batched:
 
     def __init__(self, col, k: int) -> None:
         from semsearch.retrieval.options import SearchOptions
-        from semsearch.server.batching import QueryEncoder, SearchBatcher
+        from semsearch.server.batching import SearchBatcher
         from semsearch.server.searching import SEARCH_DEFAULTS
 
-        self.batcher, self.encoder = SearchBatcher(), QueryEncoder(col)
+        self.batcher, self.col = SearchBatcher(), col
         self.options = SearchOptions.checked(k=k, has_text=True, **SEARCH_DEFAULTS)
 
     def search(self, query: str) -> list:
         from semsearch.server.batching import SearchJob
 
-        return self.batcher.search(SearchJob(self.encoder, [query], self.options))
+        return self.batcher.search(SearchJob(self.col, [query], self.options))
 
     def stats(self) -> tuple[int, int, int, int]:
         """(batches, jobs, encode calls, queries encoded) so far."""
         sizes = self.batcher.batch_sizes
-        return len(sizes), sum(sizes), self.encoder.encode_calls, self.encoder.encoded_queries
+        return len(sizes), sum(sizes), self.col.searcher.model_calls, self.col.searcher.encoded_queries
 
 
 # -- the writer and the server ----------------------------------------------------------------

@@ -9,7 +9,9 @@ cluster). A new backend is one package under ``backends/`` implementing it and o
 every public method against it.
 
 Filters arrive parsed (:mod:`semsearch.filters` nodes); each engine compiles them itself.
-Documents are returned in the order asked (by id) or in insertion order (by filter).
+Documents are returned in the order asked (by id) or in insertion order (by filter). A search is
+one :meth:`Engine.retrieve` call (a plan in, candidates with what the ranking stages read out),
+then at most one :meth:`Engine.chunks` call for the hits' texts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .filters import Node
-from .types import Candidate, Document, DocumentRow, FileState, ReindexReport, Scope, StoredChunk, TermStatistics
+from .types import Document, DocumentRow, FileState, ReindexReport, RetrievalPlan, Retrieved, StoredChunk
 
 
 class Engine(Protocol):
@@ -153,19 +155,17 @@ class Engine(Protocol):
     def export(self, batch: int) -> Iterator[list[DocumentRow]]:
         """Every document with its chunks and stored embeddings, in insertion order, in batches."""
 
-    # -- candidates -----------------------------------------------------------------------
-    def scope(self, where: Node | None) -> Scope:
-        """The filter prepared once for the retrievers of one search."""
+    # -- the search path -----------------------------------------------------------------
+    def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:
+        """Everything one search needs, in one call: per query, the dense and lexical candidates
+        (each document once, through its best chunk; the true top-n among the documents matching
+        ``plan.where``) and what ``plan`` asks about them (term statistics, stored vectors, chunks).
+        One entry per query; empty lists when nothing matches the filter.
 
-    def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
-        """The n most similar documents per query vector (each through its best chunk, score
-        = cosine), the true top-n among the documents in scope."""
-
-    def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
-        """The n best documents per query by BM25 (each through its best chunk)."""
-
-    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
-        """Document frequencies of ``terms`` and the terms of chunk ``chunk_id``."""
+        Raises:
+            FilterError: a filter this engine cannot evaluate.
+            EmbeddingsReplacedError: another process re-encoded the collection since it was opened.
+        """
 
 
 __all__ = ["Engine"]

@@ -6,11 +6,14 @@ Plain dataclasses with no behaviour beyond conversion, so every layer can import
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
-if TYPE_CHECKING:  # an annotation only: importing numpy costs a CLI ~0.1 s it may not need
+if TYPE_CHECKING:  # annotations only: importing numpy costs a CLI ~0.1 s it may not need
     import numpy as np
+
+    from .filters import Node
 
 
 @dataclass
@@ -144,6 +147,47 @@ class FileState:
 
 
 @dataclass(frozen=True)
+class RetrievalPlan:
+    """What one search needs from the engine, asked in one call (:meth:`semsearch.engine.Engine.retrieve`).
+
+    ``texts`` and/or ``vectors`` hold the queries (one entry or row each). The engine returns,
+    per query, the ``dense`` best documents by the vector index and the ``lexical`` best by BM25
+    (0: that retriever does not run), each through its best chunk, the true top-n among the
+    documents matching ``where``; with ``statistics`` the query terms' document frequencies and
+    the terms of BM25's best hit; the stored vectors of the candidates named by ``vectors_of``
+    ("lexical": those only BM25 found, "all", "none"); with ``chunks`` every candidate's chunk.
+    """
+
+    texts: Sequence[str] | None = None
+    vectors: np.ndarray | None = None
+    where: Node | None = None
+    dense: int = 0
+    lexical: int = 0
+    statistics: bool = False
+    vectors_of: str = "none"
+    chunks: bool = False
+
+    @property
+    def queries(self) -> int:
+        return len(self.texts) if self.texts is not None else len(self.vectors) if self.vectors is not None else 0
+
+
+@dataclass
+class Retrieved:
+    """One query's candidates and what the ranking stages read about them (see :class:`RetrievalPlan`).
+
+    An engine may return more than asked (e.g. chunks its search returned anyway): stages use
+    what is there and the facade reads what is missing.
+    """
+
+    dense: list[Candidate] = field(default_factory=list)
+    lexical: list[Candidate] = field(default_factory=list)
+    statistics: TermStatistics | None = None
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    chunks: dict[int, StoredChunk] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Scope:
     """A filter as one engine prepared it for one search (each engine subclasses it).
 
@@ -162,6 +206,8 @@ __all__ = [
     "Hit",
     "IndexReport",
     "ReindexReport",
+    "RetrievalPlan",
+    "Retrieved",
     "Scope",
     "StoredChunk",
     "TermStatistics",

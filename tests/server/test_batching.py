@@ -89,13 +89,12 @@ def alone(col, requests) -> list[list[list[tuple]]]:
 
 def test_concurrent_batches_answer_exactly_as_alone(chunked):
     from semsearch.retrieval.options import SearchOptions
-    from semsearch.server.batching import QueryEncoder, SearchBatcher, SearchJob
+    from semsearch.server.batching import SearchBatcher, SearchJob
     from semsearch.server.searching import SEARCH_DEFAULTS
 
     requests = requests_to_make() * 3
     expected = alone(chunked, requests)
     batcher = SearchBatcher(max_queries=16, window=0.02)  # a window, so batches form on any machine
-    encoder = QueryEncoder(chunked)
     start = threading.Barrier(16)
 
     def ask(i: int) -> list[list[tuple]]:
@@ -104,7 +103,7 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
         opts = SearchOptions.checked(k=options.pop("k"), has_text=True, **{**SEARCH_DEFAULTS, **options})
         if i < 16:
             start.wait()
-        return [as_tuples(hits) for hits in batcher.search(SearchJob(encoder, list(queries), opts), timeout=600)]
+        return [as_tuples(hits) for hits in batcher.search(SearchJob(chunked, list(queries), opts), timeout=600)]
 
     try:
         with ThreadPoolExecutor(16) as pool:
@@ -114,23 +113,22 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
     for i, (g, e) in enumerate(zip(got, expected)):
         assert g == e, f"request {i} {requests[i]} differs from its answer alone"
     assert max(batcher.batch_sizes) > 1, "no batch held more than one request"
-    assert encoder.encoded_queries > encoder.encode_calls, "no model call encoded several queries"
+    assert chunked.searcher.encoded_queries > chunked.searcher.model_calls, "no model call encoded several queries"
 
 
 def test_a_single_query_is_not_changed_by_an_earlier_batch_of_several(chunked):
     """A request with several queries is encoded padded together; a later single query still gets its own vector."""
     from semsearch.retrieval.options import SearchOptions
-    from semsearch.server.batching import QueryEncoder, SearchBatcher, SearchJob
+    from semsearch.server.batching import SearchBatcher, SearchJob
     from semsearch.server.searching import SEARCH_DEFAULTS
 
     short, long = "baking", "how do astronauts walk on the moon after landing in a spacecraft"
     expected = alone(chunked, [([short], {"k": 5})])[0]
     batcher = SearchBatcher()
-    encoder = QueryEncoder(chunked)
     opts = SearchOptions.checked(k=5, has_text=True, **{**SEARCH_DEFAULTS, "mode": "dense"})
     try:
-        batcher.search(SearchJob(encoder, [short, long], opts))
-        got = batcher.search(SearchJob(encoder, [short], SearchOptions.checked(k=5, has_text=True, **SEARCH_DEFAULTS)))
+        batcher.search(SearchJob(chunked, [short, long], opts))
+        got = batcher.search(SearchJob(chunked, [short], SearchOptions.checked(k=5, has_text=True, **SEARCH_DEFAULTS)))
     finally:
         batcher.close()
     assert [as_tuples(h) for h in got] == expected
@@ -138,19 +136,18 @@ def test_a_single_query_is_not_changed_by_an_earlier_batch_of_several(chunked):
 
 def test_errors_reach_only_their_own_request(chunked):
     from semsearch.retrieval.options import SearchOptions
-    from semsearch.server.batching import QueryEncoder, SearchBatcher, SearchJob
+    from semsearch.server.batching import SearchBatcher, SearchJob
     from semsearch.server.searching import SEARCH_DEFAULTS
 
     batcher = SearchBatcher(window=0.05)
-    encoder = QueryEncoder(chunked)
     opts = SearchOptions.checked(k=3, has_text=True, **SEARCH_DEFAULTS)
 
     def broken(hits):
         raise ValueError("cannot serialise")
 
     try:
-        bad = batcher.submit(SearchJob(encoder, ["harbour"], opts, finish=broken))
-        good = batcher.submit(SearchJob(encoder, ["railway"], opts))
+        bad = batcher.submit(SearchJob(chunked, ["harbour"], opts, finish=broken))
+        good = batcher.submit(SearchJob(chunked, ["railway"], opts))
         with pytest.raises(ValueError, match="cannot serialise"):
             bad.result(600)
         assert [as_tuples(h) for h in good.result(600)] == alone(chunked, [(["railway"], {"k": 3})])[0]
@@ -203,7 +200,7 @@ def test_the_collecting_window_is_bounded_by_time_and_by_queries():
 
     def job(n: int = 1) -> SearchJob:
         # Only texts matter to the collecting step.
-        return SearchJob(encoder=None, texts=["q"] * n, options=None)  # type: ignore[arg-type]
+        return SearchJob(collection=None, texts=["q"] * n, options=None)  # type: ignore[arg-type]
 
     batcher = SearchBatcher(window=0.3, max_queries=4)
     lone = job()

@@ -23,6 +23,7 @@ from .exploring import Exploring
 from .manifest import open_embedder, summary
 from .pending import PendingEngine
 from .reindexing import Reindexing
+from .searching import Searcher
 
 if TYPE_CHECKING:
     from ..ingest.progress import IndexProgress
@@ -100,6 +101,8 @@ class Collection(Exploring, Reindexing):
         self.backend = backend
         self._progress = progress
         self._chunker: Any = None
+        #: Every door's search: encode, one engine call, the ranking stages, hits (:mod:`.searching`).
+        self.searcher = Searcher(self)
         self._engine: Engine = open_engine(path, backend=backend, uri=uri, token=token, create=create,
                                            lock_timeout=lock_timeout, **backend_options)
         self._encoder = {"device": device, "precision": precision, "batch_size": batch_size, "engine": engine}
@@ -349,11 +352,9 @@ class Collection(Exploring, Reindexing):
             InvalidInputError: k < 1, an empty query, a bad option or filter.
             DimensionMismatchError: a query embedding of the wrong dimension.
         """
-        from .searching import search
-        results, single = self._current_model(lambda: search(
-            self.engine, self.embedder, query, k, where=where, where_document=where_document, mode=mode, fusion=fusion,
-            alpha=alpha, rrf_k=rrf_k, candidates=candidates, rerank=rerank, rerank_top=rerank_top, threshold=threshold,
-            mmr=mmr))
+        results, single = self.searcher.search(
+            query, k, where=where, where_document=where_document, mode=mode, fusion=fusion, alpha=alpha, rrf_k=rrf_k,
+            candidates=candidates, rerank=rerank, rerank_top=rerank_top, threshold=threshold, mmr=mmr)
         return results[0] if single else results
 
     def index_files(

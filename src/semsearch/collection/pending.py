@@ -23,16 +23,7 @@ import numpy as np
 from ..engine import Engine
 from ..errors import EmbeddingsReplacedError
 from ..filters import Node
-from ..types import (
-    Candidate,
-    Document,
-    DocumentRow,
-    FileState,
-    ReindexReport,
-    Scope,
-    StoredChunk,
-    TermStatistics,
-)
+from ..types import Document, DocumentRow, FileState, ReindexReport, RetrievalPlan, Retrieved, StoredChunk
 
 
 class PendingEngine:
@@ -212,23 +203,10 @@ class PendingEngine:
     def export(self, batch: int) -> Iterator[list[DocumentRow]]:
         return self.engine.export(batch) if self._exists() else iter(())
 
-    def scope(self, where: Node | None) -> Scope:
-        return self.engine.scope(where) if self._exists() else Scope(empty=True)
-
-    def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
+    def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:
         if self._exists():
-            return self.engine.dense_candidates(vectors, n, scope)
-        return [[] for _ in range(len(vectors))]
-
-    def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
-        if self._exists():
-            return self.engine.lexical_candidates(texts, n, scope)
-        return [[] for _ in texts]
-
-    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
-        if self._exists():
-            return self.engine.term_statistics(terms, chunk_id)
-        return TermStatistics({}, 0, set())
+            return self.engine.retrieve(plan)
+        return [Retrieved() for _ in range(plan.queries)]
 
 
 __all__ = ["PendingEngine"]

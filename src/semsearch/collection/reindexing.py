@@ -109,8 +109,8 @@ class Reindexing:
         report.truncated_chunks, report.seconds = truncated, time.perf_counter() - started
         return report
 
-    def _reopened(self) -> None:
-        """After another process re-encoded the collection: its manifest, index and model again."""
+    def reopen(self) -> None:
+        """Read the collection again after another process re-encoded it: its manifest, index and model."""
         self.engine.reload()
         cache = self.embedder.cache
         self.embedder = collection_embedder(self.manifest, self._encoder)
@@ -122,7 +122,7 @@ class Reindexing:
         try:
             return call()
         except EmbeddingsReplacedError:
-            self._reopened()
+            self.reopen()
             return call()
 
 

@@ -1,9 +1,9 @@
-"""The search pipeline: candidates (dense, lexical) -> fusion -> relevance -> rerank ->
-threshold/MMR -> ranking.
+"""The ranking stages of a search: fusion -> relevance -> rerank -> threshold/MMR -> ranking.
 
-Written once for every backend: the engine supplies candidates and the few reads the stages
-need (term statistics, passages, vectors); the stages themselves (:mod:`.fusion`,
-:mod:`.calibration`, :mod:`.rerank`, :mod:`.mmr`) take data and return data.
+Data in, data out: each query's candidates and what was read about them arrive as a
+:class:`~semsearch.types.Retrieved` (one engine call made them, :meth:`semsearch.engine.Engine.retrieve`);
+the stages (:mod:`.fusion`, :mod:`.calibration`, :mod:`.rerank`, :mod:`.mmr`) never touch a
+collection or an engine. :func:`plan_for` says what a search must retrieve for its options.
 
 Every candidate's ``score`` becomes its calibrated relevance in [0, 1] (the same meaning for
 every query and collection, :mod:`.calibration`), kept non-increasing along the fused order;
@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import Engine
 from ..lexical import tokenize
-from ..types import Candidate, TermStatistics
+from ..types import Candidate, RetrievalPlan, Retrieved, TermStatistics
 from . import calibration
 from .fusion import dense_weight, matched_share, rrf, weighted
 from .options import SearchOptions
+
+#: Reranks the head of each query's ranking: (query texts, heads, chunk id -> passage text) -> rankings.
+Reranker = Callable[[list[str], list[list["Ranked"]], dict[int, str]], list[list["Ranked"]]]
 
 
 @dataclass
@@ -37,61 +39,61 @@ class Ranked:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def rank(
-    engine: Engine, texts: list[str] | None, vectors: np.ndarray | None, opts: SearchOptions,
-    tokenizer: Callable[[], object], device: str | None = None,
-) -> list[list[Ranked]]:
-    """Run every stage for a batch of queries (texts and/or their vectors); one ranking per query.
-
-    ``tokenizer`` gives the embedding model's tokenizer (adaptive fusion reads how much of a
-    query it knows; asked for only then); ``device`` is where a cross-encoder runs.
-    """
-    n_queries = len(texts) if texts is not None else len(vectors)  # type: ignore[arg-type]
-    scope = engine.scope(opts.filter)
-    if scope.empty:
-        return [[] for _ in range(n_queries)]
+def plan_for(texts: Sequence[str] | None, vectors: np.ndarray | None, opts: SearchOptions) -> RetrievalPlan:
+    """What the engine must return for these queries and options, in one call."""
     # Fusion and MMR need a pool of candidates per retriever; a single retriever needs only k
     # (or what the reranker reads).
     wide = opts.mode == "hybrid" or opts.mmr is not None
     pool = max(opts.candidates if wide else opts.k, opts.k, rerank_depth(opts) if opts.rerank else 0)
-    none: list[list[Candidate]] = [[] for _ in range(n_queries)]
-    dense = engine.dense_candidates(vectors, pool, scope) if opts.mode != "lexical" else none  # type: ignore[arg-type]
-    lexical = engine.lexical_candidates(texts, pool, scope) if opts.mode != "dense" else none  # type: ignore[arg-type]
-    assert engine.manifest is not None
-    bounds = calibration.cosine_bounds(engine.manifest["model"])
+    dense = pool if opts.mode != "lexical" else 0
+    lexical = pool if opts.mode != "dense" else 0
+    # Dense evidence needs every candidate's cosine: those only BM25 found are scored from their
+    # stored vectors (not in lexical mode, whose weight is 0); MMR compares every candidate's.
+    vectors_of = "all" if opts.mmr is not None else "lexical" if opts.mode == "hybrid" else "none"
+    return RetrievalPlan(texts=texts, vectors=vectors, where=opts.filter, dense=dense, lexical=lexical,
+                         statistics=opts.mode != "dense", vectors_of=vectors_of, chunks=bool(opts.rerank))
+
+
+def rank(
+    retrieved: Sequence[Retrieved], texts: Sequence[str] | None, vectors: np.ndarray | None, opts: SearchOptions, *,
+    tokenizer: Callable[[], object], bounds: tuple[float, float], reranker: Callable[[], Reranker] | None = None,
+) -> list[list[Ranked]]:
+    """Run every stage for a batch of queries; one ranking per query.
+
+    ``retrieved`` is what :func:`plan_for`'s plan returned; ``tokenizer`` gives the embedding
+    model's tokenizer (adaptive fusion reads how much of a query it knows; asked for only then);
+    ``bounds`` are the model's cosine bounds (:func:`calibration.cosine_bounds`); ``reranker``
+    gives the cross-encoder stage when ``opts.rerank`` is set.
+    """
     ranked = []
-    for i in range(n_queries):
+    for i, got in enumerate(retrieved):
         text = texts[i] if texts is not None else None
-        stats = term_statistics(engine, text, lexical[i]) if opts.mode != "dense" else None
+        stats = got.statistics if opts.mode != "dense" else None
         if opts.mode != "hybrid":
             weight = 1.0 if opts.mode == "dense" else 0.0
         elif opts.fusion == "weighted":
             weight = opts.alpha
         else:  # adaptive; RRF fuses by rank but its relevance needs the evidence's weights too
-            weight = dense_weight(dense[i], lexical[i], text or "", tokenizer(),
-                                  lexical_match(text or "", lexical[i], stats))
-        query_ranked = fuse(dense[i], lexical[i], opts, weight)
-        calibrate(engine, text, None if vectors is None else vectors[i], query_ranked, weight, stats, bounds)
+            weight = dense_weight(got.dense, got.lexical, text or "", tokenizer(),
+                                  lexical_match(text or "", got.lexical, stats))
+        query_ranked = fuse(got.dense, got.lexical, opts, weight)
+        calibrate(text, None if vectors is None else vectors[i], query_ranked, weight, stats, bounds, got)
         ranked.append(query_ranked)
     if opts.rerank:
-        from .rerank import load_cross_encoder, rerank_heads
-
-        assert texts is not None
+        assert texts is not None and reranker is not None
         depth = rerank_depth(opts)
         heads = [rs[:depth] for rs in ranked]
-        chunks = engine.chunks(sorted({r.chunk_id for rs in heads for r in rs}))
-        passages = {cid: c.text for cid, c in chunks.items()}
+        passages = {cid: c.text for got in retrieved for cid, c in got.chunks.items()}
         # Only reranked candidates go on: the rest were never scored on the cross-encoder's scale.
-        ranked = rerank_heads(load_cross_encoder(opts.rerank, device), texts, heads, passages)
+        ranked = reranker()(list(texts), heads, passages)
     results = []
-    for query_ranked in ranked:
+    for got, query_ranked in zip(retrieved, ranked):
         if opts.threshold is not None:
             query_ranked = [r for r in query_ranked if r.score >= opts.threshold]
         if opts.mmr is not None:
             from .mmr import mmr_order
 
-            ids, vecs = engine.vectors(np.array([r.chunk_id for r in query_ranked], dtype=np.int64))
-            query_ranked = mmr_order(query_ranked, dict(zip(ids.tolist(), vecs)), opts.mmr, opts.k)
+            query_ranked = mmr_order(query_ranked, got.vectors, opts.mmr, opts.k)
         results.append(query_ranked[: opts.k])
     return results
 
@@ -114,8 +116,8 @@ def fuse(dense: Sequence[Candidate], lexical: Sequence[Candidate], opts: SearchO
                 r = by_doc[c.doc_id] = Ranked(c.doc_id, c.chunk_id, c.score)
             r.scores[name] = c.score
             r.scores[f"{name}_rank"] = float(rank_)
-    if opts.mode != "hybrid":
-        return list(by_doc.values())
+    if opts.mode != "hybrid":  # equal scores (an exact tie) are ordered by id, whatever the index returned
+        return sorted(by_doc.values(), key=lambda r: (-r.score, r.doc_id))
     if opts.fusion == "rrf":
         fused = rrf(dense, lexical, opts.rrf_k)
     else:
@@ -134,13 +136,6 @@ def fuse(dense: Sequence[Candidate], lexical: Sequence[Candidate], opts: SearchO
     return sorted(by_doc.values(), key=order)
 
 
-def term_statistics(engine: Engine, text: str | None, lexical: Sequence[Candidate]) -> TermStatistics | None:
-    """The query terms' document frequencies and the terms of BM25's best hit (None without a lexical hit)."""
-    if not lexical or not text:
-        return None
-    return engine.term_statistics(tokenize(text), lexical[0].chunk_id)
-
-
 def lexical_match(text: str, lexical: Sequence[Candidate], stats: TermStatistics | None) -> float:
     """The idf-weighted share of the query's terms that BM25's best hit contains (0 if none)."""
     if not lexical or stats is None:
@@ -148,24 +143,24 @@ def lexical_match(text: str, lexical: Sequence[Candidate], stats: TermStatistics
     return matched_share(tokenize(text), stats.hit_terms, stats.frequencies, stats.total)
 
 
-def calibrate(engine: Engine, text: str | None, vector: np.ndarray | None, ranked: list[Ranked], weight: float,
-              stats: TermStatistics | None, bounds: tuple[float, float]) -> None:
+def calibrate(text: str | None, vector: np.ndarray | None, ranked: list[Ranked], weight: float,
+              stats: TermStatistics | None, bounds: tuple[float, float], got: Retrieved) -> None:
     """Set each candidate's score to its calibrated relevance (``scores["relevance"]``), in place.
 
     Dense evidence needs every candidate's cosine: the dense retriever gave it for its own
-    candidates; those only BM25 found are scored from their stored vectors. Lexical evidence
-    is BM25 over the query's reference score; an engine that cannot tell term frequencies
-    (Milvus) gives the unweighted share of the query's terms each candidate's chunk holds.
+    candidates; those only BM25 found are scored from their stored vectors (``got.vectors``).
+    Lexical evidence is BM25 over the query's reference score; an engine that cannot tell term
+    frequencies (Milvus) gives the unweighted share of the query's terms each candidate's chunk
+    (``got.chunks``) holds.
     """
     if not ranked:
         return
     cosine = np.array([r.scores.get("dense", math.nan) for r in ranked], dtype=np.float64)
-    missing = [i for i, c in enumerate(cosine) if math.isnan(c)]
-    if vector is not None and missing and weight > 0:
-        ids, vecs = engine.vectors(np.array([ranked[i].chunk_id for i in missing], dtype=np.int64))
-        found = dict(zip(ids.tolist(), (vecs @ vector).tolist()))
-        for i in missing:
-            cosine[i] = found.get(ranked[i].chunk_id, math.nan)
+    if vector is not None and weight > 0:
+        for i, c in enumerate(cosine):
+            stored = got.vectors.get(ranked[i].chunk_id) if math.isnan(c) else None
+            if stored is not None:
+                cosine[i] = float(stored @ vector)
     bm25 = np.array([r.scores.get("lexical", math.nan) for r in ranked], dtype=np.float64)
     reference = 0.0
     terms = list(dict.fromkeys(tokenize(text))) if text else []
@@ -173,9 +168,8 @@ def calibrate(engine: Engine, text: str | None, vector: np.ndarray | None, ranke
         if stats.total > 0:
             reference = calibration.bm25_reference([stats.frequencies.get(t, 0) for t in terms], stats.total)
         else:
-            chunks = engine.chunks([r.chunk_id for r in ranked])
-            bm25 = np.array([_term_share(terms, chunks[r.chunk_id].text) if r.chunk_id in chunks else math.nan
-                             for r in ranked], dtype=np.float64)
+            bm25 = np.array([_term_share(terms, got.chunks[r.chunk_id].text) if r.chunk_id in got.chunks
+                             else math.nan for r in ranked], dtype=np.float64)
             reference = 1.0
     relevance = calibration.relevance(cosine, bm25, weight, reference, bounds=bounds)
     for r, value in zip(ranked, relevance.tolist()):

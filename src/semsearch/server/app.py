@@ -28,7 +28,6 @@ from fastapi.staticfiles import StaticFiles
 from ..errors import InvalidInputError
 from . import models as m
 from .asking import mount_ask
-from .batching import QueryEncoder
 from .collection_routes import by_name, collection_info, collection_routes, default_collection
 from .error_responses import install_error_handlers
 from .exploring import explore_routes
@@ -79,7 +78,6 @@ def create_app(
     state = ServerState(
         collections=opened, default=default_name, limits=limits or Limits(), api_key=api_key,
         public_reads=public_reads, rerankers=list(rerankers), owned=owned,
-        encoders={name: QueryEncoder(col) for name, col in opened.items()},
     )
 
     watcher = None

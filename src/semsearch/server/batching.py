@@ -3,19 +3,17 @@
 Encoding the query is about half of a search's CPU (measured on the 100k bench collection:
 ~13 ms for one MiniLM query alone, ~5 ms each in a batch of 8; ranking ~8 ms), and a model
 call on several texts costs little more than on one. So the server does not run each request
-on its own thread; searches go through two stages, each fed by a queue:
+on its own thread; searches go through two stages, each fed by a queue, and both call the
+collection's own :class:`~semsearch.collection.searching.Searcher` (the path every door takes):
 
 1. one encoding thread takes every request waiting (up to ``max_queries`` queries, optionally
-   waiting ``window`` seconds for more) and encodes, in one model call, the single queries
-   that have the same number of tokens. Without padding a text's vector does not depend on
-   the others in its batch (checked bit for bit; a batch of different lengths is padded, and
-   its vectors differ in the last bits). A request with several queries is encoded in a call
-   of its own, as ``Collection.search`` does. Vectors of single queries are cached (always
-   the vector the query gets alone).
-2. ``rankers`` threads rank each request on its own: dense and lexical candidates, fusion,
-   rerank, MMR, the same ``retrieval.pipeline.rank`` call ``Collection.search`` makes with the
-   request's options, then its hits and its response. A lone request with nothing else
-   waiting is ranked by the encoding thread itself (one thread hop fewer).
+   waiting ``window`` seconds for more) and encodes their queries with one
+   ``Searcher.encode`` call per collection: texts of the same token length share a model call,
+   so each vector is exactly the one the query gets alone (no padding).
+2. ``rankers`` threads rank each request on its own with ``Searcher.run`` and its options:
+   one engine call, the stages, the hits, then its response. A lone request with nothing else
+   waiting is ranked by the encoding thread itself (one thread hop fewer). If another process
+   re-encoded the collection meanwhile, ``run`` reopens it and encodes again: no stale vectors.
 
 While the encoder waits for the model (without the GIL) the rankers run, and while they rank
 the next requests queue up for the encoder, so batches grow with the load and a lone client
@@ -35,100 +33,17 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from ..collection.searching import hits_of
-from ..embedding.caches import QueryCache
+from ..collection import Collection
+from ..collection.searching import EncodedQueries
 from ..retrieval.options import SearchOptions
-from ..retrieval.pipeline import rank
 from ..types import Hit
 
 log = logging.getLogger(__name__)
-
-
-class QueryEncoder:
-    """Query vectors for one collection, each exactly what encoding that query alone gives.
-
-    It encodes with its own copy of the collection's embedder (same model, engine and
-    precision, sharing the loaded model) whose cache is off, and keeps its own cache of
-    single-query vectors: the collection's cache may hold vectors computed in a padded batch
-    of several queries, which differ from the single query's in the last bits.
-    """
-
-    def __init__(self, collection: Any, cache_size: int = 4096) -> None:
-        self.collection = collection
-        self.cache = QueryCache(cache_size)
-        #: Model calls made and queries they encoded (queries per call = how much batching shared).
-        self.encode_calls = 0
-        self.encoded_queries = 0
-        self._lock = threading.Lock()
-        self._embedder: Any = None
-
-    @property
-    def embedder(self) -> Any:
-        """The uncached embedder (made on first use: resolving the engine loads the model)."""
-        if self._embedder is None:
-            with self._lock:
-                if self._embedder is None:
-                    from ..embedding import Embedder
-
-                    own = self.collection.embedder
-                    self._embedder = Embedder(
-                        own.name, device=own.device, precision=own.precision, engine=own.engine,
-                        batch_size=own.batch_size, expect_dimension=self.collection.dimension, query_cache=0,
-                    )
-        return self._embedder
-
-    def lengths(self, texts: Sequence[str]) -> list[int]:
-        """The number of tokens each text is encoded as (query prompt and special tokens
-        included, truncated as the model truncates): equal lengths mean no padding."""
-        embedder = self.collection.embedder
-        prompt = embedder.prompts.get("query") or ""
-        backend = embedder.plain_tokenizer.backend
-        encodings = backend.encode_batch([prompt + t for t in texts], add_special_tokens=True)
-        limit = embedder.max_seq_length
-        return [min(len(e), limit) for e in encodings]
-
-    def encode_many(self, requests: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """One (n_queries, dim) array per request, each as encoding that request alone gives."""
-        out: list[np.ndarray | None] = [None] * len(requests)
-        singles: dict[str, list[int]] = defaultdict(list)  # text -> the requests asking for it alone
-        for i, texts in enumerate(requests):
-            if len(texts) > 1:
-                out[i] = self._encode(list(texts))
-            elif (cached := self.cache.get_many([_key(texts[0])])[0]) is not None:
-                out[i] = cached[None, :]
-            else:
-                singles[texts[0]].append(i)
-        if singles:
-            texts = list(singles)
-            by_length: dict[int, list[str]] = defaultdict(list)
-            # One text alone needs no grouping (and no extra tokenisation pass to find its length).
-            for text, length in zip(texts, self.lengths(texts) if len(texts) > 1 else [0]):
-                by_length[length].append(text)
-            for group in by_length.values():
-                vectors = self._encode(group)
-                self.cache.put_many([_key(t) for t in group], vectors)
-                for text, vector in zip(group, vectors):
-                    for i in singles[text]:
-                        out[i] = vector[None, :]
-        return out  # type: ignore[return-value]
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.embedder.encode_queries(texts)
-        with self._lock:
-            self.encode_calls += 1
-            self.encoded_queries += len(texts)
-        return vectors
-
-
-def _key(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
 
 
 @dataclass
@@ -139,7 +54,7 @@ class SearchJob:
     serialise the response off the event loop; the future receives what it returns.
     """
 
-    encoder: QueryEncoder
+    collection: Collection
     texts: list[str]
     options: SearchOptions
     finish: Callable[[list[list[Hit]]], Any] = lambda hits: hits
@@ -162,7 +77,7 @@ class SearchBatcher:
             raise ValueError("rankers and max_queries must be at least 1, window at least 0")
         self.rankers, self.max_queries, self.window = rankers, max_queries, window
         self._jobs: queue.SimpleQueue[SearchJob | None] = queue.SimpleQueue()
-        self._encoded: queue.SimpleQueue[tuple[SearchJob, np.ndarray | None] | None] = queue.SimpleQueue()
+        self._encoded: queue.SimpleQueue[tuple[SearchJob, EncodedQueries | None] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         #: How many requests each encoding pass took (the last 10,000), for the benchmark and tests.
@@ -243,16 +158,22 @@ class SearchBatcher:
             del self.batch_sizes[:-10_000]
         by_collection: dict[int, list[SearchJob]] = defaultdict(list)
         for job in jobs:
-            by_collection[id(job.encoder)].append(job)
+            by_collection[id(job.collection)].append(job)
         for group in by_collection.values():
             dense = [job for job in group if job.options.mode != "lexical"]
             try:
-                vectors = group[0].encoder.encode_many([job.texts for job in dense]) if dense else []
+                encoded = group[0].collection.searcher.encode([t for job in dense for t in job.texts]) if dense \
+                    else None
             except Exception as exc:  # noqa: BLE001 - every request of the group gets the error
                 for job in group:
                     job.future.set_exception(exc)
                 continue
-            found = dict(zip(map(id, dense), vectors))
+            found: dict[int, EncodedQueries] = {}
+            start = 0
+            for job in dense:
+                assert encoded is not None
+                found[id(job)] = EncodedQueries(encoded.vectors[start:start + len(job.texts)], encoded.embedder)
+                start += len(job.texts)
             if len(jobs) == 1 and self._jobs.empty():
                 # A lone request with nobody waiting: ranked here, saving a thread hop (each costs
                 # a wake-up, milliseconds on a busy CPU). Under load batches hold several requests.
@@ -266,16 +187,8 @@ class SearchBatcher:
         while (item := self._encoded.get()) is not None:
             self._answer(*item)
 
-    def _answer(self, job: SearchJob, vectors: np.ndarray | None) -> None:
+    def _answer(self, job: SearchJob, encoded: EncodedQueries | None) -> None:
         try:
-            job.future.set_result(job.finish(self._rank(job, vectors)))
+            job.future.set_result(job.finish(job.collection.searcher.run(job.texts, encoded, job.options)))
         except Exception as exc:  # noqa: BLE001 - this request's own error (a busy collection...)
             job.future.set_exception(exc)
-
-    @staticmethod
-    def _rank(job: SearchJob, vectors: np.ndarray | None) -> list[list[Hit]]:
-        collection = job.encoder.collection
-        embedder = collection.embedder
-        ranked = rank(collection.engine, job.texts, vectors, job.options, tokenizer=lambda: embedder.plain_tokenizer,
-                      device=embedder.device if job.options.rerank else None)
-        return hits_of(collection.engine, ranked)

@@ -67,7 +67,7 @@ def collection_routes(
         default_reranker = state.rerankers[0] if state.rerankers else None
         kwargs = search_keywords(options, state.rerankers, default_reranker=default_reranker)
         # Queued for a worker that encodes it with concurrent requests' queries (server/batching.py).
-        return await answer_search(state.batcher, state.encoders[name], name, queries, body.k, kwargs,
+        return await answer_search(state.batcher, target[1], name, queries, body.k, kwargs,
                                    headers={INSTANCE_HEADER: state.instance})
 
     def write(body: m.DocumentsRequest, target: tuple[str, Collection], replace: bool) -> m.WriteResponse:

@@ -21,7 +21,7 @@ from ..collection import Collection
 from ..retrieval.options import SearchOptions
 from ..types import Hit
 from ..validation import check_k, check_texts
-from .batching import QueryEncoder, SearchBatcher, SearchJob
+from .batching import SearchBatcher, SearchJob
 
 #: Collection.search's keyword defaults: a request that leaves an option out gets the same answer.
 SEARCH_DEFAULTS: dict[str, Any] = {
@@ -31,7 +31,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 
 
 async def answer_search(
-    batcher: SearchBatcher, encoder: QueryEncoder, name: str, queries: Sequence[str], k: int, options: dict[str, Any],
+    batcher: SearchBatcher, collection: Collection, name: str, queries: Sequence[str], k: int, options: dict[str, Any],
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The JSON response of a search (``options``: Collection.search keywords the request set).
@@ -44,7 +44,7 @@ async def answer_search(
     texts = check_texts(list(queries))
     opts = SearchOptions.checked(k=check_k(k), has_text=True, **{**SEARCH_DEFAULTS, **options})
 
-    line = encoder.collection.no_match_threshold
+    line = collection.no_match_threshold
 
     def finish(hits: list[list[Hit]]) -> bytes:
         took = round((time.perf_counter() - started) * 1000, 3)
@@ -52,7 +52,7 @@ async def answer_search(
                    for q, hs in zip(texts, hits)]
         return dumps({"collection": name, "results": results, "took_ms": took})
 
-    body = await asyncio.wrap_future(batcher.submit(SearchJob(encoder, texts, opts, finish)))
+    body = await asyncio.wrap_future(batcher.submit(SearchJob(collection, texts, opts, finish)))
     return Response(body, media_type="application/json", headers=headers)
 
 

@@ -13,7 +13,7 @@ from typing import Union
 
 from ..collection import Collection
 from ..errors import InvalidInputError
-from .batching import QueryEncoder, SearchBatcher
+from .batching import SearchBatcher
 from .error_responses import ApiError
 from .security import Limits
 
@@ -37,7 +37,6 @@ class ServerState:
     ready: threading.Event = field(default_factory=threading.Event)
     warmup_error: str | None = None
     batcher: SearchBatcher = field(default_factory=SearchBatcher)
-    encoders: dict[str, QueryEncoder] = field(default_factory=dict)
     #: A random id per app, sent with every search answer (the CLI checks it: server/discovery.py).
     instance: str = field(default_factory=lambda: secrets.token_hex(16))
 

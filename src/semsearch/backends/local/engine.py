@@ -25,7 +25,19 @@ from ...errors import DuplicateIdError, NotACollectionError
 from ...filters import Node, matches, to_sql
 from ...index import DEFAULT_SPEC
 from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
-from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from ...types import (
+    Candidate,
+    ChunkRow,
+    Document,
+    DocumentRow,
+    FileState,
+    RetrievalPlan,
+    Retrieved,
+    Scope,
+    StoredChunk,
+    TermStatistics,
+)
+from ..retrieval import candidate_chunks, vectors_wanted
 from . import fts, reembedding
 from .bm25 import MemoryBM25
 from .facets import MemoryFacets, matching_document_rowids
@@ -331,7 +343,38 @@ class LocalEngine:
                 yield list(rows.values())
                 last = docs[-1][0]
 
-    # -- candidates -----------------------------------------------------------------------
+    # -- the search path -----------------------------------------------------------------
+    def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:
+        """One search's candidates and what the stages read, from one read of each structure: the
+        filter resolved once, the vector index and BM25 searched for every query, then the asked
+        vectors and chunks of all queries' candidates in one store read each."""
+        n = plan.queries
+        scope = self.scope(plan.where)
+        if scope.empty or n == 0:
+            return [Retrieved() for _ in range(n)]
+        none: list[list[Candidate]] = [[] for _ in range(n)]
+        dense = self.dense_candidates(plan.vectors, plan.dense, scope) if plan.dense and plan.vectors is not None \
+            else none
+        lexical = self.lexical_candidates(plan.texts, plan.lexical, scope) if plan.lexical and plan.texts is not None \
+            else none
+        out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
+        if plan.statistics and plan.texts is not None:
+            for text, r in zip(plan.texts, out):
+                if r.lexical and text:
+                    r.statistics = self.term_statistics(tokenize(text), r.lexical[0].chunk_id)
+        wanted = vectors_wanted(out, plan.vectors_of)
+        if wanted:
+            ids, vecs = self.vectors(np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
+            found = dict(zip(ids.tolist(), vecs))
+            for r in out:
+                r.vectors = {c: found[c] for c in candidate_chunks(r, plan.vectors_of) if c in found}
+        if plan.chunks:
+            chunks = self.chunks(sorted({c for r in out for c in candidate_chunks(r, "all")}))
+            for r in out:
+                r.chunks = {c: chunks[c] for c in candidate_chunks(r, "all") if c in chunks}
+        return out
+
+    # -- candidates (the roles retrieve combines) ----------------------------------------
     def scope(self, where: Node | None) -> LocalScope:
         if where is None:
             return LocalScope()

@@ -90,15 +90,20 @@ def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str,
     return out
 
 
-def bm25_search(client: Any, name: str, text: str, n: int, expr: str, consistency: str) -> list[Candidate]:
-    """The n best documents for a query by Milvus' BM25 (scores positive, higher is better)."""
+def bm25_search(client: Any, name: str, text: str, n: int, expr: str, consistency: str,
+                rows: dict[int, StoredChunk] | None = None) -> list[Candidate]:
+    """The n best documents for a query by Milvus' BM25 (scores positive, higher is better); with
+    ``rows``, every chunk returned is put there with its fields."""
     fetch = min(MAX_TOPK, n * 2)
     while True:
         res = with_retries(partial(
             client.search, name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
-            search_params={"metric_type": "BM25"}, output_fields=["doc_id"], consistency_level=consistency),
-            "search BM25")
+            search_params={"metric_type": "BM25"}, output_fields=CHUNK_FIELDS if rows is not None else ["doc_id"],
+            consistency_level=consistency), "search BM25")
         hits = list(res[0])
+        if rows is not None:
+            for h in hits:
+                rows[hit_key(h)] = stored_chunk(hit_key(h), h["entity"])
         # Milvus Lite reports BM25 as a negated distance; a cluster as the (positive) score.
         if any(h["distance"] < 0 for h in hits):
             hits = [dict(h, distance=-h["distance"]) for h in hits]

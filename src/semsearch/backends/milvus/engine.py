@@ -24,7 +24,18 @@ import numpy as np
 from ...errors import DuplicateIdError, InvalidInputError, NotACollectionError
 from ...filters import Node
 from ...lexical import tokenize
-from ...types import Candidate, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
+from ...types import (
+    Candidate,
+    Document,
+    DocumentRow,
+    FileState,
+    RetrievalPlan,
+    Retrieved,
+    Scope,
+    StoredChunk,
+    TermStatistics,
+)
+from ..retrieval import candidate_chunks, vectors_wanted
 from . import reembedding, scans
 from .candidates import CHUNK_FIELDS, RecentChunks, bm25_search, dense_search, documents_containing, stored_chunk
 from .client import connect, new_pks, parts, query_all, with_retries
@@ -372,7 +383,42 @@ class MilvusEngine:
         """The Milvus expression for a parsed filter ("" for none); text conditions resolved here."""
         return compile_filter(node, partial(documents_containing, self._query_all, self.docs_name))
 
-    # -- candidates -----------------------------------------------------------------------
+    # -- the search path -----------------------------------------------------------------
+    def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:
+        """One search in as few round trips as Milvus allows: a check that the embedding set is
+        still the one opened, one vector search for every query, one BM25 search per query (both
+        return their chunks' fields), and one read of the stored vectors the plan asks for."""
+        n = plan.queries
+        scope = self.scope(plan.where)
+        if scope.empty or n == 0:
+            return [Retrieved() for _ in range(n)]
+        rows: dict[int, StoredChunk] = {}
+        dense: list[list[Candidate]] = [[] for _ in range(n)]
+        if plan.dense and plan.vectors is not None:
+            reembedding.check_current(self)
+            dense = dense_search(self.client, self.name, plan.vectors, plan.dense, scope.expr,
+                                 self.index.search_params, self.consistency, rows)
+        lexical: list[list[Candidate]] = [[] for _ in range(n)]
+        if plan.lexical and plan.texts is not None:
+            lexical = [bm25_search(self.client, self.name, text, plan.lexical, scope.expr, self.consistency, rows)
+                       for text in plan.texts]
+        self.recent.remember(rows)
+        out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
+        for r in out:  # every candidate's chunk came with the searches: the stages get them all
+            r.chunks = {c: rows[c] for c in candidate_chunks(r, "all") if c in rows}
+            if plan.statistics and r.lexical and (best := rows.get(r.lexical[0].chunk_id)) is not None:
+                # Milvus does not expose per-term document frequencies: every term weighs the same
+                # (total 0); the hit's terms come from its text, tokenized as locally.
+                r.statistics = TermStatistics({}, 0, set(tokenize(best.text)))
+        wanted = vectors_wanted(out, plan.vectors_of)
+        if wanted:
+            ids, vecs = self.vectors(np.asarray(wanted, dtype=np.int64))
+            found = dict(zip(ids.tolist(), vecs))
+            for r in out:
+                r.vectors = {c: found[c] for c in candidate_chunks(r, plan.vectors_of) if c in found}
+        return out
+
+    # -- candidates (the roles retrieve combines) ----------------------------------------
     def scope(self, where: Node | None) -> MilvusScope:
         expr = self._expression(where)
         return MilvusScope(empty=expr == "false", expr=expr)
