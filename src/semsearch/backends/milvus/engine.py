@@ -138,8 +138,15 @@ class MilvusEngine:
             with_retries(lambda: self.client.load_collection(self.name), "load the collection")
 
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
-                progress: Callable[[int, int], None] | None = None) -> reembedding.ReindexReport:
-        """A new chunk collection filled with the new vectors, then swapped in by renames (:mod:`.reembedding`)."""
+                progress: Callable[[int, int], None] | None = None,
+                split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> reembedding.ReindexReport:
+        """A new chunk collection filled with the new vectors, then swapped in by renames (:mod:`.reembedding`).
+
+        Raises:
+            InvalidInputError: ``split`` (re-chunking) was asked: not supported here; nothing is changed.
+        """
+        if split is not None:
+            raise reembedding.rechunking_refused(self, target)
         return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
 
     def reload(self) -> None:
