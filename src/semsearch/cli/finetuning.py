@@ -11,6 +11,7 @@ import typer
 
 from ..errors import OptionRequiredError
 from .common import _fail, _run, app, err, out
+from .pipes import print_table
 
 if TYPE_CHECKING:
     from ..finetune.run import FinetuneResult
@@ -177,7 +178,7 @@ def _print_scores(result: FinetuneResult) -> None:
             if gain is not None and metric == gain.metric and gain.low is not None and gain.high is not None:
                 interval = f"{gain.low:+.4f} to {gain.high:+.4f}"
             table.add_row(name, metric, f"{value:.4f}", f"{new:.4f}", f"{new - value:+.4f}", interval)
-    out.print(table)
+    print_table(out, table)
     resumed = f", resumed at step {result.resumed_from_step}" if result.resumed_from_step else ""
     err.print(f"{result.steps} steps, best at step {result.best_step}{resumed}; {result.seconds:.0f}s in all",
               highlight=False)
