@@ -25,17 +25,7 @@ from ...errors import DuplicateIdError, NotACollectionError
 from ...filters import Node, matches, to_sql
 from ...index import DEFAULT_SPEC
 from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
-from ...types import (
-    Candidate,
-    ChunkRow,
-    Document,
-    DocumentRow,
-    FileState,
-    ReindexReport,
-    Scope,
-    StoredChunk,
-    TermStatistics,
-)
+from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
 from . import fts, rechunking, reembedding
 from .bm25 import MemoryBM25
 from .facets import MemoryFacets, matching_document_rowids
@@ -139,12 +129,9 @@ class LocalEngine:
 
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
                 progress: Callable[[int, int], None] | None = None,
-                split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> ReindexReport:
-        """A staged embedding set, resumable, swapped in by one transaction (:mod:`.reembedding`); with
-        ``split``, staged chunk rows cut again from the stored text (:mod:`.rechunking`)."""
-        if split is not None:
-            return rechunking.rechunk(self, target, split, encode, batch=batch, progress=progress)
-        return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
+                split: rechunking.Split | None = None) -> reembedding.ReindexReport:
+        """A staged set swapped in by one transaction (:mod:`.reembedding`; re-chunked: :mod:`.rechunking`)."""
+        return rechunking.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
         self._opened()

@@ -33,6 +33,7 @@ import numpy as np
 from ...errors import CollectionBusyError, InvalidInputError
 from ...lexical import index_text
 from ...types import ReindexReport
+from . import reembedding
 from .reembedding import PENDING, STAGED_CHUNKS, check_recorded, commit_new_set, drop_staging, identity, manifest_value
 
 if TYPE_CHECKING:
@@ -51,6 +52,15 @@ _UNSTAGED = (
     "SELECT rowid, text FROM documents WHERE rowid > ? AND rowid NOT IN (SELECT doc FROM rechunked_documents) "
     "ORDER BY rowid LIMIT ?"
 )
+
+
+def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
+            batch: int = 4096, progress: Callable[[int, int], None] | None = None,
+            split: Split | None = None) -> ReindexReport:
+    """:func:`rechunk` with ``split``, else :func:`.reembedding.reembed` (the chunks stay as they are)."""
+    if split is None:
+        return reembedding.reembed(engine, target, encode, batch=batch, progress=progress)
+    return rechunk(engine, target, split, encode, batch=batch, progress=progress)
 
 
 def rechunk(engine: LocalEngine, target: Mapping[str, Any], split: Split, encode: Callable[[list[str]], np.ndarray],

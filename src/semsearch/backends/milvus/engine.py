@@ -140,14 +140,8 @@ class MilvusEngine:
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
                 progress: Callable[[int, int], None] | None = None,
                 split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> reembedding.ReindexReport:
-        """A new chunk collection filled with the new vectors, then swapped in by renames (:mod:`.reembedding`).
-
-        Raises:
-            InvalidInputError: ``split`` (re-chunking) was asked: not supported here; nothing is changed.
-        """
-        if split is not None:
-            raise reembedding.rechunking_refused(self, target)
-        return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
+        """A new chunk collection, swapped in by renames (:mod:`.reembedding`); re-chunking is refused."""
+        return reembedding.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
         self.manifest = read_manifest(self.client, self.name, self.uri)

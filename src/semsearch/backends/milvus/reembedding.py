@@ -102,8 +102,15 @@ def rechunking_refused(engine: MilvusEngine, target: Mapping[str, Any]) -> Inval
 
 
 def reembed(engine: MilvusEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
-            batch: int = 4096, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
-    """Copy every chunk into a new chunk collection with ``encode``'s vectors, then swap (module docstring)."""
+            batch: int = 4096, progress: Callable[[int, int], None] | None = None,
+            split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> ReindexReport:
+    """Copy every chunk into a new chunk collection with ``encode``'s vectors, then swap (module docstring).
+
+    Raises:
+        InvalidInputError: ``split`` asks to cut the documents again (see :func:`rechunking_refused`).
+    """
+    if split is not None:
+        raise rechunking_refused(engine, target)
     assert engine.manifest is not None
     client, name, new = engine.client, engine.name, staging_name(engine.name)
     dim = int(target["dimension"])
