@@ -170,6 +170,8 @@ def test_reindex_chunk_size_alone_re_chunks_with_the_same_model(make, tiny_model
         with pytest.raises(InvalidInputError, match="re-chunking a Milvus collection is not supported"):
             col.reindex(chunk_size=20)
         return
+    with pytest.raises(InvalidInputError, match=r"chunks at 62 tokens, not 20; .*`semsearch reindex --chunk-size 20`"):
+        Collection(col.path, chunk_size=20)
     report = col.reindex(chunk_size=20, chunk_overlap=0)
     assert report.rechunked and (report.model, col.manifest["chunk_size"], col.manifest["chunk_overlap"]) == (
         str(Path(tiny_model_dir).resolve()), 20, 0)
