@@ -443,21 +443,23 @@ def test_the_reindex_that_index_model_recommends_works_for_a_model_that_reads_le
     docs.mkdir()
     (docs / "lighthouse.txt").write_text(LONG)
     (docs / "beach.txt").write_text(SENTENCES[0])
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
     folder = tmp_path / "col"
-    env = {**os.environ, "PYTHONPATH": SRC}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "semsearch.cli", *a], capture_output=True, text=True,  # noqa: E731
-                                    env=env, timeout=600)
-    assert run("index", str(docs), "-c", str(folder), "--no-progress").returncode == 0  # MiniLM, 254-token chunks
+    run = lambda *a: CliRunner().invoke(app, list(a))  # noqa: E731
+    assert run("index", str(docs), "-c", str(folder), "--no-progress").exit_code == 0  # MiniLM, 254-token chunks
     refused = run("index", str(docs), "-c", str(folder), "--model", str(tiny_model_dir), "--no-progress")
-    assert refused.returncode != 0
+    assert refused.exit_code != 0
     recommended = f"semsearch reindex --model {tiny_model_dir}"
     assert recommended in " ".join(refused.stderr.split())
     done = run(*recommended.split()[1:], "-c", str(folder), "--no-progress")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     assert "re-chunked 2 document(s) from their stored text into " in done.stdout
     assert "of at most 62 tokens (were 254: " in done.stdout
     again = run("index", str(docs), "-c", str(folder), "--model", str(tiny_model_dir), "--no-progress")
-    assert again.returncode == 0, again.stderr
+    assert again.exit_code == 0, again.output
     info = json.loads(run("info", "-c", str(folder), "--json").stdout)
     assert (info["dimension"], info["chunk_size"], info["documents"]) == (32, 62, 2)
 
