@@ -119,3 +119,63 @@ def test_model_variants_and_their_cache_folders(tmp_path):
     assert variant_folder(tmp_path, small).name.startswith("tuned-")
     with pytest.raises(InvalidInputError, match="positive"):
         parse_models("default@0")
+
+
+# -- in a pipe ---------------------------------------------------------------------------------
+
+
+def test_eval_in_a_pipe_reports_progress_on_stderr_and_prints_whole_tables(beir_dir, tmp_path, tiny_model_dir,
+                                                                          minilm_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, "-m", "semsearch.cli", "eval", str(beir_dir), "-c", str(tmp_path / "cols"), "--models",
+         f"default,{tiny_model_dir}", "--compare", "dense,hybrid"],
+        capture_output=True, text=True, env=env, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    # Every step is announced on stderr as it starts: nothing is silent for the length of a search.
+    for model in ("default", str(tiny_model_dir)):
+        assert f"{model}: opening (or indexing 48 documents into) " in done.stderr
+        for method in ("dense", "hybrid"):
+            assert f"{model}: {method}: searching 6 queries ..." in done.stderr
+    # The table is whole: no cell cut to fit 80 columns, and every metric is there.
+    assert "…" not in done.stdout
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert ["default", "dense"] == next(r[:2] for r in rows if r[:1] == ["default"])
+    header = next(r for r in rows if r[:2] == ["model", "method"])
+    assert {"ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"} <= set(header)
+
+
+def test_a_heartbeat_says_which_step_still_runs_until_it_is_done():
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from semsearch.cli.pipes import Heartbeat
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=200)
+    beat = Heartbeat(console, every=0.01)
+    with beat:
+        beat.step("hybrid: searching 1,000 queries")
+        seen = threading.Event()
+        for _ in range(2000):  # until the background thread has spoken (a wait for an event, not a timing)
+            if "still running" in stream.getvalue():
+                seen.set()
+                break
+            threading.Event().wait(0.01)
+        beat.done()
+    lines = stream.getvalue().splitlines()
+    assert seen.is_set() and lines[0] == "hybrid: searching 1,000 queries ..."
+    assert all(re.fullmatch(r"hybrid: searching 1,000 queries: still running, \d+s so far", line) for line in lines[1:])
+    quiet = io.StringIO()
+    with Heartbeat(Console(file=quiet), enabled=False) as off:
+        off.step("nothing to say")
+        off.tick()
+    assert quiet.getvalue() == ""

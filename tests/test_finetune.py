@@ -12,7 +12,7 @@ pytest.importorskip("datasets", reason="fine-tuning needs datasets and accelerat
 pytest.importorskip("accelerate", reason="fine-tuning needs datasets and accelerate (pip install semsearch[finetune])")
 
 from semsearch import Collection
-from semsearch.errors import InvalidInputError, MissingPathError
+from semsearch.errors import InvalidInputError, MissingPathError, OptionRequiredError
 from semsearch.finetune import CARD_JSON, finetune, read_card
 
 WORDS = ["apple", "river", "mountain", "guitar", "planet", "engine", "garden", "castle", "winter", "forest", "ocean",
@@ -242,7 +242,7 @@ def test_a_beir_folder_without_qrels_says_what_is_missing(tmp_path):
 def test_other_bad_arguments(tmp_path, pairs):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
-    with pytest.raises(InvalidInputError, match="already exists.*overwrite"):
+    with pytest.raises(InvalidInputError, match="taken holds files that semsearch finetune did not write"):
         finetune(pairs, tmp_path / "taken")
     with pytest.raises(MissingPathError, match="no such file or folder"):
         finetune(tmp_path / "nothing.jsonl", tmp_path / "model")
@@ -326,3 +326,90 @@ def test_a_killed_cli_run_continues_from_its_checkpoint(tmp_path, pairs, tiny_mo
     payload = json.loads(done.stdout)
     assert payload["resumed_from_step"] >= 2 and payload["steps"] == 12
     assert (out / CARD_JSON).is_file()
+
+
+# -- what --overwrite may replace -----------------------------------------------------------
+
+
+def test_overwrite_never_deletes_a_folder_finetune_did_not_write(tmp_path, pairs):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "important.txt").write_text("my notes")
+    with pytest.raises(InvalidInputError, match=r"mine holds files that semsearch finetune did not write "
+                                                r"\(important.txt; no semsearch_finetune.json\).*nothing was touched"):
+        finetune(pairs, mine, overwrite=True)
+    assert (mine / "important.txt").read_text() == "my notes" and not (tmp_path / "mine.partial").exists()
+    # Nor the folder a run keeps its unfinished work in, when something else is there.
+    (tmp_path / "model.partial").mkdir()
+    (tmp_path / "model.partial" / "draft.txt").write_text("keep")
+    with pytest.raises(InvalidInputError, match="model.partial is where finetune keeps an unfinished run"):
+        finetune(pairs, tmp_path / "model", restart=True)
+    assert (tmp_path / "model.partial" / "draft.txt").read_text() == "keep"
+
+
+def test_overwrite_replaces_only_a_previous_finetune_model(tmp_path, pairs, tiny_model_dir):
+    out = tmp_path / "model"
+    (tmp_path / "model.old").mkdir()  # a user's folder beside it, named like a backup
+    (tmp_path / "model.old" / "keep.txt").write_text("keep")
+    first = finetune(pairs, out, base_model=str(tiny_model_dir), epochs=1, **FAST)
+    with pytest.raises(OptionRequiredError, match="already holds a fine-tuned model.*pass overwrite=True"):
+        finetune(pairs, out, base_model=str(tiny_model_dir), epochs=1, **FAST)
+    second = finetune(pairs, out, base_model=str(tiny_model_dir), epochs=1, overwrite=True, **{**FAST, "seed": 4})
+    assert read_card(out)["created"] >= first.card["created"] and read_card(out)["settings"]["seed"] == 4
+    assert second.model_dir == out and (tmp_path / "model.old" / "keep.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.old", "pairs.jsonl"]
+
+
+def test_cli_overwrite_errors_name_the_cli_option(tmp_path, pairs):
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "important.txt").write_text("my notes")
+    r = CliRunner().invoke(app, ["finetune", str(pairs), "--out", str(mine), "--overwrite"])
+    assert r.exit_code == 1 and "finetune did not write" in r.output and "overwrite=" not in r.output
+    assert (mine / "important.txt").read_text() == "my notes"
+    made = tmp_path / "made"  # what a previous finetune leaves: its card
+    made.mkdir()
+    (made / CARD_JSON).write_text(json.dumps({"card_version": 1, "base_model": "m"}))
+    r = CliRunner().invoke(app, ["finetune", str(pairs), "--out", str(made)])
+    message = " ".join(r.output.split())
+    assert r.exit_code == 1 and "already holds a fine-tuned model" in message
+    assert "pass --overwrite to replace it" in message and "overwrite=True" not in message
+
+
+# -- a verdict on few held-out queries ----------------------------------------------------------
+
+
+def test_too_few_queries_to_hold_out_five_are_refused(tmp_path):
+    path = write_pairs(tmp_path / "six.jsonl", n=6)
+    with pytest.raises(InvalidInputError, match=r"only 6 distinct queries; fine-tuning needs at least 7 \(5 are held"):
+        finetune(path, tmp_path / "model", base_model="/nonexistent/model/never/loaded")
+
+
+def test_a_small_held_out_set_warns_and_reports_the_interval_of_the_gain(tmp_path, tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    pairs = write_pairs(tmp_path / "few.jsonl", n=14)  # 10% held out would be 1 query: 5 are
+    out = tmp_path / "model"
+    r = CliRunner().invoke(app, ["finetune", str(pairs), "--out", str(out), "--model", str(tiny_model_dir),
+                                 "--batch-size", "16", "--mini-batch-size", "8", "--lr", "1e-3", "--heldout", "0.1",
+                                 "--no-progress"])
+    assert r.exit_code == 0, r.output
+    card = read_card(out)
+    heldout = card["evaluation"]["heldout"]
+    gain = heldout["ndcg@10_gain"]
+    assert heldout["queries"] == gain["queries"] == 5
+    assert gain["gain"] == pytest.approx(heldout["after"]["ndcg@10"] - heldout["before"]["ndcg@10"], abs=1e-9)
+    assert gain["low"] <= gain["gain"] <= gain["high"] and gain["confidence"] == 0.95
+    assert card["verdict"] == gain["verdict"] and gain["method"].startswith("paired bootstrap")
+    assert card["warnings"] and "rests on only 5 held-out queries (fewer than 30)" in card["warnings"][0]
+    readme = (out / "README.md").read_text()
+    assert "95% interval" in readme and "Warning: the verdict rests on only 5 held-out queries" in readme
+    output = " ".join(r.output.split())
+    assert "95% interval" in output and "warning: the verdict rests on only 5 held-out queries" in output
+    assert f"{gain['low']:+.4f} to {gain['high']:+.4f}" in output

@@ -117,15 +117,89 @@ def test_reindex_removes_the_old_set(make, tiny_model_dir, minilm_path):
         assert not {n for n in names if n.startswith(col.name + "__") and n.endswith(("reembed", "retired"))}
 
 
-def test_a_model_that_reads_less_than_the_chunks_is_refused(make, tiny_model_dir, minilm_path):
+LONG = (
+    "The lighthouse keeper climbed the spiral stairs every evening to light the lamp. "
+    "Ships far out at sea watched for its beam to steer clear of the rocks below the cliff. "
+    "In winter the storms rattled the windows and salt spray froze on the iron railing. "
+    "His daughter kept a logbook of every vessel that passed, with its flag and its cargo. "
+    "Years later the logbook was found in an attic and given to the maritime museum of the town, "
+    "where visitors can still read the careful handwriting about schooners, steamers and a zeppelin."
+)
+
+
+def test_a_model_that_reads_less_than_the_chunks_re_chunks_the_collection(make, tiny_model_dir):
+    """A fine-tuned model with a shorter max_seq_length: reindex cuts the documents again (local)."""
     col = make()  # MiniLM: chunks of up to 254 tokens; the tiny model reads 62
-    col.add(SENTENCES, ids=IDS)
-    with pytest.raises(InvalidInputError, match=r"chunk_size 254 .* reads \(62 tokens\)"):
-        col.reindex(model=str(tiny_model_dir))
-    with pytest.raises(InvalidInputError, match="needs a model, dimensions or an index"):
-        col.reindex()
-    assert (col.manifest["model"], col.dimension) == (MINILM, 384)
-    assert col.search(BEACH, k=1)[0].id == "s0"
+    col.add([*SENTENCES, LONG], ids=[*IDS, "long"])
+    assert col.engine.chunk_count() == 8
+    if make.backend == "milvus":
+        with pytest.raises(InvalidInputError, match=r"re-chunking a Milvus collection is not supported.*migrate"):
+            col.reindex(model=str(tiny_model_dir))
+        assert (col.manifest["model"], col.dimension, col.manifest["chunk_size"]) == (MINILM, 384, 254)
+        assert col.search(BEACH, k=1)[0].id == "s0"
+        return
+    with pytest.raises(InvalidInputError, match=r"chunk_size 100 is more than .* reads \(62 tokens\)"):
+        col.reindex(model=str(tiny_model_dir), chunk_size=100)
+    report = col.reindex(model=str(tiny_model_dir), batch_chunks=3)
+    assert report.changed and report.rechunked and report.chunk_size == 62
+    assert (col.manifest["chunk_size"], col.manifest["chunk_overlap"]) == (62, 31 * 62 // 254)
+    tiny = Embedder(str(tiny_model_dir), expect_dimension=32)
+    pieces = col.engine.chunks(col.engine.chunk_ids_of(["long"])["long"])
+    assert len(pieces) >= 2 and max(tiny.count_tokens([p.text for p in pieces.values()])) <= 62
+    assert report.chunks == col.engine.chunk_count() == 7 + len(pieces)
+    # The vectors are the tiny model's of the new chunks, and the lexical index holds the new chunks.
+    got = col.engine.vectors(np.array(sorted(pieces)))[1]
+    np.testing.assert_allclose(got, tiny.encode_documents([pieces[i].text for i in sorted(pieces)]), atol=2e-3)
+    hit = col.search("zeppelin schooners", k=1, mode="lexical")[0]
+    assert hit.id == "long" and "zeppelin" in hit.text and hit.text != LONG
+    assert col.verify()["consistent"]
+    col.add(LONG + " A second copy.", ids="long2")  # writes cut at the new size too
+    assert len(col.engine.chunk_ids_of(["long2"])["long2"]) >= 2
+    # The same chunks as a collection indexed with that chunking from the start.
+    fresh = make(model=str(tiny_model_dir), chunk_size=62, chunk_overlap=31 * 62 // 254)
+    fresh.add(LONG, ids="long")
+    assert [(c.start, c.end) for c in fresh.engine.chunks(fresh.engine.chunk_ids_of(["long"])["long"]).values()] \
+        == [(c.start, c.end) for c in pieces.values()]
+
+
+def test_reindex_chunk_size_alone_re_chunks_with_the_same_model(make, tiny_model_dir):
+    col = make(model=str(tiny_model_dir))
+    col.add([*SENTENCES, LONG], ids=[*IDS, "long"])
+    before = len(col.engine.chunk_ids_of(["long"])["long"])
+    if make.backend == "milvus":
+        with pytest.raises(InvalidInputError, match="re-chunking a Milvus collection is not supported"):
+            col.reindex(chunk_size=20)
+        return
+    with pytest.raises(InvalidInputError, match=r"chunks at 62 tokens, not 20; .*`semsearch reindex --chunk-size 20`"):
+        Collection(col.path, chunk_size=20)
+    report = col.reindex(chunk_size=20, chunk_overlap=0)
+    assert report.rechunked and (report.model, col.manifest["chunk_size"], col.manifest["chunk_overlap"]) == (
+        str(Path(tiny_model_dir).resolve()), 20, 0)
+    assert len(col.engine.chunk_ids_of(["long"])["long"]) > before
+    assert not col.reindex(chunk_size=20, chunk_overlap=0).changed
+
+
+def test_an_error_inside_the_re_chunk_swap_leaves_the_old_collection(tmp_path, tiny_model_dir, monkeypatch):
+    from semsearch.backends.local import rechunking
+
+    with Collection(tmp_path / "col", model=str(tiny_model_dir)) as col:
+        col.add([*SENTENCES, LONG], ids=[*IDS, "long"])
+        before = {c: (s.doc_id, s.start, s.end) for c, s in col.engine.chunks(range(1, 100)).items()}
+
+        def killed(*args, **kwargs):  # the old chunks are deleted and the new ones inserted, uncommitted
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(rechunking, "commit_new_set", killed)
+        with pytest.raises(KeyboardInterrupt):
+            col.reindex(chunk_size=20)
+        monkeypatch.undo()
+    with Collection(tmp_path / "col") as col:
+        assert col.manifest["chunk_size"] == 62 and col.info()["reindex_pending"]["chunk_size"] == 20
+        assert {c: (s.doc_id, s.start, s.end) for c, s in col.engine.chunks(range(1, 100)).items()} == before
+        assert col.search("zeppelin", k=1, mode="lexical")[0].id == "long"
+        report = col.reindex(chunk_size=20)  # resumes: every document was staged already
+        assert report.encoded == 0 and report.resumed == report.chunks > len(before)
+        assert col.verify()["consistent"]
 
 
 def test_the_same_model_and_dimension_is_not_re_encoded(make, minilm_path):
@@ -218,6 +292,41 @@ def test_a_kill_during_the_re_encode_leaves_the_old_set_serving_and_a_rerun_resu
         got, want = dense_scores(col, Embedder(minilm_path, expect_dimension=384), BEACH)
         np.testing.assert_allclose(got[:7], want[:7], atol=2e-3)
         assert col.verify()["consistent"]
+
+
+def test_a_kill_during_a_re_chunk_leaves_the_old_collection_and_a_rerun_resumes(tmp_path, tiny_model_dir):
+    folder = tmp_path / "col"
+    texts = [f"{a} {b}" for a, b in zip(_texts(300), reversed(_texts(300)))]  # ~40 tokens: two chunks of 20
+    ids = [f"r{i}" for i in range(300)]
+    with Collection(folder, model=str(tiny_model_dir)) as col:
+        col.add(texts, ids=ids)
+        col.flush()
+        before = [(h.id, round(h.score, 5)) for h in col.search("the glacier and the comet", k=5)]
+    _reindex_until_killed(["--chunk-size", "20", "--batch", "8", "-c", str(folder), "--no-progress"], batches=3)
+
+    with Collection(folder) as col:  # the old chunks serve as before
+        assert (col.manifest["chunk_size"], col.engine.chunk_count()) == (62, 300)
+        assert [(h.id, round(h.score, 5)) for h in col.search("the glacier and the comet", k=5)] == before
+        pending = col.info()["reindex_pending"]
+        assert pending["chunk_size"] == 20 and pending["staged_chunks"] >= 8
+        col.add(LONG, ids="between")  # written with the old chunking while the run is interrupted
+        report = col.reindex(chunk_size=20, batch_chunks=64)
+        assert report.rechunked and report.resumed == pending["staged_chunks"]
+        assert report.resumed + report.encoded == report.chunks == col.engine.chunk_count()
+        assert col.verify()["consistent"]
+        got = {d: [(c.start, c.end) for c in col.engine.chunks(cs).values()]
+               for d, cs in col.engine.chunk_ids_of([*ids, "between"]).items()}
+    # Exactly the chunks and vectors of a collection indexed at that size from the start.
+    with Collection(tmp_path / "fresh", model=str(tiny_model_dir), chunk_size=20, chunk_overlap=62 // 8 * 20 // 62) \
+            as fresh:
+        fresh.add([*texts, LONG], ids=[*ids, "between"])
+        want = {d: [(c.start, c.end) for c in fresh.engine.chunks(cs).values()]
+                for d, cs in fresh.engine.chunk_ids_of([*ids, "between"]).items()}
+        fresh_vectors = fresh.engine.vectors(np.array(fresh.engine.chunk_ids_of(["r7"])["r7"]))[1]
+    assert got == want and len(got["r7"]) >= 2
+    with Collection(folder) as col:
+        stored = col.engine.vectors(np.array(col.engine.chunk_ids_of(["r7"])["r7"]))[1]
+    np.testing.assert_allclose(stored, fresh_vectors, atol=2e-3)
 
 
 def test_milvus_a_kill_during_the_re_encode_leaves_the_old_set_serving(tmp_path, tiny_model_dir, minilm_path):
@@ -326,6 +435,33 @@ def test_cli_reindex_model_and_info(tmp_path, tiny_model_dir, minilm_path):
     assert events[-1]["previous"].startswith(MINILM)
     nothing = run("reindex", "-c", str(folder))
     assert nothing.returncode == 1 and "nothing to do" in nothing.stderr
+
+
+def test_the_reindex_that_index_model_recommends_works_for_a_model_that_reads_less(tmp_path, minilm_path,
+                                                                                    tiny_model_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "lighthouse.txt").write_text(LONG)
+    (docs / "beach.txt").write_text(SENTENCES[0])
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    folder = tmp_path / "col"
+    run = lambda *a: CliRunner().invoke(app, list(a))  # noqa: E731
+    assert run("index", str(docs), "-c", str(folder), "--no-progress").exit_code == 0  # MiniLM, 254-token chunks
+    refused = run("index", str(docs), "-c", str(folder), "--model", str(tiny_model_dir), "--no-progress")
+    assert refused.exit_code != 0
+    recommended = f"semsearch reindex --model {tiny_model_dir}"
+    assert recommended in " ".join(refused.stderr.split())
+    done = run(*recommended.split()[1:], "-c", str(folder), "--no-progress")
+    assert done.exit_code == 0, done.output
+    assert "re-chunked 2 document(s) from their stored text into " in done.stdout
+    assert "of at most 62 tokens (were 254: " in done.stdout
+    again = run("index", str(docs), "-c", str(folder), "--model", str(tiny_model_dir), "--no-progress")
+    assert again.exit_code == 0, again.output
+    info = json.loads(run("info", "-c", str(folder), "--json").stdout)
+    assert (info["dimension"], info["chunk_size"], info["documents"]) == (32, 62, 2)
 
 
 def test_reopening_with_another_model_names_reindex(tmp_path, minilm_path, tiny_model_dir):

@@ -64,7 +64,8 @@ class Engine(Protocol):
         """Record extra keys in the manifest (e.g. what an evaluation corpus was)."""
 
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
-                progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+                progress: Callable[[int, int], None] | None = None,
+                split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> ReindexReport:
         """Replace every chunk's embedding by ``encode(chunk texts)`` and the manifest's model keys
         by ``target`` (model, dimension, model_dimension, prompts, max_seq_length; optionally index).
 
@@ -74,6 +75,11 @@ class Engine(Protocol):
         the derived index is rebuilt and the old vectors removed. ``progress(done, total)`` after
         each batch. Other processes that opened the collection before the swap then get
         EmbeddingsReplacedError.
+
+        With ``split`` (texts -> each text's chunk offsets) every document is cut again from its
+        stored text and ``target`` carries the new chunk_size and chunk_overlap: the chunk rows
+        are replaced too, under the same guarantees, and ``progress`` counts documents. An engine
+        that cannot do this raises InvalidInputError before changing anything.
         """
 
     def reload(self) -> None:

@@ -56,6 +56,23 @@ class UnsupportedOptionError(InvalidInputError):
     """A request asks for something this server does not offer (e.g. rerank without a reranker)."""
 
 
+class OptionRequiredError(InvalidInputError):
+    """Input that only an explicit option allows (e.g. an output folder that exists: ``overwrite``).
+
+    ``str()`` names the option as a Python keyword (``overwrite=True``); a door that spells
+    options otherwise shows :meth:`naming` (the command line: ``--overwrite``).
+    """
+
+    def __init__(self, template: str, option: str) -> None:
+        self.template = template
+        self.option = option
+        super().__init__(template.replace("{option}", f"{option}=True"))
+
+    def naming(self, spelled: str) -> str:
+        """The message with the option spelled as the caller's door spells it."""
+        return self.template.replace("{option}", spelled)
+
+
 class NotACollectionError(SemsearchError):
     """A folder (or Milvus name) exists but does not hold a semsearch collection, or holds none yet."""
 
@@ -131,6 +148,7 @@ __all__ = [
     "MissingPathError",
     "ModelMismatchError",
     "NotACollectionError",
+    "OptionRequiredError",
     "SemsearchError",
     "UnknownDocumentError",
     "UnreadableFileError",

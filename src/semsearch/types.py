@@ -66,7 +66,9 @@ class IndexReport:
 @dataclass
 class ReindexReport:
     """What ``Collection.reindex`` did: the model and dimension now in use, the chunks re-encoded
-    (``resumed`` of them were already encoded by an interrupted earlier run), and how long it took."""
+    (``resumed`` of them were already encoded by an interrupted earlier run), and how long it took.
+    ``rechunked``: the documents were cut again from their stored text into chunks of at most
+    ``chunk_size`` tokens (the new model reads less than the old chunks held, or another size was asked)."""
 
     model: str
     dimension: int
@@ -77,6 +79,8 @@ class ReindexReport:
     index: str = ""
     changed: bool = True
     seconds: float = 0.0
+    chunk_size: int | None = None
+    rechunked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

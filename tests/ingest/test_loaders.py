@@ -204,6 +204,49 @@ def test_corrupt_pdf_is_unreadable(tmp_path):
         load_file(path)
 
 
+def test_what_pypdf_logs_goes_into_the_files_warning_not_onto_stderr(tmp_path, make_pdf, capfd):
+    not_pdf = write(tmp_path / "notes.pdf", b"this is not a pdf at all\n")
+    with pytest.raises(UnreadableFileError, match=r"notes.pdf: cannot read this PDF \(.*; pypdf: invalid pdf header: "
+                                                  r"b'this '; EOF marker not found\); skipped"):
+        load_file(not_pdf)
+    # A file pypdf repairs is read, with one warning that names it and says what pypdf reported.
+    good = make_pdf(tmp_path / "good.pdf", ["Hello there, page one."]).read_bytes()
+    at = good.rindex(b"startxref\n") + len(b"startxref\n")
+    end = good.index(b"\n", at)
+    shifted = write(tmp_path / "shifted.pdf", good[:at] + str(int(good[at:end]) + 7).encode() + good[end:])
+    with pytest.warns(UserWarning, match=r"shifted.pdf: read in spite of problems; pypdf: incorrect startxref"):
+        [record] = load_file(shifted)
+    assert record.text == "Hello there, page one."
+    assert capfd.readouterr().err == ""
+
+
+def test_pypdf_messages_of_other_code_still_reach_logging(tmp_path, caplog):
+    import logging
+
+    with pytest.raises(UnreadableFileError):
+        load_file(write(tmp_path / "notes.pdf", b"this is not a pdf at all\n"))
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("pypdf._reader").warning("a message of someone else's pypdf use")
+    assert "a message of someone else's pypdf use" in caplog.text
+
+
+def test_cli_index_prints_one_warning_per_unreadable_pdf(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    write(docs / "notes.pdf", b"this is not a pdf at all\n")
+    write(docs / "ok.txt", "Plain text that indexes fine.")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "semsearch.cli", "index", str(docs), "-c", str(tmp_path / "col"),
+                           "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {docs / 'notes.pdf'}: cannot read this PDF")
+    assert "invalid pdf header" in lines[0]
+
+
 def test_encrypted_pdf_is_unreadable(tmp_path, make_pdf):
     import pypdf
 

@@ -17,6 +17,7 @@ from .common import (
     err,
     out,
 )
+from .pipes import print_table
 
 
 @app.command("eval")
@@ -87,6 +88,14 @@ def eval_(
     """
 
     def go() -> None:
+        from .pipes import Heartbeat
+
+        # Steps as they start, on a terminal too; "still running" lines only in a pipe or a log,
+        # where no progress bar shows (--no-progress: neither).
+        with Heartbeat(err, enabled=progress is not False, ticks=progress is True or not err.is_terminal) as beat:
+            measure(beat)
+
+    def measure(beat: Any) -> None:
         from ..evaluation import load_beir, read_questions
         from ..evaluation.runner import corpus_fingerprint, open_collection, parse_methods, run_methods
 
@@ -111,18 +120,22 @@ def eval_(
             )
         if models is not None:
             _compare_models(dataset, data, variants, folder, methods, note=note, reranker=rerank, rerank_top=rerank_top,
-                           report=report, as_json=as_json, progress=progress)
+                            report=report, as_json=as_json, progress=progress, beat=beat)
             return
         started = time.perf_counter()
+        beat.step(f"opening (or indexing {len(data.corpus):,} documents into) {folder}")
         col, reused = open_collection(data, folder, model, progress)
         n_queries = len(data.judged_queries())
         with col:
+            beat.done()
             err.print(
                 f"{'reusing' if reused else 'indexed'} {col.count()} documents in {folder} "
                 f"({time.perf_counter() - started:.1f}s); {n_queries} judged queries",
                 highlight=False,
             )
-            results = run_methods(col, data, methods, reranker=rerank, rerank_top=rerank_top, unanswerable=questions)
+            results = run_methods(col, data, methods, reranker=rerank, rerank_top=rerank_top, unanswerable=questions,
+                                  step=beat.step)
+            beat.done()
             model_name = col.manifest["model"]
         ok = [r for r in results if r.ok]
         if as_json:
@@ -172,7 +185,7 @@ def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]
                 table.add_row(r.method, *(f"{r.metrics[n]:.4f}" for n in names), f"{r.seconds:.2f}")
             else:
                 table.add_row(r.method, *("failed" if i == 0 else "-" for i in range(len(names))), "-")
-        out.print(table)
+        print_table(out, table)
     separated = [r for r in ok if r.separation is not None]
     if separated:
         table = Table(title="answerable vs unanswerable: top-1 score", title_justify="left")
@@ -186,12 +199,12 @@ def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]
             v = r.separation.verdicts
             table.add_row(r.method, f"{r.separation.auc:.3f}", f"{v.threshold:.3f}", fmt(v.precision), fmt(v.recall),
                           fmt(v.answerable_kept))
-        out.print(table)
+        print_table(out, table)
 
 
 def _compare_models(
     dataset: Path, data: Any, variants: list[Any], root: Path, methods: list[str], *, note: str | None,
-    reranker: str | None, rerank_top: int, report: Path | None, as_json: bool, progress: bool | None,
+    reranker: str | None, rerank_top: int, report: Path | None, as_json: bool, progress: bool | None, beat: Any,
 ) -> None:
     """``semsearch eval --models``: every method on every model, one table, one JSON document, one report."""
     from ..evaluation.comparison import run_models
@@ -199,13 +212,15 @@ def _compare_models(
     n_queries = len(data.judged_queries())
 
     def opened(run: Any, col: Any, folder: Path) -> None:
+        beat.done()
         n = col.count()
         how = f"{n} documents with the vectors of {run.copied_from.name} (index rebuilt)" if run.copied_from else (
             f"{'reusing' if run.reused else 'indexed'} {n} documents")
         err.print(f"{run.variant.text}: {how} in {folder}; {n_queries} judged queries", highlight=False)
 
     runs = run_models(data, variants, root, methods, progress=progress, reranker=reranker, rerank_top=rerank_top,
-                      opened=opened)
+                      opened=opened, step=beat.step)
+    beat.done()
     if as_json:
         payload = {"dataset": str(dataset), "queries": n_queries, "note": note, "models": [r.to_dict() for r in runs]}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
@@ -270,7 +285,8 @@ def _print_model_table(name: str, n_queries: int, runs: list[Any]) -> None:
 
     names = list(ok[0].metrics)
     labels = _short_labels([run.variant.text for run in runs])
-    narrow = out.width < 110 + max(map(len, labels)) and len(names) > 2
+    # A terminal narrower than the table gets the two metrics that matter most; a pipe gets them all.
+    narrow = out.is_terminal and out.width < 110 + max(map(len, labels)) and len(names) > 2
     if narrow:  # every metric does not fit beside the costs: the two that matter most (all are in --json/--report)
         names = [n for n in names if n in ("ndcg@10", "recall@100")] or names[:2]
     from rich.table import Table  # lazily: ~30 ms of start-up for every command
@@ -287,7 +303,7 @@ def _print_model_table(name: str, n_queries: int, runs: list[Any]) -> None:
             table.add_row(label, r.method, *cells, *_cost_cells(run, r).values())
         if run.error:
             table.add_row(label, "-", "failed", *("-" for _ in names[1:] + costs))
-    out.print(table)
+    print_table(out, table)
     out.print("MB: vector index memory; docs/s: indexing speed when the collection was built; ms: one query alone "
               "(median/p95); batch s: all queries in one call" + ("; every metric: a wider terminal, --json or "
               "--report" if narrow else ""), highlight=False, soft_wrap=True)

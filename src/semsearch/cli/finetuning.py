@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import OptionRequiredError
 from .common import _fail, _run, app, err, out
+from .pipes import print_table
+
+if TYPE_CHECKING:
+    from ..finetune.run import FinetuneResult
 
 
 def _dimensions(spec: str | None) -> tuple[int, ...]:
@@ -109,7 +114,8 @@ def finetune_(
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split, sampling and training.")] = 42,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace --out if it exists (only once the new model is complete)."),
+        typer.Option("--overwrite", help="Replace the model a previous finetune wrote to --out (only once the new "
+                                         "model is complete); a folder finetune did not write is never replaced."),
     ] = False,
     restart: Annotated[
         bool,
@@ -128,43 +134,71 @@ def finetune_(
 
         show_bar = err.is_terminal if progress is None else progress
         err.print(f"fine-tuning on {train} -> {out_dir}", highlight=False)
-        result = finetune(
-            train, out_dir, base_model=model, split=split, negatives=negatives, negatives_from=negatives_from,
-            range_min=range_min, range_max=range_max, relative_margin=relative_margin if relative_margin >= 0 else None,
-            heldout=heldout, eval_corpus_size=eval_corpus, evaluate_on=evaluate_on or (), loss=loss,
-            batch_size=batch_size, mini_batch_size=mini_batch_size, epochs=epochs, learning_rate=learning_rate,
-            max_pairs=max_pairs, max_seq_length=max_seq_length, matryoshka=_dimensions(matryoshka),
-            evaluations_per_epoch=evaluations, seed=seed, overwrite=overwrite, restart=restart,
-            console=err, progress=show_bar,
-        )
+        try:
+            result = finetune(
+                train, out_dir, base_model=model, split=split, negatives=negatives, negatives_from=negatives_from,
+                range_min=range_min, range_max=range_max,
+                relative_margin=relative_margin if relative_margin >= 0 else None, heldout=heldout,
+                eval_corpus_size=eval_corpus, evaluate_on=evaluate_on or (), loss=loss, batch_size=batch_size,
+                mini_batch_size=mini_batch_size, epochs=epochs, learning_rate=learning_rate, max_pairs=max_pairs,
+                max_seq_length=max_seq_length, matryoshka=_dimensions(matryoshka), evaluations_per_epoch=evaluations,
+                seed=seed, overwrite=overwrite, restart=restart, console=err, progress=show_bar,
+            )
+        except OptionRequiredError as exc:  # named as this door spells it: --overwrite, not overwrite=True
+            _fail(exc.naming(f"--{exc.option.replace('_', '-')}"))
+            return  # unreachable: _fail exits
         if as_json:
             payload = {
                 "model_dir": str(result.model_dir), "base_model": result.base_model, "improved": result.improved,
-                "before": result.before, "after": result.after, "steps": result.steps, "best_step": result.best_step,
-                "resumed_from_step": result.resumed_from_step, "seconds": round(result.seconds, 1),
-                "data": result.card["data"],
+                "verdict": result.verdict, "before": result.before, "after": result.after,
+                "gains": {name: gain.to_dict() for name, gain in result.gains.items()}, "warnings": result.warnings,
+                "steps": result.steps, "best_step": result.best_step, "resumed_from_step": result.resumed_from_step,
+                "seconds": round(result.seconds, 1), "data": result.card["data"],
             }
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
-            from rich.table import Table  # lazily: ~30 ms of start-up for every command
-            table = Table(title=f"{result.model_dir} (from {result.base_model})", title_justify="left")
-            for column in ("evaluation", "metric", "base", "fine-tuned", "change"):
-                table.add_column(column, justify="left" if column in ("evaluation", "metric") else "right")
-            for name in result.before:
-                for metric, value in result.before[name].items():
-                    new = result.after[name][metric]
-                    table.add_row(name, metric, f"{value:.4f}", f"{new:.4f}", f"{new - value:+.4f}")
-            out.print(table)
-            resumed = f", resumed at step {result.resumed_from_step}" if result.resumed_from_step else ""
-            err.print(f"{result.steps} steps, best at step {result.best_step}{resumed}; {result.seconds:.0f}s in all",
-                      highlight=False)
-        if not result.improved:
-            err.print(
-                "[yellow]warning:[/] the fine-tuned model does not beat the base model on the held-out queries; "
-                "keep using the base model (see the model card)", highlight=False,
-            )
-        else:
-            err.print(f"use it: semsearch index PATH --model {result.model_dir}  (a new collection; vectors of two "
-                      "models do not mix)", highlight=False)
+            _print_scores(result)
+        _print_verdict(result)
 
     _run(go)
+
+
+def _print_scores(result: FinetuneResult) -> None:
+    """The before/after table (the nDCG@10 row with the interval of its change) and the training summary."""
+    from rich.table import Table  # lazily: ~30 ms of start-up for every command
+
+    table = Table(title=f"{result.model_dir} (from {result.base_model})", title_justify="left")
+    for column in ("evaluation", "metric", "base", "fine-tuned", "change", "95% interval"):
+        table.add_column(column, justify="left" if column in ("evaluation", "metric") else "right")
+    for name in result.before:
+        gain = result.gains.get(name)
+        for metric, value in result.before[name].items():
+            new = result.after[name][metric]
+            interval = ""
+            if gain is not None and metric == gain.metric and gain.low is not None and gain.high is not None:
+                interval = f"{gain.low:+.4f} to {gain.high:+.4f}"
+            table.add_row(name, metric, f"{value:.4f}", f"{new:.4f}", f"{new - value:+.4f}", interval)
+    print_table(out, table)
+    resumed = f", resumed at step {result.resumed_from_step}" if result.resumed_from_step else ""
+    err.print(f"{result.steps} steps, best at step {result.best_step}{resumed}; {result.seconds:.0f}s in all",
+              highlight=False)
+
+
+def _print_verdict(result: FinetuneResult) -> None:
+    """What the numbers allow: use the model, keep the base one, or no telling (with the reasons)."""
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    gain = result.gains["heldout"]
+    if result.verdict == "better":
+        err.print(f"better on the held-out queries: nDCG@10 {gain.describe()}", highlight=False, soft_wrap=True)
+        err.print(f"use it: semsearch index PATH --model {result.model_dir}  (a new collection; vectors of two "
+                  f"models do not mix), or semsearch reindex --model {result.model_dir} -c COLLECTION",
+                  highlight=False, soft_wrap=True)
+    elif result.verdict == "no clear difference":
+        err.print(f"[yellow]warning:[/] the held-out queries cannot tell the fine-tuned model from the base model "
+                  f"(nDCG@10 {gain.describe()}: the interval holds 0); keep using the base model unless a larger "
+                  "evaluation shows a gain (see the model card)", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning:[/] the fine-tuned model does worse than the base model on the held-out queries "
+                  f"(nDCG@10 {gain.describe()}); keep using the base model (see the model card)", highlight=False,
+                  soft_wrap=True)

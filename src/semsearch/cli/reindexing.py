@@ -57,6 +57,21 @@ def reindex(
             help="Truncate a model that was not trained for it (quality drops: measure it with `semsearch eval`).",
         ),
     ] = False,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-size",
+            help="Cut every document again from its stored text into chunks of at most this many tokens (local "
+                 "collections). Without it, documents are cut again only when the new model reads fewer tokens than "
+                 "the collection's chunks hold.",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None,
+        typer.Option("--chunk-overlap", help="Tokens shared by consecutive chunks when cutting again (default: the "
+                                             "collection's, in proportion to the new chunk size).", show_default=False),
+    ] = None,
     batch: Annotated[
         int,
         typer.Option("--batch", help="Chunks encoded and committed per batch (what an interrupted run keeps).", min=1),
@@ -69,8 +84,8 @@ def reindex(
         bool,
         typer.Option(
             "--json",
-            help='Progress and the result as JSON Lines: {"event": "batch", "done", "total"} per batch, then {"event": '
-                 '"finish", ...}.',
+            help='Progress and the result as JSON Lines: {"event": "batch", "done", "total"} per batch (chunks; '
+                 'documents when re-chunking), then {"event": "finish", ...}.',
         ),
     ] = False,
     lock_timeout: LockTimeoutOpt = 60.0,
@@ -79,13 +94,14 @@ def reindex(
     token: TokenOpt = None,
 ) -> None:
     """Change a collection's vector index (rebuilt from the stored vectors), or re-encode it with
-    another model (--model) or dimension (--dimensions) from the stored text."""
+    another model (--model), dimension (--dimensions) or chunking (--chunk-size) from the stored text."""
 
     def go() -> None:
-        if index_spec is None and model is None and dimensions is None:
-            _fail("nothing to do; give --model NAME_OR_DIR, --dimensions N and/or --index SPEC")
+        rechunking = chunk_size is not None or chunk_overlap is not None
+        if index_spec is None and model is None and dimensions is None and not rechunking:
+            _fail("nothing to do; give --model NAME_OR_DIR, --dimensions N, --chunk-size N and/or --index SPEC")
         started = time.perf_counter()
-        if model is None and dimensions is None:
+        if model is None and dimensions is None and not rechunking:
             with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec, backend=backend, uri=uri,
                        token=token) as col:
                 col.flush()
@@ -97,21 +113,28 @@ def reindex(
         with _open(collection, create=False, lock_timeout=lock_timeout, precision=precision, engine=engine,
                    backend=backend, uri=uri, token=token) as col:
             before = f"{col.manifest['model']} ({col.manifest['dimension']} dimensions)"
+            chunked_at, documents = int(col.manifest["chunk_size"]), col.count()
             report = _with_progress(col, as_json, progress, model=model, dimensions=dimensions,
-                                    force_dimensions=force_dimensions, index=index_spec, batch_chunks=batch)
+                                    force_dimensions=force_dimensions, index=index_spec, chunk_size=chunk_size,
+                                    chunk_overlap=chunk_overlap, batch_chunks=batch)
         if as_json:
-            _emit("finish", **report.to_dict(), previous=before)
+            _emit("finish", **report.to_dict(), previous=before, previous_chunk_size=chunked_at)
             return
         if not report.changed:
             out.print(
-                f"{col.path} already holds {report.model} vectors of {report.dimension} dimensions; nothing re-encoded",
-                highlight=False,
+                f"{col.path} already holds {report.model} vectors of {report.dimension} dimensions in chunks of "
+                f"{report.chunk_size} tokens; nothing re-encoded", highlight=False, soft_wrap=True,
             )
             return
         resumed = f" ({report.resumed} kept from an interrupted run)" if report.resumed else ""
+        done = f"re-encoded {report.chunks} chunk(s)"
+        if report.rechunked:
+            why = "" if chunk_size is not None else f": {report.model} reads at most {report.chunk_size}"
+            done = (f"re-chunked {documents} document(s) from their stored text into {report.chunks} chunk(s) of at "
+                    f"most {report.chunk_size} tokens (were {chunked_at}{why}) and re-encoded them")
         out.print(
-            f"re-encoded {report.chunks} chunk(s) with {report.model} ({report.dimension} dimensions, was {before})"
-            f"{resumed} in {report.seconds:.1f}s; index {report.index}",
+            f"{done} with {report.model} ({report.dimension} dimensions, was {before}){resumed} in "
+            f"{report.seconds:.1f}s; index {report.index}",
             highlight=False,
             soft_wrap=True,
         )

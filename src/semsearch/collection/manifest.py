@@ -64,7 +64,7 @@ def check_reopen(manifest: dict[str, Any], where: object, *, model: str | None, 
 
     Raises:
         ModelMismatchError: another model or dimension than the collection's.
-        InvalidInputError: another chunk size (re-chunking is not supported).
+        InvalidInputError: another chunk size (:meth:`Collection.reindex` changes it).
     """
     recorded = manifest["model"]
     if model is not None and canonical_model_name(model) != recorded:
@@ -75,8 +75,9 @@ def check_reopen(manifest: dict[str, Any], where: object, *, model: str | None, 
         )
     if chunk_size is not None and chunk_size != manifest["chunk_size"]:
         raise InvalidInputError(
-            f"{where} chunks at {manifest['chunk_size']} tokens; re-chunking an existing collection "
-            "is not supported, index into a new collection to change chunk_size"
+            f"{where} chunks at {manifest['chunk_size']} tokens, not {chunk_size}; open it without a chunk size, "
+            f"re-chunk it with `semsearch reindex --chunk-size {chunk_size}` (Collection.reindex(chunk_size="
+            f"{chunk_size}); local collections), or index into a new collection"
         )
     if dimensions is not None and dimensions != manifest["dimension"]:
         raise ModelMismatchError(

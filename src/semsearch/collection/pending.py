@@ -118,8 +118,9 @@ class PendingEngine:
         self.pending.update(values)
 
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
-                progress: Callable[[int, int], None] | None = None) -> ReindexReport:
-        return self.create_now().reembed(target, encode, batch=batch, progress=progress)
+                progress: Callable[[int, int], None] | None = None,
+                split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> ReindexReport:
+        return self.create_now().reembed(target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
         if self.pending is None:

@@ -24,6 +24,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,18 @@ def run_models(
     dataset: BeirDataset, variants: list[ModelVariant], root: Path, methods: list[str], *,
     progress: bool | None = None, reranker: str | None = None, rerank_top: int = 50,
     latency_queries: int = LATENCY_QUERIES, opened: Callable[[ModelRun, Any, Path], None] | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> list[ModelRun]:
     """Index ``dataset`` with each variant (or reuse its cached collection) and run ``methods`` on it.
 
-    ``opened(run, collection, folder)`` is called once each collection is ready (to report progress).
+    ``opened(run, collection, folder)`` is called once each collection is ready, ``step(text)``
+    when a step starts (both to report progress).
     A model that cannot be loaded or indexed gets its error in its ModelRun; the others still run.
     """
+    def say(text: str, prefix: str = "") -> None:
+        if step is not None:
+            step(prefix + text)
+
     runs = []
     encoded: dict[tuple[str | None, int | None], Path] = {}
     for variant in variants:
@@ -148,6 +155,7 @@ def run_models(
             # Another index over the same model's vectors: encode once, copy, rebuild only the index.
             shutil.copytree(same_vectors, folder)
             run.copied_from = same_vectors
+        say(f"{variant.text}: opening (or indexing {len(dataset.corpus):,} documents into) {folder}")
         try:
             col, run.reused = open_collection(dataset, folder, variant.model, progress, dimensions=variant.dimensions,
                                               index=variant.index)
@@ -168,5 +176,5 @@ def run_models(
             if opened is not None:
                 opened(run, col, folder)
             run.results = run_methods(col, dataset, methods, reranker=reranker, rerank_top=rerank_top,
-                                      latency_queries=latency_queries)
+                                      latency_queries=latency_queries, step=partial(say, prefix=f"{variant.text}: "))
     return runs

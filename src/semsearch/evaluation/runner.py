@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,7 @@ def open_collection(
 def run_methods(
     col: Any, dataset: BeirDataset, methods: list[str], *, k: int = 100, reranker: str | None = None,
     rerank_top: int = 50, metrics: tuple[str, ...] = DEFAULT_METRICS, unanswerable: Sequence[str] | None = None,
-    threshold: float | None = None, latency_queries: int = 0,
+    threshold: float | None = None, latency_queries: int = 0, step: Callable[[str], None] | None = None,
 ) -> list[MethodResult]:
     """Search every judged query with each method (one batch per method) and evaluate it.
 
@@ -141,7 +141,7 @@ def run_methods(
     method also searches them and reports how its top-1 score separates the two sets, and the
     verdicts of ``threshold`` (default: the calibrated "no good match" threshold). With
     ``latency_queries``, that many queries are also searched one at a time (k=10, as a user
-    searches) for the method's per-query latency.
+    searches) for the method's per-query latency. ``step(text)`` is told what starts (to report progress).
 
     Raises:
         InvalidInputError: the dataset has no query to search.
@@ -161,8 +161,13 @@ def run_methods(
         if method == "rerank":
             options.update(rerank=reranker or DEFAULT_RERANKER, rerank_top=rerank_top)
         try:
+            if step is not None:
+                step(f"{method}: searching {len(qids):,} queries" + (
+                    f" and {len(unanswerable):,} unanswerable questions" if unanswerable else ""))
             result = _run_method(col, method, options, qids, texts, dataset, depth, metrics, unanswerable, threshold)
             if latency_queries:
+                if step is not None:
+                    step(f"{method}: {min(latency_queries, len(texts))} queries one at a time (latency)")
                 result.latency_ms = single_query_latency(col, texts[:latency_queries], options)
             out.append(result)
         except Exception as exc:  # noqa: BLE001 -- one method's failure must not lose the others' results

@@ -11,11 +11,16 @@ CARD_VERSION = 1
 
 
 def read_card(model_dir: str | Path) -> dict[str, Any] | None:
-    """The JSON card of a model folder made by ``semsearch finetune``, or None for any other model."""
+    """The JSON card of a model folder made by ``semsearch finetune``, or None for any other folder
+    (no card, or a file of that name that is not one)."""
     path = Path(model_dir).expanduser() / CARD_JSON
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) and "card_version" in card else None
 
 
 def write_card(model_dir: Path, card: dict[str, Any]) -> None:
@@ -34,17 +39,32 @@ def _table(evaluation: dict[str, Any]) -> list[str]:
             lines.append(f"| {metric} | {before[metric]:.4f} | {after[metric]:.4f} | "
                          f"{after[metric] - before[metric]:+.4f} |")
         lines.append("")
+        gain = next((v for k, v in numbers.items() if k.endswith("_gain")), None)
+        if gain:
+            interval = ("no interval" if gain["low"] is None else
+                        f"{gain['confidence']:.0%} interval {gain['low']:+.4f} to {gain['high']:+.4f}")
+            lines += [f"{gain['metric']} change {gain['gain']:+.4f} ({interval}; {gain['method']}, "
+                      f"{gain['resamples']} resamples): **{gain['verdict']}**.", ""]
     return lines
+
+
+def _verdict(card: dict[str, Any]) -> str:
+    verdict = card.get("verdict")
+    if verdict == "better" or (verdict is None and card["improved"]):
+        text = "The fine-tuned model scores **higher** than the base model on the held-out queries."
+    elif verdict == "no clear difference":
+        text = ("**The held-out queries cannot tell the fine-tuned model from the base model** (the interval of the "
+                "nDCG@10 change holds 0): keep using the base model unless a larger evaluation shows a gain.")
+    else:
+        text = ("**The fine-tuned model does not beat the base model on the held-out queries: keep using the base "
+                "model.**")
+    return "\n\n".join([text, *(f"Warning: {w}." for w in card.get("warnings", []))])
 
 
 def render_markdown(card: dict[str, Any]) -> str:
     """The README.md text: front matter for model hubs, then what was trained on what, and how well."""
     settings, data = card["settings"], card["data"]
-    verdict = (
-        "The fine-tuned model scores **higher** than the base model on the held-out queries."
-        if card["improved"] else
-        "**The fine-tuned model does not beat the base model on the held-out queries: keep using the base model.**"
-    )
+    verdict = _verdict(card)
     lines = [
         "---",
         "library_name: sentence-transformers",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation import DEFAULT_METRICS, evaluate
+from ..evaluation import DEFAULT_METRICS, evaluate_per_query
 from .data import EvalSet
 
 PRIMARY_METRIC = "ndcg@10"
@@ -42,10 +42,23 @@ def encode(model: Any, texts: list[str], role: str, batch_size: int = 64) -> np.
 def evaluate_model(model: Any, data: EvalSet, metrics: Sequence[str] = DEFAULT_METRICS,
                    batch_size: int = 64) -> dict[str, float]:
     """Mean metrics of dense retrieval with ``model`` over the judged queries of ``data``."""
+    return mean_scores(score_queries(model, data, metrics, batch_size), metrics)
+
+
+def score_queries(model: Any, data: EvalSet, metrics: Sequence[str] = DEFAULT_METRICS,
+                  batch_size: int = 64) -> dict[str, dict[str, float]]:
+    """Metrics of dense retrieval with ``model`` per judged query of ``data``: {query id: {metric: value}}."""
     qids, dids = list(data.queries), list(data.corpus)
     q = encode(model, [data.queries[i] for i in qids], "query", batch_size)
     d = encode(model, [data.corpus[i] for i in dids], "document", batch_size)
-    return evaluate(rank(q, d, dids, qids), data.qrels, metrics)
+    return evaluate_per_query(rank(q, d, dids, qids), data.qrels, metrics)
+
+
+def mean_scores(per_query: dict[str, dict[str, float]], metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, float]:
+    """The mean of each metric over the queries (0.0 for none), as :func:`semsearch.evaluation.evaluate`."""
+    if not per_query:
+        return {m: 0.0 for m in metrics}
+    return {m: float(np.mean([values[m] for values in per_query.values()])) for m in metrics}
 
 
 def heldout_evaluator(data: EvalSet, name: str = "heldout", batch_size: int = 64) -> Any:

@@ -12,16 +12,18 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, OptionRequiredError
+from ..evaluation.uncertainty import PairedGain, paired_gain
 from . import training
-from .card import write_card
-from .data import TrainingData
+from .card import CARD_JSON, read_card, write_card
+from .data import ADVISED_HELDOUT, EvalSet, TrainingData
 from .negatives import MiningSettings
 from .sources import collection_model, describe_source, load_eval_sets, prepare_data, read_source
 from .training import LOSSES, TrainingSettings
@@ -49,6 +51,15 @@ class FinetuneResult:
     seconds: float
     losses: list[tuple[int, float]] = field(default_factory=list)
     card: dict[str, Any] = field(default_factory=dict)
+    #: The nDCG@10 gain per evaluation set with its paired-bootstrap interval over the queries.
+    gains: dict[str, PairedGain] = field(default_factory=dict)
+    #: What makes the verdict uncertain (too few judged queries), in words.
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """"better", "worse" or "no clear difference" on the held-out queries (from the interval of the gain)."""
+        return self.gains["heldout"].verdict if "heldout" in self.gains else "no clear difference"
 
 
 def _atomic_json(path: Path, data: Any) -> None:
@@ -85,28 +96,67 @@ def _require_training_libraries() -> None:
         raise InvalidInputError(f"fine-tuning needs {' and '.join(missing)}: pip install 'semsearch[finetune]'")
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` the finished model may not go to: a file; a folder holding anything
+    (without ``overwrite``); with it, a folder that a previous finetune did not write (no card).
+
+    Raises:
+        OptionRequiredError: ``out`` holds a previous finetune's model and ``overwrite`` is False.
+        InvalidInputError: ``out`` is a file, or a non-empty folder that finetune did not write.
+    """
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file; give a new folder for the model")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if read_card(out) is None:
+        held = sorted(p.name for p in out.iterdir())
+        raise InvalidInputError(
+            f"{out} holds files that semsearch finetune did not write ({', '.join(held[:3])}"
+            f"{', ...' if len(held) > 3 else ''}; no {CARD_JSON}); only a model folder made by a previous finetune "
+            "is ever replaced, so nothing was touched: choose a new folder for the model"
+        )
+    if not overwrite:
+        raise OptionRequiredError(f"{out} already holds a fine-tuned model; choose a new folder, or pass {{option}} "
+                                  "to replace it once the new model is complete", "overwrite")
+
+
 def _work_folder(out: Path, fingerprint: dict[str, Any], restart: bool) -> tuple[Path, dict[str, Any]]:
     work = out.with_name(out.name + ".partial")
     state: dict[str, Any] = {}
+    ours = {RUN_FILE, DATA_FILE, f"{RUN_FILE}.tmp", f"{DATA_FILE}.tmp", "checkpoints", "model"}
+    if work.exists() and (not work.is_dir() or (not (work / RUN_FILE).exists()
+                                                and any(p.name not in ours for p in work.iterdir()))):
+        raise InvalidInputError(f"{work} is where finetune keeps an unfinished run, but it holds something else "
+                                "(no run.json); nothing was touched: move it away, or choose another folder for the "
+                                "model")
     if work.exists() and restart:
         shutil.rmtree(work)
     if (work / RUN_FILE).exists():
         state = json.loads((work / RUN_FILE).read_text(encoding="utf-8"))
         if state.get("fingerprint") != fingerprint:
-            raise InvalidInputError(
+            raise OptionRequiredError(
                 f"{work} holds an unfinished run with other data or settings; rerun with the same arguments "
-                "to continue it, or pass --restart (restart=True) to discard it"
+                "to continue it, or pass {option} to discard it", "restart"
             )
     state["fingerprint"] = fingerprint
     return work, state
 
 
-def _install(model_dir: Path, out: Path) -> None:
-    """Move the finished model folder to ``out``; an old ``out`` is replaced only at the last moment."""
+def _install(model_dir: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished model folder to ``out``; an old ``out`` is replaced only at the last moment,
+    and only if it is still a folder a previous finetune wrote (it is checked again: training takes
+    long, and something else may have been put there meanwhile).
+
+    Raises:
+        InvalidInputError: ``out`` may no longer be replaced; the model stays in ``model_dir``.
+    """
+    try:
+        check_out(out, overwrite)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"the model is complete in {model_dir}, but {exc}") from None
     old = None
     if out.exists():
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = out.with_name(f".{out.name}.replaced-{uuid.uuid4().hex[:12]}")  # a name nothing else uses
         os.replace(out, old)
     os.replace(model_dir, out)
     if old is not None:
@@ -164,7 +214,7 @@ def finetune(
     """
     from .. import __version__
     from ..embedding import DEFAULT_MODEL, canonical_model_name, model_location, pick_device
-    from .evaluator import evaluate_model, heldout_evaluator
+    from .evaluator import PRIMARY_METRIC, heldout_evaluator, mean_scores, score_queries
 
     started = time.perf_counter()
     settings = TrainingSettings(loss=loss, batch_size=batch_size, mini_batch_size=mini_batch_size, epochs=epochs,
@@ -177,8 +227,7 @@ def finetune(
     _check(settings, mining, heldout)
     _require_training_libraries()
     out = Path(out).expanduser().resolve()
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InvalidInputError(f"{out} already exists; choose a new folder or pass --overwrite (overwrite=True)")
+    check_out(out, overwrite)
     kind, source, identity = describe_source(train)
     if base_model is None and kind == "collection":
         base_model = collection_model(source)
@@ -231,12 +280,17 @@ def finetune(
                             eval_corpus_size=eval_corpus_size, max_pairs=max_pairs, seed=seed)
         _atomic_json(work / DATA_FILE, data.to_json())
     all_sets = {"heldout": data.heldout, **eval_sets}
-    if "before" not in state:
+    if "before" not in state or "before_queries" not in state:
         say(f"scoring the base model on {len(data.heldout.queries)} held-out queries"
             + (f" and on {', '.join(eval_sets)}" if eval_sets else ""))
-        state["before"] = {name: evaluate_model(model, s) for name, s in all_sets.items()}
+        scored = {name: score_queries(model, s) for name, s in all_sets.items()}
+        state["before"] = {name: mean_scores(per_query) for name, per_query in scored.items()}
+        state["before_queries"] = {name: {q: v[PRIMARY_METRIC] for q, v in per_query.items()}
+                                   for name, per_query in scored.items()}
         _atomic_json(work / RUN_FILE, state)
     before = state["before"]
+    for warning in small_evaluation_warnings(all_sets):
+        say(f"note: {warning}")
 
     say(f"training on {len(data.train)} rows "
         f"({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
@@ -255,8 +309,12 @@ def finetune(
         if bar is not None:
             bar.on_train_end(None, None, None)
     train_seconds = time.perf_counter() - train_started
-    after = {name: evaluate_model(model, s) for name, s in all_sets.items()}
-    improved = after["heldout"]["ndcg@10"] > before["heldout"]["ndcg@10"]
+    scored = {name: score_queries(model, s) for name, s in all_sets.items()}
+    after = {name: mean_scores(per_query) for name, per_query in scored.items()}
+    improved = after["heldout"][PRIMARY_METRIC] > before["heldout"][PRIMARY_METRIC]
+    gains = {name: paired_gain(state["before_queries"][name], {q: v[PRIMARY_METRIC] for q, v in per_query.items()},
+                               metric=PRIMARY_METRIC, seed=settings.seed) for name, per_query in scored.items()}
+    warnings = small_evaluation_warnings(all_sets, gains)
 
     staged = work / "model"
     shutil.rmtree(staged, ignore_errors=True)
@@ -271,13 +329,15 @@ def finetune(
         "dimension": dim,
         "matryoshka_dimensions": list(settings.matryoshka),
         "improved": improved,
+        "verdict": gains["heldout"].verdict,
+        "warnings": warnings,
         "data": data.details,
         "settings": {**asdict(settings), "matryoshka": list(settings.matryoshka),
                      **{f"mining_{k}": v for k, v in asdict(mining).items()},
                      "heldout_fraction": heldout, "batch_sampler": "NO_DUPLICATES"},
         "evaluation": {
             name: {"queries": len(all_sets[name].queries), "corpus": len(all_sets[name].corpus),
-                   "before": before[name], "after": after[name]}
+                   "before": before[name], "after": after[name], f"{PRIMARY_METRIC}_gain": gains[name].to_dict()}
             for name in all_sets
         },
         "training": {"steps": outcome.steps, "best_step": outcome.best_step,
@@ -286,10 +346,26 @@ def finetune(
                      "heldout_ndcg@10_by_step": outcome.evaluations},
     }
     write_card(staged, card)
-    _install(staged, out)
+    _install(staged, out, overwrite)
     shutil.rmtree(work, ignore_errors=True)
     return FinetuneResult(
         model_dir=out, base_model=base, before=before, after=after, improved=improved, steps=outcome.steps,
         best_step=outcome.best_step, resumed_from_step=outcome.resumed_from_step,
-        seconds=time.perf_counter() - started, losses=outcome.losses, card=card,
+        seconds=time.perf_counter() - started, losses=outcome.losses, card=card, gains=gains, warnings=warnings,
     )
+
+
+def small_evaluation_warnings(sets: dict[str, EvalSet], gains: dict[str, PairedGain] | None = None) -> list[str]:
+    """A sentence for each evaluation set with fewer than ADVISED_HELDOUT queries (with its interval, once known)."""
+    out = []
+    for name, judged in sets.items():
+        n = len(judged.queries)
+        if n >= ADVISED_HELDOUT:
+            continue
+        what = f"{n} held-out queries" if name == "heldout" else f"{n} judged queries of {name}"
+        measured = f": its nDCG@10 gain is {gains[name].describe()}" if gains and name in gains else ""
+        fix = ("; hold out a larger fraction of the queries or add training pairs for a verdict to rely on"
+               if name == "heldout" else "")
+        out.append(f"the {'verdict' if name == 'heldout' else 'score on ' + name} rests on only {what} "
+                   f"(fewer than {ADVISED_HELDOUT}){measured}{fix}")
+    return out

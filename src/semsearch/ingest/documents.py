@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,30 +99,49 @@ def _collapse_html_whitespace(raw: str) -> str:
 
 
 def load_pdf(path: Path, options: LoadOptions) -> list[Record]:
-    """One Record for a .pdf file: the text of each page, pages separated by blank lines."""
+    """One Record for a .pdf file: the text of each page, pages separated by blank lines.
+
+    What pypdf reports about the file (repairs, unreadable parts) is never printed on its own:
+    it goes into the UnreadableFileError of a file that cannot be read, or into one
+    ``warnings.warn`` naming a file that was read in spite of it.
+    """
     import pypdf
 
-    try:
-        reader = pypdf.PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
+    from .pdf_log import collected
+
+    with collected() as messages:
+        try:
+            reader = pypdf.PdfReader(path)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise UnreadableFileError(
+                    f"{path}: PDF is encrypted with a password; skipped — save an unencrypted copy"
+                )
+            pages = [(page.extract_text() or "").strip() for page in reader.pages]
+            title = reader.metadata.title if reader.metadata else None
+        except UnreadableFileError:
+            raise
+        except Exception as exc:  # pypdf raises many exception types on malformed input
             raise UnreadableFileError(
-                f"{path}: PDF is encrypted with a password; skipped — save an unencrypted copy"
-            )
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        title = reader.metadata.title if reader.metadata else None
-    except UnreadableFileError:
-        raise
-    except Exception as exc:  # pypdf raises many exception types on malformed input
-        raise UnreadableFileError(
-            f"{path}: cannot read this PDF ({type(exc).__name__}: {exc}); skipped — "
-            "check the file opens in a PDF viewer, or re-export it"
-        ) from exc
+                f"{path}: cannot read this PDF ({type(exc).__name__}: {exc}{_reported(messages)}); skipped — "
+                "check the file opens in a PDF viewer, or re-export it"
+            ) from exc
     metadata: dict[str, Any] = {"format": "pdf", "pages": len(pages)}
     if isinstance(title, str) and title.strip():
         metadata["title"] = title.strip()
     text = "\n\n".join(page for page in pages if page)
     if not text:
         raise EmptyDocumentError(
-            f"{path}: PDF has no extractable text (scanned images?); skipped — OCR it first"
+            f"{path}: PDF has no extractable text (scanned images?){_reported(messages)}; skipped — OCR it first"
         )
+    if messages:
+        warnings.warn(f"{path}: read in spite of problems{_reported(messages)}; some of its text may be missing",
+                      UserWarning, stacklevel=2)
     return whole_file_record(path, text, metadata)
+
+
+def _reported(messages: list[str], shown: int = 3) -> str:
+    """``"; pypdf: first; second (+2 more)"`` for what pypdf logged, or ``""``."""
+    if not messages:
+        return ""
+    more = f" (+{len(messages) - shown} more)" if len(messages) > shown else ""
+    return "; pypdf: " + "; ".join(" ".join(m.split()) for m in messages[:shown]) + more

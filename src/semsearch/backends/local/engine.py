@@ -38,7 +38,7 @@ from ...types import (
     TermStatistics,
 )
 from ..retrieval import candidate_chunks, vectors_wanted
-from . import fts, reembedding
+from . import fts, rechunking, reembedding
 from .bm25 import MemoryBM25
 from .facets import MemoryFacets, matching_document_rowids
 from .locking import WriteLock
@@ -142,9 +142,10 @@ class LocalEngine:
             self.index.set_spec(spec)
 
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
-                progress: Callable[[int, int], None] | None = None) -> reembedding.ReindexReport:
-        """A staged embedding set, resumable, swapped in by one transaction (:mod:`.reembedding`)."""
-        return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
+                progress: Callable[[int, int], None] | None = None,
+                split: rechunking.Split | None = None) -> reembedding.ReindexReport:
+        """A staged set swapped in by one transaction (:mod:`.reembedding`; re-chunked: :mod:`.rechunking`)."""
+        return rechunking.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
         self._opened()

@@ -34,9 +34,12 @@ if TYPE_CHECKING:
     from .engine import LocalEngine
 
 PENDING = "reembedding"  # manifest key: the target the staged vectors are for
+STAGED_CHUNKS = "rechunked_chunks"  # the staged chunks of a run that re-chunks (:mod:`.rechunking`)
+STAGING_TABLES = ("reembedding", "rechunked_documents", STAGED_CHUNKS)
 EMBEDDINGS_ID = "embeddings_id"  # manifest key: changes whenever the embedding set is replaced
-# Keys that say which vectors a staged set holds: a resumed run must want the same.
-IDENTITY = ("model", "dimension", "model_dimension")
+# Keys that say which vectors a staged set holds: a resumed run must want the same (the chunking
+# keys are None unless the run re-chunks too: see :mod:`.rechunking`).
+IDENTITY = ("model", "dimension", "model_dimension", "chunk_size", "chunk_overlap")
 
 _STAGING = "CREATE TABLE IF NOT EXISTS reembedding (chunk INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
 _UNSTAGED = (
@@ -45,36 +48,44 @@ _UNSTAGED = (
 )
 
 
-def _value(con: sqlite3.Connection, key: str) -> Any:
+def identity(target: Mapping[str, Any]) -> dict[str, Any]:
+    """What a staged set is for: a run resumes a staged set only if it wants the same."""
+    return {k: target.get(k) for k in IDENTITY}
+
+
+def manifest_value(con: sqlite3.Connection, key: str) -> Any:
+    """A manifest value as committed in ``con``'s transaction (None if absent)."""
     row = con.execute("SELECT value FROM manifest WHERE key = ?", (key,)).fetchone()
     return None if row is None else json.loads(row[0])
 
 
 def embeddings_id(con: sqlite3.Connection) -> str | None:
     """The id of the collection's current embedding set (None for one never re-encoded)."""
-    return _value(con, EMBEDDINGS_ID)
+    return manifest_value(con, EMBEDDINGS_ID)
 
 
 def check_embeddings(con: sqlite3.Connection, opened: str | None, where: object) -> None:
     """Raise EmbeddingsReplacedError when the embedding set changed since ``opened`` was read."""
-    current = _value(con, EMBEDDINGS_ID)
+    current = manifest_value(con, EMBEDDINGS_ID)
     if current != opened:
-        model = _value(con, "model")
+        model = manifest_value(con, "model")
         raise EmbeddingsReplacedError(
-            f"{where} was re-encoded with {model!r} (dimension {_value(con, 'dimension')}) by another process since "
-            "this one opened it; open the collection again to use the new model"
+            f"{where} was re-encoded with {model!r} (dimension {manifest_value(con, 'dimension')}) by another process "
+            "since this one opened it; open the collection again to use the new model"
         )
 
 
 def pending(engine: LocalEngine) -> dict[str, Any] | None:
     """The target of an interrupted re-encoding, with how many chunks are staged; None if there is none."""
     with engine.store.read() as con:
-        target = _value(con, PENDING)
+        target = manifest_value(con, PENDING)
         if target is None:
             return None
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        staged = con.execute("SELECT count(*) FROM reembedding").fetchone()[0] if "reembedding" in tables else 0
-    return {**{k: target.get(k) for k in IDENTITY}, "staged_chunks": int(staged)}
+        staging = STAGED_CHUNKS if target.get("chunk_size") is not None else "reembedding"
+        staged = con.execute(f"SELECT count(*) FROM {staging}").fetchone()[0] if staging in tables else 0
+    shown = {k: v for k, v in identity(target).items() if v is not None or k not in ("chunk_size", "chunk_overlap")}
+    return {**shown, "staged_chunks": int(staged)}
 
 
 def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
@@ -91,12 +102,12 @@ def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[li
     """
     store = engine.store
     dim = int(target["dimension"])
-    wanted = {k: target.get(k) for k in IDENTITY}
     with engine.lock, store.write() as con:
         con.execute(_STAGING)
-        recorded = _value(con, PENDING)
-        if recorded is None or {k: recorded.get(k) for k in IDENTITY} != wanted:
+        recorded = manifest_value(con, PENDING)
+        if recorded is None or identity(recorded) != identity(target):
             con.execute("DELETE FROM reembedding")  # staged for another target: of no use
+            drop_staging(con, keep=("reembedding",))
             recorded = {**dict(target), "started_at": time.time()}
             store.set_manifest({PENDING: recorded}, con)
     with store.read() as con:
@@ -126,10 +137,17 @@ def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[li
             _stage(engine, late, encode, dim, recorded)
             report.encoded += len(late)
         _swap(engine, target, recorded)
-        engine._opened()  # the manifest, dimension and derived index of the new set
+        engine.reload()  # the manifest, dimension and derived index of the new set
         engine.index.flush()  # rebuilt from the new vectors and saved before the lock is released
     report.chunks = engine.chunk_count()
     return report
+
+
+def drop_staging(con: sqlite3.Connection, keep: tuple[str, ...]) -> None:
+    """Drop the staging tables (but ``keep``) an earlier run for another target left."""
+    for table in STAGING_TABLES:
+        if table not in keep:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _stage(engine: LocalEngine, rows: list[tuple[int, str]], encode: Callable[[list[str]], np.ndarray], dim: int,
@@ -138,9 +156,7 @@ def _stage(engine: LocalEngine, rows: list[tuple[int, str]], encode: Callable[[l
     if vectors.shape != (len(rows), dim):
         raise InvalidInputError(f"the new model gave vectors of shape {vectors.shape}, expected ({len(rows)}, {dim})")
     with engine.lock, engine.store.write() as con:
-        if _value(con, PENDING) != recorded:
-            raise CollectionBusyError(f"another process started re-encoding {engine.folder} with "
-                                      f"{(_value(con, PENDING) or {}).get('model')!r}; this run stopped")
+        check_recorded(con, engine, recorded)
         con.executemany("INSERT OR REPLACE INTO reembedding(chunk, embedding) VALUES (?, ?)",
                         [(cid, vec.tobytes()) for (cid, _), vec in zip(rows, vectors)])
 
@@ -148,8 +164,7 @@ def _stage(engine: LocalEngine, rows: list[tuple[int, str]], encode: Callable[[l
 def _swap(engine: LocalEngine, target: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
     """One transaction: new embeddings, new manifest, staging gone, every saved index made stale."""
     with engine.store.write() as con:
-        if _value(con, PENDING) != recorded:
-            raise CollectionBusyError(f"another process started re-encoding {engine.folder}; this run stopped")
+        check_recorded(con, engine, recorded)
         missing = con.execute(
             "SELECT count(*) FROM chunks WHERE rowid NOT IN (SELECT chunk FROM reembedding)"
         ).fetchone()[0]
@@ -160,12 +175,25 @@ def _swap(engine: LocalEngine, target: Mapping[str, Any], recorded: Mapping[str,
         con.execute(
             "UPDATE chunks SET embedding = (SELECT r.embedding FROM reembedding r WHERE r.chunk = chunks.rowid)"
         )
-        con.execute("DROP TABLE reembedding")
-        # A marker change (op 2: neither added nor removed) moves the head past every saved
-        # index file; forgetting the log up to it makes each of them stale (seq < floor).
-        con.execute("INSERT INTO changes(chunk, op) VALUES (0, 2)")
-        head = int(con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()[0])
-        con.execute("DELETE FROM changes WHERE seq <= ?", (head,))
-        con.execute("DELETE FROM manifest WHERE key = ?", (PENDING,))
-        engine.store.set_manifest({**dict(target), EMBEDDINGS_ID: uuid.uuid4().hex, "changes_floor": head,
-                                   "reembedded_at": time.time()}, con)
+        commit_new_set(con, engine, target)
+
+
+def check_recorded(con: sqlite3.Connection, engine: LocalEngine, recorded: Mapping[str, Any]) -> None:
+    """CollectionBusyError unless the staged set is still the one this run records (inside a write)."""
+    if manifest_value(con, PENDING) != recorded:
+        raise CollectionBusyError(f"another process started re-encoding {engine.folder} with "
+                                  f"{(manifest_value(con, PENDING) or {}).get('model')!r}; this run stopped")
+
+
+def commit_new_set(con: sqlite3.Connection, engine: LocalEngine, target: Mapping[str, Any]) -> None:
+    """The end of a swap, in its transaction: staging dropped, saved indexes stale, the new manifest."""
+    drop_staging(con, keep=())
+    # A marker change (op 2: neither added nor removed) moves the head past every saved
+    # index file; forgetting the log up to it makes each of them stale (seq < floor), and the
+    # in-memory BM25 and facets of every process too.
+    con.execute("INSERT INTO changes(chunk, op) VALUES (0, 2)")
+    head = int(con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()[0])
+    con.execute("DELETE FROM changes WHERE seq <= ?", (head,))
+    con.execute("DELETE FROM manifest WHERE key = ?", (PENDING,))
+    engine.store.set_manifest({**dict(target), EMBEDDINGS_ID: uuid.uuid4().hex, "changes_floor": head,
+                               "reembedded_at": time.time()}, con)

@@ -152,9 +152,10 @@ class MilvusEngine:
             with_retries(lambda: self.client.load_collection(self.name), "load the collection")
 
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
-                progress: Callable[[int, int], None] | None = None) -> reembedding.ReindexReport:
-        """A new chunk collection filled with the new vectors, then swapped in by renames (:mod:`.reembedding`)."""
-        return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
+                progress: Callable[[int, int], None] | None = None,
+                split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> reembedding.ReindexReport:
+        """A new chunk collection, swapped in by renames (:mod:`.reembedding`); re-chunking is refused."""
+        return reembedding.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
         self.manifest = read_manifest(self.client, self.name, self.uri)

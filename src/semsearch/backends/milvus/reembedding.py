@@ -87,9 +87,30 @@ def check_current(engine: MilvusEngine) -> None:
         )
 
 
+def rechunking_refused(engine: MilvusEngine, target: Mapping[str, Any]) -> InvalidInputError:
+    """The error for a re-encoding that must also cut the documents again, which Milvus collections do not
+    support: a new chunk set with new primary keys per document has no safe resumable swap here."""
+    assert engine.manifest is not None
+    model, size = target["model"], target["chunk_size"]
+    return InvalidInputError(
+        f"{engine.path} chunks at {engine.manifest['chunk_size']} tokens and re-encoding it with {model!r} needs "
+        f"chunks of at most {size}; re-chunking a Milvus collection is not supported, nothing was changed. Copy it "
+        f"to a folder (`semsearch migrate {engine.name} DIR --src-uri {engine.uri}`), run `semsearch reindex "
+        f"--model {model} -c DIR` there and copy it back (`semsearch migrate DIR NEW_NAME --dst-uri "
+        f"{engine.uri}`), or index the documents again into a new collection with --model {model}"
+    )
+
+
 def reembed(engine: MilvusEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
-            batch: int = 4096, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
-    """Copy every chunk into a new chunk collection with ``encode``'s vectors, then swap (module docstring)."""
+            batch: int = 4096, progress: Callable[[int, int], None] | None = None,
+            split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> ReindexReport:
+    """Copy every chunk into a new chunk collection with ``encode``'s vectors, then swap (module docstring).
+
+    Raises:
+        InvalidInputError: ``split`` asks to cut the documents again (see :func:`rechunking_refused`).
+    """
+    if split is not None:
+        raise rechunking_refused(engine, target)
     assert engine.manifest is not None
     client, name, new = engine.client, engine.name, staging_name(engine.name)
     dim = int(target["dimension"])
