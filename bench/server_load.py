@@ -189,12 +189,11 @@ class Batched:
     """The server's batcher, in-process: what batching gives without HTTP."""
 
     def __init__(self, col, k: int) -> None:
-        from semsearch.retrieval.options import SearchOptions
+        from semsearch.collection import SearchOptions
         from semsearch.server.batching import SearchBatcher
-        from semsearch.server.searching import SEARCH_DEFAULTS
 
         self.batcher, self.col = SearchBatcher(), col
-        self.options = SearchOptions.checked(k=k, has_text=True, **SEARCH_DEFAULTS)
+        self.options = SearchOptions.checked(k=k, has_text=True)
 
     def search(self, query: str) -> list:
         from semsearch.server.batching import SearchJob

@@ -192,7 +192,7 @@ BAD_CALLS = [
     (lambda c: c.search("q", k=0), "k must be"),
     (lambda c: c.search("", k=1), "query 0 is empty"),
     (lambda c: c.search("q", k=1, where={"year": {"$gt": "2020"}}), "numbers only"),
-    (lambda c: c.search("q", k=1, mode="fuzzy"), "mode 'fuzzy'"),
+    (lambda c: c.search("q", k=1, mode="fuzzy"), "mode must be one of .*'fuzzy'"),
     (lambda c: c.search(np.ones(7, dtype=np.float32), k=1), "dimension 7"),
     (lambda c: c.delete(), "needs ids or a where"),
     (lambda c: c.upsert(["a"], ids=None), "upsert needs ids"),

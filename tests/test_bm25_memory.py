@@ -157,6 +157,8 @@ def test_writes_past_the_token_bound_hand_bm25_back_to_fts5(col, monkeypatch):
 
 
 def test_empty_collection_and_empty_chunks(col):
+    col.add(["w0"], ids=["first"])  # a collection is created by its first write
+    col.delete("first")
     assert col.engine.bm25.current(build=True).search(["w1"], 5) == []
     rng = np.random.default_rng(5)
     col.add(["😀 🙂", "w1 w1 w2"], ids=["emoji", "words"], embeddings=rng.normal(size=(2, col.dimension)))

@@ -26,6 +26,13 @@ def _start(*args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
+def created(path: Path) -> None:
+    """An existing collection that holds no document (a collection is created by its first write)."""
+    with Collection(path) as col:
+        col.add(["a first document"], ids=["first"])
+        col.delete("first")
+
+
 class Lines:
     """Reads a child's stdout in a thread, so the test can wait for lines with a timeout."""
 
@@ -65,7 +72,7 @@ class Lines:
 
 def test_second_writer_gets_a_clear_in_use_error_then_can_wait(tmp_path, minilm_path):
     path = tmp_path / "c"
-    Collection(path).close()
+    created(path)
     holder = _start("hold-lock", str(path))
     try:
         lines = Lines(holder)
@@ -93,7 +100,7 @@ def test_second_writer_gets_a_clear_in_use_error_then_can_wait(tmp_path, minilm_
 
 def test_lock_of_a_killed_writer_is_released(tmp_path, minilm_path):
     path = tmp_path / "c"
-    Collection(path).close()
+    created(path)
     holder = _start("hold-lock", str(path))
     Lines(holder).wait_for("LOCKED", timeout=60)
     holder.send_signal(signal.SIGKILL)
@@ -105,7 +112,7 @@ def test_lock_of_a_killed_writer_is_released(tmp_path, minilm_path):
 
 def test_readers_in_another_process_keep_working_and_see_committed_data(tmp_path, minilm_path):
     path = tmp_path / "c"
-    Collection(path).close()
+    created(path)
     writer = _start("add", str(path), "0", "120", "10", env={"WRITER_SEARCH": "1"})
     lines = Lines(writer)
     try:
@@ -139,7 +146,7 @@ def test_readers_in_another_process_keep_working_and_see_committed_data(tmp_path
 def test_kill_9_at_random_points_loses_nothing_acknowledged(tmp_path, minilm_path):
     """Kill a real indexing process at random moments, repeatedly; every ack must survive."""
     path = tmp_path / "c"
-    Collection(path).close()
+    created(path)
     rng = random.Random(1234)
     acked_all: list[str] = []
     for round_ in range(5):

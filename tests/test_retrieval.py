@@ -152,8 +152,9 @@ def test_mmr_skips_near_duplicates(vec_col):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"mode": "fuzzy"}, "mode 'fuzzy'"), ({"fusion": "max"}, "fusion 'max'"), ({"alpha": 2}, "alpha"),
-     ({"mmr": -1}, "mmr"), ({"candidates": 0}, "candidates"), ({"where": {"a": {"$x": 1}}}, "where.a.$x")],
+    [({"mode": "fuzzy"}, "mode must be one of .*'fuzzy'"), ({"fusion": "max"}, "fusion must be one of .*'max'"),
+     ({"alpha": 2}, "alpha"), ({"mmr": -1}, "mmr"), ({"candidates": 0}, "candidates"),
+     ({"where": {"a": {"$x": 1}}}, "where.a.$x")],
 )
 def test_bad_options_are_clear_errors(vec_col, options, message):
     col, _ = vec_col

@@ -17,17 +17,29 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from .errors import InvalidInputError, SemsearchError
+from .options import READ, SEARCH, Option, over_limit
 
 MAX_K = 20
 SNIPPET_CHARS = 1000
 MAX_DOCUMENT_CHARS = 20_000
 MAX_IDS = 20
 MAX_WRITE_DOCUMENTS = 100
+COLLECTION_HELP = "The collection to use (default: the server's first); list_collections names them."
+
+
+def described(option: Option, maximum: int | None = None) -> Any:
+    """A tool parameter's description and bounds, from its one definition (:mod:`semsearch.options`).
+    The bounds are documented in the schema and checked by semsearch, so an agent gets the message
+    every door gives, never a value silently changed."""
+    bounds = option.schema()
+    if maximum is not None:
+        bounds["maximum"] = maximum
+    return Field(description=option.help, json_schema_extra=bounds or None)
 
 
 class HitOut(BaseModel):
@@ -135,6 +147,16 @@ def build_server(
     )
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
+    def checked(option: Option, value: Any) -> Any:
+        try:
+            return option.check(value)
+        except SemsearchError as exc:
+            raise ToolError(str(exc)) from None
+
+    def within(value: Any, name: str, maximum: int, what: str) -> None:
+        if isinstance(value, int) and value > maximum:
+            raise ToolError(str(over_limit(name, value, maximum, what)))
+
     def pick(name: str | None) -> tuple[str, Any]:
         name = name or default
         if name not in collections:
@@ -159,8 +181,12 @@ def build_server(
 
     @server.tool(annotations=read_only)
     async def search(
-        query: str, k: int = 5, collection: str | None = None, where: dict[str, Any] | None = None,
-        mode: Literal["hybrid", "dense", "lexical"] | None = None,
+        query: Annotated[str, Field(description="What to look for, in your own words.")],
+        k: Annotated[int, described(SEARCH["k"], maximum=MAX_K)] = SEARCH["k"].default,
+        collection: Annotated[str | None, Field(description=COLLECTION_HELP)] = None,
+        where: Annotated[dict[str, Any] | None, described(SEARCH["where"])] = None,
+        where_document: Annotated[dict[str, Any] | None, described(SEARCH["where_document"])] = None,
+        mode: Annotated[Literal["hybrid", "dense", "lexical"] | None, described(SEARCH["mode"])] = None,
     ) -> SearchOut:
         """Find the documents that best match `query` by meaning and words.
 
@@ -168,19 +194,22 @@ def build_server(
         {"$or": [...]}. Returns at most 20 hits, each with its best chunk (up to 1000 characters).
         """
         name, col = pick(collection)
-        hits = await run(col.search, query, k=max(1, min(int(k), MAX_K)), where=where, mode=mode)
+        within(k, "k", MAX_K, "this server returns")
+        hits = await run(col.search, query, k=k, where=where, where_document=where_document, mode=mode)
         return SearchOut(collection=name, query=query, hits=[_hit(h) for h in hits])
 
     @server.tool(annotations=read_only)
     async def get_documents(
-        ids: list[str], collection: str | None = None, offset: int = 0, max_chars: int = 4000,
+        ids: Annotated[list[str], Field(description=f"Ids of the documents to read (at most {MAX_IDS}).")],
+        collection: Annotated[str | None, Field(description=COLLECTION_HELP)] = None,
+        offset: Annotated[int, described(READ["offset"])] = READ["offset"].default,
+        max_chars: Annotated[int, described(READ["max_chars"])] = READ["max_chars"].default,
     ) -> DocumentsOut:
         """The documents with these ids (at most 20): text from `offset`, at most `max_chars` (<= 20000) characters."""
         name, col = pick(collection)
         if len(ids) > MAX_IDS:
-            raise ToolError(f"{len(ids)} ids in one call; ask for at most {MAX_IDS}")
-        max_chars = max(1, min(int(max_chars), MAX_DOCUMENT_CHARS))
-        offset = max(0, int(offset))
+            raise ToolError(str(over_limit("ids", len(ids), MAX_IDS, "one call reads")))
+        offset, max_chars = checked(READ["offset"], offset), checked(READ["max_chars"], max_chars)
         docs = await run(col.get, list(ids))
         found = {d.id for d in docs}
         return DocumentsOut(

@@ -52,8 +52,18 @@ def test_read_only_tools_search_get_and_ask(docs_collection):
         assert len(found.structuredContent["hits"]) == 2
         filtered = await session.call_tool("search", {"query": "moon landing", "where": {"topic": "garden"}})
         assert [h["id"] for h in filtered.structuredContent["hits"]] == ["tomato"]
+        # Issue 24: out-of-range values are refused with the message every door gives, never clamped.
         many = await session.call_tool("search", {"query": "anything", "k": 10_000})
-        assert len(many.structuredContent["hits"]) <= 20  # bounded
+        assert many.isError and many.content[0].text.endswith(": k is 10000; this server returns at most 20")
+        for k in (0, -5):
+            none = await session.call_tool("search", {"query": "anything", "k": k})
+            assert none.isError and none.content[0].text.endswith(f": k must be a whole number of at least 1, got {k}")
+        back = await session.call_tool("get_documents", {"ids": ["warranty"], "offset": -3})
+        assert back.isError and back.content[0].text.endswith(": offset must be a whole number of at least 0, got -3")
+        search_tool = next(t for t in tools if t.name == "search")
+        k_schema = search_tool.inputSchema["properties"]["k"]
+        assert k_schema["description"] and k_schema["minimum"] == 1 and k_schema["maximum"] == 20
+        assert all(p.get("description") for p in search_tool.inputSchema["properties"].values())
 
         got = await session.call_tool("get_documents", {"ids": ["warranty", "nope"], "max_chars": 20})
         doc = got.structuredContent["documents"][0]

@@ -88,9 +88,8 @@ def alone(col, requests) -> list[list[list[tuple]]]:
 
 
 def test_concurrent_batches_answer_exactly_as_alone(chunked):
-    from semsearch.retrieval.options import SearchOptions
+    from semsearch.collection import SearchOptions
     from semsearch.server.batching import SearchBatcher, SearchJob
-    from semsearch.server.searching import SEARCH_DEFAULTS
 
     requests = requests_to_make() * 3
     expected = alone(chunked, requests)
@@ -100,7 +99,7 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
     def ask(i: int) -> list[list[tuple]]:
         queries, options = requests[i]
         options = dict(options)
-        opts = SearchOptions.checked(k=options.pop("k"), has_text=True, **{**SEARCH_DEFAULTS, **options})
+        opts = SearchOptions.checked(k=options.pop("k"), has_text=True, **options)
         if i < 16:
             start.wait()
         return [as_tuples(hits) for hits in batcher.search(SearchJob(chunked, list(queries), opts), timeout=600)]
@@ -118,29 +117,27 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
 
 def test_a_single_query_is_not_changed_by_an_earlier_batch_of_several(chunked):
     """A request with several queries is encoded padded together; a later single query still gets its own vector."""
-    from semsearch.retrieval.options import SearchOptions
+    from semsearch.collection import SearchOptions
     from semsearch.server.batching import SearchBatcher, SearchJob
-    from semsearch.server.searching import SEARCH_DEFAULTS
 
     short, long = "baking", "how do astronauts walk on the moon after landing in a spacecraft"
     expected = alone(chunked, [([short], {"k": 5})])[0]
     batcher = SearchBatcher()
-    opts = SearchOptions.checked(k=5, has_text=True, **{**SEARCH_DEFAULTS, "mode": "dense"})
+    opts = SearchOptions.checked(k=5, has_text=True, mode="dense")
     try:
         batcher.search(SearchJob(chunked, [short, long], opts))
-        got = batcher.search(SearchJob(chunked, [short], SearchOptions.checked(k=5, has_text=True, **SEARCH_DEFAULTS)))
+        got = batcher.search(SearchJob(chunked, [short], SearchOptions.checked(k=5, has_text=True)))
     finally:
         batcher.close()
     assert [as_tuples(h) for h in got] == expected
 
 
 def test_errors_reach_only_their_own_request(chunked):
-    from semsearch.retrieval.options import SearchOptions
+    from semsearch.collection import SearchOptions
     from semsearch.server.batching import SearchBatcher, SearchJob
-    from semsearch.server.searching import SEARCH_DEFAULTS
 
     batcher = SearchBatcher(window=0.05)
-    opts = SearchOptions.checked(k=3, has_text=True, **SEARCH_DEFAULTS)
+    opts = SearchOptions.checked(k=3, has_text=True)
 
     def broken(hits):
         raise ValueError("cannot serialise")

@@ -45,11 +45,10 @@ def similar(
     """
 
     def go() -> None:
-        from ..corpus.explore import similar as find_similar
         from .searching import _print_hits
 
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            hits = find_similar(col, doc_id, k=k, where=where)
+            hits = col.similar(doc_id, k=k, where=where)
         if as_json:
             _dump([h.to_dict() for h in hits])
         else:
@@ -91,12 +90,11 @@ def duplicates(
     """
 
     def go() -> None:
-        from ..corpus.explore import duplicates as find_duplicates
-        from ..corpus.near_duplicates import check_keep
+        from ..options import DUPLICATES
 
-        check_keep(keep)
+        DUPLICATES["keep"].check(keep)
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            groups = find_duplicates(col, threshold=threshold, where=where, exact=exact)
+            groups = col.duplicates(threshold=threshold, where=where, exact=exact)
             doomed = [i for g in groups for i in g.to_delete(keep)]
             if as_json:
                 _dump([g.to_dict(keep) for g in groups])
@@ -153,12 +151,9 @@ def topics(
     """
 
     def go() -> None:
-        from ..corpus.explore import assign_topics
-        from ..corpus.explore import topics as find_topics
-
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            found = find_topics(col, n=n, where=where, plot=plot)
-            changed = assign_topics(col, found, key=key, where=where) if assign else None
+            found = col.topics(n=n, where=where, plot=plot)
+            changed = col.assign_topics(found, key, where=where) if assign else None
             texts: dict[str, str] = {}
             if not as_json:
                 texts = {d.id: d.text for d in col.get([i for t in found for i in t.central(central)])}

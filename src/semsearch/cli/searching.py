@@ -103,7 +103,7 @@ def search(
                 results = col.search(list(queries), k=k, **options)
                 line = col.no_match_threshold
         else:
-            from ..retrieval.no_match import NO_MATCH_THRESHOLD
+            from ..options import NO_MATCH_THRESHOLD
 
             line = NO_MATCH_THRESHOLD  # Collection.no_match_threshold, the line the server answers by too
         if as_json:

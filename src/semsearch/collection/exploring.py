@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..options import DUPLICATES, SIMILAR, TOPICS
+
 if TYPE_CHECKING:
     from ..answer.result import Answer
     from ..corpus.near_duplicates import DuplicateGroup
@@ -38,7 +40,7 @@ class Exploring:
         """
         from ..corpus.explore import similar
 
-        return similar(self, doc_id, k, where, query=query)
+        return similar(self, doc_id, SIMILAR["k"].check(k), where, query=SIMILAR["query"].check(query))
 
     def duplicates(self, threshold: float = 0.95, *, where: dict[str, Any] | str | None = None,
                    exact: bool | None = None) -> list[DuplicateGroup]:
@@ -47,7 +49,7 @@ class Exploring:
         by an IVF index above, unless ``exact`` says otherwise."""
         from ..corpus.explore import duplicates
 
-        return duplicates(self, threshold, where, exact)
+        return duplicates(self, DUPLICATES["threshold"].check(threshold), where, DUPLICATES["exact"].check(exact))
 
     def topics(self, n: int | None = None, *, where: dict[str, Any] | str | None = None,
                plot: str | Path | None = None, assign: str | None = None) -> list[Topic]:
@@ -55,9 +57,22 @@ class Exploring:
         distinctive words), largest first; ``n=None`` chooses the number from the data. With
         ``plot`` a 2-D map is drawn to that image; with ``assign`` each document's topic id
         (and label) is written into its metadata under that key, so it becomes a filter."""
-        from ..corpus.explore import assign_topics, topics
+        from ..corpus.explore import topics
 
-        found = topics(self, n, where, plot=plot)
+        found = topics(self, TOPICS["n"].check(n), where, plot=plot)
         if assign:
-            assign_topics(self, found, assign, where)
+            self.assign_topics(found, assign, where=where)
         return found
+
+    def assign_topics(self, found: list[Topic], key: str = "topic", *,
+                      where: dict[str, Any] | str | None = None) -> int:
+        """Write each document's topic id (``key``) and label (``key_label``) into its metadata, for
+        the documents matching ``where``; returns how many changed. Then ``where={key: 3}`` filters
+        searches to a topic.
+
+        Raises:
+            InvalidInputError: an empty key.
+        """
+        from ..corpus.explore import assign_topics
+
+        return assign_topics(self, found, key, where)

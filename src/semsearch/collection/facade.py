@@ -113,10 +113,7 @@ class Collection(Exploring, Reindexing):
         except BaseException:
             self._engine.close()
             raise
-        self._embedding_cache = embedding_cache
         if isinstance(self.engine, PendingEngine):
-            self.engine.on_create = self._attach_cache  # the cache lives in the collection: not before it
-
             def reopen() -> Engine | None:  # another process or object may create it meanwhile
                 try:
                     return open_engine(path, backend=backend, uri=uri, token=token, create=False,
@@ -125,14 +122,10 @@ class Collection(Exploring, Reindexing):
                     return None
 
             self.engine.reopen = reopen
-        else:
-            self._attach_cache()
-
-    def _attach_cache(self) -> None:
         cache_path = self.engine.cache_path
-        if self._embedding_cache > 0 and cache_path is not None and self.embedder.cache is None:
+        if embedding_cache > 0 and cache_path is not None:  # it creates nothing before the collection exists
             from ..embedding.caches import DiskEmbeddingCache
-            self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=self._embedding_cache)
+            self.embedder.cache = DiskEmbeddingCache(cache_path, max_entries=embedding_cache)
 
     @property
     def engine(self) -> Engine:

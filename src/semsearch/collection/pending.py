@@ -14,6 +14,7 @@ the facade reopens itself with that model. Once the collection exists it only de
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,7 @@ class PendingEngine:
         #: Opens the collection if it exists by now (None if not): how a collection another
         #: process created meanwhile is found.
         self.reopen = reopen
-        #: Called once the collection exists (the facade attaches what lives in it, e.g. a cache).
-        self.on_create: Callable[[], None] | None = None
+        self._lock = threading.Lock()  # a watcher thread may write while another thread reads
 
     @property
     def created(self) -> bool:
@@ -55,28 +55,32 @@ class PendingEngine:
         Raises:
             EmbeddingsReplacedError: another process created it meanwhile with another model.
         """
-        if self.pending is not None:
-            wanted, self.pending = self.pending, None
-            self.engine.create(wanted)  # keeps the manifest of a collection created meanwhile
-            self._created(wanted)
+        with self._lock:
+            if self.pending is not None:
+                wanted = self.pending
+                self.engine.create(wanted)  # keeps the manifest of a collection created meanwhile
+                self.pending = None
+                self._check_made(wanted)
         return self.engine
 
     def _exists(self) -> bool:
         """Whether the collection exists now; one that another process created is adopted."""
         if self.pending is None:
             return True
-        engine = self.reopen() if self.reopen is not None else None
-        if engine is None:
-            return False
-        wanted, self.pending = self.pending, None
-        self.engine.close()
-        self.engine = engine
-        self._created(wanted)
-        return True
+        with self._lock:
+            if self.pending is None:
+                return True
+            engine = self.reopen() if self.reopen is not None else None
+            if engine is None:
+                return False
+            wanted = self.pending
+            self.engine.close()
+            self.engine = engine
+            self.pending = None
+            self._check_made(wanted)
+            return True
 
-    def _created(self, wanted: dict[str, Any]) -> None:
-        if self.on_create is not None:
-            self.on_create()
+    def _check_made(self, wanted: dict[str, Any]) -> None:
         made = self.engine.manifest or {}
         if (made.get("model"), made.get("dimension")) != (wanted["model"], wanted["dimension"]):
             raise EmbeddingsReplacedError(

@@ -35,7 +35,7 @@ from ..retrieval import calibration
 from ..retrieval.options import SearchOptions
 from ..retrieval.pipeline import Ranked, Reranker, plan_for, rank
 from ..types import Hit, Retrieved, StoredChunk
-from ..validation import check_k, check_query_vectors, check_texts
+from ..validation import check_query_vectors, check_texts
 
 
 class SearchTarget(Protocol):
@@ -79,9 +79,19 @@ class Searcher:
             DimensionMismatchError: a query embedding of the wrong dimension.
         """
         texts, vectors, single = self.check_query(query)
-        opts = SearchOptions.checked(k=check_k(k), has_text=texts is not None, **options)
+        opts = SearchOptions.checked(k=k, has_text=texts is not None, **options)
         encoded = None if vectors is None else EncodedQueries(vectors, self.target.embedder)
         return self.run(texts, encoded, opts), single
+
+    def checked(self, queries: Sequence[str], k: Any, **options: Any) -> tuple[list[str], SearchOptions]:
+        """Text queries and search options as :meth:`run` takes them (options not given take their
+        defaults: :data:`semsearch.options.SEARCH`).
+
+        Raises:
+            InvalidInputError: an empty query, k < 1, a bad option or filter.
+        """
+        texts = check_texts(list(queries))
+        return texts, SearchOptions.checked(k=k, has_text=True, **options)
 
     def check_query(self, query: Any) -> tuple[list[str] | None, np.ndarray | None, bool]:
         """(texts, vectors, single): a string, a list of strings, or a 1-D/2-D array of embeddings."""

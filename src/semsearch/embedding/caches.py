@@ -101,13 +101,18 @@ class DiskEmbeddingCache:
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._con: sqlite3.Connection | None = None
+        self._held: list[tuple[bytes, bytes, float]] = []  # vectors made before the folder existed
         self.hits = 0
         self.misses = 0
 
     # -- connection --------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection | None:
+        """The open cache, or None while its folder does not exist: a cache never creates the
+        collection folder it lives in (a collection is created by its first write)."""
         if self._con is not None:
             return self._con
+        if not self.path.parent.is_dir():
+            return None
         try:
             con = self._open()
         except sqlite3.DatabaseError as exc:
@@ -132,6 +137,8 @@ class DiskEmbeddingCache:
         return con
 
     def close(self) -> None:
+        if self._held:  # written once the folder exists (the collection was created meanwhile)
+            self.put_many([], np.empty((0, 0), dtype=np.float32))
         with self._lock:
             if self._con is not None:
                 self._con.close()
@@ -139,7 +146,8 @@ class DiskEmbeddingCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._connect().execute("SELECT count(*) FROM embeddings").fetchone()[0])
+            con = self._connect()
+            return len(self._held) if con is None else int(con.execute("SELECT count(*) FROM embeddings").fetchone()[0])
 
     # -- lookups -----------------------------------------------------------------------
     def get_many(self, keys: Sequence[bytes], dim: int) -> list[np.ndarray | None]:
@@ -158,6 +166,8 @@ class DiskEmbeddingCache:
     def _lookup(self, keys: Sequence[bytes], dim: int, found: dict[bytes, np.ndarray]) -> None:
         with self._lock:
             con = self._connect()
+            if con is None:
+                return
             unique = list(dict.fromkeys(keys))
             for start in range(0, len(unique), 500):
                 part = unique[start : start + 500]
@@ -181,7 +191,7 @@ class DiskEmbeddingCache:
         A cache that cannot be written (locked by another process, disk full) is skipped with a
         warning: the vectors were computed, so the caller's work goes on.
         """
-        if len(keys) == 0:
+        if len(keys) == 0 and not self._held:
             return
         try:
             self._store(keys, vectors)
@@ -193,6 +203,10 @@ class DiskEmbeddingCache:
         rows = [(k, np.asarray(v, dtype=np.float32).tobytes(), now) for k, v in zip(keys, vectors)]
         with self._lock:
             con = self._connect()
+            if con is None:  # kept until the collection's folder exists (bounded like the cache)
+                self._held = (self._held + rows)[-self.max_entries:]
+                return
+            rows, self._held = self._held + rows, []
             con.execute("BEGIN")
             try:
                 con.executemany("INSERT OR REPLACE INTO embeddings(key, vector, used) VALUES (?, ?, ?)", rows)
@@ -209,4 +223,7 @@ class DiskEmbeddingCache:
 
     def clear(self) -> None:
         with self._lock:
-            self._connect().execute("DELETE FROM embeddings")
+            self._held = []
+            con = self._connect()
+            if con is not None:
+                con.execute("DELETE FROM embeddings")

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .no_match import NO_MATCH_THRESHOLD
+from ..options import NO_MATCH_THRESHOLD
 
 #: FTS5's BM25 parameters (semsearch's in-memory BM25 reproduces them).
 K1 = 1.2

@@ -27,8 +27,6 @@ import numpy as np
 
 from ..types import Candidate
 
-FUSIONS = ("adaptive", "rrf", "weighted")
-
 
 def rrf(dense: Sequence[Candidate], lexical: Sequence[Candidate], k: float = 60.0) -> dict[str, float]:
     """Reciprocal rank fusion scores by document id."""

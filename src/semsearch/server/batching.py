@@ -38,9 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..collection import Collection
-from ..collection.searching import EncodedQueries
-from ..retrieval.options import SearchOptions
+from ..collection import Collection, EncodedQueries, SearchOptions
 from ..types import Hit
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from ..collection import Collection
+from ..options import MODES, over_limit
 from ..types import Document
 from . import models as m
 from .discovery import INSTANCE_HEADER
 from .error_responses import ApiError
-from .search_options import MODES, SEARCH_OPTIONS, search_keywords
+from .search_options import SEARCH_OPTIONS, search_keywords
 from .searching import answer_search
 from .state import ServerState
 
@@ -53,16 +54,14 @@ def collection_routes(
             raise ApiError(413, "batch_too_large",
                            f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
         if body.k > limits.max_k:
-            raise ApiError(422, "invalid_input",
-                           f"k is {body.k}; this server returns at most {limits.max_k} hits per query")
+            raise over_limit("k", body.k, limits.max_k, "this server returns")
         for i, q in enumerate(queries):
             if len(q) > limits.max_query_chars:
                 raise ApiError(422, "invalid_input",
                                f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
         for option in ("candidates", "rerank_top"):
             if (value := getattr(body, option)) is not None and value > limits.max_candidates:
-                raise ApiError(422, "invalid_input",
-                               f"{option} is {value}; this server reads at most {limits.max_candidates}")
+                raise over_limit(option, value, limits.max_candidates, "this server reads")
         options = {option: getattr(body, option) for option in SEARCH_OPTIONS}
         default_reranker = state.rerankers[0] if state.rerankers else None
         kwargs = search_keywords(options, state.rerankers, default_reranker=default_reranker)

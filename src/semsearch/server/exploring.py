@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ..errors import InvalidInputError
+from ..options import DUPLICATES, SIMILAR, TOPICS, over_limit
 from . import models as m
 
 
 class SimilarRequest(m.Request):
     id: m.DocumentId = Field(..., description="Id of the stored document to find more like (itself is left out).")
-    k: int = Field(10, ge=1, description="How many similar documents (at most the server's max_k).")
-    where: m.Metadata | None = Field(None, description="Metadata filter the similar documents must match.")
+    k: int = m.option_field(SIMILAR["k"])
+    where: m.Metadata | None = m.option_field(SIMILAR["where"])
+    query: str = m.option_field(SIMILAR["query"])
 
 
 class SimilarResponse(BaseModel):
@@ -41,14 +42,10 @@ class SimilarResponse(BaseModel):
 
 
 class DuplicatesRequest(m.Request):
-    threshold: float = Field(
-        0.95, gt=0, le=1, description="Cosine at or above which two documents are near-duplicates."
-    )
-    where: m.Metadata | None = Field(None, description="Look only among documents matching this metadata filter.")
-    exact: bool | None = Field(
-        None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above)."
-    )
-    keep: Literal["first", "longest", "newest"] = Field("first", description="Which member of each group `keep` names.")
+    threshold: float = m.option_field(DUPLICATES["threshold"])
+    where: m.Metadata | None = m.option_field(DUPLICATES["where"])
+    exact: bool | None = m.option_field(DUPLICATES["exact"])
+    keep: str = m.option_field(DUPLICATES["keep"])
 
 
 class PairOut(BaseModel):
@@ -75,8 +72,8 @@ class DuplicatesResponse(BaseModel):
 
 
 class TopicsRequest(m.Request):
-    n: int | None = Field(None, ge=1, description="Number of topics (default: chosen from the data).")
-    where: m.Metadata | None = Field(None, description="Cluster only documents matching this metadata filter.")
+    n: int | None = m.option_field(TOPICS["n"])
+    where: m.Metadata | None = m.option_field(TOPICS["where"])
     max_ids: int = Field(100, ge=0, description="At most this many document ids per topic, most central first.")
 
 
@@ -96,17 +93,15 @@ class TopicsResponse(BaseModel):
 
 def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[str, Any]], suffix: str) -> None:
     """Add the three endpoints to a collection router (``suffix`` keeps operation ids unique)."""
-    from ..corpus.explore import duplicates, similar, topics
-
     target_dep = Depends(resolve)
 
     def similar_documents(body: SimilarRequest, target: tuple[str, Any] = target_dep) -> SimilarResponse:
         """More like this: the documents nearest in meaning to a stored one, from its stored vectors."""
         name, col = target
         if body.k > state.limits.max_k:
-            raise InvalidInputError(f"k is {body.k}; this server returns at most {state.limits.max_k} hits")
+            raise over_limit("k", body.k, state.limits.max_k, "this server returns")
         started = time.perf_counter()
-        hits = similar(col, body.id, k=body.k, where=body.where)
+        hits = col.similar(body.id, k=body.k, where=body.where, query=body.query)
         return SimilarResponse(collection=name, id=body.id, hits=[m.HitOut(**h.to_dict()) for h in hits],
                                took_ms=_since(started))
 
@@ -114,7 +109,8 @@ def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[s
         """Groups of near-duplicate documents, each with its pairwise scores and which members to delete."""
         name, col = target
         started = time.perf_counter()
-        groups = duplicates(col, threshold=body.threshold, where=body.where, exact=body.exact)
+        DUPLICATES["keep"].check(body.keep)
+        groups = col.duplicates(threshold=body.threshold, where=body.where, exact=body.exact)
         return DuplicatesResponse(collection=name, threshold=body.threshold,
                                   groups=[GroupOut(**g.to_dict(body.keep)) for g in groups], took_ms=_since(started))
 
@@ -122,7 +118,7 @@ def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[s
         """Topics of the collection: k-means clusters labelled by their most distinctive words."""
         name, col = target
         started = time.perf_counter()
-        found = topics(col, n=body.n, where=body.where)
+        found = col.topics(n=body.n, where=body.where)
         out = [TopicOut(id=t.id, label=t.label, words=t.words, size=t.size, ids=t.ids[: body.max_ids]) for t in found]
         return TopicsResponse(collection=name, topics=out, took_ms=_since(started))
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-SEARCH_MODES = ("dense", "lexical", "hybrid")
+from ..options import SEARCH, Option
 
 
 def _storable(text: str) -> str:
@@ -33,6 +33,13 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+def option_field(option: Option, default: Any = ...) -> Any:
+    """A request field for one of :mod:`semsearch.options`: its description and bounds (documented
+    in the schema; checked by the collection, so the message is the one every door gives)."""
+    return Field(option.default if default is ... else default, description=option.help,
+                 json_schema_extra=option.schema() or None)
+
+
 class SearchRequest(Request):
     """One query (``query``) or a batch (``queries``); results always come as one list per query."""
 
@@ -40,39 +47,18 @@ class SearchRequest(Request):
     queries: list[NonEmptyText] | None = Field(
         None, min_length=1, description="Several queries, searched as one batch."
     )
-    k: int = Field(10, ge=1, description="Results per query (at most the server's max_k).")
-    where: Metadata | None = Field(
-        None, description='Metadata filter, ChromaDB style: {"lang": "en"}, {"year": {"$gte": 2020}}, {"$or": [...]}.'
-    )
-    mode: Literal["dense", "lexical", "hybrid"] | None = Field(
-        None, description="dense (by meaning), lexical (BM25 keywords) or hybrid (both, fused). Default: hybrid."
-    )
-    rerank: bool | Text | None = Field(
-        None, description="true: rerank with the server's cross-encoder; or the name of one the server allows."
-    )
-    threshold: float | Literal["auto"] | None = Field(
-        None,
-        description='Leave out hits whose relevance (0..1) is below this; "auto": the calibrated no-good-match line.',
-    )
-    where_document: Metadata | None = Field(
-        None,
-        description='Document-text filter: {"$contains": "FAISS"}, {"$not_contains": ...}, combined with $and / $or.',
-    )
-    fusion: Literal["adaptive", "rrf", "weighted"] | None = Field(
-        None, description="How hybrid mode fuses dense and lexical rankings. Default: adaptive."
-    )
-    alpha: float | None = Field(None, ge=0, le=1, description="Dense weight of fusion=weighted. Default: 0.7.")
-    rrf_k: float | None = Field(None, ge=0, description="k of reciprocal rank fusion (fusion=rrf). Default: 60.")
-    candidates: int | None = Field(
-        None,
-        ge=1,
-        description="Documents each retriever contributes to fusion (at most the server's max_candidates). "
-        "Default: 100.",
-    )
-    rerank_top: int | None = Field(None, ge=1, description="How many candidates the cross-encoder reads. Default: 50.")
-    mmr: float | None = Field(
-        None, ge=0, le=1, description="Diversify: maximal marginal relevance lambda (1 = relevance only)."
-    )
+    k: int = option_field(SEARCH["k"])
+    where: Metadata | None = option_field(SEARCH["where"])
+    mode: str | None = option_field(SEARCH["mode"])
+    rerank: bool | Text | None = option_field(SEARCH["rerank"])
+    threshold: float | Literal["auto"] | None = option_field(SEARCH["threshold"])
+    where_document: Metadata | None = option_field(SEARCH["where_document"])
+    fusion: str = option_field(SEARCH["fusion"])
+    alpha: float = option_field(SEARCH["alpha"])
+    rrf_k: float = option_field(SEARCH["rrf_k"])
+    candidates: int = option_field(SEARCH["candidates"])
+    rerank_top: int = option_field(SEARCH["rerank_top"])
+    mmr: float | None = option_field(SEARCH["mmr"])
 
     @model_validator(mode="after")
     def _one_of_query_or_queries(self) -> SearchRequest:

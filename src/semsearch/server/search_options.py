@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import InvalidInputError, UnsupportedOptionError
+from ..options import SEARCH
 
 #: Every option of ``Collection.search`` a request may set (rerank only among the server's cross-encoders).
-SEARCH_OPTIONS = ("where", "where_document", "mode", "fusion", "alpha", "rrf_k", "candidates", "rerank", "rerank_top",
-                  "threshold", "mmr")
-MODES = ["dense", "lexical", "hybrid"]
+SEARCH_OPTIONS = tuple(name for name, option in SEARCH.items() if "http" in option.doors and name != "k")
 
 
 def search_keywords(

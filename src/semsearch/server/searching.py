@@ -9,7 +9,6 @@ pydantic model of the response is built and validated (it is what ``response_mod
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -18,16 +17,8 @@ from typing import Any
 from fastapi.responses import Response
 
 from ..collection import Collection
-from ..retrieval.options import SearchOptions
 from ..types import Hit
-from ..validation import check_k, check_texts
 from .batching import SearchBatcher, SearchJob
-
-#: Collection.search's keyword defaults: a request that leaves an option out gets the same answer.
-SEARCH_DEFAULTS: dict[str, Any] = {
-    name: p.default for name, p in inspect.signature(Collection.search).parameters.items()
-    if p.kind is inspect.Parameter.KEYWORD_ONLY
-}
 
 
 async def answer_search(
@@ -41,8 +32,7 @@ async def answer_search(
         SemsearchError: what the search itself raised (e.g. CollectionBusyError).
     """
     started = time.perf_counter()
-    texts = check_texts(list(queries))
-    opts = SearchOptions.checked(k=check_k(k), has_text=True, **{**SEARCH_DEFAULTS, **options})
+    texts, opts = collection.searcher.checked(queries, k, **options)
 
     line = collection.no_match_threshold
 
