@@ -367,21 +367,21 @@ def test_an_interrupted_file_resumes_without_encoding_again(open_collection, tmp
     data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     col = open_collection()
     encoded: list[int] = []
-    real = col._encode_rows
+    real = col.embedder.encode_documents
 
-    def crash_after_two_batches(rows, **_):
+    def crash_after_two_batches(texts, **kw):
         if len(encoded) == 2:
             raise KeyboardInterrupt("killed")
-        encoded.append(sum(len(r.chunks) for r in rows))
-        real(rows)
+        encoded.append(len(texts))
+        return real(texts, **kw)
 
-    monkeypatch.setattr(col, "_encode_rows", crash_after_two_batches)
+    monkeypatch.setattr(col.embedder, "encode_documents", crash_after_two_batches)
     with pytest.raises(KeyboardInterrupt):
         col.index_files([data], batch_chunks=8)
     assert col.count() == 16 and col.info()["partial_files"] == 1  # two committed batches are searchable
     encoded.clear()
-    monkeypatch.setattr(col, "_encode_rows", lambda rows, **_: (encoded.append(sum(len(r.chunks) for r in rows)),
-                                                                real(rows)))
+    monkeypatch.setattr(col.embedder, "encode_documents",
+                        lambda texts, **kw: (encoded.append(len(texts)), real(texts, **kw))[1])
     report = col.index_files([data], batch_chunks=8)
     assert sum(encoded) == 30 - 16 and report.documents_unchanged == 16 and report.files_resumed == 1
     assert col.count() == 30 and col.info()["partial_files"] == 0

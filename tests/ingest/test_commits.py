@@ -13,7 +13,7 @@ import types
 import numpy as np
 
 from semsearch.backends.local import LocalEngine
-from semsearch.ingest import pipeline
+from semsearch.collection import writing
 from semsearch.ingest.chunking import Chunk
 
 DIM = 4
@@ -56,18 +56,19 @@ def run(tmp_path, monkeypatch, lines: int, seconds_per_chunk: float, **kwargs):
     engine = LocalEngine(tmp_path / f"col-{lines}-{seconds_per_chunk}")
     engine.create(dict(MANIFEST))
     clock = Clock()
-    monkeypatch.setattr(pipeline, "time", types.SimpleNamespace(monotonic=clock.monotonic,
-                                                                perf_counter=clock.perf_counter))
+    monkeypatch.setattr(writing, "time", types.SimpleNamespace(monotonic=clock.monotonic,
+                                                               perf_counter=clock.perf_counter))
 
-    def encode(rows):
-        for row in rows:
-            for chunk in row.chunks:
-                chunk.embedding = np.ones(DIM, dtype=np.float32) / 2
-        clock.now += seconds_per_chunk * sum(len(r.chunks) for r in rows)
+    class Encoder:  # what index_files asks of an embedder: vectors for documents
+        def encode_documents(self, texts, show_progress=False):
+            clock.now += seconds_per_chunk * len(texts)
+            return np.full((len(texts), DIM), 0.5, dtype=np.float32)
+
+    class Chunker:
+        split_many = staticmethod(one_chunk_each)
 
     progress = Recorder(engine)
-    report = pipeline.index_files(engine, [data], None, split=one_chunk_each, encode=encode, progress=progress,
-                                  **kwargs)
+    report = writing.index_files(engine, Encoder(), Chunker(), [data], None, progress=progress, **kwargs)
     engine.close()
     return report, progress.batches
 

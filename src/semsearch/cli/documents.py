@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from ..errors import SemsearchError
 from .common import (
     INDEX_HELP,
     BackendOpt,
@@ -196,11 +195,9 @@ def verify(
 
 
 def index_summary(details: dict) -> str:
-    from ..index.spec import reduced_dimension  # lazily: the index package loads FAISS
-
     parts = [f"{details.get('vectors', 0)} vectors"]
-    if reduced_dimension(str(details.get("type", ""))) and not details.get("note"):
-        parts.append(f"searched as {reduced_dimension(details['type'])}-dimensional PCA projections")
+    if details.get("projected_dimension"):
+        parts.append(f"searched as {details['projected_dimension']}-dimensional PCA projections")
     if "bytes_per_vector" in details:
         parts.append(f"~{details['bytes_per_vector']:.0f} bytes/vector in RAM")
     if details.get("trained_on"):
@@ -286,46 +283,13 @@ def migrate(
     """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
 
     def go() -> None:
-        from ..collection import Collection
-        from ..collection.migrate import migrate as copy
+        from ..collection.migrate import migrate_between
 
-        source = Collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
-                            uri=src_uri, token=src_token, create=False)
-        with source:
-            m = source.manifest
-            target = Collection(
-                Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local",
-                uri=dst_uri,
-                token=dst_token, index=index or _target_spec(m["index"], int(m["dimension"]),
-                                                             milvus=dst_uri is not None),
-                chunk_size=m["chunk_size"], chunk_overlap=m["chunk_overlap"],
-            )
-            with target:
-                report = copy(source, target, batch=batch)
-                if dst_uri is None:
-                    target.flush()
+        report, where = migrate_between(src, dst, src_uri=src_uri, dst_uri=dst_uri, src_token=src_token,
+                                        dst_token=dst_token, index=index, batch=batch)
         out.print(
             f"copied {report.documents} document(s), {report.chunks} chunk(s), {report.sources} file hash(es) "
-            f"in {report.seconds:.1f}s; counts verified -> {target.path}", highlight=False,
+            f"in {report.seconds:.1f}s; counts verified -> {where}", highlight=False,
         )
 
     _run(go)
-
-
-def _target_spec(spec: str, dim: int, *, milvus: bool) -> str:
-    """The source's index spec if the target backend has it, else Flat (with a warning; --index chooses)."""
-    try:
-        if milvus:
-            from ..backends.milvus import milvus_index
-
-            milvus_index(spec)
-        else:
-            from ..index import make_index
-
-            make_index(spec, dim)
-        return spec
-    except (SemsearchError, ValueError, RuntimeError):
-        where = "Milvus" if milvus else "the local backend"
-        err.print(f"[yellow]warning:[/] index {spec!r} is not available on {where}; the copy uses Flat (choose with "
-                  "--index)")
-        return "Flat"

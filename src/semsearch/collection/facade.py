@@ -8,7 +8,7 @@ SQLite as the truth with a derived FAISS index; ``backends/milvus`` keeps it in 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
@@ -18,7 +18,7 @@ from ..backends import open_engine
 from ..engine import Engine
 from ..errors import InvalidInputError, NotACollectionError
 from ..filters import combine, parse_where, parse_where_document
-from ..types import Document, DocumentRow, Hit, IndexReport, SearchOptions
+from ..types import Document, Hit, IndexReport, SearchOptions
 from .exploring import Exploring
 from .manifest import open_embedder, summary
 from .pending import PendingEngine
@@ -223,8 +223,8 @@ class Collection(Exploring, Reindexing):
                replace: bool) -> list[str]:
         from .writing import write_documents
         return self._current_model(lambda: write_documents(
-            self.engine, documents, ids, metadatas, embeddings, sources, replace=replace,
-            split=lambda texts: self.chunker.split_many(texts), encode=self._encode_rows))
+            self.engine, self.embedder, self.chunker, documents, ids, metadatas, embeddings, sources, replace=replace,
+            progress=self._progress))
 
     def delete(self, ids: str | Sequence[str] | None = None, *, where: Where = None,
                where_document: Where = None) -> int:
@@ -264,10 +264,6 @@ class Collection(Exploring, Reindexing):
             self._chunker = Chunker(self.embedder.plain_tokenizer, int(self.manifest["chunk_size"]),
                                     int(self.manifest["chunk_overlap"]))
         return self._chunker
-
-    def _encode_rows(self, rows: list[DocumentRow], show: bool | None = None) -> None:
-        from .writing import encode_rows
-        encode_rows(self.embedder, rows, self._progress if show is None else show)
 
     def count(self) -> int:
         """Number of documents."""
@@ -373,20 +369,16 @@ class Collection(Exploring, Reindexing):
         :class:`semsearch.ingest.progress.IndexProgress`) is told the work and each batch; without
         it a bar is shown when the collection was opened with ``progress=True``.
         """
-        from ..ingest.pipeline import COMMIT_SECONDS, index_files
+        from ..ingest.pipeline import COMMIT_SECONDS
+        from .writing import index_files
 
         reporter = progress
         if reporter is None and self._progress:
             from ..ingest.progress import BarProgress
             reporter = BarProgress()
-
-        def encode(rows: list[DocumentRow]) -> None:  # the run's reporter, not the encoder, shows progress
-            self._encode_rows(rows, show=False)
-
         report = self._current_model(lambda: index_files(
-            self.engine, paths, options, split=self.chunker.split_many, encode=encode, prune=prune,
-            batch_chunks=batch_chunks, commit_seconds=COMMIT_SECONDS if commit_seconds is None else commit_seconds,
-            progress=reporter))
+            self.engine, self.embedder, self.chunker, paths, options, prune=prune, batch_chunks=batch_chunks,
+            commit_seconds=COMMIT_SECONDS if commit_seconds is None else commit_seconds, progress=reporter))
         if progress is None and reporter is not None:
             reporter.finish(report)
         return report
@@ -424,9 +416,25 @@ class Collection(Exploring, Reindexing):
         from ..ingest.pipeline import PARTIAL
 
         partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
-        return {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),
-                "chunks": self.engine.chunk_count(), "partial_files": partial, **summary(self.manifest),
-                **self.engine.info()}
+        out = {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),
+               "chunks": self.engine.chunk_count(), "partial_files": partial, **summary(self.manifest),
+               **self.engine.info()}
+        details = out.get("index_details")
+        if details and not details.get("note"):
+            from ..index.spec import reduced_dimension
+
+            if projected := reduced_dimension(str(details.get("type", ""))):  # searched as PCA projections
+                details["projected_dimension"] = projected
+        return out
+
+    def record(self, values: Mapping[str, Any]) -> None:
+        """Record extra keys in the collection's manifest (what an evaluation corpus was, how long it
+        took to index...); ``info`` and ``manifest`` show them.
+
+        Raises:
+            CollectionBusyError: another process kept the collection busy past lock_timeout.
+        """
+        self.engine.update_manifest(values)
 
 
 __all__ = ["Collection", "Document", "Hit", "IndexReport"]

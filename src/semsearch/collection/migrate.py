@@ -8,10 +8,12 @@ unchanged files. At the end the document and chunk counts of both sides are comp
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..errors import InvalidInputError, MigrationError
+from ..errors import InvalidInputError, MigrationError, SemsearchError
 from .facade import Collection
 
 
@@ -64,4 +66,48 @@ def migrate(src: Collection, dst: Collection, *, batch: int = 1000,
     return MigrationReport(docs, chunks, len(hashes), time.perf_counter() - started)
 
 
-__all__ = ["MigrationError", "MigrationReport", "migrate"]
+def migrate_between(src: str, dst: str, *, src_uri: str | None = None, dst_uri: str | None = None,
+                    src_token: str | None = None, dst_token: str | None = None, index: str | None = None,
+                    batch: int = 1000) -> tuple[MigrationReport, str]:
+    """Open the source (a folder, or a Milvus collection name with ``src_uri``) and the target (made
+    with the source's model, chunking and index spec, or ``index``), copy, and save the target's
+    index; returns the report and where the target is.
+
+    Raises:
+        NotACollectionError: no source collection.
+        InvalidInputError, MigrationError: see :func:`migrate`.
+    """
+    source = Collection(Path(src) if src_uri is None else src, backend="milvus" if src_uri else "local",
+                        uri=src_uri, token=src_token, create=False)
+    with source:
+        m = source.manifest
+        spec = index or target_spec(m["index"], int(m["dimension"]), milvus=dst_uri is not None)
+        target = Collection(Path(dst) if dst_uri is None else dst, m["model"], backend="milvus" if dst_uri else "local",
+                            uri=dst_uri, token=dst_token, index=spec, chunk_size=m["chunk_size"],
+                            chunk_overlap=m["chunk_overlap"])
+        with target:
+            report = migrate(source, target, batch=batch)
+            target.flush()
+    return report, str(target.path)
+
+
+def target_spec(spec: str, dimension: int, *, milvus: bool) -> str:
+    """The source's index spec if the target backend can build it, else Flat (with a warning)."""
+    try:
+        if milvus:
+            from ..backends.milvus import milvus_index
+
+            milvus_index(spec)
+        else:
+            from ..index import make_index
+
+            make_index(spec, dimension)
+        return spec
+    except (SemsearchError, ValueError, RuntimeError):
+        where = "Milvus" if milvus else "the local backend"
+        warnings.warn(f"index {spec!r} is not available on {where}; the copy uses Flat (choose with --index)",
+                      stacklevel=2)
+        return "Flat"
+
+
+__all__ = ["MigrationError", "MigrationReport", "migrate", "migrate_between", "target_spec"]

@@ -125,7 +125,7 @@ def open_collection(
     col.flush()
     seconds = time.perf_counter() - started
     indexing = {"documents": len(ids), "seconds": seconds}
-    col.engine.update_manifest({"eval_corpus": fingerprint, "eval_indexing": indexing})
+    col.record({"eval_corpus": fingerprint, "eval_indexing": indexing})
     return col, False
 
 

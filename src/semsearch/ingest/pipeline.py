@@ -1,6 +1,6 @@
-"""``index_files``: discover, skip unchanged, load, check, chunk, encode and commit in batches.
-
-Written once for every backend (it talks to the engine interface). The guarantees:
+"""The steps of ``index_files`` that need no collection: discover and load files, check them,
+skip what is stored already, and plan the commits (the collection's writer,
+:mod:`semsearch.collection.writing`, encodes and writes). The guarantees of the whole:
 
 - Every file is loaded and checked before anything is written, so a malformed file (a bad
   JSONL line N) stops the run with the collection as it was.
@@ -16,18 +16,15 @@ Written once for every backend (it talks to the engine interface). The guarantee
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine import Engine
 from ..errors import InvalidInputError
-from ..types import ChunkRow, DocumentRow, FileState, IndexReport
+from ..types import DocumentRow, IndexReport
 from ..validation import validate_metadata
 from . import loaders
-from .progress import IndexProgress
 
 #: Prefix of the hash recorded for a file whose documents are not all committed yet.
 PARTIAL = "partial:"
@@ -52,83 +49,6 @@ class PendingFile:
     resumed: bool  # the last run stopped part-way through this very version
 
 
-
-
-def index_files(
-    engine: Engine,
-    paths: Iterable[str | os.PathLike[str]],
-    options: loaders.LoadOptions | None,
-    *,
-    split: Callable[[list[str]], list[list[Any]]],
-    encode: Callable[[list[DocumentRow]], None],
-    prune: bool = True,
-    batch_chunks: int = 8192,
-    commit_seconds: float = COMMIT_SECONDS,
-    progress: IndexProgress | None = None,
-) -> IndexReport:
-    """Bring the collection in step with files and folders; see the module docstring.
-
-    ``split`` chunks texts (the collection's chunker); ``encode`` fills in the embedding of
-    every chunk of the rows it is given; ``progress`` is told the work once it is known and
-    each committed batch (its ``finish`` is left to the caller). A batch is committed when it
-    holds ``batch_chunks`` chunks or ``commit_seconds`` have passed since the last commit,
-    whichever comes first (the vector index is not saved at each commit: the store is the truth).
-    """
-    started = time.perf_counter()
-    options = options or loaders.LoadOptions()
-    path_list = [Path(p).expanduser() for p in paths]
-    report = IndexReport()
-    known = engine.files()
-    files, pending = load_changed_files(path_list, options, known, report, check=engine.check_rows)
-    check_unique_ids(engine, pending)
-    gone = files_gone(known, files, path_list) if prune else []
-
-    todo = skip_stored(engine, pending, report)
-    all_rows = [row for f in todo for row in f.rows]
-    for row, chunks in zip(all_rows, split([r.text for r in all_rows])):
-        row.chunks = [ChunkRow(c.position, c.start, c.end) for c in chunks]
-    if progress is not None:
-        progress.start(len(todo), sum(len(r.chunks) for r in all_rows), unchanged_files=report.files_unchanged,
-                       kept_documents=report.documents_unchanged)
-    batch: list[tuple[PendingFile, list[DocumentRow], bool]] = []
-    batch_size, last_commit = 0, time.monotonic()
-    for piece in plan_batches(todo, min(SLICE_CHUNKS, batch_chunks)):
-        rows = [row for _, part, _ in piece for row in part]
-        if rows:
-            encode(rows)
-        batch.extend(piece)
-        batch_size += sum(len(r.chunks) for r in rows)
-        if batch_size >= batch_chunks or time.monotonic() - last_commit >= commit_seconds:
-            commit_batch(engine, batch, report, progress)
-            batch, batch_size, last_commit = [], 0, time.monotonic()
-    if batch:
-        commit_batch(engine, batch, report, progress)
-    for source in gone:
-        engine.delete_source(source)
-    report.files_removed = len(gone)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def commit_batch(engine: Engine, batch: Sequence[tuple[PendingFile, list[DocumentRow], bool]], report: IndexReport,
-                 progress: IndexProgress | None) -> None:
-    """Write one batch of encoded rows with its files' states (a file's hash is recorded once its
-    last document is in; until then it is marked partial) in one transaction, and count it."""
-    rows = [row for _, part, _ in batch for row in part]
-    n_chunks = sum(len(r.chunks) for r in rows)
-    # A file spread over several slices of the batch: its last slice says whether it is complete.
-    states = {f.key: FileState(f.digest, f.ids) if finished else FileState(PARTIAL + f.digest)
-              for f, _, finished in batch}
-    engine.write(rows, replace=True, files=states)
-    done = [f for f, _, finished in batch if finished]
-    for f in done:
-        report.files_replaced += f.known
-        report.files_added += not f.known
-        report.files_resumed += f.resumed
-    report.documents += len(rows)
-    report.chunks += n_chunks
-    if progress is not None:
-        progress.batch_done(len(done), n_chunks, n_chunks)
 
 
 def load_changed_files(
@@ -172,8 +92,9 @@ def load_changed_files(
     return files, pending
 
 
-def check_unique_ids(engine: Engine, pending: Sequence[PendingFile]) -> None:
-    """Ids must be unique within the run and not belong to a document of another source.
+def check_unique_ids(pending: Sequence[PendingFile], sources_of: Callable[[list[str]], dict[str, str | None]]) -> None:
+    """Ids must be unique within the run and not belong to a document of another source
+    (``sources_of(ids)`` gives the source of those ids the collection holds).
 
     Raises:
         InvalidInputError: naming the id and both places it comes from.
@@ -189,7 +110,7 @@ def check_unique_ids(engine: Engine, pending: Sequence[PendingFile]) -> None:
     if not owner:
         return
     replaced = {f.key for f in pending}
-    for doc_id, source in engine.sources_of(list(owner)).items():
+    for doc_id, source in sources_of(list(owner)).items():
         if source not in replaced:
             raise InvalidInputError(
                 f"document id {doc_id!r} from {owner[doc_id]} already exists, indexed from {source or 'the API'}; "
@@ -210,8 +131,10 @@ def files_gone(known: dict[str, str], files: Sequence[Path], paths: Sequence[Pat
             if os.path.normcase(s) not in seen and any(os.path.normcase(s).startswith(p) for p in prefixes)]
 
 
-def skip_stored(engine: Engine, pending: Sequence[PendingFile], report: IndexReport) -> list[PendingFile]:
-    """The pending files without the documents already stored exactly as they are.
+def skip_stored(pending: Sequence[PendingFile], stored_of: Callable[[list[str]], list[Any]],
+                report: IndexReport) -> list[PendingFile]:
+    """The pending files without the documents already stored exactly as they are
+    (``stored_of(ids)`` gives the stored documents of those ids).
 
     Such documents were committed by an interrupted run (or did not change in a changed
     file): they need neither encoding nor writing. Counted in ``report.documents_unchanged``.
@@ -219,7 +142,7 @@ def skip_stored(engine: Engine, pending: Sequence[PendingFile], report: IndexRep
     out = []
     for f in pending:
         if f.known:
-            stored = {d.id: d for d in engine.documents([r.id for r in f.rows], None, None)}
+            stored = {d.id: d for d in stored_of([r.id for r in f.rows])}
             keep = [r for r in f.rows if not _same(stored.get(r.id), r)]
             report.documents_unchanged += len(f.rows) - len(keep)
             f = PendingFile(f.key, f.digest, keep, f.ids, f.known, f.resumed)
