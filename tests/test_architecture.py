@@ -1,5 +1,7 @@
-"""The shape of the package: no import circle, dependencies pointing one way, rooms of a size a
-reader can know. Run as a script to print the import graph's layers and every module's size:
+"""The shape of the package, measured: no import circle (not even for type annotations),
+dependencies pointing one way (doors -> collection -> engine protocol <- backends), doors that
+only translate, no reaching into another module's private names, and functions short enough to
+read or carrying the reason they are not. Run as a script to print the import graph:
 
     python tests/test_architecture.py
 """
@@ -12,7 +14,19 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "semsearch"
-MAX_LINES = 400  # a module past this is split into rooms a reader can know
+#: A function longer than this says why beside its ``def`` (a ``# long: ...`` comment).
+MAX_FUNCTION_LINES = 80
+#: The doors: they translate arguments and results, and call the facade.
+DOORS = ("semsearch.cli", "semsearch.server", "semsearch.mcp_server")
+#: What a door may import besides its own package: the facade (the collection package itself,
+#: not its rooms), the vocabulary every layer shares, and the features that are commands of their
+#: own built on the facade (indexing files, evaluation, fine-tuning, answers' chat settings).
+DOOR_MAY_IMPORT = ("semsearch", "semsearch.collection", "semsearch.types", "semsearch.errors", "semsearch.options",
+                   "semsearch.version", "semsearch.filters", "semsearch.ingest", "semsearch.evaluation",
+                   "semsearch.finetune", "semsearch.answer")
+#: What only the facade (and the engines) may reach: storage and the ranking machinery.
+FACADE_ONLY = ("semsearch.engine", "semsearch.backends", "semsearch.retrieval", "semsearch.index",
+               "semsearch.embedding", "semsearch.corpus", "semsearch.validation")
 
 
 def modules() -> dict[str, Path]:
@@ -34,7 +48,7 @@ def _resolve(current: str, is_package: bool, level: int, name: str) -> str:
 
 
 def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
-    """Modules of the package that ``name`` imports anywhere (functions too), except under TYPE_CHECKING."""
+    """Modules of the package that ``name`` imports anywhere: functions and TYPE_CHECKING blocks too."""
 
     def target(dotted: str) -> str | None:
         while dotted and dotted not in known:
@@ -42,31 +56,17 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
         return dotted or None
 
     found: set[str] = set()
-
-    class Visitor(ast.NodeVisitor):
-        def visit_If(self, node: ast.If) -> None:
-            test = node.test
-            if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-            ):
-                for child in node.orelse:
-                    self.visit(child)
-                return
-            self.generic_visit(node)
-
-        def visit_Import(self, node: ast.Import) -> None:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith(PACKAGE) and (t := target(alias.name)):
                     found.add(t)
-
-        def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        elif isinstance(node, ast.ImportFrom):
             base = _resolve(name, path.name == "__init__.py", node.level, node.module or "")
             if base.startswith(PACKAGE):
                 for alias in node.names:
                     if t := target(f"{base}.{alias.name}") or target(base):
                         found.add(t)
-
-    Visitor().visit(ast.parse(path.read_text(encoding="utf-8")))
     found.discard(name)
     return found
 
@@ -133,11 +133,11 @@ def reaches(edges: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def in_package(name: str, package: str) -> bool:
-    return name == package or name.startswith(package + ".")
+def in_package(name: str, *packages: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
 
 
-def test_no_import_cycle():
+def test_no_import_cycle_not_even_for_annotations():
     assert cycles(graph()) == []
 
 
@@ -147,28 +147,92 @@ def test_storage_imports_nothing_from_retrieval_or_the_facade():
         # MilvusCollection (compat, re-exported by the milvus package) is the facade under its old name
         if in_package(name, "semsearch.backends") and name not in ("semsearch.backends.milvus",
                                                                    "semsearch.backends.milvus.compat"):
-            bad = {t for t in reaches(edges, name)
-                   if in_package(t, "semsearch.retrieval") or t == "semsearch.collection"}
+            bad = {t for t in reaches(edges, name) if in_package(t, "semsearch.retrieval", "semsearch.collection")}
             assert not bad, f"{name} reaches {sorted(bad)}"
-    for name in ("semsearch.index", "semsearch.lexical", "semsearch.filters", "semsearch.types", "semsearch.engine"):
-        bad = {t for t in reaches(edges, name) if in_package(t, "semsearch.backends") or t == "semsearch.collection"}
+    for name in ("semsearch.index", "semsearch.lexical", "semsearch.filters", "semsearch.types", "semsearch.engine",
+                 "semsearch.options"):
+        bad = {t for t in reaches(edges, name) if in_package(t, "semsearch.backends", "semsearch.collection")}
         assert not bad, f"{name} reaches {sorted(bad)}"
 
 
-def test_ranking_stages_take_data_not_collections():
+def test_ranking_stages_take_data_not_collections_or_engines():
     edges = graph()
-    for stage in ("semsearch.retrieval.fusion", "semsearch.retrieval.rerank", "semsearch.retrieval.mmr"):
-        bad = {t for t in reaches(edges, stage)
-               if t in ("semsearch.collection", "semsearch.engine") or in_package(t, "semsearch.backends")}
-        assert not bad, f"{stage} reaches {sorted(bad)}"
-    # the pipeline knows the engine interface, never an engine
-    assert not any(in_package(t, "semsearch.backends") for t in reaches(edges, "semsearch.retrieval.pipeline"))
+    for name in edges:
+        if in_package(name, "semsearch.retrieval", "semsearch.corpus.near_duplicates", "semsearch.corpus.topic_model",
+                      "semsearch.corpus.vectors", "semsearch.corpus.labels"):
+            bad = {t for t in edges[name] if in_package(t, "semsearch.collection", "semsearch.engine",
+                                                        "semsearch.backends", *DOORS)}
+            assert not bad, f"{name} imports {sorted(bad)}"
 
 
-def test_no_module_is_too_big_to_know():
-    sizes = {name: sum(1 for _ in path.open(encoding="utf-8")) for name, path in modules().items()}
-    big = {name: n for name, n in sizes.items() if n > MAX_LINES}
-    assert not big, f"modules over {MAX_LINES} lines: {big}"
+def test_the_facade_is_the_only_client_of_the_engine():
+    """Only the collection package and the engines themselves import the Engine protocol."""
+    edges = graph()
+    users = {name for name, targets in edges.items() if "semsearch.engine" in targets}
+    allowed = {name for name in users if in_package(name, "semsearch.collection", "semsearch.backends")}
+    assert users == allowed, f"outside the facade: {sorted(users - allowed)}"
+
+
+def test_doors_only_translate():
+    """A door imports the facade and the shared vocabulary, never storage, ranking or encoding."""
+    edges = graph()
+    for name, targets in edges.items():
+        if not in_package(name, *DOORS):
+            continue
+        outside = {t for t in targets if not in_package(t, *DOORS)}
+        bad = {t for t in outside if in_package(t, *FACADE_ONLY)
+               or (in_package(t, "semsearch.collection") and t != "semsearch.collection")
+               or not (t in DOOR_MAY_IMPORT or in_package(t, *DOOR_MAY_IMPORT[2:]))}
+        assert not bad, f"door {name} imports {sorted(bad)}"
+
+
+def private_uses(path: Path) -> list[str]:
+    """Uses of a private name (``_x``) that the module does not define itself: ``obj._x`` where
+    ``obj`` is not ``self``/``cls``, and ``from m import _x``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defined: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(n.name)
+        elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store):
+            defined.add(n.attr)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            defined.add(n.id)
+        elif isinstance(n, ast.arg):
+            defined.add(n.arg)
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute) and n.attr.startswith("_") and not n.attr.startswith("__") \
+                and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls")) and n.attr not in defined:
+            out.append(f"{path.name}:{n.lineno} .{n.attr}")
+        if isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] in ("", PACKAGE) or \
+                isinstance(n, ast.ImportFrom) and n.level > 0:
+            out += [f"{path.name}:{n.lineno} import {a.name}" for a in n.names
+                    if a.name.startswith("_") and not a.name.startswith("__")]
+    return out
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    found = {name: uses for name, path in modules().items() if (uses := private_uses(path))}
+    assert not found, found
+
+
+def long_functions(path: Path) -> list[str]:
+    """Functions over MAX_FUNCTION_LINES lines without a ``# long: <reason>`` comment on or above their ``def``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = []
+    for n in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno > MAX_FUNCTION_LINES:
+            start = (n.decorator_list[0].lineno if n.decorator_list else n.lineno) - 1
+            near = lines[max(0, start - 1): n.lineno]
+            if not any("# long:" in line for line in near):
+                out.append(f"{path.name}:{n.lineno} {n.name} ({n.end_lineno - n.lineno} lines)")
+    return out
+
+
+def test_long_functions_say_why():
+    found = {name: f for name, path in modules().items() if (f := long_functions(path))}
+    assert not found, found
 
 
 if __name__ == "__main__":

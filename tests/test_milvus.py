@@ -18,8 +18,8 @@ from semsearch.filters import matches, parse_where, parse_where_document
 
 pytest.importorskip("pymilvus", reason="the Milvus backend needs pymilvus (pip install semsearch[milvus])")
 
+from semsearch import MilvusCollection  # noqa: E402
 from semsearch.backends.milvus import (  # noqa: E402
-    MilvusCollection,
     MilvusError,
     collection_name,
     milvus_index,

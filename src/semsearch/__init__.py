@@ -37,11 +37,13 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .collection import Collection
+    from .collection.milvus import MilvusCollection
     from .embedding import DEFAULT_MODEL, Embedder
 
 # Imported on first use: they pull numpy and the storage and retrieval code (~0.5 s), which a
 # command answered by a running server (cli/remote.py) or a --help never needs.
-_LAZY = {"Collection": ".collection", "DEFAULT_MODEL": ".embedding", "Embedder": ".embedding"}
+_LAZY = {"Collection": ".collection", "DEFAULT_MODEL": ".embedding", "Embedder": ".embedding",
+         "MilvusCollection": ".collection.milvus"}
 
 
 def __getattr__(name: str) -> Any:
@@ -74,6 +76,7 @@ __all__ = [
     "IndexReport",
     "InvalidInputError",
     "MigrationError",
+    "MilvusCollection",
     "MilvusError",
     "LLMError",
     "LLMTimeoutError",

@@ -30,6 +30,7 @@ from .common import (
 )
 
 
+# long: a command's signature declares each of its options; the body is short
 @app.command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .csv .jsonl).",
@@ -283,7 +284,7 @@ def migrate(
     """Copy a collection between backends (local <-> Milvus) with its stored vectors; counts are verified."""
 
     def go() -> None:
-        from ..collection.migrate import migrate_between
+        from ..collection import migrate_between
 
         report, where = migrate_between(src, dst, src_uri=src_uri, dst_uri=dst_uri, src_token=src_token,
                                         dst_token=dst_token, index=index, batch=batch)

@@ -20,6 +20,7 @@ from .common import (
 from .pipes import print_table
 
 
+# long: a command's signature declares each of its options; the body is short
 @app.command("eval")
 def eval_(
     dataset: Annotated[
@@ -137,36 +138,44 @@ def eval_(
                                   step=beat.step)
             beat.done()
             model_name = col.manifest["model"]
-        ok = [r for r in results if r.ok]
-        if as_json:
-            payload: dict[str, Any] = {
-                "dataset": str(dataset), "model": model_name, "queries": n_queries, "note": note,
-                "results": {r.method: r.metrics for r in ok},
-                "seconds": {r.method: r.seconds for r in ok},
-                "errors": {r.method: r.error for r in results if not r.ok},
-            }
-            if questions is not None:
-                payload["unanswerable_queries"] = len(questions)
-                payload["separation"] = {r.method: r.separation.to_dict() for r in ok if r.separation is not None}
-            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-        else:
-            _print_tables(dataset.name, n_queries, model_name, results)
-        for r in results:
-            if not r.ok:
-                err.print(f"[bold red]error:[/] method {r.method} failed: {r.error}", highlight=False, soft_wrap=True)
-        if report is not None:
-            from ..evaluation.report import write_html_report
-
-            info = {"dataset": str(dataset.resolve()), "split": data.split, "documents": len(data.corpus),
-                    "judged queries searched": n_queries, "model": model_name, "collection": str(folder)}
-            if questions is not None:
-                info["unanswerable questions"] = f"{len(questions)} from {unanswerable}"
-            write_html_report(report, dataset.name, info, results, note)
-            err.print(f"report written to {report}", highlight=False)
-        if not ok:
-            _fail(f"every method failed ({', '.join(r.method for r in results)}); nothing was measured")
+        show_results(dataset, data, folder, model_name, n_queries, results, questions=questions,
+                     unanswerable=unanswerable, note=note, report=report, as_json=as_json)
 
     _run(go)
+
+
+def show_results(dataset: Path, data: Any, folder: Path, model_name: str, n_queries: int, results: list[Any], *,
+                 questions: Any, unanswerable: Path | None, note: str | None, report: Path | None,
+                 as_json: bool) -> None:
+    """Print what ``eval`` measured (JSON or tables), write the HTML report, and fail when no method ran."""
+    ok = [r for r in results if r.ok]
+    if as_json:
+        payload: dict[str, Any] = {
+            "dataset": str(dataset), "model": model_name, "queries": n_queries, "note": note,
+            "results": {r.method: r.metrics for r in ok},
+            "seconds": {r.method: r.seconds for r in ok},
+            "errors": {r.method: r.error for r in results if not r.ok},
+        }
+        if questions is not None:
+            payload["unanswerable_queries"] = len(questions)
+            payload["separation"] = {r.method: r.separation.to_dict() for r in ok if r.separation is not None}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        _print_tables(dataset.name, n_queries, model_name, results)
+    for r in results:
+        if not r.ok:
+            err.print(f"[bold red]error:[/] method {r.method} failed: {r.error}", highlight=False, soft_wrap=True)
+    if report is not None:
+        from ..evaluation.report import write_html_report
+
+        info = {"dataset": str(dataset.resolve()), "split": data.split, "documents": len(data.corpus),
+                "judged queries searched": n_queries, "model": model_name, "collection": str(folder)}
+        if questions is not None:
+            info["unanswerable questions"] = f"{len(questions)} from {unanswerable}"
+        write_html_report(report, dataset.name, info, results, note)
+        err.print(f"report written to {report}", highlight=False)
+    if not ok:
+        _fail(f"every method failed ({', '.join(r.method for r in results)}); nothing was measured")
 
 
 def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]) -> None:

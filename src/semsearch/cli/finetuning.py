@@ -27,6 +27,7 @@ def _dimensions(spec: str | None) -> tuple[int, ...]:
         raise  # unreachable: _fail exits
 
 
+# long: a command's signature declares each of its options; the body is short
 @app.command("finetune")
 def finetune_(
     train: Annotated[Path, typer.Argument(

@@ -28,6 +28,7 @@ from .common import (
 from .documents import index_summary
 
 
+# long: a command's signature declares each of its options; the body is short
 @app.command()
 def reindex(
     index_spec: Annotated[str | None, typer.Option("--index", help=INDEX_HELP, show_default=False)] = None,

@@ -23,6 +23,7 @@ from .common import (
 )
 
 
+# long: a command's signature declares each of its options; the body is short
 @app.command()
 def serve(
     paths: Annotated[

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..retrieval.options import SearchOptions
     from .facade import Collection
+    from .migrate import migrate_between
     from .searching import EncodedQueries
 
-_EXPORTS = {"Collection": ".facade", "EncodedQueries": ".searching", "SearchOptions": "..retrieval.options"}
+_EXPORTS = {"Collection": ".facade", "EncodedQueries": ".searching", "SearchOptions": "..retrieval.options",
+            "migrate_between": ".migrate"}
 
 
 def __getattr__(name: str) -> Any:
@@ -28,4 +30,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Collection", "EncodedQueries", "SearchOptions"]
+__all__ = ["Collection", "EncodedQueries", "SearchOptions", "migrate_between"]

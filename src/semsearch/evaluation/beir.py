@@ -121,7 +121,8 @@ def _qrels_path(root: Path, split: str | None) -> Path:
     )
 
 
-def _jsonl_objects(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def read_jsonl_objects(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every line of a UTF-8 JSONL file (see :func:`jsonl_objects`)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -168,7 +169,7 @@ def _string_field(path: Path, number: int, obj: dict[str, Any], name: str) -> st
 
 def _read_corpus(path: Path) -> dict[str, dict[str, str]]:
     corpus: dict[str, dict[str, str]] = {}
-    for number, obj in _jsonl_objects(path):
+    for number, obj in read_jsonl_objects(path):
         doc_id = _record_id(path, number, obj)
         if doc_id in corpus:
             raise InvalidInputError(f"{path}:{number}: document id {doc_id!r} appears twice; ids must be unique")
@@ -181,7 +182,7 @@ def _read_corpus(path: Path) -> dict[str, dict[str, str]]:
 
 def _read_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
-    for number, obj in _jsonl_objects(path):
+    for number, obj in read_jsonl_objects(path):
         qid = _record_id(path, number, obj)
         if qid in queries:
             raise InvalidInputError(f"{path}:{number}: query id {qid!r} appears twice; ids must be unique")

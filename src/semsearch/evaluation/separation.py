@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidInputError, MissingPathError
-from .beir import _jsonl_objects
+from .beir import read_jsonl_objects
 
 
 def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
@@ -122,7 +122,7 @@ def read_questions(path: str | Path) -> list[str]:
         )
     questions: list[str] = []
     if path.suffix.lower() in (".jsonl", ".json"):
-        for number, obj in _jsonl_objects(path):
+        for number, obj in read_jsonl_objects(path):
             text = obj.get("text", obj.get("query"))
             if not isinstance(text, str) or not text.strip():
                 raise InvalidInputError(

@@ -67,7 +67,7 @@ class FaissIndex(VectorIndex):
         self._params_cache: dict[tuple[int, int], faiss.SearchParameters] = {}
         self._ascending = True  # ids added in increasing order: id -> position is a binary search
         self._order: np.ndarray | None = None  # cached argsort of the id map otherwise
-        self._shifted = QueryShift(self)  # PCA-first specs: queries shifted by the mean (projection.py)
+        self._shifted = QueryShift(lambda: self._index)  # PCA-first specs: queries shifted by the mean (projection.py)
         self._trained = self.spec_info.min_train == 0
         self.search_value = {"ivf": min(DEFAULT_NPROBE, self.spec_info.nlist), "hnsw": DEFAULT_EF_SEARCH}.get(
             self.spec_info.kind

@@ -9,6 +9,7 @@ ranking of the cosine between the projected (uncentred) vectors, as PCA is meant
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import faiss
@@ -32,13 +33,13 @@ def pca_mean(index: faiss.Index) -> np.ndarray | None:
 class QueryShift:
     """Callable: queries as an index's current FAISS index must see them (unchanged unless it is PCA-first)."""
 
-    def __init__(self, owner: Any) -> None:
-        self._owner = owner  # reads owner._index, which training and loading replace
+    def __init__(self, current: Callable[[], Any]) -> None:
+        self._current = current  # the owner's FAISS index now: training and loading replace it
         self._of: faiss.Index | None = None
         self._mean: np.ndarray | None = None
 
     def __call__(self, queries: np.ndarray) -> np.ndarray:
-        index = self._owner._index
+        index = self._current()
         if self._of is not index:
             self._mean, self._of = pca_mean(index), index
         return queries if self._mean is None else np.ascontiguousarray(queries + self._mean, dtype=np.float32)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 log = logging.getLogger("semsearch.ingest.watch")
 
 
-def _log_sync(report: SyncReport) -> None:
+def log_sync(report: SyncReport) -> None:
     from .progress import sync_line
 
     log.info("%s", sync_line(report))
@@ -52,14 +52,14 @@ class SyncReport:
 
 
 @dataclass
-class _Pending:
+class PendingChange:
     last_event: float
     signature: tuple[int, int] | None = None  # (size, mtime_ns); None: the file is not there
     since: float = 0.0  # when the signature last changed
 
 
 @dataclass
-class _Root:
+class WatchedRoot:
     """A watched path: a folder (recursive), or one file (its folder is watched, the file kept)."""
 
     path: Path

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import CollectionBusyError, InvalidInputError, MissingPathError, SemsearchError
 from . import loaders
-from .sync import SyncReport, WatchedCollection, _log_sync, _Pending, _Root
+from .sync import PendingChange, SyncReport, WatchedCollection, WatchedRoot, log_sync
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,22 @@ class FolderWatcher:
         self.on_ready = on_ready or (lambda: None)
         self.ready = threading.Event()
         self.applying = False  # a batch is being written
-        self.on_sync = on_sync or _log_sync
+        self.on_sync = on_sync or log_sync
         self.on_notice = on_notice or (lambda message: log.warning("%s", message))
         self._wanted = {s.lower() for s in self.options.extensions} & loaders.SUPPORTED_SUFFIXES
-        self.roots: list[_Root] = []
+        self.roots: list[WatchedRoot] = []
         for raw in paths:
             path = Path(raw).expanduser()
             if not path.exists():
                 raise MissingPathError(f"{path}: no such file or folder; check the path")
             path = path.resolve()
             if path.is_dir():
-                self.roots.append(_Root(path, path, None))
+                self.roots.append(WatchedRoot(path, path, None))
             else:
                 loaders.discover([path], self.options)  # an unsupported file type is refused now
-                self.roots.append(_Root(path, path.parent, path.name))
+                self.roots.append(WatchedRoot(path, path.parent, path.name))
         self._lock = threading.Lock()
-        self._pending: dict[Path, _Pending] = {}
+        self._pending: dict[Path, PendingChange] = {}
         self._new_folders: dict[Path, float] = {}
         self._gone_folders: list[Path] = []
         self._known: set[Path] = set()
@@ -155,7 +155,7 @@ class FolderWatcher:
             self._observer.join(timeout=5)
             self._observer = None
 
-    def _schedule(self, root: _Root) -> None:
+    def _schedule(self, root: WatchedRoot) -> None:
         from watchdog.events import FileSystemEventHandler
 
         watcher = self
@@ -177,7 +177,7 @@ class FolderWatcher:
             ) from None
         root.identity, root.away = (st.st_dev, st.st_ino), False
 
-    def _unschedule(self, root: _Root) -> None:
+    def _unschedule(self, root: WatchedRoot) -> None:
         if root.watch is not None:
             try:
                 self._observer.unschedule(root.watch)
@@ -204,7 +204,7 @@ class FolderWatcher:
                 return
             for path in (src, dest):
                 if path is not None and self._is_wanted(path):
-                    self._pending.setdefault(path, _Pending(now)).last_event = now
+                    self._pending.setdefault(path, PendingChange(now)).last_event = now
 
     def _is_wanted(self, path: Path) -> bool:
         if path.suffix.lower() not in self._wanted:
@@ -229,11 +229,11 @@ class FolderWatcher:
         found = self._discover(new_folders)
         with self._lock:
             for path in found:
-                self._pending.setdefault(path, _Pending(now))
+                self._pending.setdefault(path, PendingChange(now))
             for folder in gone_folders:
                 for path in self._known:
                     if folder in path.parents:
-                        self._pending.setdefault(path, _Pending(now))
+                        self._pending.setdefault(path, PendingChange(now))
             ready = self._settled(now)
         if not ready:
             return None
@@ -308,7 +308,7 @@ class FolderWatcher:
             now = time.monotonic()
             with self._lock:
                 for path in what if isinstance(what, list) else [what]:
-                    self._pending.setdefault(path, _Pending(now))
+                    self._pending.setdefault(path, PendingChange(now))
             return None
 
     def _check_roots(self) -> None:
@@ -329,13 +329,13 @@ class FolderWatcher:
                     self.on_notice(f"{root.folder} is back; bringing its documents up to date")
                     self._reconcile(root)
 
-    def _reconcile(self, root: _Root) -> None:
+    def _reconcile(self, root: WatchedRoot) -> None:
         """After a folder came back: every file in it is checked, every file gone from it removed."""
         now = time.monotonic()
         found = set(self._discover([root.path]))
         with self._lock:
             for path in found | {p for p in self._known if root.holds(p)}:
-                self._pending.setdefault(path, _Pending(now))
+                self._pending.setdefault(path, PendingChange(now))
 
     def _full_sync(self) -> None:
         started = time.perf_counter()

@@ -75,9 +75,9 @@ def vocabulary_coverage(text: str, tokenizer: object) -> float:
     ``tokenizer`` has ``tokenize(word)`` and ``unk_token``: an Embedder's ``plain_tokenizer``
     (the model's own tokenizer would change settings an encode in another thread relies on).
     """
-    from ..lexical import _WORD
+    from ..lexical import WORD
 
-    words = _WORD.findall(text.casefold())
+    words = WORD.findall(text.casefold())
     if not words:
         return 0.0
     unk = getattr(tokenizer, "unk_token", None)

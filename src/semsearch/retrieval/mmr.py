@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .pipeline import Ranked
+from .ranked import Ranked
 
 
 def mmr_order(ranked: list[Ranked], vectors: dict[int, np.ndarray], lam: float, k: int) -> list[Ranked]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,19 +23,10 @@ from ..types import Candidate, RetrievalPlan, Retrieved, TermStatistics
 from . import calibration
 from .fusion import dense_weight, matched_share, rrf, weighted
 from .options import SearchOptions
+from .ranked import Ranked
 
 #: Reranks the head of each query's ranking: (query texts, heads, chunk id -> passage text) -> rankings.
 Reranker = Callable[[list[str], list[list["Ranked"]], dict[int, str]], list[list["Ranked"]]]
-
-
-@dataclass
-class Ranked:
-    """A document on its way through the stages: its chosen chunk and every stage's scores."""
-
-    doc_id: str
-    chunk_id: int
-    score: float
-    scores: dict[str, float] = field(default_factory=dict)
 
 
 def plan_for(texts: Sequence[str] | None, vectors: np.ndarray | None, opts: SearchOptions) -> RetrievalPlan:

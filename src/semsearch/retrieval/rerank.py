@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from .pipeline import Ranked
+from .ranked import Ranked
 
 _models: dict[tuple[str, str | None], Any] = {}
 _models_lock = threading.Lock()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +34,16 @@ from ...errors import CollectionBusyError, InvalidInputError
 from ...lexical import index_text
 from ...types import ReindexReport
 from . import reembedding
-from .reembedding import PENDING, STAGED_CHUNKS, check_recorded, commit_new_set, drop_staging, identity, manifest_value
-
-if TYPE_CHECKING:
-    from .engine import LocalEngine
+from .reembedding import (
+    PENDING,
+    STAGED_CHUNKS,
+    LocalCollection,
+    check_recorded,
+    commit_new_set,
+    drop_staging,
+    identity,
+    manifest_value,
+)
 
 #: Cuts texts into chunks: for each text, its chunks' (start, end) character offsets in order.
 Split = Callable[[list[str]], list[list[tuple[int, int]]]]
@@ -54,7 +60,7 @@ _UNSTAGED = (
 )
 
 
-def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
+def reembed(engine: LocalCollection, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
             batch: int = 4096, progress: Callable[[int, int], None] | None = None,
             split: Split | None = None) -> ReindexReport:
     """:func:`rechunk` with ``split``, else :func:`.reembedding.reembed` (the chunks stay as they are)."""
@@ -63,7 +69,7 @@ def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[li
     return rechunk(engine, target, split, encode, batch=batch, progress=progress)
 
 
-def rechunk(engine: LocalEngine, target: Mapping[str, Any], split: Split, encode: Callable[[list[str]], np.ndarray],
+def rechunk(engine: LocalCollection, target: Mapping[str, Any], split: Split, encode: Callable[[list[str]], np.ndarray],
             *, batch: int = 4096, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
     """Cut every document again with ``split``, encode the chunks with ``encode`` and swap the new
     chunks in (see the module docstring).
@@ -122,7 +128,7 @@ def rechunk(engine: LocalEngine, target: Mapping[str, Any], split: Split, encode
     return report
 
 
-def _stage(engine: LocalEngine, documents: list[tuple[int, str]], split: Split,
+def _stage(engine: LocalCollection, documents: list[tuple[int, str]], split: Split,
            encode: Callable[[list[str]], np.ndarray], dim: int, recorded: Mapping[str, Any], batch: int) -> int:
     """Cut, encode and commit ``documents`` (rowid, text) in groups of about ``batch`` chunks; returns the chunks."""
     spans = split([text for _, text in documents])
@@ -160,7 +166,7 @@ def _groups(items: list[Any], batch: int) -> Iterator[list[Any]]:
         yield group
 
 
-def _swap(engine: LocalEngine, target: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
+def _swap(engine: LocalCollection, target: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
     """One transaction: the old chunks out, the staged ones in, the new manifest, every saved index stale."""
     with engine.store.write() as con:
         check_recorded(con, engine, recorded)

@@ -23,15 +23,33 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from ...errors import CollectionBusyError, EmbeddingsReplacedError, InvalidInputError
 from ...types import ReindexReport
+from .locking import WriteLock
+from .store import Store
+from .vectors import DerivedIndex
 
-if TYPE_CHECKING:
-    from .engine import LocalEngine
+
+class LocalCollection(Protocol):
+    """What re-encoding (and re-chunking) needs of a local engine: its folder, store, write lock
+    and derived index, its manifest, and a way to read them again after the swap."""
+
+    folder: Path
+    store: Store
+    lock: WriteLock
+    index: DerivedIndex
+
+    @property
+    def manifest(self) -> dict[str, Any] | None: ...
+
+    def reload(self) -> None: ...
+
+    def chunk_count(self) -> int: ...
 
 PENDING = "reembedding"  # manifest key: the target the staged vectors are for
 STAGED_CHUNKS = "rechunked_chunks"  # the staged chunks of a run that re-chunks (:mod:`.rechunking`)
@@ -75,7 +93,7 @@ def check_embeddings(con: sqlite3.Connection, opened: str | None, where: object)
         )
 
 
-def pending(engine: LocalEngine) -> dict[str, Any] | None:
+def pending(engine: LocalCollection) -> dict[str, Any] | None:
     """The target of an interrupted re-encoding, with how many chunks are staged; None if there is none."""
     with engine.store.read() as con:
         target = manifest_value(con, PENDING)
@@ -88,7 +106,7 @@ def pending(engine: LocalEngine) -> dict[str, Any] | None:
     return {**shown, "staged_chunks": int(staged)}
 
 
-def reembed(engine: LocalEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
+def reembed(engine: LocalCollection, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
             batch: int = 4096, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
     """Re-encode every chunk with ``encode`` and swap the new set in (see the module docstring).
 
@@ -150,7 +168,7 @@ def drop_staging(con: sqlite3.Connection, keep: tuple[str, ...]) -> None:
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _stage(engine: LocalEngine, rows: list[tuple[int, str]], encode: Callable[[list[str]], np.ndarray], dim: int,
+def _stage(engine: LocalCollection, rows: list[tuple[int, str]], encode: Callable[[list[str]], np.ndarray], dim: int,
            recorded: Mapping[str, Any]) -> None:
     vectors = np.asarray(encode([text for _, text in rows]), dtype=np.float32)
     if vectors.shape != (len(rows), dim):
@@ -161,7 +179,7 @@ def _stage(engine: LocalEngine, rows: list[tuple[int, str]], encode: Callable[[l
                         [(cid, vec.tobytes()) for (cid, _), vec in zip(rows, vectors)])
 
 
-def _swap(engine: LocalEngine, target: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
+def _swap(engine: LocalCollection, target: Mapping[str, Any], recorded: Mapping[str, Any]) -> None:
     """One transaction: new embeddings, new manifest, staging gone, every saved index made stale."""
     with engine.store.write() as con:
         check_recorded(con, engine, recorded)
@@ -178,14 +196,14 @@ def _swap(engine: LocalEngine, target: Mapping[str, Any], recorded: Mapping[str,
         commit_new_set(con, engine, target)
 
 
-def check_recorded(con: sqlite3.Connection, engine: LocalEngine, recorded: Mapping[str, Any]) -> None:
+def check_recorded(con: sqlite3.Connection, engine: LocalCollection, recorded: Mapping[str, Any]) -> None:
     """CollectionBusyError unless the staged set is still the one this run records (inside a write)."""
     if manifest_value(con, PENDING) != recorded:
         raise CollectionBusyError(f"another process started re-encoding {engine.folder} with "
                                   f"{(manifest_value(con, PENDING) or {}).get('model')!r}; this run stopped")
 
 
-def commit_new_set(con: sqlite3.Connection, engine: LocalEngine, target: Mapping[str, Any]) -> None:
+def commit_new_set(con: sqlite3.Connection, engine: LocalCollection, target: Mapping[str, Any]) -> None:
     """The end of a swap, in its transaction: staging dropped, saved indexes stale, the new manifest."""
     drop_staging(con, keep=())
     # A marker change (op 2: neither added nor removed) moves the head past every saved

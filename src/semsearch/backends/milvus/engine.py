@@ -95,8 +95,8 @@ class MilvusEngine:
         if consistency not in CONSISTENCY_LEVELS:
             raise InvalidInputError(f"consistency {consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
         self.consistency = consistency
-        self._insert_batch = insert_batch
-        self._shards = shards
+        self.insert_batch = insert_batch
+        self.shards = shards
         self._replicas = replicas
         self.client = connect(self.uri, token, db_name)
         self.docs_name = f"{self.name}__docs"
@@ -128,7 +128,7 @@ class MilvusEngine:
     def create(self, manifest: dict[str, Any]) -> None:
         self.check_index(manifest["index"], int(manifest["dimension"]))
         self.manifest = self.manifest_for(manifest)
-        create_collections(self.client, self.name, self.manifest, self._shards)
+        create_collections(self.client, self.name, self.manifest, self.shards)
         self._opened()
 
     def check_index(self, spec: str, dimension: int) -> None:
@@ -228,7 +228,7 @@ class MilvusEngine:
         for source, state in (files or {}).items():
             if state.ids is not None:
                 # After the new version is written: a crash never leaves a listed document absent.
-                listed = self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])
+                listed = self.query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])
                 stale = [d["doc_id"] for d in listed if d["doc_id"] not in state.ids]
                 if stale:
                     self._delete_documents(stale)
@@ -251,9 +251,9 @@ class MilvusEngine:
                 })
             doc_rows.append({"doc_id": row.id, "text": row.text, "metadata": row.metadata, "facets": f,
                              "source": row.source or "", "added": now + i, "placeholder": PLACEHOLDER})
-        for part in parts(chunk_rows, self._insert_batch):
+        for part in parts(chunk_rows, self.insert_batch):
             with_retries(partial(self.client.upsert, self.name, part), f"write {len(part)} chunks to {self.name}")
-        for part in parts(doc_rows, self._insert_batch):
+        for part in parts(doc_rows, self.insert_batch):
             with_retries(partial(self.client.upsert, self.docs_name, part), f"write {len(part)} documents")
         if old_pks:
             for part in parts(old_pks, 5000):
@@ -275,7 +275,7 @@ class MilvusEngine:
             with_retries(partial(self.client.delete, self.name, filter=f"doc_id in {id_list(part)}"), "delete chunks")
 
     def delete_source(self, source: str) -> int:
-        ids = [d["doc_id"] for d in self._query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])]
+        ids = [d["doc_id"] for d in self.query_all(self.docs_name, f"source == {string_literal(source)}", ["doc_id"])]
         if ids:
             self._delete_documents(ids)
         with_retries(lambda: self.client.delete(self.sources_name, ids=[source]), "forget the source")
@@ -294,29 +294,29 @@ class MilvusEngine:
         chunk_fields = ["pk", "doc_id", "position", "chunk_start", "chunk_end", "text", "source", "vector"]
         doc_fields = ["doc_id", "text", "source", "added"]
         for part in parts(ids, 500):
-            chunks = list(self._query_all(self.name, f"doc_id in {id_list(part)}", chunk_fields))
+            chunks = list(self.query_all(self.name, f"doc_id in {id_list(part)}", chunk_fields))
             docs = self._query_docs(part, None, doc_fields)
             for rows, name, extra in ((chunks, self.name, {}), (docs, self.docs_name, {"placeholder": PLACEHOLDER})):
                 new = [{**r, **extra, "metadata": metadatas[r["doc_id"]], "facets": facets(metadatas[r["doc_id"]])}
                        for r in rows]
-                for batch in parts(new, self._insert_batch):
+                for batch in parts(new, self.insert_batch):
                     with_retries(partial(self.client.upsert, name, batch), f"update metadata in {name}")
         return len(self.sources_of(ids))
 
     # -- reading --------------------------------------------------------------------------
-    def _count(self, collection: str) -> int:
+    def count_of(self, collection: str) -> int:
         res = with_retries(lambda: self.client.query(collection, filter="", output_fields=["count(*)"],
                                                      consistency_level=self.consistency), f"count {collection}")
         return int(res[0]["count(*)"])
 
     def count(self) -> int:
-        return self._count(self.docs_name)
+        return self.count_of(self.docs_name)
 
     def chunk_count(self) -> int:
-        return self._count(self.name)
+        return self.count_of(self.name)
 
     def files(self) -> dict[str, str]:
-        return {r["source"]: r["digest"] for r in self._query_all(self.sources_name, "", ["source", "digest"])}
+        return {r["source"]: r["digest"] for r in self.query_all(self.sources_name, "", ["source", "digest"])}
 
     def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
         return {d["doc_id"]: d["source"] or None for d in self._query_docs(list(ids), None, ["doc_id", "source"])}
@@ -355,7 +355,7 @@ class MilvusEngine:
     def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
         out: dict[str, list[tuple[int, int]]] = {}
         for part in parts(list(doc_ids), 1000):
-            for r in self._query_all(self.name, f"doc_id in {id_list(part)}", ["pk", "doc_id", "position"]):
+            for r in self.query_all(self.name, f"doc_id in {id_list(part)}", ["pk", "doc_id", "position"]):
                 out.setdefault(r["doc_id"], []).append((int(r["position"]), int(r["pk"])))
         return {d: [pk for _, pk in sorted(chunks)] for d, chunks in out.items()}
 
@@ -368,7 +368,7 @@ class MilvusEngine:
     def _query_docs(self, ids: list[str] | None, node: Node | None, fields: list[str]) -> list[dict[str, Any]]:
         expr = self._expression(node)
         if ids is None:
-            return list(self._query_all(self.docs_name, expr, fields))
+            return list(self.query_all(self.docs_name, expr, fields))
         out: list[dict[str, Any]] = []
         for part in parts(ids, 1000):
             e = f"doc_id in {id_list(part)}" + (f" and {expr}" if expr else "")
@@ -377,12 +377,12 @@ class MilvusEngine:
                                             limit=len(part), consistency_level=self.consistency), "read documents"))
         return out
 
-    def _query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+    def query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         return query_all(self.client, collection, expr, fields, self.consistency, self.query_batch)
 
     def _expression(self, node: Node | None) -> str:
         """The Milvus expression for a parsed filter ("" for none); text conditions resolved here."""
-        return compile_filter(node, partial(documents_containing, self._query_all, self.docs_name))
+        return compile_filter(node, partial(documents_containing, self.query_all, self.docs_name))
 
     # -- the search path -----------------------------------------------------------------
     def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:

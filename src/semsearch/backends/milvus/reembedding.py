@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +32,7 @@ from ...errors import EmbeddingsReplacedError, InvalidInputError
 from ...types import ReindexReport
 from .client import parts, query_all, with_retries
 from .schema import MANIFEST_PROPERTY, create_chunk_collection, write_manifest
-
-if TYPE_CHECKING:
-    from .engine import MilvusEngine
+from .target import MilvusTarget
 
 IDENTITY = ("model", "dimension", "model_dimension")
 ROW_FIELDS = ["pk", "doc_id", "position", "chunk_start", "chunk_end", "text", "metadata", "facets", "source"]
@@ -67,16 +65,16 @@ def recover(client: Any, name: str) -> None:
         with_retries(lambda: client.drop_collection(old), "drop the old embedding set")
 
 
-def pending(engine: MilvusEngine) -> dict[str, Any] | None:
+def pending(engine: MilvusTarget) -> dict[str, Any] | None:
     """The target of an interrupted re-encoding, with how many chunks are staged; None if there is none."""
     new = staging_name(engine.name)
     if not engine.client.has_collection(new):
         return None
     staged = _manifest_of(engine.client, new).get("reembedding", {})
-    return {**{k: staged.get(k) for k in IDENTITY}, "staged_chunks": engine._count(new)}
+    return {**{k: staged.get(k) for k in IDENTITY}, "staged_chunks": engine.count_of(new)}
 
 
-def check_current(engine: MilvusEngine) -> None:
+def check_current(engine: MilvusTarget) -> None:
     """EmbeddingsReplacedError when the collection was re-encoded since ``engine`` read its manifest."""
     assert engine.manifest is not None
     current = with_retries(lambda: _manifest_of(engine.client, engine.name), "read the manifest")
@@ -87,7 +85,7 @@ def check_current(engine: MilvusEngine) -> None:
         )
 
 
-def rechunking_refused(engine: MilvusEngine, target: Mapping[str, Any]) -> InvalidInputError:
+def rechunking_refused(engine: MilvusTarget, target: Mapping[str, Any]) -> InvalidInputError:
     """The error for a re-encoding that must also cut the documents again, which Milvus collections do not
     support: a new chunk set with new primary keys per document has no safe resumable swap here."""
     assert engine.manifest is not None
@@ -101,7 +99,7 @@ def rechunking_refused(engine: MilvusEngine, target: Mapping[str, Any]) -> Inval
     )
 
 
-def reembed(engine: MilvusEngine, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
+def reembed(engine: MilvusTarget, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *,
             batch: int = 4096, progress: Callable[[int, int], None] | None = None,
             split: Callable[[list[str]], list[list[tuple[int, int]]]] | None = None) -> ReindexReport:
     """Copy every chunk into a new chunk collection with ``encode``'s vectors, then swap (module docstring).
@@ -121,7 +119,7 @@ def reembed(engine: MilvusEngine, target: Mapping[str, Any], encode: Callable[[l
         if {k: staged.get(k) for k in IDENTITY} != wanted:
             with_retries(lambda: client.drop_collection(new), "drop a new set staged for another model")
     if not client.has_collection(new):
-        create_chunk_collection(client, new, {**manifest, "reembedding": {**wanted, "complete": False}}, engine._shards)
+        create_chunk_collection(client, new, {**manifest, "reembedding": {**wanted, "complete": False}}, engine.shards)
     with_retries(lambda: client.load_collection(new), f"load {new}")
     have = {int(r["pk"]) for r in query_all(client, new, "", ["pk"], engine.consistency, engine.query_batch)}
     total = engine.chunk_count()
@@ -155,18 +153,18 @@ def reembed(engine: MilvusEngine, target: Mapping[str, Any], encode: Callable[[l
     return report
 
 
-def _copy(engine: MilvusEngine, new: str, rows: list[dict[str, Any]], encode: Callable[[list[str]], np.ndarray],
+def _copy(engine: MilvusTarget, new: str, rows: list[dict[str, Any]], encode: Callable[[list[str]], np.ndarray],
           dim: int) -> int:
     vectors = np.asarray(encode([r["text"] for r in rows]), dtype=np.float32)
     if vectors.shape != (len(rows), dim):
         raise InvalidInputError(f"the new model gave vectors of shape {vectors.shape}, expected ({len(rows)}, {dim})")
     out = [{**{k: r[k] for k in ROW_FIELDS}, "vector": v.tolist()} for r, v in zip(rows, vectors)]
-    for part in parts(out, engine._insert_batch):
+    for part in parts(out, engine.insert_batch):
         with_retries(partial(engine.client.upsert, new, part), f"write {len(part)} re-encoded chunks")
     return len(rows)
 
 
-def _catch_up(engine: MilvusEngine, new: str, encode: Callable[[list[str]], np.ndarray], dim: int) -> int:
+def _catch_up(engine: MilvusTarget, new: str, encode: Callable[[list[str]], np.ndarray], dim: int) -> int:
     """Make the new set hold exactly the chunks the old one holds now: rows written or whose metadata
     changed meanwhile are copied again, rows deleted meanwhile dropped. Returns how many were encoded."""
     fields = [f for f in ROW_FIELDS if f != "text"]

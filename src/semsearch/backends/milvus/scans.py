@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ...types import ChunkRow, DocumentRow
 from .client import parts, with_retries
 from .filters import id_list
-
-if TYPE_CHECKING:
-    from .engine import MilvusEngine
+from .target import MilvusTarget
 
 
-def export(engine: MilvusEngine, batch: int = 1000) -> Iterator[list[DocumentRow]]:
+def export(engine: MilvusTarget, batch: int = 1000) -> Iterator[list[DocumentRow]]:
     """Every document with its chunks and stored vectors, in insertion order, in batches."""
     fields = ["doc_id", "text", "metadata", "source", "added"]
-    docs = sorted(engine._query_all(engine.docs_name, "", fields), key=lambda d: d["added"])
+    docs = sorted(engine.query_all(engine.docs_name, "", fields), key=lambda d: d["added"])
     for part in parts(docs, batch):
         rows = {
             d["doc_id"]: DocumentRow(d["doc_id"], d["text"], d["metadata"] or {}, d["source"] or None) for d in part
         }
-        chunks = engine._query_all(engine.name, f"doc_id in {id_list(list(rows))}",
+        chunks = engine.query_all(engine.name, f"doc_id in {id_list(list(rows))}",
                                    ["doc_id", "position", "chunk_start", "chunk_end", "vector"])
         for c in sorted(chunks, key=lambda c: (c["doc_id"], c["position"])):
             rows[c["doc_id"]].chunks.append(
@@ -32,10 +30,10 @@ def export(engine: MilvusEngine, batch: int = 1000) -> Iterator[list[DocumentRow
         yield list(rows.values())
 
 
-def verify(engine: MilvusEngine) -> dict[str, Any]:
+def verify(engine: MilvusTarget) -> dict[str, Any]:
     """Every chunk must belong to a listed document; chunks of unlisted ones (an interrupted delete) are removed."""
-    docs = {d["doc_id"] for d in engine._query_all(engine.docs_name, "", ["doc_id"])}
-    orphans = {r["doc_id"] for r in engine._query_all(engine.name, "", ["doc_id"])} - docs
+    docs = {d["doc_id"] for d in engine.query_all(engine.docs_name, "", ["doc_id"])}
+    orphans = {r["doc_id"] for r in engine.query_all(engine.name, "", ["doc_id"])} - docs
     problems, repaired = [], []
     if orphans:
         problems.append(f"chunks of {len(orphans)} document(s) that are not listed (an interrupted delete)")

@@ -1,11 +1,13 @@
-"""``MilvusCollection``: the collection facade on the Milvus engine, under its pre-seam name."""
+"""``MilvusCollection``: the collection facade on the Milvus engine, under its pre-seam name
+(``semsearch.MilvusCollection``; it was ``semsearch.backends.milvus.MilvusCollection``, which made the
+storage package import the facade back)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from ...collection import Collection
+from .facade import Collection
 
 
 class MilvusCollection(Collection):
