@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .answer.schema import AnswerData
 from .errors import InvalidInputError, SemsearchError
 
 MAX_K = 20
@@ -60,19 +61,10 @@ class DocumentsOut(BaseModel):
     missing: list[str] = Field(description="Requested ids the collection does not hold.")
 
 
-class CitationOut(BaseModel):
-    n: int
-    id: str
-    source: str | None
+class AnswerOut(AnswerData):
+    """``Answer.to_dict()`` (what HTTP /ask and `semsearch ask --json` return), with the collection's name."""
 
-
-class AnswerOut(BaseModel):
     collection: str
-    answer: str
-    answered: bool = Field(description="False when the documents do not answer the question.")
-    grounded: bool = Field(description="True when the answer cites at least one source.")
-    citations: list[CitationOut]
-    model: str | None
 
 
 class CollectionOut(BaseModel):
@@ -197,18 +189,15 @@ def build_server(
     async def ask_tool(
         question: str, k: int = 5, collection: str | None = None, where: dict[str, Any] | None = None,
     ) -> AnswerOut:
-        """Answer `question` from the documents, citing them as [n] (each citation gives the document id).
+        """Answer `question` from the documents, citing them as [n]; each citation gives the document id, the
+        passage as the model read it and its span in the document, so every quote can be checked.
 
-        When the documents do not answer it, `answered` is false and nothing is made up.
+        When the documents do not answer it, `answered` is false and nothing is made up; an answer that
+        cites none of its sources has `grounded` false and a `warning`.
         """
         name, col = pick(collection)
         answer = await run(ask, col, question, k=max(1, min(int(k), MAX_K)), llm=client, where=where)
-        sources = {p.n: p.source for p in answer.passages}
-        return AnswerOut(
-            collection=name, answer=answer.text, answered=answer.answered, grounded=answer.grounded,
-            citations=[CitationOut(n=c.n, id=c.id, source=sources.get(c.n)) for c in answer.citations],
-            model=answer.model,
-        )
+        return AnswerOut(**answer.to_dict(), collection=name)
 
     if allow_writes:
         @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
@@ -286,9 +275,14 @@ def _reserve_stdout() -> io.TextIOWrapper:
 
 
 def _warm_up(collections: list[Any]) -> None:
-    # Load the model and vector index after the handshake, so the first tool call is fast.
+    # Load the model and vector index after the handshake, so the first tool call is fast; then what
+    # `ask` needs beyond a search (the sentence splitter, the sentence encoder).
     try:
         for col in collections:
             col.search(col.embedder.encode_queries(["warm up"])[0], k=1)
+        from .answer import warm_up as warm_answers
+
+        for col in collections:
+            warm_answers(col)
     except Exception:  # noqa: BLE001 - the first tool call reports the real error
         pass

@@ -1,10 +1,17 @@
-"""The offline answer: the few sentences of the passages that best answer the question.
+"""The offline answer: the few sentences of the passages that best answer the question, quoted exactly.
 
-Each passage is split into sentences (Unicode sentence boundaries, by semantic-text-splitter,
-which chunking already uses); the sentences and the question are encoded by the collection's
-own model; a sentence scores by its similarity to the question, averaged with that of its
-whole passage (a sentence is only as trustworthy as the passage around it); maximal marginal
-relevance then picks a few that do not repeat each other. Every sentence keeps its citation.
+Each passage (as a model would be given it: :func:`.quoting.as_given`) is split into sentences
+(Unicode sentence boundaries, by semantic-text-splitter, which chunking already uses); every
+sentence is a span of that text, copied as it stands: short fragments ("Dr.") are joined to
+the next one within their paragraph by taking the span that covers both, and a sentence longer
+than :data:`MAX_SENTENCE_CHARS` is cut only at its own punctuation (";", ":", a dash), else
+kept whole. Headings and sentences that read as instructions to a model are never quoted.
+
+The sentences and the question are encoded on the query path (on a machine that prepared the
+light query encoder: no model load, no torch); a sentence scores by its similarity to the
+question, averaged with that of its whole passage (a sentence is only as trustworthy as the
+passage around it); maximal marginal relevance then picks a few that do not repeat each other.
+Every sentence keeps its citation.
 """
 
 from __future__ import annotations
@@ -17,14 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from .quoting import as_given, neutralise_marks, reads_as_instruction
 from .result import Passage
 
-#: Fragments shorter than this ("Dr.", "Yes.") are joined to the next sentence.
+#: Fragments shorter than this ("Dr.", "Yes.") are joined to the next sentence of their paragraph.
 MIN_SENTENCE_CHARS = 25
+#: Sentences longer than this are cut at their own clause punctuation, when they have some.
 MAX_SENTENCE_CHARS = 400
 #: Cosine above which two sentences say the same thing (only one of them is used).
 NEAR_COPY = 0.95
-_FOOTNOTE = re.compile(r"\[(\d{1,4})\]")
+_CLAUSE_END = re.compile(r"(?<=[;:—–])\s+|\s+(?=[—–]\s)")
 
 
 @dataclass(frozen=True)
@@ -36,33 +45,70 @@ class Extract:
     score: float
 
 
-@lru_cache(maxsize=4)
-def _splitter(max_chars: int) -> Any:
+@lru_cache(maxsize=1)
+def _splitter() -> Any:
     from semantic_text_splitter import TextSplitter
 
-    # Desired size 1: every chunk closes at the first sentence boundary; longer sentences are
-    # cut at max_chars on the next level down (clauses, words).
-    return TextSplitter((1, max_chars))
+    # Desired size 1 and no real maximum: every chunk closes at the first sentence boundary, and
+    # no sentence is ever cut into word pieces.
+    return TextSplitter((1, 1 << 30))
 
 
-def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """The sentences of ``text`` (very short fragments joined to their neighbour)."""
-    pieces = [p.strip() for p in _splitter(max_chars).chunks(text) if p.strip()]
-    sentences: list[str] = []
-    carry = ""
-    for piece in pieces:
-        piece = f"{carry} {piece}".strip() if carry else piece
-        if len(piece) < MIN_SENTENCE_CHARS:
-            carry = piece
+def sentence_spans(text: str, *, keep_headings: bool = False, join: bool = True) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``: ``text[start:end]`` is the sentence, exactly.
+
+    With ``join``, fragments under :data:`MIN_SENTENCE_CHARS` join the next sentence of their
+    paragraph (or the previous one) and sentences over :data:`MAX_SENTENCE_CHARS` are cut at
+    their own ";", ":" or dashes. Headings are left out unless ``keep_headings``.
+    """
+    pieces = [(o, o + len(p)) for o, p in _splitter().chunk_indices(text) if p.strip()]
+    if not join:
+        return pieces
+    if not keep_headings:
+        from ..ingest.headings import sections
+
+        headings = [(s.start, s.heading_end) for s in sections(text) if s.headed]
+        pieces = [(a, b) for a, b in pieces if not any(h0 <= a and b <= h1 for h0, h1 in headings)]
+    spans: list[tuple[int, int]] = []
+    carry: tuple[int, int] | None = None
+    for start, end in pieces:
+        if carry is not None and "\n" not in text[carry[1]:start]:
+            start = carry[0]
+        elif carry is not None:
+            spans.append(carry)
+        carry = None
+        if end - start < MIN_SENTENCE_CHARS:
+            carry = (start, end)
             continue
-        carry = ""
-        sentences.append(piece)
-    if carry:
-        if sentences and len(sentences[-1]) + len(carry) < max_chars:
-            sentences[-1] = f"{sentences[-1]} {carry}"
+        spans.append((start, end))
+    if carry is not None:
+        if spans and "\n" not in text[spans[-1][1]:carry[0]]:
+            spans[-1] = (spans[-1][0], carry[1])
         else:
-            sentences.append(carry)
-    return sentences
+            spans.append(carry)
+    return [cut for span in spans for cut in _clauses(text, *span)]
+
+
+def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A long sentence cut after its own clause punctuation into pieces of at most MAX_SENTENCE_CHARS
+    where it can be; else the sentence whole."""
+    if end - start <= MAX_SENTENCE_CHARS:
+        return [(start, end)]
+    cuts = [start + m.start() for m in _CLAUSE_END.finditer(text[start:end])]
+    out: list[tuple[int, int]] = []
+    piece_start = start
+    for i, cut in enumerate(cuts):
+        following = cuts[i + 1] if i + 1 < len(cuts) else end
+        if following - piece_start > MAX_SENTENCE_CHARS and cut - piece_start >= MIN_SENTENCE_CHARS:
+            out.append((piece_start, cut))
+            piece_start = cut + len(text[cut:end]) - len(text[cut:end].lstrip())
+    out.append((piece_start, end))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text``, each exactly as it stands in it (see :func:`sentence_spans`)."""
+    return [text[a:b] for a, b in sentence_spans(text)]
 
 
 def choose_sentences(
@@ -112,28 +158,39 @@ def extract_answer(
 ) -> list[Extract]:
     """The sentences of ``passages`` that best answer ``question``, each with its passage number.
 
-    ``embedder`` is the collection's (``encode_queries`` / ``encode_documents``);
-    ``passage_relevance`` is each passage's similarity to the question.
+    Each sentence is a span of the passage as the model would be given it (:func:`.quoting.as_given`);
+    sentences that read as instructions to a model are never chosen. ``embedder`` is the
+    collection's (``encode_queries``); ``passage_relevance`` is each passage's relevance.
     """
     owners: list[int] = []
     sentences: list[str] = []
     for index, passage in enumerate(passages):
-        for sentence in split_sentences(passage.text):
+        for sentence in split_sentences(as_given(passage.text)):
+            if reads_as_instruction(sentence):
+                continue
             owners.append(index)
             sentences.append(sentence)
     if not sentences:
         return []
     q = embedder.encode_queries([question])[0]
-    vectors = embedder.encode_documents(sentences)
+    vectors = _encode_sentences(embedder, sentences)
     prior = np.asarray([passage_relevance[i] for i in owners], dtype=np.float32)
     chosen = choose_sentences(q, vectors, prior, max_sentences=max_sentences)
     return [Extract(n=passages[owners[i]].n, text=sentences[i], score=score) for i, score in chosen]
 
 
+def _encode_sentences(embedder: Any, sentences: list[str]) -> np.ndarray:
+    # The query path: the light encoder where this machine prepared one (the search just used it),
+    # never the document encoder, whose first load is what made a cold `ask` take seconds.
+    encode = getattr(embedder, "encode_sentences", None)
+    return encode(sentences) if encode is not None else embedder.encode_queries(sentences)
+
+
 def format_extracts(extracts: Sequence[Extract]) -> str:
     """The extractive answer's text: each sentence followed by its citation.
 
-    Bracketed numbers already in a sentence (footnote marks) become parentheses, so the
-    only ``[n]`` in the answer are its citations.
+    Bracketed numbers of the documents' own (footnote marks, in any spelling) are in parentheses
+    (:func:`.quoting.neutralise_marks`, already so in the passages given), so the only ``[n]`` in
+    the answer are its citations.
     """
-    return " ".join(_FOOTNOTE.sub(r"(\1)", e.text) + f" [{e.n}]" for e in extracts)
+    return " ".join(f"{neutralise_marks(e.text)} [{e.n}]" for e in extracts)
