@@ -141,8 +141,9 @@ def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budge
             yield Retrieved(hits=[p.hit for p in passages], passages=passages)
             checker = CitationFilter(p.n for p in passages)
             pieces: list[str] = []
+            report: dict[str, Any] = {}
             try:
-                for delta in client.stream(build_messages(question, passages)):
+                for delta in client.stream(build_messages(question, passages), report):
                     shown = checker.feed(delta)
                     if shown:
                         timings.setdefault("first_token", _ms(started))
@@ -170,6 +171,7 @@ def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budge
         yield Done(Answer(
             question, text or NO_ANSWER, answered, citations, [p.hit for p in passages], client.model,
             grounded=bool(citations), removed_citations=list(checker.removed), passages=passages, timings=timings,
+            cut_short=report.get("finish_reason") == "length",
         ))
     finally:
         if owned:

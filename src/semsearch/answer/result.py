@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 NO_ANSWER = "The documents do not answer this question."
 #: The note every door gives with a model's answer that cites none of its sources.
 UNGROUNDED = "the answer cites none of its sources, so nothing in it was checked against them"
+#: The note for an answer the model stopped for length.
+CUT_SHORT = ("the model stopped for length: the answer is cut short (raise --max-tokens, or the server's context "
+             "size, or lower --context-tokens)")
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Answer:
             from ``text``).
         passages: the numbered context, as the model saw it.
         timings: milliseconds for ``search``, ``first_token`` and ``total``.
+        cut_short: the model stopped for length (``max_tokens``, or a context window the prompt
+            nearly filled), so the answer may be incomplete; flagged by :attr:`warning`.
     """
 
     question: str
@@ -91,11 +96,16 @@ class Answer:
     removed_citations: list[int] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    cut_short: bool = False
 
     @property
     def warning(self) -> str | None:
-        """:data:`UNGROUNDED` for an answer that cites none of its sources, else None."""
-        return UNGROUNDED if self.answered and not self.grounded else None
+        """Why the answer should not be taken as it is: :data:`UNGROUNDED` (it cites none of its
+        sources), :data:`CUT_SHORT` (the model stopped for length), both, or None."""
+        notes = [UNGROUNDED] if self.answered and not self.grounded else []
+        if self.cut_short:
+            notes.append(CUT_SHORT)
+        return "; ".join(notes) or None
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as every door returns it (``semsearch ask --json``, HTTP ``/ask``, MCP ``ask``).

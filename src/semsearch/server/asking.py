@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,7 @@ from ..answer import ChatClient, ChatSettings, Done, Retrieved, Token, stream_as
 from ..answer.schema import AnswerData
 from ..errors import ContextOverflowError, InvalidInputError, LLMError, LLMTimeoutError, LLMUnavailableError
 from . import models as m
+from .discovery import INSTANCE_HEADER
 from .search_options import search_keywords
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
     client = ChatClient(llm) if llm is not None else None
     limits = state.limits
 
-    def answer(name: str, body: AskRequest, request: Request) -> Any:
+    def answer(name: str, body: AskRequest, request: Request, response: Response) -> Any:
+        # The instance id lets `semsearch ask` trust that its announced server answered (discovery.py).
+        response.headers[INSTANCE_HEADER] = state.instance
         col = state.collection(name)
         if len(body.question) > limits.max_query_chars:
             raise InvalidInputError(
@@ -105,7 +108,8 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
         wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
         if wants_stream:
             return StreamingResponse(_sse(name, first, events, started), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                                              INSTANCE_HEADER: state.instance})
         try:
             for event in events:
                 if isinstance(event, Done):
@@ -114,13 +118,13 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
             return _llm_error(exc)
         raise AssertionError("stream_ask ended without an answer")
 
-    def ask_named(name: str, body: AskRequest, request: Request) -> Any:
+    def ask_named(name: str, body: AskRequest, request: Request, response: Response) -> Any:
         """Answer a question from this collection's documents, citing them as [n] (streamed with "stream": true)."""
-        return answer(name, body, request)
+        return answer(name, body, request, response)
 
-    def ask_default(body: AskRequest, request: Request) -> Any:
+    def ask_default(body: AskRequest, request: Request, response: Response) -> Any:
         """Answer a question from the default collection's documents, citing them as [n]."""
-        return answer(state.default, body, request)
+        return answer(state.default, body, request, response)
 
     def options() -> AskOptions:
         """Whether this server answers with a language model, and which."""
