@@ -112,7 +112,8 @@ def test_a_server_that_stops_takes_its_file_away(folder):
     assert not (folder / "server.json").exists()
 
 
-LOADED_BY_AN_ASK = LOADED_BY_A_SEARCH.replace('"search", "hotel by the sea"', '"ask", "when did people walk on the moon?"')
+LOADED_BY_AN_ASK = LOADED_BY_A_SEARCH.replace('"search", "hotel by the sea"',
+                                              '"ask", "when did people walk on the moon?"')
 
 
 def test_ask_through_a_running_server_answers_what_a_local_ask_answers(folder, tmp_path):
