@@ -163,3 +163,15 @@ def test_paths_sent_to_the_model_are_relative_to_the_folder_of_the_sources(tmp_p
     prompt = build_messages("q", answer.passages)[1]["content"]
     assert str(tmp_path) not in prompt and "/home/alice" not in prompt
     assert "kettles/x200.md" in prompt
+
+
+def test_a_refusal_speaks_the_questions_language_where_its_script_tells_it(docs_collection):
+    from semsearch.answer.refusal import NO_ANSWER_IN
+
+    japanese = ask(docs_collection, "液体窒素の沸点は何度ですか？")
+    assert not japanese.answered and japanese.text == NO_ANSWER_IN["ja"]
+    korean = ask(docs_collection, "액체 질소의 끓는점은 몇 도입니까?")
+    assert not korean.answered and korean.text == NO_ANSWER_IN["ko"]
+    # Latin-script languages are not guessed from a few words: English, and answered is the signal.
+    german = ask(docs_collection, "Wie hoch ist der Siedepunkt von flüssigem Stickstoff?")
+    assert not german.answered and german.text == NO_ANSWER

@@ -16,7 +16,7 @@ from .citations import CitationFilter
 from .context import assemble_context
 from .extractive import extract_answer, format_extracts
 from .prompt import build_messages, says_no_answer
-from .refusal import Relevance, calibrated_score, good_matches
+from .refusal import Relevance, calibrated_score, good_matches, refusal_for
 from .result import NO_ANSWER, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
 
 #: Tokens of passages a prompt carries by default: fits a 2,048-token model with room to answer.
@@ -102,10 +102,11 @@ def stream_ask(
     cut = collection.no_match_threshold if min_relevance is None else min_relevance
     good = good_matches(hits, scored, cut)
     if not good:
+        refusal = refusal_for(question)
         yield Retrieved(hits=list(hits), passages=[])
-        yield Token(NO_ANSWER)
+        yield Token(refusal)
         timings["first_token"] = timings["total"] = _ms(started)
-        yield Done(Answer(question, NO_ANSWER, False, [], list(hits), None, timings=timings))
+        yield Done(Answer(question, refusal, False, [], list(hits), None, timings=timings))
         return
     relevance_of = {id(h): s for h, s in zip(hits, scored)}
     documents, spans, extra = _read_documents(collection, question, good) if neighbours else ({}, {}, [])
