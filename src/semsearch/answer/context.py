@@ -29,6 +29,11 @@ Spans = Sequence[tuple[int, int]]
 #: Tokens the number/source line of each passage costs in the prompt (a safe over-estimate).
 HEADER_TOKENS = 16
 _WORDS = re.compile(r"\w+", re.UNICODE)
+#: How far a passage may reach back or on to start and end at a sentence boundary (characters).
+SENTENCE_REACH = 400
+# Where a sentence ends: its closing punctuation and the space after it, or a line break.
+_SENTENCE_BREAK = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s+|$)|\n")
+_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*$|\n$")
 
 
 @dataclass
@@ -111,13 +116,31 @@ def assemble_context(
 
 def _seed(hit: Hit, document: str | None, spans: Spans | None) -> _Piece:
     start, end = _span(hit, document)
-    position = _position(spans, start, end) if document is not None else -1
-    return _Piece(hit, start, end, hit.text if document is None else document[start:end], 0, position, position)
+    if document is None:
+        return _Piece(hit, start, end, hit.text, 0)
+    position = _position(spans, start, end)
+    start, end = _whole_sentences(document, start, end)
+    return _Piece(hit, start, end, document[start:end], 0, position, position)
 
 
 def _chunk_seed(hit: Hit, position: int, documents: Mapping[str, str], spans: Mapping[str, Spans]) -> _Piece:
-    start, end = spans[hit.id][position]
+    start, end = _whole_sentences(documents[hit.id], *spans[hit.id][position])
     return _Piece(hit, start, end, documents[hit.id][start:end], 0, position, position)
+
+
+def _whole_sentences(document: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened to the sentences it cuts (a chunk's overlap may start or end mid-sentence), by at
+    most :data:`SENTENCE_REACH` characters on each side."""
+    if start > 0 and not _SENTENCE_BREAK.search(document[max(0, start - 2):start]):
+        before = document[max(0, start - SENTENCE_REACH):start]
+        breaks = list(_SENTENCE_BREAK.finditer(before))
+        if breaks:
+            start = start - len(before) + breaks[-1].end()
+    if end < len(document) and not _SENTENCE_END.search(document[max(start, end - 2):end]):
+        after = _SENTENCE_BREAK.search(document, end, min(len(document), end + SENTENCE_REACH))
+        if after:
+            end = after.start() + len(after.group(0).rstrip())
+    return start, end
 
 
 def _position(spans: Spans | None, start: int, end: int) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -45,13 +44,37 @@ class Extract:
     score: float
 
 
-@lru_cache(maxsize=1)
-def _splitter() -> Any:
+_ENDS_SENTENCE = re.compile(r"[.!?…。！？][\"'”’)\]]*\s*$")
+_PARAGRAPH = re.compile(r"(?:[^\n]|\n(?![ \t]*\n))+")
+
+
+def _sentence_pieces(text: str) -> list[tuple[int, int]]:
+    """Spans of the text's sentences, paragraph by paragraph (Unicode sentence boundaries).
+
+    The splitter keeps whatever fits its maximum whole, so each paragraph is split with a
+    maximum just under its own length: it then comes apart at sentence boundaries, and a
+    paragraph that is one sentence at word boundaries; pieces that do not end a sentence
+    (those words, or a line that wraps) are joined back, by span, with what follows.
+    """
     from semantic_text_splitter import TextSplitter
 
-    # Desired size 1 and no real maximum: every chunk closes at the first sentence boundary, and
-    # no sentence is ever cut into word pieces.
-    return TextSplitter((1, 1 << 30))
+    pieces: list[tuple[int, int]] = []
+    for paragraph in _PARAGRAPH.finditer(text):
+        block = paragraph.group(0).strip()
+        if not block:
+            continue
+        at = paragraph.start() + paragraph.group(0).index(block)
+        joining = False
+        for offset, piece in TextSplitter((1, max(1, len(block) - 1))).chunk_indices(block):
+            if not piece.strip():
+                continue
+            span = (at + offset, at + offset + len(piece))
+            if joining:
+                pieces[-1] = (pieces[-1][0], span[1])
+            else:
+                pieces.append(span)
+            joining = not _ENDS_SENTENCE.search(text[pieces[-1][0]:pieces[-1][1]])
+    return pieces
 
 
 def sentence_spans(text: str, *, keep_headings: bool = False, join: bool = True) -> list[tuple[int, int]]:
@@ -61,14 +84,11 @@ def sentence_spans(text: str, *, keep_headings: bool = False, join: bool = True)
     paragraph (or the previous one) and sentences over :data:`MAX_SENTENCE_CHARS` are cut at
     their own ";", ":" or dashes. Headings are left out unless ``keep_headings``.
     """
-    pieces = [(o, o + len(p)) for o, p in _splitter().chunk_indices(text) if p.strip()]
+    pieces = _sentence_pieces(text)
     if not join:
         return pieces
     if not keep_headings:
-        from ..ingest.headings import sections
-
-        headings = [(s.start, s.heading_end) for s in sections(text) if s.headed]
-        pieces = [(a, b) for a, b in pieces if not any(h0 <= a and b <= h1 for h0, h1 in headings)]
+        pieces = _without_headings(text, pieces)
     spans: list[tuple[int, int]] = []
     carry: tuple[int, int] | None = None
     for start, end in pieces:
@@ -87,6 +107,23 @@ def sentence_spans(text: str, *, keep_headings: bool = False, join: bool = True)
         else:
             spans.append(carry)
     return [cut for span in spans for cut in _clauses(text, *span)]
+
+
+def _without_headings(text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pieces with the headings they start with cut off (a title glued to its first sentence by a
+    single line break), and those that are only a heading left out."""
+    from ..ingest.headings import sections
+
+    headings = [(s.start, s.heading_end) for s in sections(text) if s.headed]
+    out = []
+    for start, end in pieces:
+        for h0, h1 in headings:
+            if h0 <= start < h1:
+                rest = text[h1:end]
+                start = h1 + len(rest) - len(rest.lstrip()) if rest.strip() else end
+        if start < end:
+            out.append((start, end))
+    return out
 
 
 def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:

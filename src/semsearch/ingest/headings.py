@@ -25,6 +25,7 @@ _LIST_ITEM = re.compile(r"([-*+•]|\d{1,3}[.)])\s")
 # A line ending like a sentence or a clause is text, whatever its length.
 _TEXT_END = tuple(".!?;:,…。！？；：，")
 _LETTER = re.compile(r"[^\W\d_]")
+_SENTENCE_INSIDE = re.compile(r"[.!?。！？]\s+\S")  # "One sentence. And the start of another": text
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def _short_and_bare(line: str) -> bool:
         0 < len(stripped) <= MAX_HEADING_CHARS
         and len(stripped.split()) <= MAX_HEADING_WORDS
         and not stripped.endswith(_TEXT_END)
+        and not _SENTENCE_INSIDE.search(stripped)
         and not _LIST_ITEM.match(stripped)
         and _LETTER.search(stripped) is not None
     )
