@@ -120,12 +120,13 @@ def stream_ask(
         yield Retrieved(hits=[p.hit for p in passages], passages=passages)
         extracts = extract_answer(question, passages, collection.embedder,
                                   [relevance_of[id(p.hit)] for p in passages], max_sentences=max_sentences)
-        text = format_extracts(extracts)
+        # No sentence worth quoting (every one a heading or an instruction-like sentence): a refusal.
+        text = format_extracts(extracts) if extracts else refusal_for(question)
         timings["first_token"] = _ms(started)
         yield Token(text)
         citations = _citations([e.n for e in extracts], passages)
         timings["total"] = _ms(started)
-        yield Done(Answer(question, text, True, citations, [p.hit for p in passages],
+        yield Done(Answer(question, text, bool(extracts), citations, [p.hit for p in passages],
                           f"extractive:{collection.embedder.name}", grounded=bool(citations), passages=passages,
                           timings=timings))
         return
