@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from .citations import citation_numbers
+from .sentences import sentence_spans
 
 #: The marks around an instruction-like sentence in the text a model is given.
 MARK_OPEN, MARK_CLOSE = "⚠«", "»"
@@ -65,8 +66,6 @@ def reads_as_instruction(sentence: str) -> bool:
 
 def instruction_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of ``text`` that reads as an instruction to a language model."""
-    from .extractive import sentence_spans
-
     return [(a, b) for a, b in sentence_spans(text, join=False) if reads_as_instruction(text[a:b])]
 
 

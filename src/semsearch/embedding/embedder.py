@@ -280,11 +280,8 @@ class Embedder:
         return self._encode_cached(texts, "query", self.query_cache)
 
     def encode_sentences(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalised float32 embeddings of short texts to compare with a query and with each other
-        (an answer's candidate sentences), encoded as queries: on a machine that prepared the light
-        query path no model is loaded. Not cached; no warning for text longer than the model reads."""
-        if len(texts) == 0:
-            return np.empty((0, self.dimension), dtype=np.float32)
+        """Normalised float32 embeddings of short texts compared with a query (an answer's sentences), encoded as
+        queries: no model load where the light path is prepared; not cached, no truncation warning."""
         return self._encode(texts, "query", self.precision)
 
     def _encode_cached(
