@@ -46,6 +46,13 @@ LATENCY_QUESTIONS = [
     "how many calories in a banana", "when was the eiffel tower built", "what is photosynthesis",
     "how to lower blood pressure", "what is a bond in finance", "how long do cats live",
     "what is the speed of sound", "why is the sky blue", "what is inflation",
+    "what is a hurricane", "how does a vaccine work", "what is the largest ocean", "how to cook rice",
+    "what is a credit score", "who wrote hamlet", "what is dna", "how far is the moon", "what is gdp",
+    "how do airplanes fly", "what is a tsunami", "how many bones in the human body", "what is yoga",
+    "what is an allergy", "how to make bread", "what is a volcano", "what causes rain", "what is a mortgage",
+    "what is a glacier", "how do bees make honey", "what is the stock market", "how to treat a burn",
+    "what is an earthquake", "how long is a marathon", "what is cholesterol", "who painted the mona lisa",
+    "what is a calorie", "how does wifi work", "what is a comet", "how to plant tomatoes", "what is anemia",
 ]
 
 
@@ -115,10 +122,27 @@ def quality(work: Path) -> dict:
         q["answerable"] = q["doc"] is not None
 
     def titled_relevant(q, passage) -> bool:
-        return q["doc"] is not None and passage.id.endswith("/" + q["doc"]) and q["answer"] in passage.text
+        return (q["doc"] is not None and (passage.id == q["doc"] or passage.id.endswith("/" + q["doc"]))
+                and q["answer"] in passage.text)
 
     out["titled"] = run_set(titled, questions, titled_relevant)
     titled.close()
+    # The same documents as a JSONL export: one record per document, its title in a field (prepended to
+    # the text by the loader) and its body as one long paragraph, as exports of essays often are.
+    export = work / "titled-export.jsonl"
+    if not export.exists():
+        lines = []
+        for path in sorted((TITLED / "docs").glob("*.md")):
+            paragraphs = [p.strip() for p in path.read_text().split("\n\n") if p.strip()]
+            title = paragraphs[0].lstrip("# ").strip()
+            body = " ".join(p for p in paragraphs[1:] if not p.startswith("#") and len(p.split()) > 6)
+            lines.append(json.dumps({"id": path.name, "title": title, "text": body}))
+        export.write_text("\n".join(lines) + "\n")
+    exported = Collection(work / "titled-jsonl", progress=False)
+    if exported.count() == 0:
+        exported.index_files([export])
+    out["titled_jsonl"] = run_set(exported, questions, titled_relevant)
+    exported.close()
 
     sys.path.insert(0, str(HERE))
     from quality_sets import load_beir
@@ -211,9 +235,12 @@ def mcp_session(src: Path, folder: Path, questions: list[str]) -> list[float]:
     return times
 
 
-def latency(work: dict[str, Path], srcs: dict[str, Path], repeats: int) -> dict:
+def latency(work: dict[str, Path], srcs: dict[str, Path], repeats: int, offset: int = 0) -> dict:
+    """Each question is new to both trees' collections (the other tree caches its sentence vectors on disk:
+    a question asked twice would not be cold); ``offset`` skips questions an earlier run asked."""
     out: dict = {"cold_cli": {name: [] for name in srcs}}
-    questions = LATENCY_QUESTIONS[:repeats]
+    questions = LATENCY_QUESTIONS[offset:offset + repeats]
+    fresh_for_mcp = LATENCY_QUESTIONS[offset + repeats:offset + repeats + 6]
     for q in questions:  # A B A B: each question once per tree
         for name, src in srcs.items():
             out["cold_cli"][name].append(cli(src, "ask", q, "-c", str(work[name] / "msmarco"), "--json")[0])
@@ -223,9 +250,10 @@ def latency(work: dict[str, Path], srcs: dict[str, Path], repeats: int) -> dict:
     try:
         import http.client
 
-        out["through_server_cli"] = [cli(srcs[mine], "ask", q, "-c", str(folder), "--json")[0] for q in questions]
-        out["search_through_server_cli"] = [cli(srcs[mine], "search", q, "-c", str(folder), "--json")[0]
-                                            for q in questions]
+        out["through_server_cli"], out["search_through_server_cli"] = [], []
+        for q in questions:  # ask and search alternating
+            out["through_server_cli"].append(cli(srcs[mine], "ask", q, "-c", str(folder), "--json")[0])
+            out["search_through_server_cli"].append(cli(srcs[mine], "search", q, "-c", str(folder), "--json")[0])
         http_times = []
         for q in LATENCY_QUESTIONS:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)  # type: ignore[attr-defined]
@@ -239,7 +267,7 @@ def latency(work: dict[str, Path], srcs: dict[str, Path], repeats: int) -> dict:
         server.terminate()
         server.wait(timeout=60)
     for name, src in srcs.items():
-        out[f"mcp_{name}"] = mcp_session(src, work[name] / "msmarco", LATENCY_QUESTIONS[:6])
+        out[f"mcp_{name}"] = mcp_session(src, work[name] / "msmarco", fresh_for_mcp)
     return out
 
 
@@ -257,6 +285,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results_answers.json")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--offset", type=int, default=0, help="skip the first questions (asked by an earlier run)")
     args = parser.parse_args()
     if args.command == "quality":
         print(json.dumps(quality(args.work)))
@@ -274,7 +303,7 @@ def main() -> None:
         if done.returncode != 0:
             raise RuntimeError(done.stderr[-3000:])
         results[f"quality_{name}"] = json.loads(done.stdout.strip().splitlines()[-1])
-    timings = latency(work, srcs, args.repeats)
+    timings = latency(work, srcs, args.repeats, args.offset)
     results["latency"] = {k: summary(v) if isinstance(v, list) else {n: summary(x) for n, x in v.items()}
                           for k, v in timings.items()}
     results["latency_runs"] = timings
