@@ -116,21 +116,28 @@ def stream_ask(
                                 documents=documents, spans=spans, extra=extra, neighbours=neighbours)
 
     if llm is None:
-        passages = context(context_tokens)
-        yield Retrieved(hits=[p.hit for p in passages], passages=passages)
-        extracts = extract_answer(question, passages, collection.embedder,
-                                  [relevance_of[id(p.hit)] for p in passages], max_sentences=max_sentences)
-        # No sentence worth quoting (every one a heading or an instruction-like sentence): a refusal.
-        text = format_extracts(extracts) if extracts else refusal_for(question)
-        timings["first_token"] = _ms(started)
-        yield Token(text)
-        citations = _citations([e.n for e in extracts], passages)
-        timings["total"] = _ms(started)
-        yield Done(Answer(question, text, bool(extracts), citations, [p.hit for p in passages],
-                          f"extractive:{collection.embedder.name}", grounded=bool(citations), passages=passages,
-                          timings=timings))
+        yield from _extractive(question, collection, context(context_tokens), [relevance_of[id(h)] for h in good],
+                               good, max_sentences, started, timings)
         return
     yield from _generate(question, llm, context, context_tokens, started, timings)
+
+
+def _extractive(question: str, collection: Any, passages: list[Passage], relevances: list[float], good: list[Any],
+                max_sentences: int, started: float, timings: dict[str, float]) -> Iterator[AnswerEvent]:
+    """The offline answer's events: the passages, the quoted sentences (or a refusal), the answer."""
+    yield Retrieved(hits=[p.hit for p in passages], passages=passages)
+    relevance_of = {id(h): r for h, r in zip(good, relevances)}
+    extracts = extract_answer(question, passages, collection.embedder, [relevance_of[id(p.hit)] for p in passages],
+                              max_sentences=max_sentences)
+    # No sentence worth quoting (every one a heading or an instruction-like sentence): a refusal.
+    text = format_extracts(extracts) if extracts else refusal_for(question)
+    timings["first_token"] = _ms(started)
+    yield Token(text)
+    citations = _citations([e.n for e in extracts], passages)
+    timings["total"] = _ms(started)
+    yield Done(Answer(question, text, bool(extracts), citations, [p.hit for p in passages],
+                      f"extractive:{collection.embedder.name}", grounded=bool(citations), passages=passages,
+                      timings=timings))
 
 
 def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budget: int, started: float,
