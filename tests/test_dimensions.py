@@ -30,7 +30,7 @@ def finetuned_matryoshka_dir(tmp_path_factory, tiny_model_dir) -> Path:
     """The tiny model as `semsearch finetune --matryoshka 16,8` leaves it: the card in semsearch_finetune.json."""
     folder = tmp_path_factory.mktemp("finetuned") / "st"
     shutil.copytree(tiny_model_dir, folder)
-    card = {"base_model": "tiny", "matryoshka_dimensions": [16, 8]}
+    card = {"card_version": 1, "base_model": "tiny", "matryoshka_dimensions": [16, 8]}
     (folder / "semsearch_finetune.json").write_text(json.dumps(card))
     return folder
 

@@ -272,6 +272,21 @@ def test_searching_an_indexed_collection_never_imports_torch(minilm_path, tmp_pa
         assert np.allclose([h["score"] for h in got["hits"]], [h["score"] for h in want["hits"]], atol=1e-5)
 
 
+def test_asking_an_indexed_collection_never_imports_torch(minilm_path, tmp_path):
+    # The offline answer scores its sentences with the query path a search uses: a cold `ask` loads no
+    # document encoder (it used to: seconds of a cold ask went to loading torch and the model).
+    docs = tmp_path / "docs.jsonl"
+    # Two sentences a passage: its sentences are texts no one encoded at indexing time (no cache holds them).
+    texts = [f"{t} It is one of {len(PASSAGES)} example passages." for t in PASSAGES]
+    docs.write_text("".join(json.dumps({"_id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    col, cache = tmp_path / "col", tmp_path / "machine-cache"
+    _cli(["index", str(docs), "-c", str(col), "--no-progress"], cache)
+    probe, out = _cli(["ask", "how long should I boil an egg?", "-c", str(col), "--json"], cache)
+    answer = json.loads(out)
+    assert answer["answered"] and answer["citations"][0]["id"] == "p5"
+    assert probe["heavy"] == []
+
+
 def test_importing_semsearch_and_its_cli_loads_no_model_library():
     libraries = HEAVY + ("openvino", "tokenizers")
     code = ("import sys, semsearch, semsearch.cli; "

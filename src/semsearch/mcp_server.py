@@ -21,8 +21,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .answer.schema import AnswerData
 from .errors import InvalidInputError, SemsearchError
-from .options import READ, SEARCH, Option, over_limit
+from .options import ASK, READ, SEARCH, Option, over_limit
 
 MAX_K = 20
 SNIPPET_CHARS = 1000
@@ -72,19 +73,10 @@ class DocumentsOut(BaseModel):
     missing: list[str] = Field(description="Requested ids the collection does not hold.")
 
 
-class CitationOut(BaseModel):
-    n: int
-    id: str
-    source: str | None
+class AnswerOut(AnswerData):
+    """``Answer.to_dict()`` (what HTTP /ask and `semsearch ask --json` return), with the collection's name."""
 
-
-class AnswerOut(BaseModel):
     collection: str
-    answer: str
-    answered: bool = Field(description="False when the documents do not answer the question.")
-    grounded: bool = Field(description="True when the answer cites at least one source.")
-    citations: list[CitationOut]
-    model: str | None
 
 
 class CollectionOut(BaseModel):
@@ -130,7 +122,7 @@ def build_server(
     from mcp.server.fastmcp.exceptions import ToolError
     from mcp.types import ToolAnnotations
 
-    from .answer import ChatClient, ask
+    from .answer import ChatClient
 
     if not collections:
         raise InvalidInputError("no collections to serve; give at least one collection folder")
@@ -224,20 +216,23 @@ def build_server(
 
     @server.tool(name="ask", annotations=read_only)
     async def ask_tool(
-        question: str, k: int = 5, collection: str | None = None, where: dict[str, Any] | None = None,
+        question: Annotated[str, Field(description="The question, in your own words.")],
+        k: Annotated[int, described(ASK["k"], maximum=MAX_K)] = ASK["k"].default,
+        collection: Annotated[str | None, Field(description=COLLECTION_HELP)] = None,
+        where: Annotated[dict[str, Any] | None, described(ASK["where"])] = None,
+        where_document: Annotated[dict[str, Any] | None, described(ASK["where_document"])] = None,
+        mode: Annotated[Literal["hybrid", "dense", "lexical"] | None, described(ASK["mode"])] = None,
     ) -> AnswerOut:
-        """Answer `question` from the documents, citing them as [n] (each citation gives the document id).
+        """Answer `question` from the documents, citing them as [n]; each citation gives the document id, the
+        passage as the model read it and its span in the document, so every quote can be checked.
 
-        When the documents do not answer it, `answered` is false and nothing is made up.
+        When the documents do not answer it, `answered` is false and nothing is made up; an answer that
+        cites none of its sources has `grounded` false and a `warning`.
         """
         name, col = pick(collection)
-        answer = await run(ask, col, question, k=max(1, min(int(k), MAX_K)), llm=client, where=where)
-        sources = {p.n: p.source for p in answer.passages}
-        return AnswerOut(
-            collection=name, answer=answer.text, answered=answer.answered, grounded=answer.grounded,
-            citations=[CitationOut(n=c.n, id=c.id, source=sources.get(c.n)) for c in answer.citations],
-            model=answer.model,
-        )
+        within(k, "k", MAX_K, "this server answers from")
+        answer = await run(col.ask, question, k=k, llm=client, where=where, where_document=where_document, mode=mode)
+        return AnswerOut(**answer.to_dict(), collection=name)
 
     if allow_writes:
         @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
@@ -315,9 +310,14 @@ def _reserve_stdout() -> io.TextIOWrapper:
 
 
 def _warm_up(collections: list[Any]) -> None:
-    # Load the model and vector index after the handshake, so the first tool call is fast.
+    # Load the model and vector index after the handshake, so the first tool call is fast; then what
+    # `ask` needs beyond a search (the sentence splitter, the sentence encoder).
     try:
         for col in collections:
             col.search(col.embedder.encode_queries(["warm up"])[0], k=1)
+        from .answer import warm_up as warm_answers
+
+        for col in collections:
+            warm_answers(col)
     except Exception:  # noqa: BLE001 - the first tool call reports the real error
         pass

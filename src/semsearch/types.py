@@ -108,6 +108,15 @@ class DocumentRow:
 
 
 @dataclass
+class DocumentChunks:
+    """A stored document's chunks in position order: their (start, end) character offsets into its
+    text and, when asked for, their stored vectors (one row per chunk)."""
+
+    spans: list[tuple[int, int]]
+    vectors: np.ndarray | None = None
+
+
+@dataclass
 class StoredChunk:
     """A chunk as read back for a search hit: its text and its document's id, metadata and source."""
 

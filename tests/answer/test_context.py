@@ -43,21 +43,68 @@ def test_duplicates_and_contained_passages_are_dropped():
     assert [p.id for p in passages] == ["a", "d"]
 
 
-def test_neighbouring_text_is_merged_around_the_best_chunk_within_budget():
-    sentences = [f"Sentence number {i} of the manual." for i in range(12)]
-    document = " ".join(sentences)
-    core = sentences[6]
-    start = document.index(core)
-    h = hit("manual", core, start=start)
-    tight = assemble_context([h], budget_tokens=HEADER_TOKENS + 8, count_tokens=words, documents={"manual": document})
-    assert tight[0].text == core  # no room: the chunk alone
-    grown = assemble_context([h], budget_tokens=200, count_tokens=words, documents={"manual": document})
+def manual(n: int = 12) -> tuple[str, list[tuple[int, int]]]:
+    """A document of n one-sentence chunks separated by blank lines, and its chunk spans."""
+    sentences = [f"Sentence number {i} of the manual." for i in range(n)]
+    document = "\n\n".join(sentences)
+    spans, at = [], 0
+    for sentence in sentences:
+        spans.append((at, at + len(sentence)))
+        at += len(sentence) + 2
+    return document, spans
+
+
+def chunk_hit(id: str, document: str, spans, position: int, score: float = 0.5) -> Hit:
+    start, end = spans[position]
+    return Hit(id=id, score=score, text=document[start:end], metadata={}, source=f"{id}.txt", chunk=position,
+               start=start, end=end)
+
+
+def test_a_passage_grows_by_whole_neighbouring_chunks_within_budget():
+    document, spans = manual()
+    h = chunk_hit("manual", document, spans, 6)
+    tight = assemble_context([h], budget_tokens=HEADER_TOKENS + 8, count_tokens=words, documents={"manual": document},
+                             spans={"manual": spans})
+    assert tight[0].text == h.text  # no room: the chunk alone
+    # Room for two more chunks (6 words each): one on each side, whole, in document order.
+    grown = assemble_context([h], budget_tokens=HEADER_TOKENS + 6 * 3, count_tokens=words,
+                             documents={"manual": document}, spans={"manual": spans})
     p = grown[0]
-    assert core in p.text and len(p.text) > len(core) * 2
+    assert p.text == document[spans[5][0]:spans[7][1]]
     assert document[p.start:p.end] == p.text
-    # About one chunk's width of neighbours on each side, cut at sentence boundaries.
-    assert p.text.startswith("Sentence number") and p.text.endswith("manual.")
-    assert len(p.text) <= 3 * len(core) + 2
+    everything = assemble_context([h], budget_tokens=1000, count_tokens=words, documents={"manual": document},
+                                  spans={"manual": spans})
+    assert everything[0].text == document  # up to the budget, not one chunk's width
+
+
+def test_a_title_only_hit_grows_into_the_text_it_heads():
+    # The passage is the chunks around the hit, not the hit's width: a short best chunk brings its text.
+    document = "How People Get Rich Now\n\n" + " ".join(f"Founders build wealth step {i}." for i in range(40))
+    spans = [(0, 23), (25, len(document))]
+    h = chunk_hit("essay", document, spans, 0)
+    (p,) = assemble_context([h], budget_tokens=400, count_tokens=words, documents={"essay": document},
+                            spans={"essay": spans})
+    assert p.text == document
+
+
+def test_duplicates_are_judged_on_the_passage_not_the_best_chunk():
+    # Two documents whose best chunks are the same title, with different text under it: both are passages.
+    a = "Great Hackers\n\nGreat hackers choose interesting problems over money."
+    b = "Great Hackers\n\nThe best programmers prefer to work in small teams with good tools."
+    hits = [chunk_hit("a", a, [(0, 13), (15, len(a))], 0), chunk_hit("b", b, [(0, 13), (15, len(b))], 0)]
+    passages = assemble_context(hits, budget_tokens=1000, count_tokens=words, documents={"a": a, "b": b},
+                                spans={"a": [(0, 13), (15, len(a))], "b": [(0, 13), (15, len(b))]})
+    assert [p.text for p in passages] == [a, b]
+
+
+def test_other_relevant_chunks_of_a_document_become_passages_of_their_own():
+    document, spans = manual()
+    h = chunk_hit("manual", document, spans, 2)
+    passages = assemble_context([h], budget_tokens=4 * (HEADER_TOKENS + 6) + 2, count_tokens=words,
+                                documents={"manual": document}, spans={"manual": spans}, extra=[(h, 9)],
+                                neighbours=False)
+    assert [(p.start, p.end) for p in passages] == [spans[2], spans[9]]
+    assert all(document[p.start:p.end] == p.text for p in passages)
 
 
 def test_two_chunks_of_one_document_that_touch_become_one_passage():

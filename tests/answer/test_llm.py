@@ -140,4 +140,5 @@ def test_cli_streams_the_models_answer_and_prints_json(docs_collection, llama):
     r = CliRunner().invoke(app, [*args, "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert list(data) == ["answer", "answered", "citations", "hits", "model"] and data["model"] == llama.model
+    assert list(data) == ["question", "answer", "answered", "grounded", "warning", "model", "citations",
+                          "removed_citations", "hits"] and data["model"] == llama.model

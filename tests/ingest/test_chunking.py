@@ -183,3 +183,99 @@ def test_split_many_does_not_run_the_splitter_on_texts_that_fit(tokenizer):
     result = chunker.split_many(short + [LONG_TEXT])
     assert [len(r) for r in result[:200]] == [1] * 200
     assert calls == [[LONG_TEXT]]
+
+
+# --- headings stay with the text they head (issue 26) -------------------------------------------
+
+ESSAY_SENTENCES = [f"Sentence {i} explains how founders create wealth by making things people want."
+                   for i in range(22)]
+LONG_PARAGRAPH = " ".join(ESSAY_SENTENCES)  # ~330 tokens: longer than one 254-token chunk
+
+
+def headings_alone_or_last(chunks: list[Chunk], headings: set[str]) -> list[str]:
+    """Chunks made of headings only, or ending with one (a heading heads what follows it)."""
+    bad = []
+    for chunk in chunks:
+        lines = [line.strip() for line in chunk.text.split("\n") if line.strip()]
+        if all(line in headings for line in lines) or lines[-1] in headings:
+            bad.append(chunk.text)
+    return bad
+
+
+def test_a_markdown_title_and_date_are_kept_with_the_text_they_head(tokenizer):
+    text = (f"# How People Get Rich Now\n\nApril 2021\n\n{LONG_PARAGRAPH}\n\n{LONG_PARAGRAPH}\n\n"
+            f"## The second part\n\n{LONG_PARAGRAPH}")
+    chunker = Chunker(tokenizer, 254, 31)
+    chunks = chunker.split(text)
+    check_invariants(tokenizer, chunker, text, chunks)
+    headings = {"# How People Get Rich Now", "April 2021", "## The second part"}
+    assert headings_alone_or_last(chunks, headings) == []
+    assert chunks[0].text.startswith("# How People Get Rich Now\n\nApril 2021\n\nSentence 0 explains")
+    second = next(c for c in chunks if "## The second part" in c.text)
+    assert second.text.startswith("## The second part\n\nSentence 0 explains")
+
+
+@pytest.mark.parametrize("title", ["Great Hackers", "Ideas for Startups\nOctober 2005"])
+def test_a_title_prepended_to_a_record_starts_its_first_chunk(tokenizer, tmp_path, title):
+    from semsearch.ingest import load_file
+
+    path = tmp_path / "essays.jsonl"
+    import json
+
+    path.write_text(json.dumps({"id": "e1", "title": title, "text": LONG_PARAGRAPH + " " + LONG_PARAGRAPH}) + "\n")
+    (record,) = load_file(path)
+    chunker = Chunker(tokenizer, 254, 31)
+    chunks = chunker.split(record.text)
+    check_invariants(tokenizer, chunker, record.text, chunks)
+    assert chunks[0].text.startswith(f"{title}\nSentence 0 explains")
+    assert headings_alone_or_last(chunks, set(title.split("\n"))) == []
+
+
+def test_html_headings_are_kept_with_their_paragraphs(tokenizer, tmp_path):
+    from semsearch.ingest import load_file
+
+    path = tmp_path / "page.html"
+    path.write_text(f"<html><head><title>Startup Wealth</title></head><body><h1>Startup Wealth</h1>"
+                    f"<p>{LONG_PARAGRAPH}</p><h2>Where it comes from</h2><p>{LONG_PARAGRAPH}</p></body></html>")
+    (record,) = load_file(path)
+    chunker = Chunker(tokenizer, 254, 31)
+    chunks = chunker.split(record.text)
+    check_invariants(tokenizer, chunker, record.text, chunks)
+    assert headings_alone_or_last(chunks, {"Startup Wealth", "Where it comes from"}) == []
+    assert any(c.text.startswith("Where it comes from\n\nSentence 0") for c in chunks)
+
+
+def test_short_sections_share_a_chunk_and_a_long_one_starts_with_its_heading(tokenizer):
+    text = (f"# FAQ\n\n## Refunds\n\nRefunds take five days.\n\n## Delivery\n\nWe ship on Mondays.\n\n"
+            f"## Warranty\n\n{LONG_PARAGRAPH}")
+    chunker = Chunker(tokenizer, 254, 31)
+    chunks = chunker.split(text)
+    check_invariants(tokenizer, chunker, text, chunks)
+    assert chunks[0].text == "# FAQ\n\n## Refunds\n\nRefunds take five days.\n\n## Delivery\n\nWe ship on Mondays."
+    assert chunks[1].text.startswith("## Warranty\n\nSentence 0 explains")
+
+
+def test_headings_inside_code_and_lines_that_read_as_sentences_do_not_cut(tokenizer):
+    text = f"{LONG_PARAGRAPH}\n\n```\n# not a heading\n```\n\nA line that ends like a sentence.\n\n{LONG_PARAGRAPH}"
+    chunker = Chunker(tokenizer, 254, 31)
+    from semsearch.ingest.headings import sections
+
+    assert len(sections(text)) == 1
+    check_invariants(tokenizer, chunker, text, chunker.split(text))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["# Title", "## Part two", "Short Heading", "March 2020"]),
+                          st.integers(min_value=0, max_value=30)), min_size=1, max_size=6))
+def test_random_headed_documents_never_leave_a_heading_alone(tokenizer, parts):
+    blocks = []
+    for heading, sentences in parts:
+        blocks.append(heading)
+        if sentences:
+            blocks.append(" ".join(ESSAY_SENTENCES[:sentences] if sentences <= 22 else ESSAY_SENTENCES * 2))
+    blocks.append(LONG_PARAGRAPH)  # text after the last heading
+    text = "\n\n".join(blocks)
+    chunker = Chunker(tokenizer, 64, 8)
+    chunks = chunker.split(text)
+    check_invariants(tokenizer, chunker, text, chunks)
+    assert headings_alone_or_last(chunks, {"# Title", "## Part two", "Short Heading", "March 2020"}) == []

@@ -36,7 +36,7 @@ def test_ask_answers_with_citations_that_map_to_hits(client):
         body = r.json()
         assert body["answered"] and body["grounded"] and body["collection"] == "docs"
         assert "1969" in body["answer"] and "[1]" in body["answer"]
-        assert body["citations"][0] == {"n": 1, "id": "space-1"}
+        assert {k: body["citations"][0][k] for k in ("n", "id")} == {"n": 1, "id": "space-1"}
         for c in body["citations"]:
             assert body["hits"][c["n"] - 1]["id"] == c["id"]
         assert body["model"].startswith("extractive:")

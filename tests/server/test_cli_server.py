@@ -110,3 +110,37 @@ def test_a_server_that_stops_takes_its_file_away(folder):
             server.kill()
             server.wait()
     assert not (folder / "server.json").exists()
+
+
+LOADED_BY_AN_ASK = LOADED_BY_A_SEARCH.replace('"search", "hotel by the sea"',
+                                              '"ask", "when did people walk on the moon?"')
+
+
+def test_ask_through_a_running_server_answers_what_a_local_ask_answers(folder, tmp_path):
+    question = ["when did people first walk on the moon?", "--json"]
+    local = json.loads(cli("ask", *question, "-c", str(folder), "--server", "off").stdout)
+    assert local["answered"] and local["citations"][0]["id"] == "space-1"
+    server = start_server(folder)
+    try:
+        through = json.loads(cli("ask", *question, "-c", str(folder)).stdout)
+        for data in (local, through):
+            for hit in data.pop("hits"):
+                assert hit["id"]  # scores: each process encodes the question itself (float noise)
+        assert through == local
+        # Answered by the server, the command loads neither the model nor the index code, nor numpy.
+        env = {k: v for k, v in os.environ.items() if k != "SEMSEARCH_SERVER"}
+        probe = subprocess.run([sys.executable, "-c", LOADED_BY_AN_ASK, str(folder)], capture_output=True, text=True,
+                               timeout=600, check=True, env=env)
+        assert json.loads(probe.stdout.splitlines()[-1]) == [], probe.stdout
+        # Proof that the server answered: a folder holding only the server's file, no collection.
+        elsewhere = tmp_path / "only-the-file"
+        elsewhere.mkdir()
+        shutil.copy(folder / "server.json", elsewhere / "server.json")
+        answered = json.loads(cli("ask", *question, "-c", str(elsewhere)).stdout)
+        answered.pop("hits")
+        assert answered == local
+        human = cli("ask", question[0], "-c", str(elsewhere)).stdout
+        assert local["answer"] in human and "space-1" in human
+    finally:
+        server.kill()
+        server.wait()

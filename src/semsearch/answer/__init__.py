@@ -10,16 +10,17 @@ from __future__ import annotations
 from .chat import API_KEY_ENV, ChatClient, ChatSettings
 from .citations import CitationFilter, check_citations
 from .context import assemble_context
-from .pipeline import DEFAULT_CONTEXT_TOKENS, ask, stream_ask
+from .pipeline import DEFAULT_CONTEXT_TOKENS, ask, stream_ask, warm_up
 from .prompt import Fence, build_messages, defuse
 from .refusal import DENSE_COSINE_THRESHOLD, calibrated_score, dense_relevance, good_matches
-from .result import NO_ANSWER, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
+from .result import NO_ANSWER, UNGROUNDED, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
 
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_CONTEXT_TOKENS",
     "DENSE_COSINE_THRESHOLD",
     "NO_ANSWER",
+    "UNGROUNDED",
     "Answer",
     "AnswerEvent",
     "ChatClient",
@@ -40,4 +41,5 @@ __all__ = [
     "dense_relevance",
     "good_matches",
     "stream_ask",
+    "warm_up",
 ]

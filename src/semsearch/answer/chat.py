@@ -4,6 +4,14 @@ Ollama, llama.cpp's server, vLLM, LM Studio and OpenAI all take ``POST {url}/cha
 with ``"stream": true`` and answer with Server-Sent Events, one JSON chunk per ``data:`` line
 and ``data: [DONE]`` at the end. Failures become :mod:`semsearch.errors` classes whose
 messages say what to do.
+
+A prompt is never cut silently. Where the server reports its context size (llama.cpp's
+``llama-server``: ``GET /props``; vLLM: ``max_model_len`` in ``/models``) and can count tokens
+(``POST /tokenize``; llama-cpp-python: ``POST /extras/tokenize/count``), a prompt that would
+leave less than ``max_tokens`` for the answer is refused before it is sent
+(:class:`ContextOverflowError`: ``ask`` then retries with fewer passages). Some servers
+(llama-cpp-python) shorten the answer instead of failing when the prompt nearly fills the
+window: an answer that stops for length (``finish_reason: "length"``) is reported as cut short.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from typing import Any
 
 from ..errors import ContextOverflowError, InvalidInputError, LLMError, LLMTimeoutError, LLMUnavailableError
 
+#: Tokens a chat template adds around each message (role markers, turn delimiters): an over-estimate.
+_TEMPLATE_TOKENS = 8
 #: Environment variable holding the endpoint's API key (never taken from the command line).
 API_KEY_ENV = "SEMSEARCH_LLM_API_KEY"
 # How servers word "the prompt is longer than the context window" (OpenAI, vLLM, llama.cpp, LM Studio).
@@ -82,6 +92,8 @@ class ChatClient:
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
         )
         self._model = settings.model
+        self._window: int | None | bool = False  # False: not asked yet
+        self._counter: str | None | bool = False  # the server's token-counting path; None: it has none
 
     def close(self) -> None:
         self._http.close()
@@ -107,17 +119,79 @@ class ChatClient:
             self._model = str(models[0])
         return self._model
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    @property
+    def root(self) -> str:
+        """The server's root URL (the API base without its ``/v1``): where llama.cpp's own endpoints live."""
+        return re.sub(r"/v1$", "", self.settings.base)
+
+    def context_window(self) -> int | None:
+        """The context size (tokens) the server runs the model with, where it reports one; asked once."""
+        if self._window is False:
+            self._window = _window_of(self._get_json(f"{self.root}/props"), self._get_json(f"{self.settings.base}"
+                                                                                           "/models"), self._model)
+        return self._window if isinstance(self._window, int) else None
+
+    def count_tokens(self, text: str) -> int | None:
+        """``text``'s length in the model's own tokens, where the server can count them, else None."""
+        import httpx
+
+        probes = [("/tokenize", {"content": text}), ("/extras/tokenize/count", {"input": text})]
+        if isinstance(self._counter, str):
+            probes = [p for p in probes if p[0] == self._counter]
+        elif self._counter is None:
+            return None
+        for path, payload in probes:
+            body = {**payload, "model": self.model} if path.startswith("/extras") else payload
+            try:
+                response = self._http.post(f"{self.root}{path}", json=body, headers={"Accept": "application/json"})
+                data = response.json() if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                data = None
+            count = data.get("count") if isinstance(data, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("tokens"), list):
+                count = len(data["tokens"])
+            if isinstance(count, int):
+                self._counter = path
+                return count
+        self._counter = None
+        return None
+
+    def check_fits(self, messages: list[dict[str, str]]) -> None:
+        """Raise ContextOverflowError when the server's context window cannot hold the prompt and
+        ``max_tokens`` of answer (only where the server tells its window and counts tokens)."""
+        window = self.context_window()
+        if window is None:
+            return
+        counted = self.count_tokens("\n".join(m["content"] for m in messages))
+        if counted is None:
+            return
+        prompt = counted + _TEMPLATE_TOKENS * len(messages)
+        if prompt + self.settings.max_tokens > window:
+            raise ContextOverflowError(
+                f"the prompt takes about {prompt} tokens and the answer up to {self.settings.max_tokens}, more than "
+                f"the {window}-token context the model at {self.settings.base} runs with")
+
+    def stream(self, messages: list[dict[str, str]], report: dict[str, Any] | None = None) -> Iterator[str]:
         """The answer's text, piece by piece, as the server streams it.
+
+        ``report``, when given, receives ``finish_reason`` (``"length"``: the answer was cut at
+        ``max_tokens`` or the end of the context window) and ``pieces`` (how many were streamed).
 
         Raises:
             LLMUnavailableError: nothing answers at the URL.
             LLMTimeoutError: no answer, or a pause in the stream, longer than ``timeout``.
-            ContextOverflowError: the server says the prompt is longer than its context window.
+            ContextOverflowError: the prompt is longer than the context window leaves room for (the
+                server says so, or reported its window: :meth:`check_fits`).
             LLMError: any other refusal (bad key, unknown model, a malformed stream).
         """
         import httpx
 
+        report = report if report is not None else {}
+        report.update(finish_reason=None, pieces=0)
+        try:
+            self.check_fits(messages)
+        except httpx.HTTPError:
+            pass  # a server that cannot say: its own answer tells
         body = {
             "model": self.model, "messages": messages, "stream": True,
             "max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
@@ -138,9 +212,12 @@ class ChatClient:
                             if piece == "[DONE]":
                                 return
                             text, last = _delta(piece, url)
-                            finished = finished or last
+                            if last:
+                                report["finish_reason"] = last
+                            finished = finished or bool(last)
                             if text:
                                 produced = True
+                                report["pieces"] += 1
                                 yield text
                 except (httpx.ReadError, httpx.RemoteProtocolError):
                     if produced:
@@ -193,6 +270,32 @@ class ChatClient:
         return data if isinstance(data, dict) else {}
 
 
+    def _get_json(self, url: str) -> Any:
+        """The JSON a GET answers, or None (no such endpoint, not JSON, no answer)."""
+        import httpx
+
+        try:
+            response = self._http.get(url, headers={"Accept": "application/json"})
+            return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+
+def _window_of(props: Any, models: Any, model: str | None) -> int | None:
+    """The runtime context size in llama.cpp's ``/props`` or a vLLM-style ``/models`` listing, if any."""
+    if isinstance(props, dict):
+        for holder in (props, props.get("default_generation_settings")):
+            if isinstance(holder, dict) and isinstance(holder.get("n_ctx"), int) and holder["n_ctx"] > 0:
+                return int(holder["n_ctx"])
+    entries = models.get("data") if isinstance(models, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and (model is None or entry.get("id") == model):
+            size = entry.get("max_model_len")
+            if isinstance(size, int) and size > 0:
+                return size
+    return None
+
+
 def _unreachable(base: str, exc: Exception) -> LLMUnavailableError:
     return LLMUnavailableError(
         f"cannot reach the language model at {base} ({type(exc).__name__}: {exc}); start the server or fix --llm-url"
@@ -206,8 +309,8 @@ def _data(line: str) -> str | None:
     return line[5:].strip() or None
 
 
-def _delta(payload: str, url: str) -> tuple[str, bool]:
-    """The text a streamed chunk adds, and whether it ends the answer (a ``finish_reason``)."""
+def _delta(payload: str, url: str) -> tuple[str, str | None]:
+    """The text a streamed chunk adds, and its ``finish_reason`` when it ends the answer."""
     try:
         chunk = json.loads(payload)
     except ValueError:
@@ -220,10 +323,11 @@ def _delta(payload: str, url: str) -> tuple[str, bool]:
     try:
         choice = chunk["choices"][0]
     except (KeyError, IndexError, TypeError):
-        return "", False  # e.g. a final usage-only chunk
+        return "", None  # e.g. a final usage-only chunk
     delta = choice.get("delta") or {}
     content = delta.get("content") if isinstance(delta, dict) else None
-    return (content if isinstance(content, str) else ""), bool(choice.get("finish_reason"))
+    reason = choice.get("finish_reason")
+    return (content if isinstance(content, str) else ""), (str(reason) if reason else None)
 
 
 def _message_of(data: Any) -> str:

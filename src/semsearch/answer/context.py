@@ -1,9 +1,13 @@
 """Context assembly: the best passages first, within a token budget, numbered for citation.
 
-Pure functions over plain data (hits, document texts, a token counter), so they are tested
-without a collection. A search returns each document once with its best chunk; when the
-document's text is known, the passage grows by neighbouring text (about one chunk on each
-side) while the budget allows, and several pieces of one document that touch are merged.
+Pure functions over plain data (hits, document texts, chunk spans, a token counter), so they
+are tested without a collection. A search returns each document once with its best chunk; a
+passage starts as that chunk and grows by its document's neighbouring chunks (the chunks the
+collection stored, read by position: real text, nothing invented) while the budget allows,
+every passage one chunk on each side per round, best first. Other chunks of a hit's document
+that match the question nearly as well as its best one (``extra``) become passages too.
+Pieces of one document that touch are merged, and a passage whose text another passage
+already holds is dropped: duplicates are judged on what the model would read.
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ if TYPE_CHECKING:
     from ..types import Hit
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+#: A document's chunks as (start, end) character offsets, in position order.
+Spans = Sequence[tuple[int, int]]
 
 #: Tokens the number/source line of each passage costs in the prompt (a safe over-estimate).
 HEADER_TOKENS = 16
 _WORDS = re.compile(r"\w+", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+#: How far a passage may reach back or on to start and end at a sentence boundary (characters).
+SENTENCE_REACH = 400
+# Where a sentence ends: its closing punctuation and the space after it, or a line break.
+_SENTENCE_BREAK = re.compile(r"[.!?。！？][\"'”’)\]]*(?:\s+|$)|\n")
+_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*$|\n$")
 
 
 @dataclass
@@ -33,6 +43,8 @@ class _Piece:
     end: int
     text: str
     tokens: int
+    first: int = -1  # the range of chunk positions it covers (-1: not known)
+    last: int = -1
 
 
 def assemble_context(
@@ -41,6 +53,8 @@ def assemble_context(
     budget_tokens: int,
     count_tokens: TokenCounter,
     documents: Mapping[str, str] | None = None,
+    spans: Mapping[str, Spans] | None = None,
+    extra: Sequence[tuple[Hit, int]] = (),
     neighbours: bool = True,
 ) -> list[Passage]:
     """Number the hits' passages, best first, so that all of them fit in ``budget_tokens``.
@@ -49,46 +63,90 @@ def assemble_context(
         hits: search hits, best first.
         budget_tokens: tokens the passages may take in the prompt (headers included).
         count_tokens: token counts of a list of texts.
-        documents: the full text of each hit's document, by id; enables neighbour merging.
-        neighbours: grow passages by neighbouring text of their document while budget remains.
+        documents: the full text of each hit's document, by id.
+        spans: each document's chunk spans (position order); with ``documents``, passages
+            grow by whole neighbouring chunks.
+        extra: more chunks worth reading, as (hit of their document, chunk position), best
+            first; taken after the hits while the budget allows.
+        neighbours: grow passages by neighbouring chunks while budget remains.
 
     Returns:
-        Passages numbered 1..m. A hit whose text duplicates (or is contained in) a passage
-        already taken is dropped; one too long for what is left of the budget is skipped,
-        except the best one, which is cut to fit.
+        Passages numbered 1..m, each a contiguous span of its document. A piece whose text is
+        already held by a passage taken is dropped; one too long for what is left of the budget
+        is skipped, except the best one, which is cut to fit.
     """
     if budget_tokens < HEADER_TOKENS + 8:
         return []
     documents = documents or {}
+    spans = spans or {}
+    seeds = [_seed(h, documents.get(h.id), spans.get(h.id)) for h in hits]
+    seeds += [_chunk_seed(h, position, documents, spans) for h, position in extra]
     pieces: list[_Piece] = []
-    seen: list[tuple[str, frozenset[str]]] = []
     left = budget_tokens
-    counts = count_tokens([h.text for h in hits]) if hits else []
-    for hit, tokens in zip(hits, counts):
-        key, shingles = _fingerprint(hit.text)
-        if not key or any(_duplicate(key, shingles, k, s) for k, s in seen):
+    counts = count_tokens([s.text for s in seeds]) if seeds else []
+    for seed, tokens in zip(seeds, counts):
+        seed.tokens = tokens
+        holders = [p for p in pieces if _held(seed, [p])]
+        if holders and _same_document_text(seed, holders, documents):
             continue
-        start, end = _span(hit, documents.get(hit.id))
-        text = hit.text
         if tokens + HEADER_TOKENS > left:
             if pieces:
                 continue  # a later, shorter passage may still fit
-            text = _cut_to_fit(text, left - HEADER_TOKENS, count_tokens)
-            if not text:
+            seed.text = _cut_to_fit(seed.text, left - HEADER_TOKENS, count_tokens)
+            if not seed.text:
                 break
-            tokens = count_tokens([text])[0]
-            end = start + len(text)
-        seen.append((key, shingles))
-        pieces.append(_Piece(hit, start, end, text, tokens))
-        left -= tokens + HEADER_TOKENS
-    if neighbours and documents:
-        left = _grow(pieces, documents, left, count_tokens)
+            seed.tokens = count_tokens([seed.text])[0]
+            seed.end = seed.start + len(seed.text)
+            seed.last = seed.first if seed.first >= 0 else -1
+        pieces.append(seed)
+        left -= seed.tokens + HEADER_TOKENS
+    if neighbours:
+        _grow(pieces, documents, spans, left, count_tokens)
     pieces = _merge_touching(pieces, documents, count_tokens)
+    kept: list[_Piece] = []
+    for piece in pieces:
+        if not _held(piece, kept):
+            kept.append(piece)
     return [
         Passage(n=i, id=p.hit.id, text=p.text, source=p.hit.source, start=p.start, end=p.end, tokens=p.tokens,
                 hit=p.hit)
-        for i, p in enumerate(pieces, 1)
+        for i, p in enumerate(kept, 1)
     ]
+
+
+def _seed(hit: Hit, document: str | None, spans: Spans | None) -> _Piece:
+    start, end = _span(hit, document)
+    if document is None:
+        return _Piece(hit, start, end, hit.text, 0)
+    position = _position(spans, start, end)
+    start, end = _whole_sentences(document, start, end)
+    return _Piece(hit, start, end, document[start:end], 0, position, position)
+
+
+def _chunk_seed(hit: Hit, position: int, documents: Mapping[str, str], spans: Mapping[str, Spans]) -> _Piece:
+    start, end = _whole_sentences(documents[hit.id], *spans[hit.id][position])
+    return _Piece(hit, start, end, documents[hit.id][start:end], 0, position, position)
+
+
+def _whole_sentences(document: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened to the sentences it cuts (a chunk's overlap may start or end mid-sentence), by at
+    most :data:`SENTENCE_REACH` characters on each side."""
+    if start > 0 and not _SENTENCE_BREAK.search(document[max(0, start - 2):start]):
+        before = document[max(0, start - SENTENCE_REACH):start]
+        breaks = list(_SENTENCE_BREAK.finditer(before))
+        if breaks:
+            start = start - len(before) + breaks[-1].end()
+    if end < len(document) and not _SENTENCE_END.search(document[max(start, end - 2):end]):
+        after = _SENTENCE_BREAK.search(document, end, min(len(document), end + SENTENCE_REACH))
+        if after:
+            end = after.start() + len(after.group(0).rstrip())
+    return start, end
+
+
+def _position(spans: Spans | None, start: int, end: int) -> int:
+    if not spans:
+        return -1
+    return next((i for i, (a, b) in enumerate(spans) if a == start and b == end), -1)
 
 
 def _fingerprint(text: str) -> tuple[str, frozenset[str]]:
@@ -97,13 +155,38 @@ def _fingerprint(text: str) -> tuple[str, frozenset[str]]:
     return " ".join(words), shingles
 
 
-def _duplicate(key: str, shingles: frozenset[str], other_key: str, other: frozenset[str]) -> bool:
-    # Same words, one inside the other, or nine tenths of the shorter one's word triples found
-    # in the other: it adds nothing.
-    if f" {key} " in f" {other_key} " or f" {other_key} " in f" {key} ":
+def _held(piece: _Piece, taken: Sequence[_Piece]) -> bool:
+    """True when a passage taken already holds this piece's text (same document and span, the same
+    words, or nine tenths of its word triples): it would add nothing."""
+    key, shingles = _fingerprint(piece.text)
+    if not key:
         return True
-    smaller = min(len(shingles), len(other))
-    return smaller > 0 and len(shingles & other) / smaller >= 0.9
+    for other in taken:
+        if other.hit.id == piece.hit.id and other.start <= piece.start and piece.end <= other.end:
+            return True
+        other_key, other_shingles = _fingerprint(other.text)
+        if f" {key} " in f" {other_key} ":
+            return True
+        if shingles and len(shingles & other_shingles) / len(shingles) >= 0.9:
+            return True
+    return False
+
+
+def _same_document_text(piece: _Piece, holders: Sequence[_Piece], documents: Mapping[str, str]) -> bool:
+    """True when the piece's whole document says what the document of a passage holding it says
+    (or a document is not known): its passage could only grow into a copy. Two documents that only
+    share a title or a boilerplate chunk are not duplicates."""
+    document = documents.get(piece.hit.id)
+    if document is None:
+        return True
+    whole = _Piece(piece.hit, 0, len(document), document, 0)
+    for other in holders:
+        other_document = documents.get(other.hit.id)
+        if other_document is None or other.hit.id == piece.hit.id:
+            return True
+        if _held(whole, [_Piece(other.hit, 0, len(other_document), other_document, 0)]):
+            return True
+    return False
 
 
 def _span(hit: Hit, document: str | None) -> tuple[int, int]:
@@ -131,70 +214,48 @@ def _cut_to_fit(text: str, budget: int, count_tokens: TokenCounter) -> str:
     return ""
 
 
-def _grow(pieces: list[_Piece], documents: Mapping[str, str], left: int, count_tokens: TokenCounter) -> int:
-    """Add about one chunk of neighbouring text on each side of each passage, best first, within budget."""
-    for piece in pieces:
-        document = documents.get(piece.hit.id)
-        if document is None or document[piece.start:piece.end] != piece.text:
-            continue
-        width = max(1, piece.end - piece.start)
-        for side in ("before", "after"):
-            if side == "before" and piece.start > 0:
-                lo = _word_start(document, max(0, piece.start - width), piece.start)
-                extra = document[lo:piece.start]
-            elif side == "after" and piece.end < len(document):
-                hi = _word_end(document, min(len(document), piece.end + width), piece.end)
-                extra = document[piece.end:hi]
-            else:
+def _grow(pieces: list[_Piece], documents: Mapping[str, str], spans: Mapping[str, Spans], left: int,
+          count_tokens: TokenCounter) -> int:
+    """Add neighbouring chunks, one on each side of every passage per round, best first, within budget."""
+    grew = True
+    while grew:
+        grew = False
+        for piece in pieces:
+            document, chunks = documents.get(piece.hit.id), spans.get(piece.hit.id)
+            if document is None or not chunks or piece.first < 0:
                 continue
-            if not extra.strip():
-                continue
-            cost = count_tokens([extra])[0]
-            if cost > left:
-                continue
-            left -= cost
-            if side == "before":
-                piece.start = lo
-            else:
-                piece.end = hi
-            piece.text = document[piece.start:piece.end]
-            piece.tokens += cost
+            for side in ("after", "before"):
+                position = piece.last + 1 if side == "after" else piece.first - 1
+                if not 0 <= position < len(chunks):
+                    continue
+                start = min(piece.start, chunks[position][0])
+                end = max(piece.end, chunks[position][1])
+                extra = document[piece.end:end] if side == "after" else document[start:piece.start]
+                cost = count_tokens([extra])[0] if extra.strip() else 0
+                if cost > left:
+                    continue
+                left -= cost
+                piece.start, piece.end = start, end
+                piece.text = document[start:end]
+                piece.tokens += cost
+                if side == "after":
+                    piece.last = position
+                else:
+                    piece.first = position
+                grew = True
     return left
 
 
-def _word_start(text: str, i: int, limit: int) -> int:
-    """Where text added before ``limit`` should start: a sentence start near ``i``, else a word start."""
-    reach = i - (limit - i) // 2  # may reach a little further back to start at a sentence
-    if reach <= 0:
-        return 0
-    sentence = _SENTENCE_END.search(text, reach, limit)
-    if sentence and sentence.end() < limit:
-        return sentence.end()
-    space = text.find(" ", i, limit)
-    return i if text[i - 1].isspace() else (space + 1 if space >= 0 else limit)
-
-
-def _word_end(text: str, i: int, limit: int) -> int:
-    """Where text added after ``limit`` should end: a sentence end near ``i``, else a word end."""
-    reach = i + (i - limit) // 2
-    if reach >= len(text):
-        return len(text)
-    ends = [m.start() for m in _SENTENCE_END.finditer(text, limit + 1, reach)]
-    if ends:
-        return ends[-1]
-    space = text.rfind(" ", limit, i)
-    return i if text[i].isspace() else max(space, limit)
-
-
 def _merge_touching(pieces: list[_Piece], documents: Mapping[str, str], count_tokens: TokenCounter) -> list[_Piece]:
-    """Pieces of one document whose spans overlap or touch become one (at the better one's place)."""
+    """Pieces of one document whose spans overlap or touch (only blank text between them) become one, at the
+    better one's place."""
     merged: list[_Piece] = []
     for piece in pieces:
         document = documents.get(piece.hit.id)
         target = None
         if document is not None:
             for other in merged:
-                if other.hit.id == piece.hit.id and piece.start <= other.end + 1 and other.start <= piece.end + 1:
+                if other.hit.id == piece.hit.id and _touch(document, other, piece):
                     target = other
                     break
         if target is None:
@@ -204,5 +265,11 @@ def _merge_touching(pieces: list[_Piece], documents: Mapping[str, str], count_to
         target.start, target.end = min(target.start, piece.start), max(target.end, piece.end)
         target.text = document[target.start:target.end]
         target.tokens = count_tokens([target.text])[0]
+        if piece.first >= 0 and target.first >= 0:
+            target.first, target.last = min(target.first, piece.first), max(target.last, piece.last)
     return merged
 
+
+def _touch(document: str, a: _Piece, b: _Piece) -> bool:
+    first, second = (a, b) if a.start <= b.start else (b, a)
+    return second.start <= first.end or not document[first.end:second.start].strip()

@@ -1,30 +1,33 @@
-"""The offline answer: the few sentences of the passages that best answer the question.
+"""The offline answer: the few sentences of the passages that best answer the question, quoted exactly.
 
-Each passage is split into sentences (Unicode sentence boundaries, by semantic-text-splitter,
-which chunking already uses); the sentences and the question are encoded by the collection's
-own model; a sentence scores by its similarity to the question, averaged with that of its
-whole passage (a sentence is only as trustworthy as the passage around it); maximal marginal
-relevance then picks a few that do not repeat each other. Every sentence keeps its citation.
+Each passage (as a model would be given it: :func:`.quoting.as_given`) is split into sentences
+(Unicode sentence boundaries, by semantic-text-splitter, which chunking already uses); every
+sentence is a span of that text, copied as it stands: short fragments ("Dr.") are joined to
+the next one within their paragraph by taking the span that covers both, and a sentence longer
+than :data:`MAX_SENTENCE_CHARS` is cut only at its own punctuation (";", ":", a dash), else
+kept whole. Headings and sentences that read as instructions to a model are never quoted.
+
+The sentences and the question are encoded on the query path (on a machine that prepared the
+light query encoder: no model load, no torch); a sentence scores by its similarity to the
+question, averaged with that of its whole passage (a sentence is only as trustworthy as the
+passage around it); maximal marginal relevance then picks a few that do not repeat each other.
+Every sentence keeps its citation.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from .quoting import as_given, neutralise_marks, reads_as_instruction
 from .result import Passage
+from .sentences import split_sentences
 
-#: Fragments shorter than this ("Dr.", "Yes.") are joined to the next sentence.
-MIN_SENTENCE_CHARS = 25
-MAX_SENTENCE_CHARS = 400
 #: Cosine above which two sentences say the same thing (only one of them is used).
 NEAR_COPY = 0.95
-_FOOTNOTE = re.compile(r"\[(\d{1,4})\]")
 
 
 @dataclass(frozen=True)
@@ -34,35 +37,6 @@ class Extract:
     n: int
     text: str
     score: float
-
-
-@lru_cache(maxsize=4)
-def _splitter(max_chars: int) -> Any:
-    from semantic_text_splitter import TextSplitter
-
-    # Desired size 1: every chunk closes at the first sentence boundary; longer sentences are
-    # cut at max_chars on the next level down (clauses, words).
-    return TextSplitter((1, max_chars))
-
-
-def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """The sentences of ``text`` (very short fragments joined to their neighbour)."""
-    pieces = [p.strip() for p in _splitter(max_chars).chunks(text) if p.strip()]
-    sentences: list[str] = []
-    carry = ""
-    for piece in pieces:
-        piece = f"{carry} {piece}".strip() if carry else piece
-        if len(piece) < MIN_SENTENCE_CHARS:
-            carry = piece
-            continue
-        carry = ""
-        sentences.append(piece)
-    if carry:
-        if sentences and len(sentences[-1]) + len(carry) < max_chars:
-            sentences[-1] = f"{sentences[-1]} {carry}"
-        else:
-            sentences.append(carry)
-    return sentences
 
 
 def choose_sentences(
@@ -112,28 +86,39 @@ def extract_answer(
 ) -> list[Extract]:
     """The sentences of ``passages`` that best answer ``question``, each with its passage number.
 
-    ``embedder`` is the collection's (``encode_queries`` / ``encode_documents``);
-    ``passage_relevance`` is each passage's similarity to the question.
+    Each sentence is a span of the passage as the model would be given it (:func:`.quoting.as_given`);
+    sentences that read as instructions to a model are never chosen. ``embedder`` is the
+    collection's (``encode_queries``); ``passage_relevance`` is each passage's relevance.
     """
     owners: list[int] = []
     sentences: list[str] = []
     for index, passage in enumerate(passages):
-        for sentence in split_sentences(passage.text):
+        for sentence in split_sentences(as_given(passage.text)):
+            if reads_as_instruction(sentence):
+                continue
             owners.append(index)
             sentences.append(sentence)
     if not sentences:
         return []
     q = embedder.encode_queries([question])[0]
-    vectors = embedder.encode_documents(sentences)
+    vectors = _encode_sentences(embedder, sentences)
     prior = np.asarray([passage_relevance[i] for i in owners], dtype=np.float32)
     chosen = choose_sentences(q, vectors, prior, max_sentences=max_sentences)
     return [Extract(n=passages[owners[i]].n, text=sentences[i], score=score) for i, score in chosen]
 
 
+def _encode_sentences(embedder: Any, sentences: list[str]) -> np.ndarray:
+    # The query path: the light encoder where this machine prepared one (the search just used it),
+    # never the document encoder, whose first load is what made a cold `ask` take seconds.
+    encode = getattr(embedder, "encode_sentences", None)
+    return encode(sentences) if encode is not None else embedder.encode_queries(sentences)
+
+
 def format_extracts(extracts: Sequence[Extract]) -> str:
     """The extractive answer's text: each sentence followed by its citation.
 
-    Bracketed numbers already in a sentence (footnote marks) become parentheses, so the
-    only ``[n]`` in the answer are its citations.
+    Bracketed numbers of the documents' own (footnote marks, in any spelling) are in parentheses
+    (:func:`.quoting.neutralise_marks`, already so in the passages given), so the only ``[n]`` in
+    the answer are its citations.
     """
-    return " ".join(_FOOTNOTE.sub(r"(\1)", e.text) + f" [{e.n}]" for e in extracts)
+    return " ".join(f"{neutralise_marks(e.text)} [{e.n}]" for e in extracts)

@@ -1,7 +1,7 @@
 """ask: retrieve with the collection's own search, refuse or answer, cite, stream.
 
-Built only on the public collection API (``search``, ``get``, ``embedder``), so every
-backend answers the same way.
+Built only on the public collection API (``search``, ``get``, ``chunks_of``, ``embedder``,
+``no_match_threshold``), so every backend, and every door, answers the same way.
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ContextOverflowError, InvalidInputError
-from ..retrieval.calibration import NO_MATCH_THRESHOLD
 from .chat import ChatClient, ChatSettings
 from .citations import CitationFilter
 from .context import assemble_context
 from .extractive import extract_answer, format_extracts
 from .prompt import build_messages, says_no_answer
-from .refusal import Relevance, calibrated_score, good_matches
+from .refusal import Relevance, calibrated_score, good_matches, refusal_for
 from .result import NO_ANSWER, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
 
 #: Tokens of passages a prompt carries by default: fits a 2,048-token model with room to answer.
 DEFAULT_CONTEXT_TOKENS = 1200
+#: Another chunk of a hit's document is worth a passage of its own when its stored vector's cosine
+#: with the question is within this of the best chunk's.
+EXTRA_CHUNK_MARGIN = 0.05
 #: Each retry after a context overflow keeps this share of the previous budget.
 _SHRINK = 0.5
 _RETRIES = 2
@@ -40,6 +42,12 @@ def ask(collection: Any, question: str, **options: Any) -> Answer:
     return answer
 
 
+def warm_up(collection: Any) -> None:
+    """Answer one question offline, so that a server's first ``ask`` pays no first-use cost (the
+    sentence splitter, the sentence encoder, the chunk reads) on top of a search's."""
+    ask(collection, "warm up", k=1, min_relevance=float("-inf"))
+
+
 def stream_ask(
     collection: Any,
     question: str,
@@ -47,7 +55,7 @@ def stream_ask(
     k: int = 5,
     llm: ChatSettings | ChatClient | str | None = None,
     context_tokens: int = DEFAULT_CONTEXT_TOKENS,
-    min_relevance: float = NO_MATCH_THRESHOLD,
+    min_relevance: float | None = None,
     relevance: Relevance | None = None,
     max_sentences: int = 3,
     neighbours: bool = True,
@@ -65,11 +73,13 @@ def stream_ask(
             budget is halved and the question asked again (twice at most), before any text
             is streamed; a second ``Retrieved`` event then replaces the first.
         min_relevance: hits under this relevance are left out; with none left, the answer is
-            a refusal and no model is asked (default: the calibrated "no good match" line).
+            a refusal and no model is asked (default: the collection's ``no_match_threshold``,
+            the calibrated "no good match" line: the one cut every door uses).
         relevance: hits -> one relevance each (default: ``hit.score``, the calibrated relevance;
             :func:`semsearch.answer.refusal.dense_relevance` gives the dense cosine instead).
         max_sentences: sentences in an extractive answer.
-        neighbours: grow each passage by neighbouring text of its document within the budget.
+        neighbours: grow each passage by its document's neighbouring chunks within the budget,
+            and add other chunks of a hit's document that match the question nearly as well.
         search_options: passed to ``collection.search`` (where, where_document, mode, rerank...).
 
     Raises:
@@ -89,35 +99,45 @@ def stream_ask(
     hits = collection.search(question, k=k, **search_options)
     timings["search"] = _ms(started)
     scored = (relevance or calibrated_score)(hits) if hits else []
-    good = good_matches(hits, scored, min_relevance)
+    cut = collection.no_match_threshold if min_relevance is None else min_relevance
+    good = good_matches(hits, scored, cut)
     if not good:
+        refusal = refusal_for(question)
         yield Retrieved(hits=list(hits), passages=[])
-        yield Token(NO_ANSWER)
+        yield Token(refusal)
         timings["first_token"] = timings["total"] = _ms(started)
-        yield Done(Answer(question, NO_ANSWER, False, [], list(hits), None, timings=timings))
+        yield Done(Answer(question, refusal, False, [], list(hits), None, timings=timings))
         return
     relevance_of = {id(h): s for h, s in zip(hits, scored)}
-    documents = _documents(collection, good) if neighbours else {}
+    documents, spans, extra = _read_documents(collection, question, good) if neighbours else ({}, {}, [])
 
     def context(budget: int) -> list[Passage]:
         return assemble_context(good, budget_tokens=budget, count_tokens=collection.embedder.count_tokens,
-                                documents=documents, neighbours=neighbours)
+                                documents=documents, spans=spans, extra=extra, neighbours=neighbours)
 
     if llm is None:
-        passages = context(context_tokens)
-        yield Retrieved(hits=[p.hit for p in passages], passages=passages)
-        extracts = extract_answer(question, passages, collection.embedder,
-                                  [relevance_of[id(p.hit)] for p in passages], max_sentences=max_sentences)
-        text = format_extracts(extracts)
-        timings["first_token"] = _ms(started)
-        yield Token(text)
-        citations = _citations([e.n for e in extracts], passages)
-        timings["total"] = _ms(started)
-        yield Done(Answer(question, text, True, citations, [p.hit for p in passages],
-                          f"extractive:{collection.embedder.name}", grounded=bool(citations), passages=passages,
-                          timings=timings))
+        yield from _extractive(question, collection, context(context_tokens), [relevance_of[id(h)] for h in good],
+                               good, max_sentences, started, timings)
         return
     yield from _generate(question, llm, context, context_tokens, started, timings)
+
+
+def _extractive(question: str, collection: Any, passages: list[Passage], relevances: list[float], good: list[Any],
+                max_sentences: int, started: float, timings: dict[str, float]) -> Iterator[AnswerEvent]:
+    """The offline answer's events: the passages, the quoted sentences (or a refusal), the answer."""
+    yield Retrieved(hits=[p.hit for p in passages], passages=passages)
+    relevance_of = {id(h): r for h, r in zip(good, relevances)}
+    extracts = extract_answer(question, passages, collection.embedder, [relevance_of[id(p.hit)] for p in passages],
+                              max_sentences=max_sentences)
+    # No sentence worth quoting (every one a heading or an instruction-like sentence): a refusal.
+    text = format_extracts(extracts) if extracts else refusal_for(question)
+    timings["first_token"] = _ms(started)
+    yield Token(text)
+    citations = _citations([e.n for e in extracts], passages)
+    timings["total"] = _ms(started)
+    yield Done(Answer(question, text, bool(extracts), citations, [p.hit for p in passages],
+                      f"extractive:{collection.embedder.name}", grounded=bool(citations), passages=passages,
+                      timings=timings))
 
 
 def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budget: int, started: float,
@@ -130,8 +150,9 @@ def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budge
             yield Retrieved(hits=[p.hit for p in passages], passages=passages)
             checker = CitationFilter(p.n for p in passages)
             pieces: list[str] = []
+            report: dict[str, Any] = {}
             try:
-                for delta in client.stream(build_messages(question, passages)):
+                for delta in client.stream(build_messages(question, passages), report):
                     shown = checker.feed(delta)
                     if shown:
                         timings.setdefault("first_token", _ms(started))
@@ -159,6 +180,7 @@ def _generate(question: str, llm: ChatSettings | ChatClient, context: Any, budge
         yield Done(Answer(
             question, text or NO_ANSWER, answered, citations, [p.hit for p in passages], client.model,
             grounded=bool(citations), removed_citations=list(checker.removed), passages=passages, timings=timings,
+            cut_short=report.get("finish_reason") == "length",
         ))
     finally:
         if owned:
@@ -175,9 +197,31 @@ def _citations(numbers: list[int], passages: list[Passage]) -> list[Citation]:
     return out
 
 
-def _documents(collection: Any, hits: list[Any]) -> dict[str, str]:
+def _read_documents(collection: Any, question: str, hits: list[Any]) -> tuple[dict[str, str], dict[str, Any],
+                                                                            list[tuple[Any, int]]]:
+    """The hits' documents (id -> text), their chunk spans, and their other chunks worth a passage.
+
+    The other chunks are ranked by their stored vectors' cosine with the question (the query
+    vector the search just made, from the query cache): nothing is encoded for them.
+    """
+    import numpy as np
+
     ids = list(dict.fromkeys(h.id for h in hits))
-    return {d.id: d.text for d in collection.get(ids)}
+    documents = {d.id: d.text for d in collection.get(ids)}
+    layout = collection.chunks_of(ids, vectors=True)
+    spans = {doc: chunks.spans for doc, chunks in layout.items()}
+    candidates: list[tuple[float, Any, int]] = []
+    several = [h for h in hits if h.id in layout and len(layout[h.id].spans) > 1 and layout[h.id].vectors is not None]
+    if several:
+        q = collection.embedder.encode_queries([question])[0]
+        for hit in several:
+            cosines = layout[hit.id].vectors @ q
+            best = float(cosines[hit.chunk]) if hit.chunk < len(cosines) else float(cosines.max())
+            for position in np.flatnonzero(cosines >= best - EXTRA_CHUNK_MARGIN):
+                if int(position) != hit.chunk:
+                    candidates.append((float(cosines[position]), hit, int(position)))
+    candidates.sort(key=lambda c: -c[0])
+    return documents, spans, [(hit, position) for _, hit, position in candidates]
 
 
 def _ms(since: float) -> float:

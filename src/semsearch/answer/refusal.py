@@ -10,10 +10,13 @@ min_relevance=DENSE_COSINE_THRESHOLD)``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .result import NO_ANSWER
 
 if TYPE_CHECKING:
     from ..types import Hit
@@ -60,3 +63,40 @@ def good_matches(hits: Sequence[Hit], relevances: Sequence[float], threshold: fl
     """
     keep = np.asarray(relevances, dtype=np.float64) >= threshold
     return [h for h, ok in zip(hits, keep) if ok]
+
+
+#: The refusal in the languages whose script says which language a question is in.
+NO_ANSWER_IN = {
+    "ja": "文書はこの質問に答えていません。",
+    "zh": "文档没有回答这个问题。",
+    "ko": "문서에 이 질문에 대한 답이 없습니다.",
+    "el": "Τα έγγραφα δεν απαντούν σε αυτή την ερώτηση.",
+    "en": NO_ANSWER,
+}
+
+
+def refusal_for(question: str) -> str:
+    """The refusal in the question's language where its script tells the language (Japanese kana, Korean
+    Hangul, Chinese Han characters without kana, Greek), else in English (:data:`NO_ANSWER`).
+
+    Languages written in the Latin or Cyrillic alphabets are not told apart from the few words of a
+    question without a language-identification model: they get the English sentence, and
+    ``answered: false`` is the signal to rely on in any language.
+    """
+    scripts: dict[str, int] = {}
+    for char in question:
+        if char.isalpha():
+            name = unicodedata.name(char, "").split(" ")[0]
+            scripts[name] = scripts.get(name, 0) + 1
+    letters = sum(scripts.values())
+    if not letters:
+        return NO_ANSWER
+    if scripts.get("HIRAGANA", 0) + scripts.get("KATAKANA", 0) > 0:
+        return NO_ANSWER_IN["ja"]
+    if scripts.get("HANGUL", 0) * 2 > letters:
+        return NO_ANSWER_IN["ko"]
+    if scripts.get("CJK", 0) * 2 > letters:
+        return NO_ANSWER_IN["zh"]
+    if scripts.get("GREEK", 0) * 2 > letters:
+        return NO_ANSWER_IN["el"]
+    return NO_ANSWER

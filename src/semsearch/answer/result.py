@@ -11,6 +11,11 @@ if TYPE_CHECKING:
 
 #: What an answer says when the documents do not answer the question (also the model's cue).
 NO_ANSWER = "The documents do not answer this question."
+#: The note every door gives with a model's answer that cites none of its sources.
+UNGROUNDED = "the answer cites none of its sources, so nothing in it was checked against them"
+#: The note for an answer the model stopped for length.
+CUT_SHORT = ("the model stopped for length: the answer is cut short (raise --max-tokens, or the server's context "
+             "size, or lower --context-tokens)")
 
 
 @dataclass
@@ -29,6 +34,20 @@ class Passage:
     end: int
     tokens: int
     hit: Hit
+
+    @property
+    def given(self) -> str:
+        """The text as the model is given it: the document's own bracketed numbers in parentheses,
+        instruction-like sentences marked (:func:`semsearch.answer.quoting.as_given`)."""
+        from .quoting import as_given
+
+        return as_given(self.text)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``n``, the document ``id`` and ``source``, the span ``start``/``end`` (character offsets into
+        the document's text) and ``text``, the passage as the model was given it."""
+        return {"n": self.n, "id": self.id, "source": self.source, "start": self.start, "end": self.end,
+                "text": self.given}
 
 
 @dataclass(frozen=True)
@@ -56,11 +75,15 @@ class Answer:
             refusal, the hits the search found (none good enough).
         model: the language model that answered, ``extractive:<embedding model>`` for the
             offline answer, None for a refusal (no model was asked).
-        grounded: True when the answer makes at least one valid citation.
+        grounded: True when the answer makes at least one valid citation. A model's answer that
+            cites nothing is still returned (its text may have streamed already), flagged by
+            ``grounded`` False and :attr:`warning`, in every door alike.
         removed_citations: numbers the model cited that were not among the sources (removed
             from ``text``).
         passages: the numbered context, as the model saw it.
         timings: milliseconds for ``search``, ``first_token`` and ``total``.
+        cut_short: the model stopped for length (``max_tokens``, or a context window the prompt
+            nearly filled), so the answer may be incomplete; flagged by :attr:`warning`.
     """
 
     question: str
@@ -73,15 +96,37 @@ class Answer:
     removed_citations: list[int] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    cut_short: bool = False
+
+    @property
+    def warning(self) -> str | None:
+        """Why the answer should not be taken as it is: :data:`UNGROUNDED` (it cites none of its
+        sources), :data:`CUT_SHORT` (the model stopped for length), both, or None."""
+        notes = [UNGROUNDED] if self.answered and not self.grounded else []
+        if self.cut_short:
+            notes.append(CUT_SHORT)
+        return "; ".join(notes) or None
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape of ``semsearch ask --json``: answer, answered, citations, hits, model."""
+        """The answer as every door returns it (``semsearch ask --json``, HTTP ``/ask``, MCP ``ask``).
+
+        ``question``, ``answer`` (the text), ``answered``, ``grounded``, ``warning``, ``model``;
+        ``citations``: for each source the answer cites, its number ``n``, the document ``id``
+        and ``source``, the span ``start``/``end`` in the document's text and ``text``, the
+        passage exactly as the model was given it (so every quote can be checked against it);
+        ``removed_citations``; ``hits``: the hits of the numbered passages (``[n]`` is ``hits[n-1]``).
+        """
+        by_n = {p.n: p for p in self.passages}
         return {
+            "question": self.question,
             "answer": self.text,
             "answered": self.answered,
-            "citations": [c.to_dict() for c in self.citations],
-            "hits": [h.to_dict() for h in self.hits],
+            "grounded": self.grounded,
+            "warning": self.warning,
             "model": self.model,
+            "citations": [by_n[c.n].to_dict() if c.n in by_n else c.to_dict() for c in self.citations],
+            "removed_citations": list(self.removed_citations),
+            "hits": [h.to_dict() for h in self.hits],
         }
 
 

@@ -36,7 +36,9 @@ def ask(
     collection: CollectionOpt = None,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help="Print one JSON object: answer, answered, citations, hits, model."),
+        typer.Option("--json", help="Print the answer as one JSON object, the same as HTTP /ask and MCP ask return: "
+                                    "answer, answered, grounded, warning, citations (each with the passage given "
+                                    "and its span in the document), removed_citations, hits, model."),
     ] = False,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
@@ -48,7 +50,8 @@ def ask(
     min_relevance: Annotated[
         float | None,
         typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer "
-                                             "(default: the model's measured cut).", show_default=False),
+                                             "(default: the collection's no-good-match line, as every door).",
+                     show_default=False),
     ] = None,
     sentences: Annotated[int, typer.Option("--sentences", help="Sentences in an extractive answer.")] = 3,
     where: WhereOpt = None,
@@ -59,60 +62,81 @@ def ask(
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
+    server: Annotated[str, typer.Option(
+        "--server", envvar="SEMSEARCH_SERVER",
+        help="auto: let the `semsearch serve` running on this collection answer if there is one (the same answer, "
+             "without loading anything here), else answer here; off: always here; or the loopback URL of a server. "
+             "A --llm-url answer is always made here. Also $SEMSEARCH_SERVER.",
+    )] = "auto",
 ) -> None:
     """Answer a question from your documents, citing them as [1], [2] ...
 
-    Offline by default: the sentences of the best passages that answer the question. With --llm-url, a language model writes the answer from the passages, streamed as it comes; citations of sources it was not given are removed. When nothing relevant is found it says so and asks no model.
+    Offline by default: the sentences of the best passages that answer the question, quoted exactly. With --llm-url, a language model writes the answer from the passages, streamed as it comes; citations of sources it was not given are removed, and an answer citing none is flagged. When nothing relevant is found it says so and asks no model.
     """  # noqa: E501 - typer prints a help docstring's line breaks as they are: one paragraph, one line
 
     def go() -> None:
-        from ..answer import ChatSettings, Done, Token, stream_ask
-        from ..answer.refusal import DENSE_COSINE_THRESHOLD
+        data = None
+        if llm_url is None and (backend == "local" or server != "auto"):
+            from .remote import ask_through_server
 
-        llm = None
-        if llm_url:
-            llm = ChatSettings(llm_url, model=llm_model, timeout=llm_timeout, max_tokens=max_tokens)
-        options: dict[str, Any] = {
-            "k": k, "llm": llm, "context_tokens": context_tokens, "max_sentences": sentences, "where": where,
-            "where_document": where_document, "mode": mode, "rerank": rerank,
-            "min_relevance": DENSE_COSINE_THRESHOLD if min_relevance is None else min_relevance,
-        }
-        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            answer = None
-            streamed = False
-            for event in stream_ask(col, question, **options):
-                if isinstance(event, Token) and not as_json:
-                    sys.stdout.write(event.text)  # as it arrives, flushed: the answer streams to the terminal
-                    sys.stdout.flush()
-                    streamed = True
-                elif isinstance(event, Done):
-                    answer = event.answer
-        assert answer is not None
+            data = ask_through_server(server, collection or default_collection(), {
+                "question": question, "k": k, "llm": False, "context_tokens": context_tokens,
+                "sentences": sentences, "min_relevance": min_relevance, "where": where,
+                "where_document": where_document, "mode": mode, "rerank": rerank,
+            })
+            if data is not None and not as_json:
+                sys.stdout.write(data["answer"] + "\n")
+        if data is None:
+            data = _answer_here(question, as_json=as_json, collection=collection, backend=backend, uri=uri,
+                                token=token, llm=(llm_url, llm_model, llm_timeout, max_tokens), options={
+                                    "k": k, "context_tokens": context_tokens, "max_sentences": sentences,
+                                    "where": where, "where_document": where_document, "mode": mode,
+                                    "rerank": rerank, "min_relevance": min_relevance})
         if as_json:
-            sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
             return
-        if streamed:
-            sys.stdout.write("\n")
-        _print_sources(answer)
+        _print_sources(data)
 
     _run(go)
 
 
-def _print_sources(answer) -> None:
-    if not answer.answered and not answer.passages:
+def _answer_here(question: str, *, as_json: bool, collection: Path | None, backend: str, uri: str | None,
+                 token: str | None, llm: tuple[str | None, str | None, float, int],
+                 options: dict[str, Any]) -> dict[str, Any]:
+    """Answer in this process (the text streamed to stdout unless ``as_json``); returns ``Answer.to_dict()``."""
+    from ..answer import ChatSettings, Done, Token
+
+    url, model, timeout, max_tokens = llm
+    settings = ChatSettings(url, model=model, timeout=timeout, max_tokens=max_tokens) if url else None
+    with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+        answer = None
+        streamed = False
+        for event in col.stream_ask(question, llm=settings, **options):
+            if isinstance(event, Token) and not as_json:
+                sys.stdout.write(event.text)  # as it arrives, flushed: the answer streams to the terminal
+                sys.stdout.flush()
+                streamed = True
+            elif isinstance(event, Done):
+                answer = event.answer
+    assert answer is not None
+    if streamed:
+        sys.stdout.write("\n")
+    return answer.to_dict()
+
+
+def _print_sources(data: dict[str, Any]) -> None:
+    if not data["citations"] and not data["removed_citations"] and not data["warning"]:
         return
-    cited = {c.n for c in answer.citations}
     out.print()
-    for p in answer.passages:
-        if p.n not in cited:
-            continue
-        where = p.source if p.source and p.source != p.id else ""
-        out.print(f"[bold][{p.n}][/] {p.id}" + (f"  [dim]{where}[/]" if where else ""), highlight=False, soft_wrap=True)
-    if answer.removed_citations:
-        numbers = ", ".join(str(n) for n in answer.removed_citations)
+    for c in data["citations"]:
+        where = c.get("source") if c.get("source") and c.get("source") != c["id"] else ""
+        out.print(f"[bold][{c['n']}][/] {c['id']}" + (f"  [dim]{where}[/]" if where else ""), highlight=False,
+                  soft_wrap=True)
+    if data["removed_citations"]:
+        numbers = ", ".join(str(n) for n in data["removed_citations"])
         err.print(f"[yellow]note:[/] removed citations of sources the model was not given: {numbers}", highlight=False)
-    if answer.answered and not answer.grounded:
-        err.print("[yellow]note:[/] the answer cites none of the sources; check it against them", highlight=False)
+    if data["warning"]:
+        err.print(f"[yellow]warning:[/] {data['warning']}; check it against the sources", highlight=False)
 
 
 @app.command()

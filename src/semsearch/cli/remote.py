@@ -128,3 +128,66 @@ def _search(
     if not isinstance(results, list) or len(results) != len(queries):
         raise ServerUnavailable("an answer without one result per query")
     return [result["hits"] for result in results]
+
+
+def ask_through_server(server: str, folder: Path, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer (``Answer.to_dict()``, as ``POST /ask`` returns it) from a running server, or None to
+    answer locally; the rules of :func:`search_through_server` (``body`` is an ``/ask`` request).
+
+    Raises:
+        SemsearchError: with an explicit ``server`` URL, whatever kept it from answering.
+    """
+    if server == "off":
+        return None
+    from ..filters import parse_where, parse_where_document
+
+    parse_where(body.get("where"))
+    parse_where_document(body.get("where_document"))
+    body = {name: json.loads(value) if name in ("where", "where_document") and isinstance(value, str) else value
+            for name, value in body.items() if value is not None}
+    key = os.environ.get("SEMSEARCH_API_KEY") or None
+    if server == "auto":
+        address = find(folder)
+        if address is None or (address.api_key and key is None):
+            return None
+        try:
+            return _answer(address.url, f"/collections/{address.collection}/ask", body, key, AUTO_TIMEOUT,
+                           address.instance)
+        except ServerUnavailable:
+            return None
+    url, path = _explicit(server)
+    try:
+        return _answer(url, path.removesuffix("/search") + "/ask", body, key, EXPLICIT_TIMEOUT, None)
+    except ServerUnavailable as exc:
+        raise SemsearchError(f"the server at {server} did not answer: {exc}") from None
+
+
+def _answer(url: str, path: str, body: dict[str, Any], key: str | None, timeout: float,
+            instance: str | None) -> dict[str, Any]:
+    import http.client
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)  # a loopback URL
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(), headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServerUnavailable(str(exc) or type(exc).__name__) from None
+    finally:
+        conn.close()
+    if instance is not None and response.getheader(INSTANCE_HEADER) != instance:
+        raise ServerUnavailable("another server answers at that address")
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise ServerUnavailable(f"HTTP {response.status} with a body that is not JSON") from None
+    if response.status != 200 or not isinstance(payload, dict) or "answer" not in payload:
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        raise ServerUnavailable(f"HTTP {response.status}: {error.get('message', data[:200])}")
+    payload.pop("collection", None)
+    payload.pop("took_ms", None)
+    return payload

@@ -11,14 +11,43 @@ from typing import TYPE_CHECKING, Any
 from ..options import DUPLICATES, SIMILAR, TOPICS
 
 if TYPE_CHECKING:
-    from ..answer.result import Answer
+    from collections.abc import Iterator, Sequence
+
+    from ..answer.result import Answer, AnswerEvent
     from ..corpus.near_duplicates import DuplicateGroup
     from ..corpus.topic_model import Topic
-    from ..types import Hit
+    from ..engine import Engine
+    from ..types import DocumentChunks, Hit
 
 
 class Exploring:
     """Asking, more like this, near-duplicates and topics (see the modules each delegates to)."""
+
+    @property
+    def engine(self) -> Engine:
+        raise NotImplementedError  # the facade's
+
+    def chunks_of(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, DocumentChunks]:
+        """The stored chunks of these documents (unknown ids left out): their spans in position
+        order and, with ``vectors``, their stored vectors; nothing is encoded. What an answer
+        grows a passage by."""
+        import numpy as np
+
+        from ..types import DocumentChunks
+
+        chunk_ids = self.engine.chunk_ids_of(list(ids))
+        stored = self.engine.chunks([c for cs in chunk_ids.values() for c in cs])
+        out = {doc: DocumentChunks([(stored[c].start, stored[c].end) for c in cs if c in stored])
+               for doc, cs in chunk_ids.items()}
+        if vectors:
+            wanted = np.asarray([c for cs in chunk_ids.values() for c in cs if c in stored], dtype=np.int64)
+            found, rows = self.engine.vectors(wanted)
+            row_of = {int(c): i for i, c in enumerate(found)}
+            for doc, cs in chunk_ids.items():
+                present = [row_of[c] for c in cs if c in stored and c in row_of]
+                if len(present) == len(out[doc].spans):
+                    out[doc].vectors = rows[present]
+        return out
 
     def ask(self, question: str, **options: Any) -> Answer:
         """Answer a question from the documents, with numbered citations of the hits used; see
@@ -28,6 +57,13 @@ class Exploring:
         from ..answer import ask
 
         return ask(self, question, **options)
+
+    def stream_ask(self, question: str, **options: Any) -> Iterator[AnswerEvent]:
+        """:meth:`ask` as it happens: ``Retrieved`` (the passages), ``Token`` pieces of the answer,
+        then ``Done`` with the :class:`~semsearch.answer.Answer` (see :func:`semsearch.answer.stream_ask`)."""
+        from ..answer import stream_ask
+
+        return stream_ask(self, question, **options)
 
     def similar(self, doc_id: str, k: int = 10, *, where: dict[str, Any] | str | None = None,
                 query: str = "mean") -> list[Hit]:

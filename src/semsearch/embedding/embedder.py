@@ -291,6 +291,11 @@ class Embedder:
         self._warn_if_truncated(texts)
         return self._encode_cached(texts, "query", self.query_cache)
 
+    def encode_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised float32 embeddings of short texts compared with a query (an answer's sentences), encoded as
+        queries: no model load where the light path is prepared; not cached, no truncation warning."""
+        return self._encode(texts, "query", self.precision)
+
     def _encode_cached(
         self,
         texts: Sequence[str],

@@ -7,7 +7,8 @@ The server answers extractively (offline) unless it was started with a language 
 - ``hits``: ``{"hits": [...]}``, the numbered passages' hits (``[n]`` cites ``hits[n-1]``);
   sent again, replacing the first, if the model's context window forced fewer passages;
 - ``token``: ``{"text": "..."}``, the next piece of the answer (citations already checked);
-- ``answer``: the complete answer, as the JSON response would be;
+- ``answer``: the complete answer, as the JSON response would be (``Answer.to_dict()``: the one
+  serialisation ``semsearch ask --json`` and the MCP ``ask`` tool return too);
 - ``error``: ``{"error": {"type", "message"}}`` if the model fails after the stream began.
 
 Bad input is refused before any event (422, as every endpoint); authentication is the
@@ -22,13 +23,15 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ..answer import ChatClient, ChatSettings, Done, Retrieved, Token, stream_ask
+from ..answer import ChatClient, ChatSettings, Done, Retrieved, Token
+from ..answer.schema import AnswerData
 from ..errors import ContextOverflowError, InvalidInputError, LLMError, LLMTimeoutError, LLMUnavailableError
 from . import models as m
+from .discovery import INSTANCE_HEADER
 from .search_options import search_keywords
 
 log = logging.getLogger(__name__)
@@ -42,27 +45,23 @@ class AskRequest(m.Request):
     where: m.Metadata | None = Field(None, description="Metadata filter, as for search.")
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="Retrieval mode, as for search.")
     rerank: bool | m.Text | None = Field(None, description="Rerank, as for search.")
+    where_document: m.Metadata | None = Field(None, description="Document-text filter, as for search.")
     llm: bool | None = Field(
         None,
         description="false: the extractive answer even when the server has a language model (default: it, if any).",
     )
+    context_tokens: int = Field(1200, ge=64, description="Tokens of passages the prompt carries.")
+    sentences: int = Field(3, ge=1, le=20, description="Sentences in an extractive answer.")
+    min_relevance: float | None = Field(
+        None, description="Passages less relevant are left out (default: the collection's no-match line).")
     stream: bool = Field(False, description="Answer as Server-Sent Events (hits, token..., answer).")
 
 
-class CitationOut(BaseModel):
-    n: int = Field(description="The passage number the answer cites as [n]; hits[n-1] is its hit.")
-    id: str = Field(description="The document it points to.")
+class AskResponse(AnswerData):
+    """``Answer.to_dict()``, with the collection's name and the time taken."""
 
-
-class AskResponse(BaseModel):
     collection: str
-    answer: str
-    answered: bool = Field(description="False when the documents do not answer the question (no model was asked).")
-    grounded: bool = Field(description="True when the answer cites at least one of its sources.")
-    citations: list[CitationOut]
-    removed_citations: list[int] = Field(description="Numbers the model cited that were not sources (removed).")
-    hits: list[m.HitOut]
-    model: str | None = Field(description="The model that answered; extractive:<embedding model> offline.")
+    hits: list[m.HitOut]  # type: ignore[assignment]  # the same dicts, with the search endpoint's schema
     took_ms: float
 
 
@@ -84,7 +83,9 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
     client = ChatClient(llm) if llm is not None else None
     limits = state.limits
 
-    def answer(name: str, body: AskRequest, request: Request) -> Any:
+    def answer(name: str, body: AskRequest, request: Request, response: Response) -> Any:
+        # The instance id lets `semsearch ask` trust that its announced server answered (discovery.py).
+        response.headers[INSTANCE_HEADER] = state.instance
         col = state.collection(name)
         if len(body.question) > limits.max_query_chars:
             raise InvalidInputError(
@@ -92,12 +93,14 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
             )
         if body.k > limits.max_k:
             raise InvalidInputError(f"k is {body.k}; this server retrieves at most {limits.max_k} passages")
-        options = {"where": body.where, "mode": body.mode, "rerank": body.rerank}
+        options = {"where": body.where, "where_document": body.where_document, "mode": body.mode,
+                   "rerank": body.rerank}
         default_reranker = state.rerankers[0] if state.rerankers else None
         kwargs = search_keywords(options, state.rerankers, default_reranker=default_reranker)
         use = client if body.llm is not False else None
         started = time.perf_counter()
-        events = stream_ask(col, body.question, k=body.k, llm=use, **kwargs)
+        events = col.stream_ask(body.question, k=body.k, llm=use, context_tokens=body.context_tokens,
+                            max_sentences=body.sentences, min_relevance=body.min_relevance, **kwargs)
         try:
             first = next(events)  # retrieval and input checks happen here: errors get a plain JSON status
         except LLMError as exc:
@@ -105,7 +108,8 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
         wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
         if wants_stream:
             return StreamingResponse(_sse(name, first, events, started), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                                              INSTANCE_HEADER: state.instance})
         try:
             for event in events:
                 if isinstance(event, Done):
@@ -114,13 +118,13 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
             return _llm_error(exc)
         raise AssertionError("stream_ask ended without an answer")
 
-    def ask_named(name: str, body: AskRequest, request: Request) -> Any:
+    def ask_named(name: str, body: AskRequest, request: Request, response: Response) -> Any:
         """Answer a question from this collection's documents, citing them as [n] (streamed with "stream": true)."""
-        return answer(name, body, request)
+        return answer(name, body, request, response)
 
-    def ask_default(body: AskRequest, request: Request) -> Any:
+    def ask_default(body: AskRequest, request: Request, response: Response) -> Any:
         """Answer a question from the default collection's documents, citing them as [n]."""
-        return answer(state.default, body, request)
+        return answer(state.default, body, request, response)
 
     def options() -> AskOptions:
         """Whether this server answers with a language model, and which."""
@@ -143,12 +147,7 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
 
 
 def _response(name: str, answer: Any, started: float) -> AskResponse:
-    return AskResponse(
-        collection=name, answer=answer.text, answered=answer.answered, grounded=answer.grounded,
-        citations=[CitationOut(n=c.n, id=c.id) for c in answer.citations],
-        removed_citations=answer.removed_citations, hits=[m.HitOut(**h.to_dict()) for h in answer.hits],
-        model=answer.model, took_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    return AskResponse(**answer.to_dict(), collection=name, took_ms=round((time.perf_counter() - started) * 1000, 3))
 
 
 def _error_body(exc: LLMError) -> tuple[int, dict[str, Any]]:

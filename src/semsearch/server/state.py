@@ -97,10 +97,14 @@ def open_collections(
 
 
 def warm_up(state: ServerState) -> None:
-    """Load each model once, each vector index and in-memory BM25, so the first search is as fast as the rest."""
+    """Load each model once, each vector index and in-memory BM25, and what ``ask`` adds to a search, so the
+    first search and the first answer are as fast as the rest."""
+    from ..answer import warm_up as warm_answers
+
     try:
         for col in state.collections.values():
             col.warm_up()
+            warm_answers(col)
     except Exception as exc:  # shown by /readyz; searches will report it too
         log.exception("warm-up failed")
         state.warmup_error = f"warm-up failed: {exc}"
