@@ -41,13 +41,15 @@ class Exploring:
         return similar(self, doc_id, k, where, query=query)
 
     def duplicates(self, threshold: float = 0.95, *, where: dict[str, Any] | str | None = None,
-                   exact: bool | None = None) -> list[DuplicateGroup]:
-        """Groups of near-duplicate documents (cosine of their mean vectors >= ``threshold``),
-        largest first, each with its ids and pairwise scores; exact up to 20,000 documents and
-        by an IVF index above, unless ``exact`` says otherwise."""
+                   exact: bool | None = None, text_threshold: float | None = 0.6) -> list[DuplicateGroup]:
+        """Groups of near-duplicate documents, largest first, each with its ids and the cosine
+        and textual similarity of every pair; every two members of a group have a cosine (of
+        their mean vectors) >= ``threshold`` and a word-triple Jaccard >= ``text_threshold``
+        (``None``: the cosine alone). Exact up to 20,000 documents and by an IVF index above,
+        unless ``exact`` says otherwise."""
         from .corpus.explore import duplicates
 
-        return duplicates(self, threshold, where, exact)
+        return duplicates(self, threshold, where, exact, text_threshold=text_threshold)
 
     def topics(self, n: int | None = None, *, where: dict[str, Any] | str | None = None,
                plot: str | Path | None = None, assign: str | None = None) -> list[Topic]:

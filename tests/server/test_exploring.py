@@ -38,6 +38,11 @@ def test_duplicates_groups_with_keep_and_delete(client, served, corpus_vectors):
     assert group["ids"] == ["hotel-1", "hotel-1-copy"] and group["size"] == 2
     assert (group["keep"], group["delete"]) == ("hotel-1-copy", ["hotel-1"])
     assert group["pairs"][0]["a"] == "hotel-1" and group["pairs"][0]["score"] >= 0.999
+    assert group["pairs"][0]["text"] == 1.0 and group["min_text"] == 1.0  # case and punctuation ignored
+    assert r.json()["text_threshold"] == 0.6
+    semantic = client.post("/duplicates", json={"semantic": True}).json()
+    assert semantic["text_threshold"] is None and semantic["groups"][0]["ids"] == group["ids"]
+    assert client.post("/duplicates", json={"text_threshold": -0.1}).status_code == 422
     assert client.post("/duplicates", json={"where": {"topic": "food"}}).json()["groups"] == []
     r = client.post("/duplicates", json={"threshold": 1.5})
     assert r.status_code == 422

@@ -4,7 +4,8 @@
 
 - ``similar``: a list of hits, each as ``search --json`` prints a hit (``Hit.to_dict()``).
 - ``duplicates``: a list of groups, largest first: ``{"ids", "size", "min_score",
-  "max_score", "pairs": [{"a", "b", "score"}], "keep", "delete"}``; ``ids`` oldest first.
+  "max_score", "min_text", "pairs": [{"a", "b", "score", "text"}], "keep", "delete"}``; ``ids``
+  oldest first; ``score`` is a pair's cosine, ``text`` its textual similarity (word-triple Jaccard).
 - ``topics``: a list of topics, largest first: ``{"id", "label", "words", "size", "ids"}``,
   ``ids`` most central first.
 """
@@ -71,6 +72,19 @@ def duplicates(
                      help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).",
                      show_default=False),
     ] = None,
+    text_threshold: Annotated[
+        float,
+        typer.Option("--text-threshold",
+                     help="Textual similarity (Jaccard of word triples, case and punctuation ignored) at or above "
+                          "which two documents also read alike; edited copies score 0.6-1.0, template-made sister "
+                          "articles (different entities) lower."),
+    ] = 0.6,
+    semantic: Annotated[
+        bool,
+        typer.Option("--semantic",
+                     help="Group by the cosine alone, without the textual test: also groups different documents "
+                          "about one subject and sister articles made from one template. Check before --delete."),
+    ] = False,
     keep: Annotated[
         str,
         typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest."),
@@ -87,7 +101,10 @@ def duplicates(
 ) -> None:
     """Find groups of near-duplicate documents and print the ids to delete (one per line), keeping one per group.
 
-    --json prints a list of groups: {ids, size, min_score, max_score, pairs: [{a, b, score}], keep, delete}.
+    Every two members of a group score at least --threshold (cosine) and read alike (--text-threshold),
+    so deleting all but one never removes a document unlike the one kept; --semantic drops the textual test.
+    --json prints a list of groups: {ids, size, min_score, max_score, min_text, pairs: [{a, b, score, text}],
+    keep, delete}.
     """
 
     def go() -> None:
@@ -96,17 +113,17 @@ def duplicates(
 
         check_keep(keep)
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            groups = find_duplicates(col, threshold=threshold, where=where, exact=exact)
+            groups = find_duplicates(col, threshold=threshold, where=where, exact=exact,
+                                     text_threshold=None if semantic else text_threshold)
             doomed = [i for g in groups for i in g.to_delete(keep)]
             if as_json:
                 _dump([g.to_dict(keep) for g in groups])
             else:
-                for g in groups:
-                    err.print(f"[dim]group of {len(g.ids)} (cosine {g.min_score:.3f}-{g.max_score:.3f}): "
-                              f"keep {g.keeper(keep)}[/]", highlight=False, soft_wrap=True)
+                _print_groups(groups, keep)
                 for doc_id in doomed:
                     sys.stdout.write(doc_id + "\n")
-                err.print(f"{len(groups)} group(s) of near-duplicates at cosine >= {threshold}; "
+                test = "" if semantic else f" reading alike (text >= {text_threshold})"
+                err.print(f"{len(groups)} group(s) of near-duplicates at cosine >= {threshold}{test}; "
                           f"{len(doomed)} document(s) to delete", highlight=False)
             if not delete or not doomed:
                 return
@@ -120,6 +137,13 @@ def duplicates(
         err.print(f"deleted {n} document(s)")
 
     _run(go)
+
+
+def _print_groups(groups, keep: str) -> None:
+    for g in groups:
+        text = "" if g.min_text is None else f", text {g.min_text:.2f}+"
+        err.print(f"[dim]group of {len(g.ids)} (cosine {g.min_score:.3f}-{g.max_score:.3f}{text}): "
+                  f"keep {g.keeper(keep)}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()

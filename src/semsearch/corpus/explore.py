@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from .near_duplicates import DEFAULT_THRESHOLD, DuplicateGroup, check_threshold, named_groups, near_duplicate_groups
+from .near_duplicates import (
+    DEFAULT_TEXT_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    DuplicateGroup,
+    check_text_threshold,
+    check_threshold,
+    named_groups,
+    near_duplicate_groups,
+)
 from .reads import read_corpus, read_document_vectors, write_metadata
 from .topic_model import SEED, Topic, find_topics
 
@@ -49,18 +57,24 @@ def similar(col: Any, doc_id: str, k: int = 10, where: dict[str, Any] | str | No
 
 
 def duplicates(col: Any, threshold: float = DEFAULT_THRESHOLD, where: dict[str, Any] | str | None = None,
-               exact: bool | None = None) -> list[DuplicateGroup]:
-    """Groups of near-duplicate documents (cosine of their mean vectors >= threshold), largest first.
+               exact: bool | None = None, *,
+               text_threshold: float | None = DEFAULT_TEXT_THRESHOLD) -> list[DuplicateGroup]:
+    """Groups of near-duplicate documents, largest first: every two members of a group have a
+    cosine (of their mean vectors) of at least ``threshold`` and read alike, their word-triple
+    Jaccard similarity at least ``text_threshold`` (``None``: the cosine alone, which also
+    groups different documents on one subject and template-made sister articles).
 
     ``exact=None`` searches exactly up to 20,000 documents and approximately (IVF) above.
 
     Raises:
-        InvalidInputError: a threshold outside (0, 1], a bad filter, or a threshold so low that
-            it matches more pairs than a duplicate search should.
+        InvalidInputError: a threshold outside (0, 1], a text threshold outside [0, 1], a bad
+            filter, or a threshold so low that it matches more pairs than a duplicate search should.
     """
     threshold = check_threshold(threshold)
+    text_threshold = check_text_threshold(text_threshold)
     corpus = read_corpus(col, where)
-    groups = near_duplicate_groups(corpus.document_vectors(), threshold, exact=exact)
+    groups = near_duplicate_groups(corpus.document_vectors(), threshold, texts=corpus.texts,
+                                   text_threshold=text_threshold, exact=exact)
     return named_groups(groups, corpus.ids, corpus.texts)
 
 

@@ -6,9 +6,9 @@ Bodies forbid unknown fields like every request of the API; bad input answers 42
 
 - ``/similar`` ``{"id", "k"?, "where"?}`` -> ``{"collection", "id", "hits": [hit], "took_ms"}``:
   hits as ``/search`` gives them.
-- ``/duplicates`` ``{"threshold"?, "where"?, "exact"?, "keep"?}`` -> ``{"collection",
-  "threshold", "groups": [{"ids", "size", "min_score", "max_score", "pairs", "keep", "delete"}],
-  "took_ms"}``.
+- ``/duplicates`` ``{"threshold"?, "text_threshold"?, "semantic"?, "where"?, "exact"?, "keep"?}``
+  -> ``{"collection", "threshold", "text_threshold", "groups": [{"ids", "size", "min_score",
+  "max_score", "min_text", "pairs": [{"a", "b", "score", "text"}], "keep", "delete"}], "took_ms"}``.
 - ``/topics`` ``{"n"?, "where"?, "max_ids"?}`` -> ``{"collection", "topics": [{"id", "label",
   "words", "size", "ids"}], "took_ms"}``: ``ids`` most central first, at most ``max_ids`` each
   (``size`` counts them all).
@@ -44,6 +44,10 @@ class DuplicatesRequest(m.Request):
     threshold: float = Field(
         0.95, gt=0, le=1, description="Cosine at or above which two documents are near-duplicates."
     )
+    text_threshold: float = Field(
+        0.6, ge=0, le=1, description="Word-triple Jaccard at or above which two documents also read alike."
+    )
+    semantic: bool = Field(False, description="Group by the cosine alone, without the textual test.")
     where: m.Metadata | None = Field(None, description="Look only among documents matching this metadata filter.")
     exact: bool | None = Field(
         None, description="Compare exactly (default: exactly up to 20,000 documents, IVF above)."
@@ -54,7 +58,8 @@ class DuplicatesRequest(m.Request):
 class PairOut(BaseModel):
     a: str
     b: str
-    score: float
+    score: float = Field(description="The pair's cosine.")
+    text: float | None = Field(description="The pair's textual similarity (Jaccard of word triples).")
 
 
 class GroupOut(BaseModel):
@@ -62,7 +67,8 @@ class GroupOut(BaseModel):
     size: int
     min_score: float
     max_score: float
-    pairs: list[PairOut] = Field(description="Every pair at or above the threshold inside the group.")
+    min_text: float | None = Field(description="The lowest textual similarity between two members.")
+    pairs: list[PairOut] = Field(description="Every pair of members (each passed the tests), highest cosine first.")
     keep: str = Field(description="The member to keep under the request's `keep` policy.")
     delete: list[str] = Field(description="The other members.")
 
@@ -70,6 +76,7 @@ class GroupOut(BaseModel):
 class DuplicatesResponse(BaseModel):
     collection: str
     threshold: float
+    text_threshold: float | None = Field(description="The textual test applied (null: the cosine alone).")
     groups: list[GroupOut] = Field(description="Groups of near-duplicates, largest first.")
     took_ms: float
 
@@ -114,8 +121,10 @@ def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[s
         """Groups of near-duplicate documents, each with its pairwise scores and which members to delete."""
         name, col = target
         started = time.perf_counter()
-        groups = duplicates(col, threshold=body.threshold, where=body.where, exact=body.exact)
-        return DuplicatesResponse(collection=name, threshold=body.threshold,
+        text_threshold = None if body.semantic else body.text_threshold
+        groups = duplicates(col, threshold=body.threshold, where=body.where, exact=body.exact,
+                            text_threshold=text_threshold)
+        return DuplicatesResponse(collection=name, threshold=body.threshold, text_threshold=text_threshold,
                                   groups=[GroupOut(**g.to_dict(body.keep)) for g in groups], took_ms=_since(started))
 
     def topic_list(body: TopicsRequest, target: tuple[str, Any] = target_dep) -> TopicsResponse:
