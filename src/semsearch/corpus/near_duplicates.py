@@ -195,22 +195,14 @@ def text_similarity(a: str, b: str) -> float:
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
     shared = len(a & b)
-    return shared / (len(a) + len(b) - shared)
+    return shared / (len(a) + len(b) - shared) if a and b else 0.0
 
 
 def pair_text_scores(texts: Sequence[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """The :func:`text_similarity` of each pair (i[k], j[k]), each text's shingles made once."""
-    made: dict[int, frozenset[str]] = {}
-
-    def of(k: int) -> frozenset[str]:
-        if k not in made:
-            made[k] = word_shingles(texts[k])
-        return made[k]
-
-    return np.array([jaccard(of(int(a)), of(int(b))) for a, b in zip(i, j)], dtype=np.float32)
+    made = {k: word_shingles(texts[k]) for k in np.unique(np.concatenate([i, j])).tolist()}
+    return np.array([jaccard(made[a], made[b]) for a, b in zip(i.tolist(), j.tolist())], dtype=np.float32)
 
 
 def similar_pairs(
