@@ -28,8 +28,10 @@ from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
 from . import fts, reembedding
 from .bm25 import MemoryBM25
+from .damage import damage
 from .facets import MemoryFacets, matching_document_rowids
 from .locking import WriteLock
+from .repair import StoreCare
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
 from .store import Store
 from .vectors import DerivedIndex, check_spec
@@ -44,8 +46,8 @@ class LocalScope(Scope):
     allow: np.ndarray | None = None
 
 
-class LocalEngine:
-    """The :class:`semsearch.engine.Engine` of a collection folder.
+class LocalEngine(StoreCare):
+    """The :class:`semsearch.engine.Engine` of a collection folder (``verify``, ``repair``: :mod:`.repair`).
 
     Raises (on opening):
         NotACollectionError: the path is a file, a folder holding something else, or holds no
@@ -89,7 +91,7 @@ class LocalEngine:
             raise NotACollectionError(
                 f"{self.folder} was written by a newer semsearch (format {manifest['format_version']}); "
                 "upgrade semsearch")
-        if needs_migration(manifest, TOKENIZER_VERSION):
+        if not self.warn_if_damaged() and needs_migration(manifest, TOKENIZER_VERSION):
             with self.lock, self.store.write() as con:
                 migrate(con, TOKENIZER_VERSION)
                 self.store.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION}, con)
@@ -122,6 +124,7 @@ class LocalEngine:
         treated as stale and rebuilt from the store, so a kill leaves the old spec or the new one."""
         assert self.manifest is not None
         self.check_index(spec, int(self.manifest["dimension"]))
+        self.check_writable()
         with self.lock:
             self.store.set_manifest({"index": spec})
             self.manifest = self.store.manifest()
@@ -130,6 +133,7 @@ class LocalEngine:
     def reembed(self, target: Mapping[str, Any], encode: Callable[[list[str]], np.ndarray], *, batch: int = 4096,
                 progress: Callable[[int, int], None] | None = None) -> reembedding.ReindexReport:
         """A staged embedding set, resumable, swapped in by one transaction (:mod:`.reembedding`)."""
+        self.check_writable()
         return reembedding.reembed(self, target, encode, batch=batch, progress=progress)
 
     def reload(self) -> None:
@@ -144,11 +148,13 @@ class LocalEngine:
             self._checked_head = head
 
     def update_manifest(self, values: Mapping[str, Any]) -> None:
+        self.check_writable()
         with self.lock:
             self.store.set_manifest(dict(values))
         self.manifest = self.store.manifest()
 
     def flush(self, lock_timeout: float | None = None) -> None:
+        self.check_writable()  # saving the index also trims the store's change log
         self.lock.acquire(timeout=lock_timeout)
         try:
             self.index.flush()
@@ -160,19 +166,6 @@ class LocalEngine:
         self.bm25.current(build=True)
         self.facets.current(build=True)
 
-    def verify(self) -> dict[str, Any]:
-        """SQLite's own integrity check of the store (the truth: it cannot be rebuilt from
-        anything), then the derived vector index, repaired from the store when needed."""
-        with self.store.read() as con:
-            integrity = [r[0] for r in con.execute("PRAGMA quick_check")]
-        if integrity != ["ok"]:  # nothing derived can be checked against a damaged truth
-            return {"consistent": False, "store": integrity[:20], "repaired": [],
-                    "problems": [f"the SQLite store is damaged: {'; '.join(integrity[:3])}"]}
-        with self.lock:
-            out = self.index.verify()
-        out["store"] = "ok"
-        return out
-
     def info(self) -> dict[str, Any]:
         assert self.manifest is not None
         return {
@@ -182,6 +175,7 @@ class LocalEngine:
             "format_version": self.manifest.get("format_version"),
             "lexical_tokenizer": self.manifest.get("lexical_tokenizer"),
             **({"reindex_pending": waiting} if (waiting := reembedding.pending(self)) else {}),
+            **({"store_damaged": record} if (record := damage(self.folder)) is not None else {}),
         }
 
     @property
@@ -194,7 +188,7 @@ class LocalEngine:
         if self.manifest is None:
             return
         try:
-            if self.index.unsaved():
+            if self.index.unsaved() and damage(self.folder) is None:
                 self.flush(lock_timeout=1.0)
         except Exception as exc:  # closing must not lose the caller's real error
             logging.getLogger(__name__).warning("could not save the vector index of %s: %s", self.folder, exc)
@@ -217,7 +211,9 @@ class LocalEngine:
     # -- writing --------------------------------------------------------------------------
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """The write lock, and a save of the vector index when it has fallen far behind."""
+        """The write lock, and a save of the vector index when it has fallen far behind
+        (StoreDamagedError, nothing written, when the store is known to be damaged)."""
+        self.check_writable()
         self.lock.acquire()
         try:
             yield

@@ -51,7 +51,7 @@ class MilvusScope(Scope):
     expr: str = ""
 
 
-class MilvusEngine:
+class MilvusEngine(scans.KeptByMilvus):
     """The :class:`semsearch.engine.Engine` of a Milvus collection.
 
     Args:
