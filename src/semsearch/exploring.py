@@ -52,14 +52,15 @@ class Exploring:
         return duplicates(self, threshold, where, exact, text_threshold=text_threshold)
 
     def topics(self, n: int | None = None, *, where: dict[str, Any] | str | None = None,
-               plot: str | Path | None = None, assign: str | None = None) -> list[Topic]:
-        """The collection's topics (k-means on document vectors, labelled by their most
-        distinctive words), largest first; ``n=None`` chooses the number from the data. With
+               plot: str | Path | None = None, assign: str | None = None, outliers: bool = True) -> list[Topic]:
+        """The collection's topics (communities of the documents' neighbour graph, or ``n``
+        k-means clusters), labelled by their most distinctive words, largest first, then the
+        outlier topic (id -1) of documents that belong to none (``outliers=False``: none). With
         ``plot`` a 2-D map is drawn to that image; with ``assign`` each document's topic id
         (and label) is written into its metadata under that key, so it becomes a filter."""
         from .corpus.explore import assign_topics, topics
 
-        found = topics(self, n, where, plot=plot)
+        found = topics(self, n, where, plot=plot, outliers=outliers)
         if assign:
             assign_topics(self, found, assign, where)
         return found

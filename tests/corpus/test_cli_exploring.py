@@ -100,6 +100,28 @@ def test_duplicates_must_read_alike_unless_semantic_and_delete_keeps_sister_docu
         assert col.count() == 4 and col.get(["rain-copy"]) == []
 
 
+def test_topics_show_the_documents_in_no_topic_as_topic_minus_one(tmp_path, minilm_path):
+    from .test_topic_model import axis_groups
+
+    pytest.importorskip("matplotlib")
+    vectors, truth = axis_groups([40, 30, 25, 20], dim=384)  # four subjects and one document like none of them
+    ids = [f"g{t}-{i}" if t >= 0 else "loner" for i, t in enumerate(truth)]
+    path = tmp_path / "axes"
+    with Collection(path, engine="torch") as col:
+        col.add([f"subject {t} document {i}" for i, t in enumerate(truth)], ids=ids, embeddings=vectors)
+    r = invoke(path, "topics", "--json", "--assign", "--plot", str(tmp_path / "map.png"))
+    assert r.exit_code == 0, r.output
+    topics = json.loads(r.stdout)
+    assert [t["id"] for t in topics] == [0, 1, 2, 3, -1]
+    assert topics[-1] == {"id": -1, "label": "outliers", "words": [], "size": 1, "ids": ["loner"]}
+    with Collection(path) as col:
+        assert col.get(["loner"])[0].metadata == {"topic": -1, "topic_label": "outliers"}
+    r = invoke(path, "topics")
+    assert r.exit_code == 0 and "4 topics and 1 document(s) in none (topic -1)" in r.text and "loner" in r.text
+    r = invoke(path, "topics", "--no-outliers", "--json")
+    assert -1 not in [t["id"] for t in json.loads(r.stdout)]
+
+
 def test_topics_json_plot_and_assign(folder, tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "map.png"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from semsearch.corpus import similar
 
 from .conftest import API_KEY, CORPUS, error_of
@@ -59,6 +61,19 @@ def test_topics_cover_every_document_and_bound_the_ids(client):
     assert all(len(t["ids"]) == 1 for t in r.json()["topics"])
     r = client.post("/topics", json={"n": 99})
     assert r.status_code == 422 and "number of topics" in error_of(r)["message"]
+
+
+def test_topics_list_the_documents_in_no_topic_as_topic_minus_one(client, served, corpus_vectors):
+    # A document unlike every other (a negative cosine with each) belongs to no topic.
+    loner = -corpus_vectors.mean(axis=0)
+    loner /= np.linalg.norm(loner)
+    assert (corpus_vectors @ loner).max() < -0.05
+    served.add(["unlike anything else"], ids=["loner"], embeddings=loner[None])
+    topics = client.post("/topics", json={"n": 2}).json()["topics"]
+    assert topics[-1] == {"id": -1, "label": "outliers", "words": [], "size": 1, "ids": ["loner"]}
+    assert sum(t["size"] for t in topics) == len(CORPUS) + 1
+    kept = client.post("/topics", json={"n": 2, "outliers": False}).json()["topics"]
+    assert [t["id"] for t in kept] == [0, 1]
 
 
 def test_they_are_reads_under_public_reads(make_client):

@@ -7,7 +7,8 @@
   "max_score", "min_text", "pairs": [{"a", "b", "score", "text"}], "keep", "delete"}``; ``ids``
   oldest first; ``score`` is a pair's cosine, ``text`` its textual similarity (word-triple Jaccard).
 - ``topics``: a list of topics, largest first: ``{"id", "label", "words", "size", "ids"}``,
-  ``ids`` most central first.
+  ``ids`` most central first; then, when some documents belong to no topic, the outlier topic
+  ``{"id": -1, "label": "outliers", "words": [], ...}``.
 """
 
 from __future__ import annotations
@@ -149,8 +150,12 @@ def _print_groups(groups, keep: str) -> None:
 @app.command()
 def topics(
     n: Annotated[int | None,
-                 typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).",
+                 typer.Option("--n", "-n", help="Number of topics, as k-means clusters (default: the communities of "
+                                                "the documents' neighbour graph, however many there are).",
                               show_default=False)] = None,
+    outliers: Annotated[bool, typer.Option("--outliers/--no-outliers",
+                                           help="Put documents that belong to no topic in the outlier topic -1 "
+                                                "(--no-outliers: every document in its nearest topic).")] = True,
     where: WhereOpt = None,
     plot: Annotated[
         Path | None,
@@ -171,9 +176,11 @@ def topics(
     uri: UriOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Cluster the documents into topics, each labelled by its most distinctive words.
+    """Cluster the documents into topics, each labelled by its most distinctive words; documents that
+    belong to none form the outlier topic -1.
 
-    --json prints a list of topics: {id, label, words, size, ids} (ids most central first).
+    --json prints a list of topics: {id, label, words, size, ids} (ids most central first), the outlier topic
+    (id -1) last.
     """
 
     def go() -> None:
@@ -181,7 +188,7 @@ def topics(
         from ..corpus.explore import topics as find_topics
 
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            found = find_topics(col, n=n, where=where, plot=plot)
+            found = find_topics(col, n=n, where=where, plot=plot, outliers=outliers)
             changed = assign_topics(col, found, key=key, where=where) if assign else None
             texts: dict[str, str] = {}
             if not as_json:
@@ -201,7 +208,10 @@ def topics(
 
 def _print_topics(found, texts: dict[str, str], central: int) -> None:
     from rich.table import Table  # lazily: ~30 ms of start-up for every command
-    table = Table(title=f"[bold]{len(found)} topics[/]", title_justify="left", expand=True)
+    named = sum(1 for t in found if t.id >= 0)
+    alone = sum(t.size for t in found if t.id < 0)
+    title = f"[bold]{named} topics[/]" + (f" and {alone} document(s) in none (topic -1)" if alone else "")
+    table = Table(title=title, title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("words", ratio=2)
@@ -211,7 +221,8 @@ def _print_topics(found, texts: dict[str, str], central: int) -> None:
         for doc_id in t.central(central):
             snippet = " ".join(texts.get(doc_id, "").split())
             docs.append(f"[bold]{doc_id}[/] {snippet[:90]}{'…' if len(snippet) > 90 else ''}")
-        table.add_row(str(t.id), str(t.size), ", ".join(t.words), "\n".join(docs))
+        words = ", ".join(t.words) if t.id >= 0 else "[dim]outliers: documents that belong to no topic[/]"
+        table.add_row(str(t.id), str(t.size), words, "\n".join(docs))
     if not found:
         table.add_row("", "", "[dim]no documents[/]", "")
     out.print(table)

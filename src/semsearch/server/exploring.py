@@ -9,9 +9,9 @@ Bodies forbid unknown fields like every request of the API; bad input answers 42
 - ``/duplicates`` ``{"threshold"?, "text_threshold"?, "semantic"?, "where"?, "exact"?, "keep"?}``
   -> ``{"collection", "threshold", "text_threshold", "groups": [{"ids", "size", "min_score",
   "max_score", "min_text", "pairs": [{"a", "b", "score", "text"}], "keep", "delete"}], "took_ms"}``.
-- ``/topics`` ``{"n"?, "where"?, "max_ids"?}`` -> ``{"collection", "topics": [{"id", "label",
-  "words", "size", "ids"}], "took_ms"}``: ``ids`` most central first, at most ``max_ids`` each
-  (``size`` counts them all).
+- ``/topics`` ``{"n"?, "where"?, "max_ids"?, "outliers"?}`` -> ``{"collection", "topics": [{"id",
+  "label", "words", "size", "ids"}], "took_ms"}``: ``ids`` most central first, at most ``max_ids``
+  each (``size`` counts them all); the outlier topic (id -1, label "outliers") last, if any.
 """
 
 from __future__ import annotations
@@ -85,10 +85,11 @@ class TopicsRequest(m.Request):
     n: int | None = Field(None, ge=1, description="Number of topics (default: chosen from the data).")
     where: m.Metadata | None = Field(None, description="Cluster only documents matching this metadata filter.")
     max_ids: int = Field(100, ge=0, description="At most this many document ids per topic, most central first.")
+    outliers: bool = Field(True, description="Put documents that belong to no topic in the outlier topic (id -1).")
 
 
 class TopicOut(BaseModel):
-    id: int
+    id: int = Field(description="The topic's number (0 the largest), or -1 for the documents in no topic.")
     label: str = Field(description="The topic's first few distinctive words.")
     words: list[str] = Field(description="Its most distinctive words (class-based TF-IDF), best first.")
     size: int = Field(description="How many documents it holds.")
@@ -97,7 +98,7 @@ class TopicOut(BaseModel):
 
 class TopicsResponse(BaseModel):
     collection: str
-    topics: list[TopicOut] = Field(description="Topics, largest first.")
+    topics: list[TopicOut] = Field(description="Topics, largest first, then the outlier topic (-1) if any.")
     took_ms: float
 
 
@@ -128,10 +129,10 @@ def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[s
                                   groups=[GroupOut(**g.to_dict(body.keep)) for g in groups], took_ms=_since(started))
 
     def topic_list(body: TopicsRequest, target: tuple[str, Any] = target_dep) -> TopicsResponse:
-        """Topics of the collection: k-means clusters labelled by their most distinctive words."""
+        """Topics of the collection labelled by their most distinctive words, then the documents in none (-1)."""
         name, col = target
         started = time.perf_counter()
-        found = topics(col, n=body.n, where=body.where)
+        found = topics(col, n=body.n, where=body.where, outliers=body.outliers)
         out = [TopicOut(id=t.id, label=t.label, words=t.words, size=t.size, ids=t.ids[: body.max_ids]) for t in found]
         return TopicsResponse(collection=name, topics=out, took_ms=_since(started))
 
