@@ -96,8 +96,10 @@ def communities(graph: Neighbours, *, resolution: float = RESOLUTION, seed: int 
     n, k = ids.shape
     network = nx.Graph()
     network.add_nodes_from(range(n))
-    network.add_weighted_edges_from(zip(np.repeat(np.arange(n), k).tolist(), ids.ravel().tolist(),
-                                        np.maximum(sims.ravel(), 1e-6).astype(float).tolist()))
+    # Weights rounded to 1e-3: Louvain follows small differences, and the last bits of a cosine
+    # depend on the CPU and the number of threads (BLAS blocking), which must not change topics.
+    weights = np.maximum(np.round(sims.ravel().astype(np.float64), 3), 1e-6)
+    network.add_weighted_edges_from(zip(np.repeat(np.arange(n), k).tolist(), ids.ravel().tolist(), weights.tolist()))
     found = nx.community.louvain_communities(network, weight="weight", resolution=resolution, seed=seed)
     labels = np.full(m, -1, dtype=np.int64)
     for topic, members in enumerate(sorted((sorted(c) for c in found), key=lambda c: (-len(c), c[0]))):
