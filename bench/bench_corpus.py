@@ -102,7 +102,7 @@ def run_method(method: str, x: np.ndarray, threshold: float) -> dict:
 
         groups = near_duplicate_groups(x, threshold, exact=method == "ours-exact")
         return {"groups": [g.members.tolist() for g in groups],
-                "edges": [(a, b) for g in groups for a, b, _ in g.pairs]}
+                "edges": [(a, b) for g in groups for a, b, *_ in g.pairs]}
     if method == "paraphrase_mining":
         import torch
         from sentence_transformers import util

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .filters import Node
-from .types import Document, DocumentRow, FileState, ReindexReport, RetrievalPlan, Retrieved, StoredChunk
+from .types import Document, DocumentRow, FileState, ReindexReport, RetrievalPlan, Retrieved, StoredChunk, StoreSalvage
 
 
 class Engine(Protocol):
@@ -93,6 +93,14 @@ class Engine(Protocol):
 
     def verify(self) -> dict[str, Any]:
         """Check the derived structures against the stored data (repairing what it can)."""
+
+    def repair(self, *, force: bool = False) -> StoreSalvage:
+        """Rebuild a damaged store from every readable row, reporting what was lost (or say
+        there is nothing to repair: ``repaired`` False). Raises InvalidInputError where the
+        engine's storage repairs itself."""
+
+    def check_writable(self) -> None:
+        """Raise StoreDamagedError when writes must wait for a repair."""
 
     def info(self) -> dict[str, Any]:
         """Engine-specific facts for ``Collection.info`` (index details, size, where it lives)."""

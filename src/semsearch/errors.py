@@ -106,6 +106,16 @@ class IndexFileCorruptError(SemsearchError):
                          "store: opening the collection rebuilds it from there")
 
 
+class StoreDamagedError(SemsearchError):
+    """The collection's SQLite store is damaged (found by ``verify`` or by a read): writes are
+    refused until ``semsearch verify --repair`` (``Collection.repair()``) has rebuilt it from
+    every readable row; reads go on, with a warning, and may miss the unreadable documents."""
+
+
+class StoreDamagedWarning(UserWarning):
+    """Issued when a collection whose store is known to be damaged is opened (see StoreDamagedError)."""
+
+
 class LLMError(SemsearchError):
     """The language model endpoint failed: it refused the request or answered something unusable."""
 
@@ -150,6 +160,8 @@ __all__ = [
     "NotACollectionError",
     "OptionRequiredError",
     "SemsearchError",
+    "StoreDamagedError",
+    "StoreDamagedWarning",
     "UnknownDocumentError",
     "UnreadableFileError",
     "UnsupportedOptionError",

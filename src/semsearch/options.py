@@ -195,6 +195,9 @@ DUPLICATES = _options(
     WHERE,
     Option("exact", None, "Compare exactly, or through an IVF index (default: exact up to 20,000 documents).", "bool",
            nullable=True),
+    Option("text_threshold", 0.6, "Word-triple Jaccard similarity two near-duplicates must also have (their text "
+           "reads alike, not only their meaning); null or --semantic: the cosine alone.", "float", minimum=0,
+           maximum=1, nullable=True),
     Option("keep", "first", "Which member of each group to keep: first (oldest), longest or newest.", "choice",
            choices=KEEP_POLICIES, doors=("cli", "http")),
 )
@@ -203,6 +206,8 @@ DUPLICATES = _options(
 TOPICS = _options(
     Option("n", None, "Number of topics (default: chosen from the data).", "int", minimum=1, nullable=True),
     WHERE,
+    Option("outliers", True, "Put documents that belong to no topic in an outlier topic (id -1) instead of the "
+           "nearest one.", "bool"),
 )
 
 #: Reading stored documents in pages (MCP ``get_documents``: an agent's context is bounded).

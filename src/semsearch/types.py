@@ -87,6 +87,64 @@ class ReindexReport:
 
 
 @dataclass
+class LostDocument:
+    """A document whose stored row could not be read back from a damaged store.
+
+    ``id`` is None when even its id was unreadable (then ``row`` is all that is known);
+    ``source`` is the file it was indexed from, when that is known.
+    """
+
+    id: str | None
+    source: str | None = None
+    row: int | None = None
+
+
+@dataclass
+class StoreSalvage:
+    """What the engine's repair of a damaged store did (see ``RepairReport`` for the whole repair).
+
+    ``to_encode`` are documents whose text, metadata and source survived but some of whose
+    chunks (vectors) did not: the collection encodes them again from their stored text.
+    ``lost`` are documents whose row is gone. ``damaged_copy`` is where the damaged file was kept.
+    """
+
+    repaired: bool
+    problems: list[str] = field(default_factory=list)
+    documents: int = 0
+    chunks: int = 0
+    to_encode: list[str] = field(default_factory=list)
+    lost: list[LostDocument] = field(default_factory=list)
+    damaged_copy: str | None = None
+    source_hashes: dict[str, str] = field(default_factory=dict)  # recorded hashes of the lost documents' files
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RepairReport:
+    """What ``Collection.repair`` did to a damaged store.
+
+    ``documents`` are the documents the repaired store holds; ``encoded_again`` those whose
+    vectors were lost and were encoded again from their stored text; ``restored_from_files``
+    lost documents indexed again from their source files; ``lost`` the ids still missing (add
+    them again yourself), ``lost_without_id`` how many lost documents had an unreadable id too.
+    """
+
+    repaired: bool
+    problems: list[str] = field(default_factory=list)
+    documents: int = 0
+    encoded_again: list[str] = field(default_factory=list)
+    restored_from_files: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    lost_without_id: int = 0
+    lost_sources: dict[str, str | None] = field(default_factory=dict)  # id -> its file, for the lost ones
+    damaged_copy: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class ChunkRow:
     """One chunk to store: where it sits in its document (character offsets) and its embedding."""
 

@@ -12,6 +12,7 @@ from semsearch.cli import app
 from semsearch.corpus import similar
 
 from .test_explore import COPIES, GROUPS, fill
+from .test_near_duplicates import PASSAGE, SISTERS
 
 runner = CliRunner()
 
@@ -71,6 +72,54 @@ def test_duplicates_delete_asks_unless_yes(folder):
     with Collection(folder) as col:
         assert col.get(list(COPIES)) == [] and col.count() == len(GROUPS) * 6
     assert json.loads(invoke(folder, "duplicates", "--json").stdout) == []
+
+
+def test_duplicates_must_read_alike_unless_semantic_and_delete_keeps_sister_documents(tmp_path, minilm_path):
+    # Three seasons of one club from one template (cosine 0.93-0.96 with MiniLM: different entities) and a
+    # passage with an edited copy. Groups never chain and, by default, need a textual match too.
+    path = tmp_path / "sisters"
+    with Collection(path, engine="torch") as col:
+        col.add([*SISTERS, PASSAGE, PASSAGE.replace("wetter", "rainier")],
+                ids=["season-2012", "season-2013", "season-2014", "rain", "rain-copy"])
+    r = invoke(path, "duplicates", "--threshold", "0.9", "--json")
+    assert r.exit_code == 0, r.output
+    (group,) = json.loads(r.stdout)
+    assert group["ids"] == ["rain", "rain-copy"] and group["delete"] == ["rain-copy"]
+    (pair,) = group["pairs"]
+    assert pair["score"] >= 0.95 and pair["text"] >= 0.8 and group["min_text"] == pair["text"]
+    r = invoke(path, "duplicates", "--threshold", "0.9", "--semantic", "--json")
+    groups = json.loads(r.stdout)
+    assert sorted(g["ids"] for g in groups) == [["rain", "rain-copy"], ["season-2012", "season-2013", "season-2014"]]
+    seasons = next(g for g in groups if g["size"] == 3)
+    assert len(seasons["pairs"]) == 3 and all(p["score"] >= 0.9 and p["text"] < 0.5 for p in seasons["pairs"])
+    r = invoke(path, "duplicates", "--threshold", "0.9")
+    assert r.stdout.split() == ["rain-copy"] and "text >= 0.6" in r.text
+    r = invoke(path, "duplicates", "--threshold", "0.9", "--delete", "--yes")
+    assert r.exit_code == 0 and "deleted 1 document(s)" in r.text
+    with Collection(path) as col:
+        assert col.count() == 4 and col.get(["rain-copy"]) == []
+
+
+def test_topics_show_the_documents_in_no_topic_as_topic_minus_one(tmp_path, minilm_path):
+    from .test_topic_model import axis_groups
+
+    pytest.importorskip("matplotlib")
+    vectors, truth = axis_groups([40, 30, 25, 20], dim=384)  # four subjects and one document like none of them
+    ids = [f"g{t}-{i}" if t >= 0 else "loner" for i, t in enumerate(truth)]
+    path = tmp_path / "axes"
+    with Collection(path, engine="torch") as col:
+        col.add([f"subject {t} document {i}" for i, t in enumerate(truth)], ids=ids, embeddings=vectors)
+    r = invoke(path, "topics", "--json", "--assign", "--plot", str(tmp_path / "map.png"))
+    assert r.exit_code == 0, r.output
+    topics = json.loads(r.stdout)
+    assert [t["id"] for t in topics] == [0, 1, 2, 3, -1]
+    assert topics[-1] == {"id": -1, "label": "outliers", "words": [], "size": 1, "ids": ["loner"]}
+    with Collection(path) as col:
+        assert col.get(["loner"])[0].metadata == {"topic": -1, "topic_label": "outliers"}
+    r = invoke(path, "topics")
+    assert r.exit_code == 0 and "4 topics and 1 document(s) in none (topic -1)" in r.text and "loner" in r.text
+    r = invoke(path, "topics", "--no-outliers", "--json")
+    assert -1 not in [t["id"] for t in json.loads(r.stdout)]
 
 
 def test_topics_json_plot_and_assign(folder, tmp_path):

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from semsearch import InvalidInputError
 from semsearch.corpus import near_duplicates as dup
-from semsearch.corpus.near_duplicates import DuplicateGroup, group_pairs, near_duplicate_groups, similar_pairs
+from semsearch.corpus.near_duplicates import (
+    DEFAULT_TEXT_THRESHOLD,
+    DuplicateGroup,
+    DuplicatePair,
+    best_document_pairs,
+    group_pairs,
+    near_duplicate_groups,
+    similar_pairs,
+    text_similarity,
+)
 from semsearch.corpus.vectors import mean_document_vectors
 
 
@@ -105,41 +116,45 @@ def test_bad_vectors_are_refused():
         similar_pairs(np.array([[1.0, np.nan], [0.0, 1.0]]), 0.9)
 
 
-def brute_components(n, edges):
-    parent = list(range(n))
-
-    def find(a):
-        while parent[a] != a:
-            a = parent[a]
-        return a
-
-    for a, b in edges:
-        parent[find(a)] = find(b)
-    groups = {}
-    for v in range(n):
-        groups.setdefault(find(v), []).append(v)
-    return {tuple(g) for g in groups.values() if len(g) > 1}
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_groups_are_the_connected_components(seed):
+def random_edges(n, count, seed):
     rng = np.random.default_rng(seed)
-    n = 53
-    edges = {tuple(sorted(e)) for e in rng.integers(0, n, size=(30, 2)).tolist() if e[0] != e[1]}
+    edges = {tuple(sorted(e)) for e in rng.integers(0, n, size=(count, 2)).tolist() if e[0] != e[1]}
     i, j = (np.array(v, dtype=np.int64) for v in zip(*sorted(edges)))
-    scores = rng.uniform(0.9, 1.0, len(i)).astype(np.float32)
+    # distinct scores: no grouping depends on a tie
+    scores = (0.9 + 0.1 * rng.permutation(len(i)) / len(i)).astype(np.float32)
+    return edges, i, j, scores
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_pair_inside_a_group_is_a_pair_and_no_two_groups_could_merge(seed):
+    n = 40
+    edges, i, j, scores = random_edges(n, 120, seed)
     groups = group_pairs(n, i, j, scores)
-    assert {tuple(g.members.tolist()) for g in groups} == brute_components(n, edges)
-    assert sum(len(g.pairs) for g in groups) == len(edges)
+    seen = set()
     for g in groups:
-        assert all(a in g.members and b in g.members for a, b, _ in g.pairs)
-        assert [p[2] for p in g.pairs] == sorted((p[2] for p in g.pairs), reverse=True)
+        members = g.members.tolist()
+        assert members == sorted(members) and len(members) >= 2 and not seen & set(members)  # disjoint
+        seen |= set(members)
+        inside = {(a, b) for x, a in enumerate(members) for b in members[x + 1:]}
+        assert inside <= edges  # a clique of the pair graph: no chaining
+        assert {(p.i, p.j) for p in g.pairs} == inside  # and it lists every pair inside it
+        assert [p.score for p in g.pairs] == sorted((p.score for p in g.pairs), reverse=True)
+    for g, h in itertools.combinations(groups, 2):  # maximal: no two groups form one clique
+        assert not all((min(a, b), max(a, b)) in edges for a in g.members.tolist() for b in h.members.tolist())
     assert [len(g.members) for g in groups] == sorted((len(g.members) for g in groups), reverse=True)
 
 
-def test_a_chain_is_one_group():
-    groups = group_pairs(5, np.array([0, 2]), np.array([2, 4]), np.array([0.97, 0.96], dtype=np.float32))
-    assert len(groups) == 1 and groups[0].members.tolist() == [0, 2, 4]
+def test_a_chain_is_not_one_group():
+    # A~B and B~C, A and C unlike: the stronger pair forms the group, C stays out.
+    groups = group_pairs(5, np.array([0, 2]), np.array([2, 4]), np.array([0.96, 0.97], dtype=np.float32))
+    assert [g.members.tolist() for g in groups] == [[2, 4]]
+
+
+def test_a_clique_is_one_group_with_all_its_pairs():
+    i, j = np.array([0, 0, 1]), np.array([1, 2, 2])
+    (g,) = group_pairs(3, i, j, np.array([0.99, 0.97, 0.98], dtype=np.float32), np.array([0.9, 0.8, 0.7]))
+    assert g.members.tolist() == [0, 1, 2]
+    assert [(p.i, p.j, p.text) for p in g.pairs] == [(0, 1, 0.9), (1, 2, pytest.approx(0.7)), (0, 2, 0.8)]
 
 
 def test_best_chunk_pair_equals_brute_force():
@@ -148,18 +163,23 @@ def test_best_chunk_pair_equals_brute_force():
     owner[:23] = np.arange(23)  # every document has a chunk
     owner = np.sort(owner)
     chunks = unit(rng.normal(size=(71, 6)))
-    groups = near_duplicate_groups(chunks, 0.8, exact=True, owner=owner, n_documents=23)
+    i, j, s = similar_pairs(chunks, 0.8, exact=True)
+    a, b, best_s = best_document_pairs(owner, i, j, s)
     sims = chunks @ chunks.T
     best = {}
-    for a in range(71):
-        for b in range(71):
-            da, db = owner[a], owner[b]
-            if da < db and sims[a, b] >= 0.8:
-                best[(da, db)] = max(best.get((da, db), -1), sims[a, b])
-    got = {(a, b): s for g in groups for a, b, s in g.pairs}
-    assert set(got) == set(best)
-    for key, s in got.items():
-        assert s == pytest.approx(best[key], abs=1e-5)
+    for x in range(71):
+        for y in range(71):
+            dx, dy = owner[x], owner[y]
+            if dx < dy and sims[x, y] >= 0.8:
+                best[(dx, dy)] = max(best.get((dx, dy), -1), sims[x, y])
+    got = dict(zip(zip(a.tolist(), b.tolist()), best_s.tolist()))
+    edge = {(owner[x], owner[y]) for x, y in borderline(chunks, 0.8)}
+    assert set(got) - edge == set(best) - edge
+    for key, score in got.items():
+        if key in best:
+            assert score == pytest.approx(best[key], abs=1e-5)
+    groups = near_duplicate_groups(chunks, 0.8, exact=True, owner=owner, n_documents=23)
+    assert all((p.i, p.j) in got for g in groups for p in g.pairs)
 
 
 def test_mean_document_vectors_equal_a_loop():
@@ -174,12 +194,56 @@ def test_mean_document_vectors_equal_a_loop():
 
 
 def test_keep_policies():
-    g = DuplicateGroup(ids=["a", "b", "c"], pairs=[("a", "b", 0.99), ("b", "c", 0.97)], lengths=[10, 30, 30])
+    pairs = [DuplicatePair("a", "b", 0.99, 0.8), DuplicatePair("b", "c", 0.97, 0.7), DuplicatePair("a", "c", 0.98, 0.9)]
+    g = DuplicateGroup(ids=["a", "b", "c"], pairs=pairs, lengths=[10, 30, 30])
     assert (g.keeper("first"), g.to_delete("first")) == ("a", ["b", "c"])
     assert (g.keeper("newest"), g.to_delete("newest")) == ("c", ["a", "b"])
     assert (g.keeper("longest"), g.to_delete("longest")) == ("b", ["a", "c"])  # the older of two equally long
     d = g.to_dict("longest")
     assert d["ids"] == ["a", "b", "c"] and d["keep"] == "b" and d["delete"] == ["a", "c"]
-    assert (d["min_score"], d["max_score"]) == (0.97, 0.99)
+    assert (d["min_score"], d["max_score"], d["min_text"]) == (0.97, 0.99, 0.7)
+    assert d["pairs"][0] == {"a": "a", "b": "b", "score": 0.99, "text": 0.8}
     with pytest.raises(InvalidInputError, match="keep must be one of"):
         g.keeper("shortest")
+
+
+SEASON = ("The {y}-{z} FC Vorstadt season was the club's {o} season in existence and its {c} consecutive season in "
+          "the Premier Division. The season covered the period from 1 July {y} to 30 June {y1}. FC Vorstadt finished "
+          "the league in {p} place with {pts} points, and {s} was the top scorer with {g} goals.")
+SISTERS = [
+    SEASON.format(y=2012, z=13, y1=2013, o="21st", c="second", p="eighth", pts=43, s="Pieter Novak", g=9),
+    SEASON.format(y=2013, z=14, y1=2014, o="22nd", c="third", p="first", pts=38, s="Ivana Dalton", g=28),
+    SEASON.format(y=2014, z=15, y1=2015, o="23rd", c="fourth", p="fifth", pts=51, s="Hugo Varga", g=17),
+]
+PASSAGE = ("The rainy season in Jamaica runs from May to November, with a first peak in May and June and a second, "
+           "wetter one from September to November. Hurricanes are most likely in August and September.")
+
+
+def test_text_similarity_ignores_case_and_punctuation_and_counts_word_pairs():
+    assert text_similarity(PASSAGE, PASSAGE.upper().replace(",", "").replace(".", "")) == 1.0
+    edited = PASSAGE.replace("wetter", "rainier")  # one changed word breaks three of ~35 word triples
+    assert text_similarity(PASSAGE, edited) >= 0.8
+    assert text_similarity(PASSAGE, SISTERS[0]) < 0.05
+    assert text_similarity("", PASSAGE) == 0.0 and text_similarity("one", "ONE!") == 1.0
+    for a, b in itertools.combinations(SISTERS, 2):  # the same template, other facts
+        assert text_similarity(a, b) < DEFAULT_TEXT_THRESHOLD - 0.1
+
+
+def test_sister_documents_alike_in_meaning_are_not_grouped_unless_asked():
+    # Vectors as close as an embedding puts template-made sisters; only the edited copy reads alike.
+    texts = [*SISTERS, PASSAGE, PASSAGE.replace("wetter", "rainier")]
+    rng = np.random.default_rng(0)
+    base = unit(rng.normal(size=(2, 16)))
+    x = unit(np.stack([base[0] + 0.02 * rng.normal(size=16) for _ in SISTERS]
+                      + [base[1], base[1] + 0.02 * rng.normal(size=16)]))
+    assert (x @ x.T).min() < 0.5 and np.all((x[:3] @ x[:3].T) > 0.97)
+    groups = near_duplicate_groups(x, 0.95, texts=texts, exact=True)
+    assert [g.members.tolist() for g in groups] == [[3, 4]]
+    assert groups[0].pairs[0].text >= 0.8
+    semantic = near_duplicate_groups(x, 0.95, texts=texts, text_threshold=None, exact=True)
+    assert sorted(g.members.tolist() for g in semantic) == [[0, 1, 2], [3, 4]]
+    assert all(p.text is not None and (p.text < 0.5) == (p.i < 3) for g in semantic for p in g.pairs)
+    with pytest.raises(InvalidInputError, match="one text per document"):
+        near_duplicate_groups(x, 0.95, texts=texts[:2], exact=True)
+    with pytest.raises(InvalidInputError, match="text_threshold"):
+        near_duplicate_groups(x, 0.95, texts=texts, text_threshold=1.5, exact=True)

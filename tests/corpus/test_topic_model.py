@@ -7,8 +7,8 @@ import pytest
 
 from semsearch import InvalidInputError
 from semsearch.corpus.labels import distinctive_words
-from semsearch.corpus.projection import pca_2d, plot_map, project_2d
-from semsearch.corpus.topic_model import choose_topic_count, find_topics, kmeans
+from semsearch.corpus.projection import pca_2d, place_labels, plot_map, project_2d, topic_colours
+from semsearch.corpus.topic_model import choose_topic_count, cluster_documents, find_topics, kmeans
 
 
 def unit(x):
@@ -37,6 +37,56 @@ def test_the_number_of_topics_is_found_and_the_groups_recovered():
     assert max(silhouettes, key=silhouettes.get) == 5
     result = kmeans(x, n)
     assert same_partition(result.labels, truth)
+
+
+def many_subjects(groups=30, dim=32, spread=0.5, seed=0):
+    """Many groups of uneven sizes (15-59), as a collection of many subjects is; returns (vectors, truth)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(groups), rng.integers(15, 60, groups))
+    centres = unit(rng.normal(size=(groups, dim)))
+    x = unit(centres[truth] + spread * rng.normal(size=(len(truth), dim)) / np.sqrt(dim))
+    order = rng.permutation(len(truth))
+    return x[order], truth[order]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_many_subjects_are_found_apart_not_merged_to_reach_a_count(seed):
+    # The silhouette curve of such data has no peak; the count at its knee merged a third of
+    # the groups into others. The neighbour graph's communities keep every group apart.
+    x, truth = many_subjects(seed=seed)
+    result = cluster_documents(x, None, outliers=False)
+    assert result.n == 30 and same_partition(result.labels, truth)
+    again = cluster_documents(x, None, outliers=False)
+    assert np.array_equal(result.labels, again.labels)  # deterministic
+
+
+def axis_groups(sizes, dim=16, spread=0.05, seed=0):
+    """Tight groups around distinct axes (every coordinate >= 0) and one document unlike all of them
+    (every coordinate < 0); returns (vectors, truth with -1 for that one)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    x = np.abs(rng.normal(size=(len(truth), dim))) * spread
+    x[np.arange(len(truth)), truth] += 1.0
+    x = np.vstack([x, -np.abs(rng.normal(size=(1, dim))) - 0.5])
+    truth = np.concatenate([truth, [-1]])
+    order = rng.permutation(len(truth))
+    return unit(x[order]), truth[order]
+
+
+@pytest.mark.parametrize("n", [None, 4])
+def test_a_document_like_none_other_is_in_the_outlier_topic(n):
+    x, truth = axis_groups([40, 30, 25, 20])
+    ids = [f"d{i}" for i in range(len(x))]
+    texts = [f"group {t} text" if t >= 0 else "nothing like the rest" for t in truth]
+    found = find_topics(ids, x, texts, n=n)
+    loner = ids[int(np.flatnonzero(truth == -1)[0])]
+    assert [t.id for t in found] == [0, 1, 2, 3, -1]
+    outliers = found[-1]
+    assert outliers.ids == [loner] and outliers.size == 1 and outliers.label == "outliers" and outliers.words == []
+    assert outliers.to_dict() == {"id": -1, "label": "outliers", "words": [], "size": 1, "ids": [loner]}
+    assert [t.size for t in found[:4]] == [40, 30, 25, 20]
+    everyone = find_topics(ids, x, texts, n=n, outliers=False)
+    assert -1 not in [t.id for t in everyone] and sum(t.size for t in everyone) == len(ids)
 
 
 def test_given_n_topics_come_largest_first_and_the_run_repeats_exactly():
@@ -128,8 +178,33 @@ def test_unknown_projection_is_refused():
 def test_plot_writes_an_image(tmp_path):
     pytest.importorskip("matplotlib")
     x, truth = blobs([6, 7], dim=4)
+    truth[0] = -1  # a document in no topic is drawn too (grey)
     path = plot_map(pca_2d(x), truth, ["rivers", "mountains"], tmp_path / "map.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("n", [3, 20, 21, 45])
+def test_no_two_topics_share_a_colour(n):
+    pytest.importorskip("matplotlib")
+    colours = topic_colours(n)
+    assert len(colours) == n and len({tuple(round(c, 4) for c in colour) for colour in colours}) == n
+
+
+def test_topic_labels_are_placed_where_they_overlap_no_other():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    anchors = [(0.01 * i, 0.0) for i in range(25)]  # 25 topic centres nearly on top of each other
+    boxes = place_labels(ax, anchors, [f"{i}: topic" for i in range(25)])
+    plt.close(fig)
+    assert len(boxes) == 25
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_labels_read_a_sample_from_every_topic_of_a_large_collection():

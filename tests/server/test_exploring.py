@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from semsearch.corpus import similar
 
 from .conftest import API_KEY, CORPUS, error_of
@@ -38,6 +40,11 @@ def test_duplicates_groups_with_keep_and_delete(client, served, corpus_vectors):
     assert group["ids"] == ["hotel-1", "hotel-1-copy"] and group["size"] == 2
     assert (group["keep"], group["delete"]) == ("hotel-1-copy", ["hotel-1"])
     assert group["pairs"][0]["a"] == "hotel-1" and group["pairs"][0]["score"] >= 0.999
+    assert group["pairs"][0]["text"] == 1.0 and group["min_text"] == 1.0  # case and punctuation ignored
+    assert r.json()["text_threshold"] == 0.6
+    semantic = client.post("/duplicates", json={"semantic": True}).json()
+    assert semantic["text_threshold"] is None and semantic["groups"][0]["ids"] == group["ids"]
+    assert client.post("/duplicates", json={"text_threshold": -0.1}).status_code == 422
     assert client.post("/duplicates", json={"where": {"topic": "food"}}).json()["groups"] == []
     r = client.post("/duplicates", json={"threshold": 1.5})
     assert r.status_code == 422
@@ -54,6 +61,19 @@ def test_topics_cover_every_document_and_bound_the_ids(client):
     assert all(len(t["ids"]) == 1 for t in r.json()["topics"])
     r = client.post("/topics", json={"n": 99})
     assert r.status_code == 422 and "number of topics" in error_of(r)["message"]
+
+
+def test_topics_list_the_documents_in_no_topic_as_topic_minus_one(client, served, corpus_vectors):
+    # A document unlike every other (a negative cosine with each) belongs to no topic.
+    loner = -corpus_vectors.mean(axis=0)
+    loner /= np.linalg.norm(loner)
+    assert (corpus_vectors @ loner).max() < -0.05
+    served.add(["unlike anything else"], ids=["loner"], embeddings=loner[None])
+    topics = client.post("/topics", json={"n": 2}).json()["topics"]
+    assert topics[-1] == {"id": -1, "label": "outliers", "words": [], "size": 1, "ids": ["loner"]}
+    assert sum(t["size"] for t in topics) == len(CORPUS) + 1
+    kept = client.post("/topics", json={"n": 2, "outliers": False}).json()["topics"]
+    assert [t["id"] for t in kept] == [0, 1]
 
 
 def test_they_are_reads_under_public_reads(make_client):

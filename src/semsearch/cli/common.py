@@ -196,6 +196,6 @@ def _run(fn):  # noqa: ANN001, ANN202
         _fail(str(exc))
     except sqlite3.DatabaseError as exc:
         _fail(f"the collection's database is damaged or unreadable ({exc}); `semsearch verify` tells what is wrong, "
-              "and a backup or indexing the documents again brings it back")
+              "and `semsearch verify --repair` copies every readable document into a fresh store")
     except KeyboardInterrupt:
         _fail("interrupted; everything acknowledged before this point is saved", code=130)

@@ -167,6 +167,19 @@ def info(
 @app.command()
 def verify(
     collection: CollectionOpt = None,
+    repair: Annotated[bool, typer.Option(
+        "--repair",
+        help="Repair a damaged store: copy every readable document into a fresh store (the damaged file is kept "
+             "aside), encode again documents that lost vectors, index lost documents again from their files, and "
+             "list what could not be brought back.")] = False,
+    text_field: Annotated[str, typer.Option("--text-field", "--text-column",
+                                            help="With --repair: the CSV column / JSONL field the lost documents' "
+                                                 "files were indexed with.")] = "text",
+    id_field: Annotated[str | None, typer.Option("--id-field", "--id-column",
+                                                 help="With --repair: the id field they were indexed with.")] = None,
+    title_field: Annotated[str | None, typer.Option("--title-field",
+                                                    help="With --repair: the title field they were indexed with.")
+                           ] = "title",
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
     lock_timeout: LockTimeoutOpt = 60.0,
     backend: BackendOpt = "local",
@@ -174,10 +187,17 @@ def verify(
     token: TokenOpt = None,
 ) -> None:
     """Check a collection: the store's integrity, the vector index files' checksums and contents;
-    repairs what can be rebuilt from the store. Exits non-zero when the store itself is damaged."""
+    repairs what can be rebuilt from the store. Exits non-zero when the store itself is damaged
+    (it is then marked so: commands warn, writes are refused) until `verify --repair` repairs it."""
 
     def go() -> None:
+        from ..ingest.loaders import LoadOptions
+
         with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
+            if repair:
+                options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
+                _print_repair(col.repair(options).to_dict(), as_json)
+                return
             found = col.verify()
         if as_json:
             sys.stdout.write(json.dumps(found, indent=2) + "\n")
@@ -189,10 +209,41 @@ def verify(
             if found.get("consistent"):
                 out.print(f"ok: {found.get('chunks')} chunk(s), store and vector index agree", highlight=False)
         if found.get("store", "ok") != "ok":
+            where = f" -c {collection}" if collection else ""
             _fail("the store itself is damaged (SQLite integrity check: "
-                  f"{'; '.join(found['store'][:3])}); restore it from a backup, or index the documents again")
+                  f"{'; '.join(found['store'][:3])}); until it is repaired commands warn and writes are refused. "
+                  f"Repair it: semsearch verify --repair{where}")
 
     _run(go)
+
+
+def _print_repair(report: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    if not report["repaired"]:
+        out.print(f"nothing to repair: the store is sound ({report['documents']} document(s))", highlight=False)
+        return
+    for problem in report["problems"][:5]:
+        err.print(f"[yellow]found:[/] {problem}", highlight=False, soft_wrap=True)
+    out.print(f"repaired: {report['documents']} document(s) in the new store; the damaged file is kept as "
+              f"{report['damaged_copy']}", highlight=False, soft_wrap=True)
+    if report["encoded_again"]:
+        out.print(f"encoded again from their stored text: {len(report['encoded_again'])} document(s)", highlight=False)
+    if report["restored_from_files"]:
+        out.print(f"indexed again from their files: {', '.join(report['restored_from_files'])}", highlight=False,
+                  soft_wrap=True)
+    for doc_id in report["lost"]:
+        source = report["lost_sources"].get(doc_id)
+        err.print(f"[red]lost:[/] {doc_id}" + (f" (from {source})" if source else ""), highlight=False, soft_wrap=True)
+    if report["lost_without_id"]:
+        err.print(f"[red]lost:[/] {report['lost_without_id']} document(s) whose id could not be read either",
+                  highlight=False)
+    for note in report["notes"]:
+        err.print(f"note: {note}", highlight=False, soft_wrap=True)
+    lost = len(report["lost"]) + report["lost_without_id"]
+    out.print(f"{lost} document(s) could not be brought back" + ("; add them again" if lost else ""),
+              highlight=False)
 
 
 def index_summary(details: dict) -> str:

@@ -4,9 +4,11 @@
 
 - ``similar``: a list of hits, each as ``search --json`` prints a hit (``Hit.to_dict()``).
 - ``duplicates``: a list of groups, largest first: ``{"ids", "size", "min_score",
-  "max_score", "pairs": [{"a", "b", "score"}], "keep", "delete"}``; ``ids`` oldest first.
+  "max_score", "min_text", "pairs": [{"a", "b", "score", "text"}], "keep", "delete"}``; ``ids``
+  oldest first; ``score`` is a pair's cosine, ``text`` its textual similarity (word-triple Jaccard).
 - ``topics``: a list of topics, largest first: ``{"id", "label", "words", "size", "ids"}``,
-  ``ids`` most central first.
+  ``ids`` most central first; then, when some documents belong to no topic, the outlier topic
+  ``{"id": -1, "label": "outliers", "words": [], ...}``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,19 @@ def duplicates(
                      help="Compare exactly, or through an IVF index (default: exact up to 20,000 documents).",
                      show_default=False),
     ] = None,
+    text_threshold: Annotated[
+        float,
+        typer.Option("--text-threshold",
+                     help="Textual similarity (Jaccard of word triples, case and punctuation ignored) at or above "
+                          "which two documents also read alike; edited copies score 0.6-1.0, template-made sister "
+                          "articles (different entities) lower."),
+    ] = 0.6,
+    semantic: Annotated[
+        bool,
+        typer.Option("--semantic",
+                     help="Group by the cosine alone, without the textual test: also groups different documents "
+                          "about one subject and sister articles made from one template. Check before --delete."),
+    ] = False,
     keep: Annotated[
         str,
         typer.Option("--keep", help="Which member of each group to keep: first (oldest), longest or newest."),
@@ -86,7 +101,10 @@ def duplicates(
 ) -> None:
     """Find groups of near-duplicate documents and print the ids to delete (one per line), keeping one per group.
 
-    --json prints a list of groups: {ids, size, min_score, max_score, pairs: [{a, b, score}], keep, delete}.
+    Every two members of a group score at least --threshold (cosine) and read alike (--text-threshold),
+    so deleting all but one never removes a document unlike the one kept; --semantic drops the textual test.
+    --json prints a list of groups: {ids, size, min_score, max_score, min_text, pairs: [{a, b, score, text}],
+    keep, delete}.
     """
 
     def go() -> None:
@@ -94,17 +112,17 @@ def duplicates(
 
         DUPLICATES["keep"].check(keep)
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            groups = col.duplicates(threshold=threshold, where=where, exact=exact)
+            groups = col.duplicates(threshold=threshold, where=where, exact=exact,
+                                    text_threshold=None if semantic else text_threshold)
             doomed = [i for g in groups for i in g.to_delete(keep)]
             if as_json:
                 _dump([g.to_dict(keep) for g in groups])
             else:
-                for g in groups:
-                    err.print(f"[dim]group of {len(g.ids)} (cosine {g.min_score:.3f}-{g.max_score:.3f}): "
-                              f"keep {g.keeper(keep)}[/]", highlight=False, soft_wrap=True)
+                _print_groups(groups, keep)
                 for doc_id in doomed:
                     sys.stdout.write(doc_id + "\n")
-                err.print(f"{len(groups)} group(s) of near-duplicates at cosine >= {threshold}; "
+                test = "" if semantic else f" reading alike (text >= {text_threshold})"
+                err.print(f"{len(groups)} group(s) of near-duplicates at cosine >= {threshold}{test}; "
                           f"{len(doomed)} document(s) to delete", highlight=False)
             if not delete or not doomed:
                 return
@@ -120,11 +138,22 @@ def duplicates(
     _run(go)
 
 
+def _print_groups(groups, keep: str) -> None:
+    for g in groups:
+        text = "" if g.min_text is None else f", text {g.min_text:.2f}+"
+        err.print(f"[dim]group of {len(g.ids)} (cosine {g.min_score:.3f}-{g.max_score:.3f}{text}): "
+                  f"keep {g.keeper(keep)}[/]", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def topics(
     n: Annotated[int | None,
-                 typer.Option("--n", "-n", help="Number of topics (default: chosen from the data by silhouette).",
+                 typer.Option("--n", "-n", help="Number of topics, as k-means clusters (default: the communities of "
+                                                "the documents' neighbour graph, however many there are).",
                               show_default=False)] = None,
+    outliers: Annotated[bool, typer.Option("--outliers/--no-outliers",
+                                           help="Put documents that belong to no topic in the outlier topic -1 "
+                                                "(--no-outliers: every document in its nearest topic).")] = True,
     where: WhereOpt = None,
     plot: Annotated[
         Path | None,
@@ -145,14 +174,16 @@ def topics(
     uri: UriOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Cluster the documents into topics, each labelled by its most distinctive words.
+    """Cluster the documents into topics, each labelled by its most distinctive words; documents that
+    belong to none form the outlier topic -1.
 
-    --json prints a list of topics: {id, label, words, size, ids} (ids most central first).
+    --json prints a list of topics: {id, label, words, size, ids} (ids most central first), the outlier topic
+    (id -1) last.
     """
 
     def go() -> None:
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            found = col.topics(n=n, where=where, plot=plot)
+            found = col.topics(n=n, where=where, plot=plot, outliers=outliers)
             changed = col.assign_topics(found, key, where=where) if assign else None
             texts: dict[str, str] = {}
             if not as_json:
@@ -172,7 +203,10 @@ def topics(
 
 def _print_topics(found, texts: dict[str, str], central: int) -> None:
     from rich.table import Table  # lazily: ~30 ms of start-up for every command
-    table = Table(title=f"[bold]{len(found)} topics[/]", title_justify="left", expand=True)
+    named = sum(1 for t in found if t.id >= 0)
+    alone = sum(t.size for t in found if t.id < 0)
+    title = f"[bold]{named} topics[/]" + (f" and {alone} document(s) in none (topic -1)" if alone else "")
+    table = Table(title=title, title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("words", ratio=2)
@@ -182,7 +216,8 @@ def _print_topics(found, texts: dict[str, str], central: int) -> None:
         for doc_id in t.central(central):
             snippet = " ".join(texts.get(doc_id, "").split())
             docs.append(f"[bold]{doc_id}[/] {snippet[:90]}{'…' if len(snippet) > 90 else ''}")
-        table.add_row(str(t.id), str(t.size), ", ".join(t.words), "\n".join(docs))
+        words = ", ".join(t.words) if t.id >= 0 else "[dim]outliers: documents that belong to no topic[/]"
+        table.add_row(str(t.id), str(t.size), words, "\n".join(docs))
     if not found:
         table.add_row("", "", "[dim]no documents[/]", "")
     out.print(table)

@@ -79,23 +79,27 @@ class Exploring:
         return similar(self, doc_id, SIMILAR["k"].check(k), where, query=SIMILAR["query"].check(query))
 
     def duplicates(self, threshold: float = 0.95, *, where: dict[str, Any] | str | None = None,
-                   exact: bool | None = None) -> list[DuplicateGroup]:
-        """Groups of near-duplicate documents (cosine of their mean vectors >= ``threshold``),
-        largest first, each with its ids and pairwise scores; exact up to 20,000 documents and
-        by an IVF index above, unless ``exact`` says otherwise."""
+                   exact: bool | None = None, text_threshold: float | None = 0.6) -> list[DuplicateGroup]:
+        """Groups of near-duplicate documents, largest first, each with its ids and the cosine
+        and textual similarity of every pair; every two members of a group have a cosine (of
+        their mean vectors) >= ``threshold`` and a word-triple Jaccard >= ``text_threshold``
+        (``None``: the cosine alone). Exact up to 20,000 documents and by an IVF index above,
+        unless ``exact`` says otherwise."""
         from ..corpus.explore import duplicates
 
-        return duplicates(self, DUPLICATES["threshold"].check(threshold), where, DUPLICATES["exact"].check(exact))
+        return duplicates(self, DUPLICATES["threshold"].check(threshold), where, DUPLICATES["exact"].check(exact),
+                          text_threshold=DUPLICATES["text_threshold"].check(text_threshold))
 
     def topics(self, n: int | None = None, *, where: dict[str, Any] | str | None = None,
-               plot: str | Path | None = None, assign: str | None = None) -> list[Topic]:
-        """The collection's topics (k-means on document vectors, labelled by their most
-        distinctive words), largest first; ``n=None`` chooses the number from the data. With
+               plot: str | Path | None = None, assign: str | None = None, outliers: bool = True) -> list[Topic]:
+        """The collection's topics (communities of the documents' neighbour graph, or ``n``
+        k-means clusters), labelled by their most distinctive words, largest first, then the
+        outlier topic (id -1) of documents that belong to none (``outliers=False``: none). With
         ``plot`` a 2-D map is drawn to that image; with ``assign`` each document's topic id
         (and label) is written into its metadata under that key, so it becomes a filter."""
         from ..corpus.explore import topics
 
-        found = topics(self, TOPICS["n"].check(n), where, plot=plot)
+        found = topics(self, TOPICS["n"].check(n), where, plot=plot, outliers=TOPICS["outliers"].check(outliers))
         if assign:
             self.assign_topics(found, assign, where=where)
         return found

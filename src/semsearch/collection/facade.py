@@ -23,6 +23,7 @@ from .exploring import Exploring
 from .manifest import open_embedder, summary
 from .pending import PendingEngine
 from .reindexing import Reindexing
+from .repairing import Repairing
 from .searching import Searcher
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 Where = dict[str, Any] | str | None
 
 
-class Collection(Exploring, Reindexing):
+class Collection(Exploring, Reindexing, Repairing):
     """Documents, their chunks and embeddings, searchable by meaning.
 
     >>> col = Collection("./my-index")                       # doctest: +SKIP
@@ -399,11 +400,6 @@ class Collection(Exploring, Reindexing):
             CollectionBusyError: another process is writing (waited ``lock_timeout`` seconds).
         """
         self.engine.flush(lock_timeout)
-
-    def verify(self) -> dict[str, Any]:
-        """Check the store's integrity and that derived structures match it, repairing what can be
-        rebuilt; returns ``consistent``, the ``problems`` found and what was ``repaired``."""
-        return self.engine.verify()
 
     def warm_up(self) -> None:
         """Load the model, the vector index and the lexical statistics now, so the first search

@@ -24,7 +24,16 @@ import numpy as np
 from ..engine import Engine
 from ..errors import EmbeddingsReplacedError
 from ..filters import Node
-from ..types import Document, DocumentRow, FileState, ReindexReport, RetrievalPlan, Retrieved, StoredChunk
+from ..types import (
+    Document,
+    DocumentRow,
+    FileState,
+    ReindexReport,
+    RetrievalPlan,
+    Retrieved,
+    StoredChunk,
+    StoreSalvage,
+)
 
 
 class PendingEngine:
@@ -142,6 +151,15 @@ class PendingEngine:
         if self._exists():
             return self.engine.verify()
         return {"consistent": True, "problems": [], "repaired": [], "chunks": 0, "store": "ok"}
+
+    def repair(self, *, force: bool = False) -> StoreSalvage:
+        if self._exists():
+            return self.engine.repair(force=force)
+        return StoreSalvage(repaired=False)
+
+    def check_writable(self) -> None:
+        if self._exists():
+            self.engine.check_writable()
 
     def info(self) -> dict[str, Any]:
         if self._exists():

@@ -102,6 +102,8 @@ def index_files(
     options = options or LoadOptions()
     path_list = [Path(p).expanduser() for p in paths]
     report = IndexReport()
+    # A damaged store refuses writes; say so before "unchanged, skipped" can hide unreadable documents.
+    engine.check_writable()
     known = engine.files()
     files, pending = load_changed_files(path_list, options, known, report, check=engine.check_rows)
     check_unique_ids(pending, engine.sources_of)

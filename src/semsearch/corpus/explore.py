@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from .near_duplicates import DEFAULT_THRESHOLD, DuplicateGroup, check_threshold, named_groups, near_duplicate_groups
+from .near_duplicates import (
+    DEFAULT_TEXT_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    DuplicateGroup,
+    check_text_threshold,
+    check_threshold,
+    named_groups,
+    near_duplicate_groups,
+)
 from .reads import read_corpus, read_document_vectors, read_mean_vectors, write_metadata
 from .topic_model import SEED, Topic, find_topics
 from .vectors import mean_document_vectors
@@ -69,47 +77,56 @@ def similar(col: Any, doc_id: str, k: int = 10, where: dict[str, Any] | str | No
 
 
 def duplicates(col: Any, threshold: float = DEFAULT_THRESHOLD, where: dict[str, Any] | str | None = None,
-               exact: bool | None = None) -> list[DuplicateGroup]:
-    """Groups of near-duplicate documents (cosine of their mean vectors >= threshold), largest first.
+               exact: bool | None = None, *,
+               text_threshold: float | None = DEFAULT_TEXT_THRESHOLD) -> list[DuplicateGroup]:
+    """Groups of near-duplicate documents, largest first: every two members of a group have a
+    cosine (of their mean vectors) of at least ``threshold`` and read alike, their word-triple
+    Jaccard similarity at least ``text_threshold`` (``None``: the cosine alone, which also
+    groups different documents on one subject and template-made sister articles).
 
     ``exact=None`` searches exactly up to 20,000 documents and approximately (IVF) above.
 
     Raises:
-        InvalidInputError: a threshold outside (0, 1], a bad filter, or a threshold so low that
-            it matches more pairs than a duplicate search should.
+        InvalidInputError: a threshold outside (0, 1], a text threshold outside [0, 1], a bad
+            filter, or a threshold so low that it matches more pairs than a duplicate search should.
     """
     threshold = check_threshold(threshold)
+    text_threshold = check_text_threshold(text_threshold)
     corpus = read_corpus(col, where)
-    groups = near_duplicate_groups(corpus.document_vectors(), threshold, exact=exact)
+    groups = near_duplicate_groups(corpus.document_vectors(), threshold, texts=corpus.texts,
+                                   text_threshold=text_threshold, exact=exact)
     return named_groups(groups, corpus.ids, corpus.texts)
 
 
 def topics(col: Any, n: int | None = None, where: dict[str, Any] | str | None = None, *,
-           seed: int = SEED, plot: str | Path | None = None) -> list[Topic]:
-    """The collection's topics (k-means over document vectors, c-TF-IDF labels), largest first.
+           seed: int = SEED, plot: str | Path | None = None, outliers: bool = True) -> list[Topic]:
+    """The collection's topics (c-TF-IDF labels), largest first, then the outlier topic (id -1)
+    of the documents that belong to none, if any (``outliers=False``: every document in a topic).
 
-    ``n=None`` picks the number of topics from the data (best silhouette). With ``plot`` a
-    2-D map coloured by topic is written to that image file.
+    ``n=None`` finds the topics as communities of the documents' neighbour graph (their number
+    comes from the data); ``n`` asks for that many k-means topics. With ``plot`` a 2-D map
+    coloured by topic is written to that image file.
 
     Raises:
         InvalidInputError: ``n`` outside 1..documents, a bad filter.
     """
     corpus = read_corpus(col, where)
     vectors = corpus.document_vectors()
-    found = find_topics(corpus.ids, vectors, corpus.texts, n, seed=seed)
+    found = find_topics(corpus.ids, vectors, corpus.texts, n, seed=seed, outliers=outliers)
     if plot is not None and found:
         from .projection import plot_map, project_2d
 
         coords, method = project_2d(vectors, seed=seed)
-        labels = _labels_of(corpus.ids, found)
-        plot_map(coords, labels, [t.label for t in found], plot, title=f"{len(found)} topics ({method} projection)")
+        named = [t for t in found if t.id >= 0]
+        title = f"{len(named)} topics ({method} projection)"
+        plot_map(coords, _labels_of(corpus.ids, found), [t.label for t in named], plot, title=title)
     return found
 
 
 def assign_topics(col: Any, found: list[Topic], key: str = "topic", where: dict[str, Any] | str | None = None) -> int:
     """Write each document's topic id (``key``) and label (``key_label``) into its metadata; returns how many changed.
 
-    Afterwards ``where={"topic": 3}`` filters searches to a topic.
+    Afterwards ``where={"topic": 3}`` filters searches to a topic (``{"topic": -1}``: the outliers).
 
     Raises:
         InvalidInputError: an empty key, a document that no longer exists.

@@ -1,42 +1,55 @@
-"""Topics: k-means clusters of document vectors (FAISS), labelled by their most distinctive words.
+"""Topics: groups of documents about one thing, labelled by their most distinctive words, and
+an outlier topic (-1) for documents that belong to none.
 
-Clustering is spherical k-means through ``faiss.Kmeans`` (cosine, since the vectors are unit
-length; k-means++ seeding, best of three runs): it scales to millions of vectors, puts every document in a
-topic (no "outlier" topic to explain, the complaint users most often raise about density-based topic models) and is
-deterministic for a fixed seed.
+When the number of topics is not given it comes from the data, from two partitions of the
+document vectors that compete on their cosine silhouette (:func:`cluster_documents`):
 
-When the number of topics is not given it is chosen from the data: k-means is run for each k
-in a range (2 .. min(:data:`MAX_AUTO_TOPICS`, sqrt(n))) on a sample, scored by the cosine
-silhouette on a fixed sample of :data:`SILHOUETTE_SAMPLE` documents, and a clear peak wins,
-else the knee of the curve (see :func:`choose_topic_count`). Agreement of the result with
-known categories, against plain k-means told the true count, is in bench/RESULTS.md.
+- spherical k-means (``faiss.Kmeans``: k-means++ seeding, best of three runs) with the count
+  whose k-means silhouette peaks (or, when the curve keeps rising, is at its knee), which suits
+  a collection of a few well separated subjects;
+- the communities of the documents' nearest-neighbour graph (:mod:`.communities`: FAISS
+  neighbours, Louvain), which suit a collection of many subjects of every size, where the
+  knee of a flat silhouette curve merged unrelated ones ("axon, plate, continental").
+
+Documents that sit between topics or apart from everything (fewer than a third of their
+neighbours share their topic, or no neighbour is like them) form the outlier topic, id -1, as
+BERTopic's does (``outliers=False`` keeps every document in a topic). With ``n`` given, the
+topics are k-means clusters, with the same outlier test. Agreement with known categories,
+before and after, is in bench/RESULTS.md (issue 27).
+
+Everything is deterministic for a fixed seed: seeded samples, seeded Louvain and k-means, ties
+broken by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from .communities import communities, few_threads_when_small, find_neighbours, mark_outliers
 from .vectors import unit_rows
 
 MAX_AUTO_TOPICS = 40
 SILHOUETTE_SAMPLE = 3000
 KMEANS_SAMPLE = 20_000  # documents each k-means of the automatic choice trains on
 SEED = 1234
+OUTLIERS = -1  #: the id of the topic of documents that belong to no topic
+OUTLIER_LABEL = "outliers"
 LABEL_DOCUMENTS = 20_000  # texts read for labels; above, a sample from every topic
 
 
 @dataclass
 class Topic:
-    """A group of documents about one thing.
+    """A group of documents about one thing, or (``id`` -1, label "outliers") the documents that
+    belong to no topic.
 
-    ``ids`` are its documents, the most central first (nearest to the topic's centroid);
-    ``words`` its most distinctive words (best first) and ``label`` the first few of them.
+    ``ids`` are its documents, the most central first (nearest to the topic's centroid; the
+    outliers in the order they were added); ``words`` its most distinctive words (best first)
+    and ``label`` the first few of them.
     """
 
     id: int
@@ -56,11 +69,10 @@ class Topic:
 
 @dataclass
 class Clustering:
-    """Cluster of each row (topics numbered largest first), the centroids, and how k was chosen."""
+    """Topic of each row (numbered largest first; -1: none) and the topics' centroids."""
 
     labels: np.ndarray
     centroids: np.ndarray
-    silhouettes: dict[int, float] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -100,34 +112,23 @@ def kmeans(vectors: np.ndarray, n: int, *, seed: int = SEED, niter: int = 25, nr
     return _renumbered(x, assign[:, 0].astype(np.int64), km.centroids)
 
 
-@contextmanager
-def few_threads_when_small(work: int) -> Iterator[None]:
-    """One OpenMP thread for small problems: they gain nothing from more, and on a busy machine
-    FAISS's spinning threads turn milliseconds into seconds (measured: 0.4 ms vs ~2 s per run)."""
-    import faiss
-
-    if work >= 2_000_000:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
+def _renumbered_labels(x: np.ndarray, assign: np.ndarray) -> Clustering:
+    """Topics numbered largest first (ties: by first member), -1 kept, centres of each."""
+    return _renumbered(x, assign, np.zeros((int(assign.max(initial=-1)) + 1, x.shape[1]), dtype=np.float32))
 
 
 def _renumbered(x: np.ndarray, assign: np.ndarray, centroids: np.ndarray) -> Clustering:
-    sizes = np.bincount(assign, minlength=len(centroids))
+    members = assign >= 0
+    sizes = np.bincount(assign[members], minlength=len(centroids))
     first = np.full(len(centroids), len(assign))
-    np.minimum.at(first, assign, np.arange(len(assign)))
+    np.minimum.at(first, assign[members], np.flatnonzero(members))
     used = [c for c in np.lexsort((first, -sizes)) if sizes[c] > 0]  # largest first, ties by first member
-    new = np.full(len(centroids), -1, dtype=np.int64)
+    new = np.full(len(centroids) + 1, -1, dtype=np.int64)  # the last slot maps -1 (no topic) to itself
     new[used] = np.arange(len(used))
     labels = new[assign]
     # Centres of the final assignment (k-means' last centroids predate it by one step).
     cents = np.zeros((len(used), x.shape[1]), dtype=np.float32)
-    np.add.at(cents, labels, x)
+    np.add.at(cents, labels[labels >= 0], x[labels >= 0])
     cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
     return Clustering(labels=labels, centroids=cents)
 
@@ -182,26 +183,62 @@ def _peak_or_knee(scores: dict[int, float]) -> int:
     return int(ks[int(np.argmax(rise))])
 
 
-def cluster_documents(vectors: np.ndarray, n: int | None = None, *, seed: int = SEED) -> Clustering:
-    """k-means with ``n`` topics, or with the count :func:`choose_topic_count` picks when ``n`` is None."""
-    silhouettes: dict[int, float] = {}
-    if n is None:
-        n, silhouettes = choose_topic_count(vectors, seed=seed)
-    result = kmeans(vectors, n, seed=seed)
-    result.silhouettes = silhouettes
-    return result
+def cluster_documents(vectors: np.ndarray, n: int | None = None, *, seed: int = SEED,
+                      outliers: bool = True) -> Clustering:
+    """Topics of these vectors, numbered largest first, -1 for documents in none (``outliers``).
+
+    With ``n``: spherical k-means with ``n`` clusters. Without: two partitions compete, k-means
+    with the count :func:`choose_topic_count` picks and the communities of the documents'
+    neighbour graph (:func:`.communities.communities`), and the one with the higher cosine
+    silhouette wins. k-means wins on collections of a few well separated subjects, where the
+    graph's communities split subjects into their parts; the communities win on collections
+    of many subjects of every size, where the silhouette curve has no peak and the count taken
+    at its knee merges unrelated subjects (bench/RESULTS.md, issue 27).
+
+    Raises:
+        InvalidInputError: ``n`` below 1 or above the number of rows.
+    """
+    x = unit_rows(vectors)
+    if len(x) < 4:  # too few to have neighbours or a silhouette: one topic, or the n asked for
+        return kmeans(x, 1 if n is None else n, seed=seed)
+    graph = find_neighbours(x, seed=seed)
+    if n is not None:
+        labels = kmeans(x, n, seed=seed).labels
+    else:
+        labels = _better_partition(x, kmeans(x, choose_topic_count(x, seed=seed)[0], seed=seed).labels,
+                                   communities(graph, seed=seed), seed=seed)
+    if outliers:
+        labels = mark_outliers(labels, graph.ids, min_topic_size(len(x)) if n is None else 1,
+                               neighbour_sims=graph.sims)
+    return _renumbered_labels(x, labels)
+
+
+def _better_partition(x: np.ndarray, first: np.ndarray, second: np.ndarray, *, seed: int) -> np.ndarray:
+    """Of two partitions, the one with the higher cosine silhouette on a fixed sample (the first on a tie)."""
+    from sklearn.metrics import silhouette_score
+
+    probe = np.sort(np.random.default_rng(seed).choice(len(x), min(len(x), SILHOUETTE_SAMPLE), replace=False))
+    scores = [float(silhouette_score(x[probe], labels[probe], metric="cosine"))
+              if 1 < len(np.unique(labels[probe])) < len(probe) else -1.0 for labels in (first, second)]
+    return second if scores[1] > scores[0] else first
+
+
+def min_topic_size(n: int) -> int:
+    """The fewest documents a topic found in ``n`` documents holds: 10 (BERTopic's default), fewer when few."""
+    return int(min(10, max(2, n // 50)))
 
 
 def label_sample(labels: np.ndarray, *, seed: int = SEED, total: int = LABEL_DOCUMENTS, least: int = 100) -> np.ndarray:
     """Positions of the documents whose texts label the topics: all of them up to ``total``,
-    else a seeded sample at the same rate from every topic (at least ``least`` of each).
+    else a seeded sample at the same rate from every topic (at least ``least`` of each). Outliers
+    (-1) name no topic and are left out.
 
     Word counts of a few hundred documents per topic name it as well as all of them do, and
     tokenizing every text of a large collection would take most of the time of ``topics``.
     """
-    m = len(labels)
+    m = int((labels >= 0).sum())
     if m <= total:
-        return np.arange(m)
+        return np.flatnonzero(labels >= 0)
     rng = np.random.default_rng(seed)
     rate = total / m
     picked = []
@@ -221,8 +258,11 @@ def find_topics(
     seed: int = SEED,
     top_words: int = 8,
     label_words: int = 3,
+    outliers: bool = True,
 ) -> list[Topic]:
-    """Topics of these documents (one unit vector and one text per id), largest first.
+    """Topics of these documents (one unit vector and one text per id), largest first, then the
+    outlier topic (id -1, label "outliers", no words) of the documents that belong to none, if
+    any; ``outliers=False`` puts every document in a topic.
 
     Raises:
         InvalidInputError: mismatched lengths, or ``n`` outside 1..len(ids).
@@ -235,7 +275,7 @@ def find_topics(
     if len(ids) == 0:
         return []
     x = unit_rows(vectors)
-    clustering = cluster_documents(x, n, seed=seed)
+    clustering = cluster_documents(x, n, seed=seed, outliers=outliers)
     sample = label_sample(clustering.labels, seed=seed)
     words = distinctive_words([texts[i] for i in sample], clustering.labels[sample], clustering.n, top=top_words)
     topics = []
@@ -252,4 +292,8 @@ def find_topics(
             ids=[ids[i] for i in ordered],
             word_scores=[round(s, 6) for _, s in ws],
         ))
+    alone = np.flatnonzero(clustering.labels == OUTLIERS)
+    if len(alone):
+        topics.append(Topic(id=OUTLIERS, label=OUTLIER_LABEL, words=[], size=len(alone),
+                            ids=[ids[int(i)] for i in alone]))
     return topics

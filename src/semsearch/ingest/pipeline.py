@@ -71,17 +71,10 @@ def load_changed_files(
             report.files_unchanged += 1
             continue
         try:
-            records = loaders.load_file(file, options)
+            rows = file_rows(file, options)
         except (loaders.UnreadableFileError, loaders.EmptyDocumentError) as exc:
             report.warnings.append(str(exc))
             continue
-        rows = []
-        for r in records:
-            if r.id is not None:
-                doc_id = r.id
-            else:
-                doc_id = key if r.position == 0 and len(records) == 1 else f"{key}#{r.position}"
-            rows.append(DocumentRow(doc_id, r.text, validate_metadata(r.metadata, key), key))
         if not rows:
             report.warnings.append(f"{key}: no documents in this file; skipped")
             continue
@@ -90,6 +83,28 @@ def load_changed_files(
         ids = frozenset(r.id for r in rows)
         pending.append(PendingFile(key, digest, rows, ids, recorded is not None, recorded == PARTIAL + digest))
     return files, pending
+
+
+def file_rows(file: Path, options: loaders.LoadOptions) -> list[DocumentRow]:
+    """The documents of one file as ``index`` stores them (source: the file's path as given).
+
+    A record without an id of its own is named by the file: the path for a file of one
+    document, ``path#position`` otherwise.
+
+    Raises:
+        UnreadableFileError, EmptyDocumentError: see :func:`loaders.load_file`.
+        InvalidInputError: a malformed file or metadata that is not JSON.
+    """
+    key = str(file)
+    records = loaders.load_file(file, options)
+    rows = []
+    for r in records:
+        if r.id is not None:
+            doc_id = r.id
+        else:
+            doc_id = key if r.position == 0 and len(records) == 1 else f"{key}#{r.position}"
+        rows.append(DocumentRow(doc_id, r.text, validate_metadata(r.metadata, key), key))
+    return rows
 
 
 def check_unique_ids(pending: Sequence[PendingFile], sources_of: Callable[[list[str]], dict[str, str | None]]) -> None:

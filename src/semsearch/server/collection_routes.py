@@ -136,5 +136,5 @@ def collection_info(state: ServerState, name: str) -> m.CollectionInfo:
         name=name, default=name == state.default, documents=data["documents"], chunks=data["chunks"],
         model=data["model"], dimension=data["dimension"], index=data["index"], chunk_size=data["chunk_size"],
         chunk_overlap=data["chunk_overlap"], size_bytes=data.get("size_bytes"),
-        search_options=list(SEARCH_OPTIONS), modes=list(MODES),
+        search_options=list(SEARCH_OPTIONS), modes=list(MODES), store_damaged="store_damaged" in data,
     )

@@ -15,6 +15,7 @@ from ..errors import (
     InvalidInputError,
     MilvusError,
     SemsearchError,
+    StoreDamagedError,
     UnsupportedOptionError,
 )
 
@@ -79,6 +80,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return _json_error(422, "invalid_input", str(exc))
         if isinstance(exc, CollectionBusyError):
             return _json_error(503, "collection_busy", str(exc), {"Retry-After": "5"})
+        if isinstance(exc, StoreDamagedError):  # the message names server paths: the log has it, the client not
+            log.error("%s: %s", request.url.path, exc)
+            return _json_error(503, "store_damaged", "the collection's store is damaged; this is refused until the "
+                                                     "server's operator repairs it (semsearch verify --repair)")
         if isinstance(exc, MilvusError):
             return _json_error(503, "backend_unavailable", str(exc), {"Retry-After": "5"})
         log.error("semsearch error on %s: %s", request.url.path, exc)

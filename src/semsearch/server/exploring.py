@@ -6,12 +6,12 @@ Bodies forbid unknown fields like every request of the API; bad input answers 42
 
 - ``/similar`` ``{"id", "k"?, "where"?}`` -> ``{"collection", "id", "hits": [hit], "took_ms"}``:
   hits as ``/search`` gives them.
-- ``/duplicates`` ``{"threshold"?, "where"?, "exact"?, "keep"?}`` -> ``{"collection",
-  "threshold", "groups": [{"ids", "size", "min_score", "max_score", "pairs", "keep", "delete"}],
-  "took_ms"}``.
-- ``/topics`` ``{"n"?, "where"?, "max_ids"?}`` -> ``{"collection", "topics": [{"id", "label",
-  "words", "size", "ids"}], "took_ms"}``: ``ids`` most central first, at most ``max_ids`` each
-  (``size`` counts them all).
+- ``/duplicates`` ``{"threshold"?, "text_threshold"?, "semantic"?, "where"?, "exact"?, "keep"?}``
+  -> ``{"collection", "threshold", "text_threshold", "groups": [{"ids", "size", "min_score",
+  "max_score", "min_text", "pairs": [{"a", "b", "score", "text"}], "keep", "delete"}], "took_ms"}``.
+- ``/topics`` ``{"n"?, "where"?, "max_ids"?, "outliers"?}`` -> ``{"collection", "topics": [{"id",
+  "label", "words", "size", "ids"}], "took_ms"}``: ``ids`` most central first, at most ``max_ids``
+  each (``size`` counts them all); the outlier topic (id -1, label "outliers") last, if any.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class SimilarResponse(BaseModel):
 
 class DuplicatesRequest(m.Request):
     threshold: float = m.option_field(DUPLICATES["threshold"])
+    text_threshold: float | None = m.option_field(DUPLICATES["text_threshold"])
+    semantic: bool = Field(False, description="Group by the cosine alone, without the textual test (text_threshold "
+                                              "null does the same).")
     where: m.Metadata | None = m.option_field(DUPLICATES["where"])
     exact: bool | None = m.option_field(DUPLICATES["exact"])
     keep: str = m.option_field(DUPLICATES["keep"])
@@ -51,7 +54,8 @@ class DuplicatesRequest(m.Request):
 class PairOut(BaseModel):
     a: str
     b: str
-    score: float
+    score: float = Field(description="The pair's cosine.")
+    text: float | None = Field(description="The pair's textual similarity (Jaccard of word triples).")
 
 
 class GroupOut(BaseModel):
@@ -59,7 +63,8 @@ class GroupOut(BaseModel):
     size: int
     min_score: float
     max_score: float
-    pairs: list[PairOut] = Field(description="Every pair at or above the threshold inside the group.")
+    min_text: float | None = Field(description="The lowest textual similarity between two members.")
+    pairs: list[PairOut] = Field(description="Every pair of members (each passed the tests), highest cosine first.")
     keep: str = Field(description="The member to keep under the request's `keep` policy.")
     delete: list[str] = Field(description="The other members.")
 
@@ -67,6 +72,7 @@ class GroupOut(BaseModel):
 class DuplicatesResponse(BaseModel):
     collection: str
     threshold: float
+    text_threshold: float | None = Field(description="The textual test applied (null: the cosine alone).")
     groups: list[GroupOut] = Field(description="Groups of near-duplicates, largest first.")
     took_ms: float
 
@@ -75,10 +81,11 @@ class TopicsRequest(m.Request):
     n: int | None = m.option_field(TOPICS["n"])
     where: m.Metadata | None = m.option_field(TOPICS["where"])
     max_ids: int = Field(100, ge=0, description="At most this many document ids per topic, most central first.")
+    outliers: bool = m.option_field(TOPICS["outliers"])
 
 
 class TopicOut(BaseModel):
-    id: int
+    id: int = Field(description="The topic's number (0 the largest), or -1 for the documents in no topic.")
     label: str = Field(description="The topic's first few distinctive words.")
     words: list[str] = Field(description="Its most distinctive words (class-based TF-IDF), best first.")
     size: int = Field(description="How many documents it holds.")
@@ -87,7 +94,7 @@ class TopicOut(BaseModel):
 
 class TopicsResponse(BaseModel):
     collection: str
-    topics: list[TopicOut] = Field(description="Topics, largest first.")
+    topics: list[TopicOut] = Field(description="Topics, largest first, then the outlier topic (-1) if any.")
     took_ms: float
 
 
@@ -110,15 +117,17 @@ def explore_routes(router: APIRouter, state: Any, resolve: Callable[..., tuple[s
         name, col = target
         started = time.perf_counter()
         DUPLICATES["keep"].check(body.keep)
-        groups = col.duplicates(threshold=body.threshold, where=body.where, exact=body.exact)
-        return DuplicatesResponse(collection=name, threshold=body.threshold,
+        text_threshold = None if body.semantic else body.text_threshold
+        groups = col.duplicates(threshold=body.threshold, where=body.where, exact=body.exact,
+                                text_threshold=text_threshold)
+        return DuplicatesResponse(collection=name, threshold=body.threshold, text_threshold=text_threshold,
                                   groups=[GroupOut(**g.to_dict(body.keep)) for g in groups], took_ms=_since(started))
 
     def topic_list(body: TopicsRequest, target: tuple[str, Any] = target_dep) -> TopicsResponse:
-        """Topics of the collection: k-means clusters labelled by their most distinctive words."""
+        """Topics of the collection labelled by their most distinctive words, then the documents in none (-1)."""
         name, col = target
         started = time.perf_counter()
-        found = col.topics(n=body.n, where=body.where)
+        found = col.topics(n=body.n, where=body.where, outliers=body.outliers)
         out = [TopicOut(id=t.id, label=t.label, words=t.words, size=t.size, ids=t.ids[: body.max_ids]) for t in found]
         return TopicsResponse(collection=name, topics=out, took_ms=_since(started))
 

@@ -188,6 +188,8 @@ class CollectionInfo(BaseModel):
     size_bytes: int | None = Field(None, description="Size on disk (local collections; a Milvus server does not say).")
     search_options: list[str] = Field(description="Which of where / mode / rerank / threshold this server supports.")
     modes: list[str]
+    store_damaged: bool = Field(False, description="The store is damaged: searches may miss documents and writes "
+                                                   "are refused until the server's operator repairs it.")
 
 
 class CollectionList(BaseModel):

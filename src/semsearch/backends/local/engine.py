@@ -40,8 +40,10 @@ from ...types import (
 from ..retrieval import candidate_chunks, vectors_wanted
 from . import fts, rechunking, reembedding
 from .bm25 import MemoryBM25
+from .damage import damage
 from .facets import MemoryFacets, matching_document_rowids
 from .locking import WriteLock
+from .repair import StoreCare
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
 from .store import Store
 from .vectors import DerivedIndex, check_spec
@@ -56,8 +58,8 @@ class LocalScope(Scope):
     allow: np.ndarray | None = None
 
 
-class LocalEngine:
-    """The :class:`semsearch.engine.Engine` of a collection folder.
+class LocalEngine(StoreCare):
+    """The :class:`semsearch.engine.Engine` of a collection folder (``verify``, ``repair``: :mod:`.repair`).
 
     Raises (on opening):
         NotACollectionError: the path is a file, a folder holding something else, or holds no
@@ -101,7 +103,7 @@ class LocalEngine:
             raise NotACollectionError(
                 f"{self.folder} was written by a newer semsearch (format {manifest['format_version']}); "
                 "upgrade semsearch")
-        if needs_migration(manifest, TOKENIZER_VERSION):
+        if not self.warn_if_damaged() and needs_migration(manifest, TOKENIZER_VERSION):
             with self.lock, self.store.write() as con:
                 migrate(con, TOKENIZER_VERSION)
                 self.store.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION}, con)
@@ -136,6 +138,7 @@ class LocalEngine:
         treated as stale and rebuilt from the store, so a kill leaves the old spec or the new one."""
         assert self.manifest is not None
         self.check_index(spec, int(self.manifest["dimension"]))
+        self.check_writable()
         with self.lock:
             self.store.set_manifest({"index": spec})
             self.manifest = self.store.manifest()
@@ -145,6 +148,7 @@ class LocalEngine:
                 progress: Callable[[int, int], None] | None = None,
                 split: rechunking.Split | None = None) -> reembedding.ReindexReport:
         """A staged set swapped in by one transaction (:mod:`.reembedding`; re-chunked: :mod:`.rechunking`)."""
+        self.check_writable()
         return rechunking.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
@@ -159,11 +163,13 @@ class LocalEngine:
             self._checked_head = head
 
     def update_manifest(self, values: Mapping[str, Any]) -> None:
+        self.check_writable()
         with self.lock:
             self.store.set_manifest(dict(values))
         self.manifest = self.store.manifest()
 
     def flush(self, lock_timeout: float | None = None) -> None:
+        self.check_writable()  # saving the index also trims the store's change log
         self.lock.acquire(timeout=lock_timeout)
         try:
             self.index.flush()
@@ -175,19 +181,6 @@ class LocalEngine:
         self.bm25.current(build=True)
         self.facets.current(build=True)
 
-    def verify(self) -> dict[str, Any]:
-        """SQLite's own integrity check of the store (the truth: it cannot be rebuilt from
-        anything), then the derived vector index, repaired from the store when needed."""
-        with self.store.read() as con:
-            integrity = [r[0] for r in con.execute("PRAGMA quick_check")]
-        if integrity != ["ok"]:  # nothing derived can be checked against a damaged truth
-            return {"consistent": False, "store": integrity[:20], "repaired": [],
-                    "problems": [f"the SQLite store is damaged: {'; '.join(integrity[:3])}"]}
-        with self.lock:
-            out = self.index.verify()
-        out["store"] = "ok"
-        return out
-
     def info(self) -> dict[str, Any]:
         assert self.manifest is not None
         return {
@@ -197,6 +190,7 @@ class LocalEngine:
             "format_version": self.manifest.get("format_version"),
             "lexical_tokenizer": self.manifest.get("lexical_tokenizer"),
             **({"reindex_pending": waiting} if (waiting := reembedding.pending(self)) else {}),
+            **({"store_damaged": record} if (record := damage(self.folder)) is not None else {}),
         }
 
     @property
@@ -209,7 +203,7 @@ class LocalEngine:
         if self.manifest is None:
             return
         try:
-            if self.index.unsaved():
+            if self.index.unsaved() and damage(self.folder) is None:
                 self.flush(lock_timeout=1.0)
         except Exception as exc:  # closing must not lose the caller's real error
             logging.getLogger(__name__).warning("could not save the vector index of %s: %s", self.folder, exc)
@@ -232,7 +226,9 @@ class LocalEngine:
     # -- writing --------------------------------------------------------------------------
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """The write lock, and a save of the vector index when it has fallen far behind."""
+        """The write lock, and a save of the vector index when it has fallen far behind
+        (StoreDamagedError, nothing written, when the store is known to be damaged)."""
+        self.check_writable()
         self.lock.acquire()
         try:
             yield

@@ -81,13 +81,7 @@ def create_database(folder: Path) -> None:
     path = folder / DB_NAME
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".creating")
-    tmp.unlink(missing_ok=True)
-    con = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+    create_database_file(tmp)
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -95,6 +89,17 @@ def create_database(folder: Path) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_dir(folder)
+
+
+def create_database_file(path: Path) -> None:
+    """Write an empty database of the current schema (WAL mode) to ``path``, replacing any file there."""
+    path.unlink(missing_ok=True)
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
 
 
 def needs_migration(manifest: dict, tokenizer_version: str) -> bool:

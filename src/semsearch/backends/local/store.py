@@ -22,6 +22,7 @@ from ...errors import NotACollectionError
 from ...filters import Node, to_sql
 from ...lexical import index_text
 from ...types import Document, DocumentRow, StoredChunk
+from .damage import note_damage, roll_back_quietly
 from .schema import DB_NAME, create_database
 
 #: The most of the database file each connection reads through a memory map (address space,
@@ -111,19 +112,21 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back on error."""
+        """One write transaction: committed when the block ends, rolled back on error
+        (StoreDamagedError, and the collection marked so, when SQLite finds the file damaged)."""
         con = self.con
         con.execute("BEGIN IMMEDIATE")
         try:
             yield con
-        except BaseException:
-            con.execute("ROLLBACK")
+        except BaseException as exc:
+            roll_back_quietly(con)
+            note_damage(self.folder, exc)
             raise
         con.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees the same committed snapshot."""
+        """A read transaction: every query inside sees the same committed snapshot (errors as :meth:`write`)."""
         con = self.con
         if con.in_transaction:  # nested inside a write or read on this thread
             yield con
@@ -131,8 +134,11 @@ class Store:
         con.execute("BEGIN")
         try:
             yield con
-        finally:
-            con.execute("COMMIT")
+        except BaseException as exc:
+            roll_back_quietly(con)  # a damaged file can fail the end of the transaction too: the first error counts
+            note_damage(self.folder, exc)
+            raise
+        con.execute("COMMIT")
 
     # -- manifest ----------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

@@ -62,7 +62,7 @@ class MilvusScope(Scope):
     expr: str = ""
 
 
-class MilvusEngine:
+class MilvusEngine(scans.KeptByMilvus):
     """The :class:`semsearch.engine.Engine` of a Milvus collection.
 
     Args:

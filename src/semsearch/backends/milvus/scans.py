@@ -1,4 +1,5 @@
-"""Whole-collection reads of a Milvus collection: the export for migration, and the consistency check."""
+"""Whole-collection reads of a Milvus collection (the export for migration, the consistency check),
+and what a local store has to do itself that Milvus does on its own (repair)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,29 @@ from typing import Any
 
 import numpy as np
 
-from ...types import ChunkRow, DocumentRow
+from ...errors import InvalidInputError
+from ...types import ChunkRow, DocumentRow, StoreSalvage
 from .client import parts, with_retries
 from .filters import id_list
 from .target import MilvusTarget
+
+
+class KeptByMilvus:
+    """What a local store needs and Milvus does itself: repair, and refusing writes to a damaged store."""
+
+    name: str
+
+    def repair(self, *, force: bool = False) -> StoreSalvage:
+        """Milvus keeps and repairs its own storage: nothing for semsearch to rebuild.
+
+        Raises:
+            InvalidInputError: always.
+        """
+        raise InvalidInputError(f"collection {self.name} lives in Milvus, which keeps and repairs its own storage; "
+                                "semsearch verify checks its documents and chunks against each other")
+
+    def check_writable(self) -> None:
+        """Writes are never refused for damage here: Milvus keeps its own storage sound."""
 
 
 def export(engine: MilvusTarget, batch: int = 1000) -> Iterator[list[DocumentRow]]:
