@@ -16,15 +16,30 @@ A repair:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import SemsearchError
 from ..types import DocumentRow, LostDocument, RepairReport
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from .facade import Collection
+    from ..types import Document
+
+
+class RepairTarget(Protocol):
+    """What a repair needs of a collection: its engine, and reading and rewriting documents."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def count(self) -> int: ...
+
+    def get(self, ids: str | Sequence[str] | None = None) -> list[Document]: ...
+
+    def upsert(self, documents: str | Sequence[str], ids: str | Sequence[str], metadatas: Any = None,
+               embeddings: Any = None, sources: Sequence[str | None] | None = None) -> list[str]: ...
 
 
 class Repairing:
@@ -55,7 +70,7 @@ class Repairing:
         return repair_collection(self, options, force=force)  # type: ignore[arg-type]
 
 
-def repair_collection(col: Collection, options: Any = None, *, force: bool = False) -> RepairReport:
+def repair_collection(col: RepairTarget, options: Any = None, *, force: bool = False) -> RepairReport:
     """Repair ``col``'s damaged store (see the module docstring); ``options`` (an
     :class:`semsearch.ingest.LoadOptions`) reads lost documents' files as ``index`` did.
 
@@ -83,7 +98,7 @@ def repair_collection(col: Collection, options: Any = None, *, force: bool = Fal
     return report
 
 
-def _restore_from_files(col: Collection, lost: list[LostDocument], hashes: dict[str, str], options: Any,
+def _restore_from_files(col: RepairTarget, lost: list[LostDocument], hashes: dict[str, str], options: Any,
                         report: RepairReport) -> list[LostDocument]:
     """Write back the lost documents their files still hold; returns those still lost.
 
@@ -123,7 +138,7 @@ def _restore_from_files(col: Collection, lost: list[LostDocument], hashes: dict[
     return [d for d in lost if d.id not in restored]
 
 
-def _write_back(col: Collection, rows: list[DocumentRow]) -> None:
+def _write_back(col: RepairTarget, rows: list[DocumentRow]) -> None:
     if rows:
         col.upsert([r.text for r in rows], ids=[r.id for r in rows], metadatas=[r.metadata for r in rows],
                    sources=[r.source for r in rows])
