@@ -121,6 +121,28 @@ def absolute_relevance(
     return w * dense_evidence(cosine, *bounds) + (1.0 - w) * lexical_evidence(bm25, reference)
 
 
+def combined_evidence(
+    cosine: np.ndarray | Sequence[float],
+    bm25: np.ndarray | Sequence[float],
+    dense_weight: float,
+    reference: float,
+    *,
+    bounds: tuple[float, float] = MODEL_COSINE_BOUNDS["sentence-transformers/all-MiniLM-L6-v2"],
+) -> np.ndarray:
+    """The evidence of :func:`absolute_relevance` before it is clipped to [0, 1]: what hybrid (and
+    every single-retriever) ranking orders by. A convex combination of the cosine and BM25 with
+    fixed bounds (the model's cosine bounds, the query's BM25 reference), Bruch, Gai and Ingber's
+    "theoretical min-max" fusion: it depends on the query and the document only, never on which
+    other documents were retrieved. Monotone in the cosine (dense mode) and in BM25 (lexical
+    mode), so single-retriever rankings keep their retriever's order. NaN counts as no evidence."""
+    w = min(1.0, max(0.0, float(dense_weight)))
+    floor, full = bounds
+    c = (np.nan_to_num(np.asarray(cosine, dtype=np.float64), nan=floor) - floor) / (full - floor)
+    s = np.nan_to_num(np.asarray(bm25, dtype=np.float64), nan=0.0)
+    lexical = s / reference if reference > 1e-9 else np.zeros_like(s)
+    return w * c + (1.0 - w) * lexical
+
+
 def ordered_relevance(evidence: np.ndarray | Sequence[float]) -> np.ndarray:
     """The non-increasing sequence closest (least squares) to ``evidence`` given in rank order.
 

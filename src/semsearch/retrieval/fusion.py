@@ -118,7 +118,7 @@ def adaptive(
     dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object, lexical_match: float = 1.0
 ) -> tuple[dict[str, float], float]:
     """Weighted fusion with a per-query dense weight; returns (scores by document, the weight)."""
-    weight = dense_weight(dense, lexical, text, tokenizer, lexical_match)
+    weight = dense_weight(text, tokenizer, lexical_match, dense_found=bool(dense), lexical_found=bool(lexical))
     return weighted(dense, lexical, weight), weight
 
 
@@ -139,7 +139,7 @@ MATCH_POWER = 2.0
 
 
 def dense_weight(
-    dense: Sequence[Candidate], lexical: Sequence[Candidate], text: str, tokenizer: object, lexical_match: float = 1.0
+    text: str, tokenizer: object, lexical_match: float = 1.0, *, dense_found: bool = True, lexical_found: bool = True
 ) -> float:
     """The per-query dense weight (alpha) of :func:`adaptive` fusion, in [0, 1].
 
@@ -157,13 +157,17 @@ def dense_weight(
     steps back when it only shares a few common ones (a paraphrased question), and steps
     back only as far as the model can read the query (a weak dense side is not promoted
     because BM25 matched partly). With ``lexical_match = 1`` this is the base weight. A
-    retriever that found nothing gets weight 0.
+    retriever that found nothing (``dense_found``/``lexical_found`` False) gets weight 0.
+
+    Every input describes the query and the collection, never a filtered subset of it (the
+    search pipeline passes BM25's best hit in the whole collection), so a document's score does
+    not change with a filter it passes.
     """
     from ..lexical import tokenize
 
-    if not lexical:
+    if not lexical_found:
         return 1.0
-    if not dense:
+    if not dense_found:
         return 0.0
     coverage = vocabulary_coverage(text, tokenizer)
     readable = min(1.0, max(0.0, (coverage - COVERAGE_LOW) / (COVERAGE_HIGH - COVERAGE_LOW)))

@@ -21,7 +21,7 @@ import numpy as np
 from ..lexical import tokenize
 from ..types import Candidate, RetrievalPlan, Retrieved, TermStatistics
 from . import calibration
-from .fusion import dense_weight, matched_share, rrf, weighted
+from .fusion import dense_weight, matched_share, rrf
 from .options import SearchOptions
 from .ranked import Ranked
 
@@ -64,11 +64,11 @@ def rank(
         elif opts.fusion == "weighted":
             weight = opts.alpha
         else:  # adaptive; RRF fuses by rank but its relevance needs the evidence's weights too
-            weight = dense_weight(got.dense, got.lexical, text or "", tokenizer(),
-                                  lexical_match(text or "", got.lexical, stats))
+            weight = dense_weight(text or "", tokenizer(), lexical_match(text or "", stats),
+                                  lexical_found=stats is not None and bool(stats.hit_terms))
         query_ranked = fuse(got.dense, got.lexical, opts, weight)
-        calibrate(text, None if vectors is None else vectors[i], query_ranked, weight, stats, bounds, got)
-        ranked.append(query_ranked)
+        ranked.append(calibrate(text, None if vectors is None else vectors[i], query_ranked, weight, stats, bounds,
+                                got, by_evidence=not (opts.mode == "hybrid" and opts.fusion == "rrf")))
     if opts.rerank:
         assert texts is not None and reranker is not None
         depth = rerank_depth(opts)
@@ -94,7 +94,9 @@ def rerank_depth(opts: SearchOptions) -> int:
 
 
 def fuse(dense: Sequence[Candidate], lexical: Sequence[Candidate], opts: SearchOptions, weight: float) -> list[Ranked]:
-    """One ranking from the two candidate lists (or the one the mode uses), best first.
+    """The candidates of both lists (or the one the mode uses), each document once, with each
+    retriever's score and rank; in RRF's order for ``fusion="rrf"`` (the others are ordered by
+    their evidence, :func:`calibrate`).
 
     ``weight`` is the query's dense weight (adaptive fusion's, 1 for dense, 0 for lexical).
     """
@@ -106,36 +108,41 @@ def fuse(dense: Sequence[Candidate], lexical: Sequence[Candidate], opts: SearchO
                 r = by_doc[c.doc_id] = Ranked(c.doc_id, c.chunk_id, c.score)
             r.scores[name] = c.score
             r.scores[f"{name}_rank"] = float(rank_)
-    if opts.mode != "hybrid":  # equal scores (an exact tie) are ordered by id, whatever the index returned
-        return sorted(by_doc.values(), key=lambda r: (-r.score, r.doc_id))
-    if opts.fusion == "rrf":
-        fused = rrf(dense, lexical, opts.rrf_k)
-    else:
-        fused = weighted(dense, lexical, weight)
-    for r in by_doc.values():
-        r.scores["dense_weight"] = weight
-    for doc, score in fused.items():
+    if opts.mode == "hybrid":
+        for r in by_doc.values():
+            r.scores["dense_weight"] = weight
+    if opts.mode != "hybrid" or opts.fusion != "rrf":
+        return list(by_doc.values())
+    for doc, score in rrf(dense, lexical, opts.rrf_k).items():
         by_doc[doc].score = score
         by_doc[doc].scores["hybrid"] = score
-
     # Ties (common in RRF) are broken by the better rank in either list, then by id.
-    def order(r: Ranked) -> tuple[float, float, str]:
-        best = min(r.scores.get("dense_rank", math.inf), r.scores.get("lexical_rank", math.inf))
-        return (-r.score, best, r.doc_id)
-
-    return sorted(by_doc.values(), key=order)
+    return sorted(by_doc.values(), key=lambda r: (-r.score, best_rank(r), r.doc_id))
 
 
-def lexical_match(text: str, lexical: Sequence[Candidate], stats: TermStatistics | None) -> float:
-    """The idf-weighted share of the query's terms that BM25's best hit contains (0 if none)."""
-    if not lexical or stats is None:
+def best_rank(r: Ranked) -> float:
+    return min(r.scores.get("dense_rank", math.inf), r.scores.get("lexical_rank", math.inf))
+
+
+def lexical_match(text: str, stats: TermStatistics | None) -> float:
+    """The idf-weighted share of the query's terms that BM25's best hit in the collection contains (0 if none)."""
+    if stats is None or not stats.hit_terms:
         return 0.0
     return matched_share(tokenize(text), stats.hit_terms, stats.frequencies, stats.total)
 
 
 def calibrate(text: str | None, vector: np.ndarray | None, ranked: list[Ranked], weight: float,
-              stats: TermStatistics | None, bounds: tuple[float, float], got: Retrieved) -> None:
-    """Set each candidate's score to its calibrated relevance (``scores["relevance"]``), in place.
+              stats: TermStatistics | None, bounds: tuple[float, float], got: Retrieved, *,
+              by_evidence: bool = True) -> list[Ranked]:
+    """The candidates with their calibrated relevance as ``score`` (and ``scores["relevance"]``).
+
+    Each candidate's evidence comes from itself and the query alone (its cosine, its BM25 over
+    the query's reference, the query's weight), never from which other documents were found, so
+    a document scores and ranks the same with or without a filter it passes. ``by_evidence``
+    orders them by it (a convex combination with fixed bounds: the model's cosine bounds and the
+    query's BM25 reference), equal relevances by the evidence before clipping to [0, 1]
+    (``scores["hybrid"]`` in hybrid mode), then by id. Without it (RRF) the given order is kept
+    and the relevance made non-increasing along it.
 
     Dense evidence needs every candidate's cosine: the dense retriever gave it for its own
     candidates; those only BM25 found are scored from their stored vectors (``got.vectors``).
@@ -144,7 +151,7 @@ def calibrate(text: str | None, vector: np.ndarray | None, ranked: list[Ranked],
     (``got.chunks``) holds.
     """
     if not ranked:
-        return
+        return ranked
     cosine = np.array([r.scores.get("dense", math.nan) for r in ranked], dtype=np.float64)
     if vector is not None and weight > 0:
         for i, c in enumerate(cosine):
@@ -161,10 +168,23 @@ def calibrate(text: str | None, vector: np.ndarray | None, ranked: list[Ranked],
             bm25 = np.array([_term_share(terms, got.chunks[r.chunk_id].text) if r.chunk_id in got.chunks
                              else math.nan for r in ranked], dtype=np.float64)
             reference = 1.0
-    relevance = calibration.relevance(cosine, bm25, weight, reference, bounds=bounds)
+    if by_evidence:
+        relevance = calibration.absolute_relevance(cosine, bm25, weight, reference, bounds=bounds)
+        combined = calibration.combined_evidence(cosine, bm25, weight, reference, bounds=bounds)
+        # By the relevance itself (so a threshold keeps a prefix), equal ones (clipped at 0 or 1) by
+        # the evidence before clipping, then by id.
+        order = sorted(range(len(ranked)), key=lambda i: (-relevance[i], -combined[i], ranked[i].doc_id))
+        ranked = [ranked[i] for i in order]
+        relevance, combined = relevance[order], combined[order]
+        if ranked[0].scores.get("dense_weight") is not None:
+            for r, value in zip(ranked, combined.tolist()):
+                r.scores["hybrid"] = value
+    else:
+        relevance = calibration.relevance(cosine, bm25, weight, reference, bounds=bounds)
     for r, value in zip(ranked, relevance.tolist()):
         r.score = value
         r.scores["relevance"] = value
+    return ranked
 
 
 def _term_share(terms: Sequence[str], text: str) -> float:
