@@ -357,8 +357,11 @@ class LocalEngine(StoreCare):
         out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
         if plan.statistics and plan.texts is not None:
             for text, r in zip(plan.texts, out):
-                if r.lexical and text:
-                    r.statistics = self.term_statistics(tokenize(text), r.lexical[0].chunk_id)
+                # BM25's best hit in the whole collection, not in the filtered set: a document's
+                # score must not depend on which others a filter removed.
+                best = r.lexical[:1] if plan.where is None else self.lexical_candidates([text], 1, LocalScope())[0]
+                if text:
+                    r.statistics = self.term_statistics(tokenize(text), best[0].chunk_id if best else None)
         wanted = vectors_wanted(out, plan.vectors_of)
         if wanted:
             ids, vecs = self.vectors(np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
@@ -428,10 +431,11 @@ class LocalEngine(StoreCare):
                 return found
             limit *= 4
 
-    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
+    def term_statistics(self, terms: Sequence[str], chunk_id: int | None) -> TermStatistics:
+        """The terms' chunk frequencies and the terms of chunk ``chunk_id`` (none for None)."""
         snapshot = self.bm25.current()
         if snapshot is not None:
-            best = fts.tokens(self.store, np.array([chunk_id]))
+            best = fts.tokens(self.store, np.array([chunk_id])) if chunk_id is not None else []
             hit_terms = set(best[0][1].split()) if best else set()
             return TermStatistics(snapshot.term_frequencies(terms), snapshot.count, hit_terms)
         return TermStatistics(*fts.term_statistics(self.store, terms, chunk_id))

@@ -56,7 +56,7 @@ def token_batches(store: Store, batch: int = 65536) -> Generator[Any, None, None
             cur.close()
 
 
-def term_statistics(store: Store, terms: Sequence[str], chunk_id: int) -> tuple[dict[str, int], int, set[str]]:
+def term_statistics(store: Store, terms: Sequence[str], chunk_id: int | None) -> tuple[dict[str, int], int, set[str]]:
     """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
 
     What adaptive fusion needs to tell how much of a query a lexical hit matched: the
@@ -71,5 +71,6 @@ def term_statistics(store: Store, terms: Sequence[str], chunk_id: int) -> tuple[
             q = f"SELECT term, doc FROM temp.chunks_fts_vocab WHERE term IN ({','.join('?' * len(part))})"
             frequencies.update((str(t), int(n)) for t, n in con.execute(q, part))
         total = int(con.execute("SELECT count(*) FROM chunks").fetchone()[0])
-        row = con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?", (int(chunk_id),)).fetchone()
+        row = None if chunk_id is None else con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?",
+                                                        (int(chunk_id),)).fetchone()
     return frequencies, total, set(row[0].split()) if row else set()

@@ -405,12 +405,16 @@ class MilvusEngine(scans.KeptByMilvus):
                        for text in plan.texts]
         self.recent.remember(rows)
         out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
-        for r in out:  # every candidate's chunk came with the searches: the stages get them all
+        for i, r in enumerate(out):  # every candidate's chunk came with the searches: the stages get them all
             r.chunks = {c: rows[c] for c in candidate_chunks(r, "all") if c in rows}
-            if plan.statistics and r.lexical and (best := rows.get(r.lexical[0].chunk_id)) is not None:
-                # Milvus does not expose per-term document frequencies: every term weighs the same
-                # (total 0); the hit's terms come from its text, tokenized as locally.
-                r.statistics = TermStatistics({}, 0, set(tokenize(best.text)))
+            if plan.statistics and plan.texts is not None:
+                # BM25's best hit in the whole collection (a filter must not change a score). Milvus
+                # does not expose per-term document frequencies: every term weighs the same (total
+                # 0); the hit's terms come from its text, tokenized as locally.
+                best = r.lexical[:1] if plan.where is None else bm25_search(
+                    self.client, self.name, plan.texts[i], 1, "", self.consistency, rows)
+                hit = rows.get(best[0].chunk_id) if best else None
+                r.statistics = TermStatistics({}, 0, set(tokenize(hit.text)) if hit is not None else set())
         wanted = vectors_wanted(out, plan.vectors_of)
         if wanted:
             ids, vecs = self.vectors(np.asarray(wanted, dtype=np.int64))
