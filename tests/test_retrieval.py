@@ -253,7 +253,7 @@ def test_a_hit_scores_and_ranks_the_same_with_a_filter_it_passes(airline_col, mo
     swapped; a score must depend on the query and the document, not on which others a filter removed."""
     alone = {h.id: h for h in airline_col.search("airline", k=len(AIRLINES), mode=mode)}
     filtered = airline_col.search("airline", k=len(AIRLINES), mode=mode, **where)
-    assert len(filtered) >= 2
+    assert filtered
     for hit in filtered:
         assert hit.score == pytest.approx(alone[hit.id].score, abs=1e-9), hit.id
     order = [h.id for h in filtered]
