@@ -163,6 +163,7 @@ def _install(model_dir: Path, out: Path, overwrite: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# long: the signature and docstring declare every training option; the body is the run's steps in order
 def finetune(
     train: str | os.PathLike[str] | Any,
     out: str | os.PathLike[str],
@@ -212,9 +213,8 @@ def finetune(
             (without ``overwrite``), or an unfinished run with other arguments in ``OUT.partial``.
         MissingPathError: the training source or an ``evaluate_on`` folder does not exist.
     """
-    from .. import __version__
-    from ..embedding import DEFAULT_MODEL, canonical_model_name, model_location, pick_device
-    from .evaluator import PRIMARY_METRIC, heldout_evaluator, mean_scores, score_queries
+    from ..embedding import DEFAULT_MODEL, canonical_model_name, pick_device
+    from .evaluator import PRIMARY_METRIC, mean_scores, score_queries
 
     started = time.perf_counter()
     settings = TrainingSettings(loss=loss, batch_size=batch_size, mini_batch_size=mini_batch_size, epochs=epochs,
@@ -233,37 +233,20 @@ def finetune(
         base_model = collection_model(source)
     base = canonical_model_name(base_model or DEFAULT_MODEL)
     eval_sets = load_eval_sets(evaluate_on)
-    fingerprint = {
+    fingerprint = json.loads(json.dumps({  # as run.json holds it (tuples become lists)
         "source": identity, "base_model": base, "split": split, "heldout": heldout,
         "eval_corpus_size": eval_corpus_size,
         "max_pairs": max_pairs, "negatives_from": str(getattr(negatives_from, "path", negatives_from) or ""),
         "evaluate_on": sorted(eval_sets), "training": asdict(settings), "mining": asdict(mining),
-    }
-    fingerprint = json.loads(json.dumps(fingerprint))  # as run.json holds it (tuples become lists)
+    }))
     work = out.with_name(out.name + ".partial")
     resuming = (work / DATA_FILE).exists() and not restart
     # Read the data before anything is loaded or created: bad input fails at once.
     source_data = None if resuming else read_source(kind, source, split)
     work, state = _work_folder(out, fingerprint, restart)
 
-    from sentence_transformers import SentenceTransformer
-
-    if model_location(base) != base:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     device = pick_device(device)
-    try:
-        with training.quiet_transformers():
-            model = SentenceTransformer(model_location(base), device=device)
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(
-            f"cannot load base model {base!r} ({' '.join(str(exc).split())[:300]}); give the folder of a "
-            "sentence-transformers model, or a hub name with network access"
-        ) from exc
-    dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
-    if settings.max_seq_length:  # before anything is encoded: mining and both scorings see the same length
-        model.max_seq_length = settings.max_seq_length
-    if dim and any(d > dim for d in settings.matryoshka):
-        raise InvalidInputError(f"matryoshka dimensions {list(settings.matryoshka)} exceed the model's dimension {dim}")
+    model, dim = load_base_model(base, device, settings)
 
     def say(message: str) -> None:
         if console is not None:
@@ -280,34 +263,14 @@ def finetune(
                             eval_corpus_size=eval_corpus_size, max_pairs=max_pairs, seed=seed)
         _atomic_json(work / DATA_FILE, data.to_json())
     all_sets = {"heldout": data.heldout, **eval_sets}
-    if "before" not in state or "before_queries" not in state:
-        say(f"scoring the base model on {len(data.heldout.queries)} held-out queries"
-            + (f" and on {', '.join(eval_sets)}" if eval_sets else ""))
-        scored = {name: score_queries(model, s) for name, s in all_sets.items()}
-        state["before"] = {name: mean_scores(per_query) for name, per_query in scored.items()}
-        state["before_queries"] = {name: {q: v[PRIMARY_METRIC] for q, v in per_query.items()}
-                                   for name, per_query in scored.items()}
-        _atomic_json(work / RUN_FILE, state)
-    before = state["before"]
+    before = score_base_once(model, all_sets, state, work, say)
     for warning in small_evaluation_warnings(all_sets):
         say(f"note: {warning}")
 
     say(f"training on {len(data.train)} rows "
         f"({settings.loss}, batch {settings.batch_size}, {settings.epochs:g} epochs)")
     train_started = time.perf_counter()
-    extra: list[Any] = list(callbacks)
-    bar = None
-    if console is not None:
-        from .progress import progress_callback
-
-        bar = progress_callback(console, bar=bool(progress), baseline=before["heldout"].get("ndcg@10"))
-        extra.append(bar)
-    try:
-        outcome = training.train(model, data.train, heldout_evaluator(data.heldout), work / "checkpoints", settings,
-                                 extra)
-    finally:
-        if bar is not None:
-            bar.on_train_end(None, None, None)
+    outcome = train_with_progress(model, data, work, settings, before, console, progress, callbacks)
     train_seconds = time.perf_counter() - train_started
     scored = {name: score_queries(model, s) for name, s in all_sets.items()}
     after = {name: mean_scores(per_query) for name, per_query in scored.items()}
@@ -320,7 +283,95 @@ def finetune(
     shutil.rmtree(staged, ignore_errors=True)
     with training.quiet_transformers():
         model.save(str(staged))
-    card = {
+    card = model_card(out, base, dim, settings, mining, heldout, data, all_sets, before, after, gains, warnings,
+                      improved, outcome, train_seconds, device)
+    write_card(staged, card)
+    _install(staged, out, overwrite)
+    shutil.rmtree(work, ignore_errors=True)
+    return FinetuneResult(
+        model_dir=out, base_model=base, before=before, after=after, improved=improved, steps=outcome.steps,
+        best_step=outcome.best_step, resumed_from_step=outcome.resumed_from_step,
+        seconds=time.perf_counter() - started, losses=outcome.losses, card=card, gains=gains, warnings=warnings,
+    )
+
+
+def train_with_progress(model: Any, data: TrainingData, work: Path, settings: TrainingSettings,
+                        before: dict[str, Any], console: Any, progress: bool | None,
+                        callbacks: Sequence[Any]) -> Any:
+    """Train, checkpointing in ``work`` (a progress bar with the held-out nDCG@10 on ``console``)."""
+    from .evaluator import heldout_evaluator
+
+    extra: list[Any] = list(callbacks)
+    bar = None
+    if console is not None:
+        from .progress import progress_callback
+
+        bar = progress_callback(console, bar=bool(progress), baseline=before["heldout"].get("ndcg@10"))
+        extra.append(bar)
+    try:
+        return training.train(model, data.train, heldout_evaluator(data.heldout), work / "checkpoints", settings,
+                              extra)
+    finally:
+        if bar is not None:
+            bar.on_train_end(None, None, None)
+
+
+def load_base_model(base: str, device: str, settings: TrainingSettings) -> tuple[Any, int]:
+    """The base model to train (at ``settings.max_seq_length``) and its dimension.
+
+    Raises:
+        InvalidInputError: it cannot be loaded, or Matryoshka dimensions above its own.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    from ..embedding import model_location
+
+    if model_location(base) != base:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        with training.quiet_transformers():
+            model = SentenceTransformer(model_location(base), device=device)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"cannot load base model {base!r} ({' '.join(str(exc).split())[:300]}); give the folder of a "
+            "sentence-transformers model, or a hub name with network access"
+        ) from exc
+    dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+    if settings.max_seq_length:  # before anything is encoded: mining and both scorings see the same length
+        model.max_seq_length = settings.max_seq_length
+    if dim and any(d > dim for d in settings.matryoshka):
+        raise InvalidInputError(f"matryoshka dimensions {list(settings.matryoshka)} exceed the model's dimension {dim}")
+    return model, int(dim or 0)
+
+
+def score_base_once(model: Any, sets: dict[str, EvalSet], state: dict[str, Any], work: Path,
+                    say: Any) -> dict[str, Any]:
+    """The base model's scores on every evaluation set, computed once per run (kept in run.json,
+    so a resumed run does not score again)."""
+    from .evaluator import PRIMARY_METRIC, mean_scores, score_queries
+
+    if "before" not in state or "before_queries" not in state:
+        others = [name for name in sets if name != "heldout"]
+        say(f"scoring the base model on {len(sets['heldout'].queries)} held-out queries"
+            + (f" and on {', '.join(others)}" if others else ""))
+        scored = {name: score_queries(model, s) for name, s in sets.items()}
+        state["before"] = {name: mean_scores(per_query) for name, per_query in scored.items()}
+        state["before_queries"] = {name: {q: v[PRIMARY_METRIC] for q, v in per_query.items()}
+                                   for name, per_query in scored.items()}
+        _atomic_json(work / RUN_FILE, state)
+    return dict(state["before"])
+
+
+def model_card(out: Path, base: str, dim: int, settings: TrainingSettings, mining: MiningSettings, heldout: float,
+               data: TrainingData, sets: dict[str, EvalSet], before: dict[str, Any], after: dict[str, Any],
+               gains: dict[str, PairedGain], warnings: list[str], improved: bool, outcome: Any,
+               train_seconds: float, device: str) -> dict[str, Any]:
+    """What ``semsearch_finetune.json`` records: base model, data, every setting, scores before and
+    after with the gain's interval, and how training went."""
+    from .. import __version__
+    from .evaluator import PRIMARY_METRIC
+
+    return {
         "card_version": 1,
         "semsearch_version": __version__,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -336,23 +387,15 @@ def finetune(
                      **{f"mining_{k}": v for k, v in asdict(mining).items()},
                      "heldout_fraction": heldout, "batch_sampler": "NO_DUPLICATES"},
         "evaluation": {
-            name: {"queries": len(all_sets[name].queries), "corpus": len(all_sets[name].corpus),
+            name: {"queries": len(sets[name].queries), "corpus": len(sets[name].corpus),
                    "before": before[name], "after": after[name], f"{PRIMARY_METRIC}_gain": gains[name].to_dict()}
-            for name in all_sets
+            for name in sets
         },
         "training": {"steps": outcome.steps, "best_step": outcome.best_step,
                      "resumed_from_step": outcome.resumed_from_step,
                      "seconds": round(train_seconds, 1), "device": device, "losses": outcome.losses,
                      "heldout_ndcg@10_by_step": outcome.evaluations},
     }
-    write_card(staged, card)
-    _install(staged, out, overwrite)
-    shutil.rmtree(work, ignore_errors=True)
-    return FinetuneResult(
-        model_dir=out, base_model=base, before=before, after=after, improved=improved, steps=outcome.steps,
-        best_step=outcome.best_step, resumed_from_step=outcome.resumed_from_step,
-        seconds=time.perf_counter() - started, losses=outcome.losses, card=card, gains=gains, warnings=warnings,
-    )
 
 
 def small_evaluation_warnings(sets: dict[str, EvalSet], gains: dict[str, PairedGain] | None = None) -> list[str]:
