@@ -144,3 +144,31 @@ def test_ask_through_a_running_server_answers_what_a_local_ask_answers(folder, t
     finally:
         server.kill()
         server.wait()
+
+
+LOADED_BY_SIMILAR = LOADED_BY_A_SEARCH.replace('"search", "hotel by the sea"', '"similar", "hotel-1"')
+EXPLORATIONS = [
+    ["similar", "hotel-1", "-k", "3", "--json"],
+    ["similar", "hotel-1", "-k", "3"],  # the table
+    ["duplicates", "--threshold", "0.5", "--semantic", "--json"],
+    ["topics", "--json"],
+    ["topics", "--central", "1"],  # the table, with the central documents' texts
+]
+
+
+def test_similar_duplicates_and_topics_through_a_running_server_print_what_they_print_locally(folder):
+    """Issue 24: the read commands other than search used no running server (a cold process each time)."""
+    local = [cli(*args, "-c", str(folder), "--server", "off") for args in EXPLORATIONS]
+    server = start_server(folder)
+    try:
+        through = [cli(*args, "-c", str(folder)) for args in EXPLORATIONS]
+        env = {k: v for k, v in os.environ.items() if k != "SEMSEARCH_SERVER"}
+        probe = subprocess.run([sys.executable, "-c", LOADED_BY_SIMILAR, str(folder)], capture_output=True,
+                               text=True, timeout=600, check=True, env=env)
+        assert json.loads(probe.stdout.splitlines()[-1]) == [], probe.stdout  # the server answered
+    finally:
+        server.kill()
+        server.wait()
+    for args, here, there in zip(EXPLORATIONS, local, through):
+        assert there.stdout == here.stdout, args
+    assert json.loads(local[0].stdout)[0]["id"] != "hotel-1"

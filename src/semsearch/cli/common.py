@@ -138,6 +138,17 @@ TokenOpt = Annotated[
 ]
 
 
+ServerOpt = Annotated[
+    str,
+    typer.Option(
+        "--server", envvar="SEMSEARCH_SERVER",
+        help="auto: let the `semsearch serve` running on this collection answer if there is one (the same result, "
+             "without loading anything here), else work here; off: always here; or the loopback URL of a server "
+             "(http://127.0.0.1:8000\\[/collections/NAME]). Also $SEMSEARCH_SERVER.",
+    ),
+]
+
+
 LlmUrlOpt = Annotated[
     str | None,
     typer.Option("--llm-url", envvar="SEMSEARCH_LLM_URL", show_default=False,

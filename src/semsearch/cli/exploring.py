@@ -20,7 +20,21 @@ from typing import Annotated
 
 import typer
 
-from .common import BackendOpt, CollectionOpt, TokenOpt, UriOpt, WhereOpt, _fail, _open, _run, app, err, out
+from .common import (
+    BackendOpt,
+    CollectionOpt,
+    ServerOpt,
+    TokenOpt,
+    UriOpt,
+    WhereOpt,
+    _fail,
+    _open,
+    _run,
+    app,
+    default_collection,
+    err,
+    out,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json",
                                        help="Print JSON instead of a table (see the command's help for its shape).")]
@@ -40,6 +54,7 @@ def similar(
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = "auto",
 ) -> None:
     """More like this: the documents nearest in meaning to a stored one (itself left out); nothing is re-encoded.
 
@@ -47,10 +62,16 @@ def similar(
     """
 
     def go() -> None:
+        from ..types import Hit
         from .searching import _print_hits
 
-        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            hits = col.similar(doc_id, k=k, where=where)
+        body = {"id": doc_id, "k": k, "where": where}
+        answer = through(server, collection, backend, "similar", body)
+        if answer is not None:
+            hits = [Hit(**h) for h in answer["hits"]]
+        else:
+            with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+                hits = col.similar(doc_id, k=k, where=where)
         if as_json:
             _dump([h.to_dict() for h in hits])
         else:
@@ -98,6 +119,7 @@ def duplicates(
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = "auto",
 ) -> None:
     """Find groups of near-duplicate documents and print the ids to delete (one per line), keeping one per group.
 
@@ -111,19 +133,17 @@ def duplicates(
         from ..options import DUPLICATES
 
         DUPLICATES["keep"].check(keep)
+        text_bound = None if semantic else text_threshold
+        body = {"threshold": threshold, "text_threshold": text_bound, "semantic": semantic, "where": where,
+                "exact": exact, "keep": keep}
+        answer = None if delete else through(server, collection, backend, "duplicates", body)
+        if answer is not None:
+            show_groups(answer["groups"], threshold, text_bound, as_json)
+            return
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            groups = col.duplicates(threshold=threshold, where=where, exact=exact,
-                                    text_threshold=None if semantic else text_threshold)
-            doomed = [i for g in groups for i in g.to_delete(keep)]
-            if as_json:
-                _dump([g.to_dict(keep) for g in groups])
-            else:
-                _print_groups(groups, keep)
-                for doc_id in doomed:
-                    sys.stdout.write(doc_id + "\n")
-                test = "" if semantic else f" reading alike (text >= {text_threshold})"
-                err.print(f"{len(groups)} group(s) of near-duplicates at cosine >= {threshold}{test}; "
-                          f"{len(doomed)} document(s) to delete", highlight=False)
+            groups = [g.to_dict(keep) for g in col.duplicates(threshold=threshold, where=where, exact=exact,
+                                                               text_threshold=text_bound)]
+            doomed = show_groups(groups, threshold, text_bound, as_json)
             if not delete or not doomed:
                 return
             if not yes:
@@ -138,11 +158,32 @@ def duplicates(
     _run(go)
 
 
-def _print_groups(groups, keep: str) -> None:
+def show_groups(groups: list[dict], threshold: float, text_threshold: float | None, as_json: bool) -> list[str]:
+    """Print groups (as ``DuplicateGroup.to_dict`` gives them): JSON, or the ids to delete on stdout
+    and each group on stderr; returns the ids to delete."""
+    doomed = [i for g in groups for i in g["delete"]]
+    if as_json:
+        _dump(groups)
+        return doomed
     for g in groups:
-        text = "" if g.min_text is None else f", text {g.min_text:.2f}+"
-        err.print(f"[dim]group of {len(g.ids)} (cosine {g.min_score:.3f}-{g.max_score:.3f}{text}): "
-                  f"keep {g.keeper(keep)}[/]", highlight=False, soft_wrap=True)
+        text = "" if g.get("min_text") is None else f", text {g['min_text']:.2f}+"
+        err.print(f"[dim]group of {len(g['ids'])} (cosine {g['min_score']:.3f}-{g['max_score']:.3f}{text}): "
+                  f"keep {g['keep']}[/]", highlight=False, soft_wrap=True)
+    for doc_id in doomed:
+        sys.stdout.write(doc_id + "\n")
+    test = "" if text_threshold is None else f" reading alike (text >= {text_threshold})"
+    err.print(f"{len(groups)} group(s) of near-duplicates at cosine >= {threshold}{test}; "
+              f"{len(doomed)} document(s) to delete", highlight=False)
+    return doomed
+
+
+def through(server: str, collection: Path | None, backend: str, operation: str, body: dict) -> dict | None:
+    """The answer of a running server for a local collection (None: do it here)."""
+    if backend != "local":
+        return None
+    from .remote import through_server
+
+    return through_server(server, collection or default_collection(), operation, body)
 
 
 @app.command()
@@ -173,6 +214,7 @@ def topics(
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = "auto",
 ) -> None:
     """Cluster the documents into topics, each labelled by its most distinctive words; documents that
     belong to none form the outlier topic -1.
@@ -182,14 +224,22 @@ def topics(
     """
 
     def go() -> None:
-        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            found = col.topics(n=n, where=where, plot=plot, outliers=outliers)
-            changed = col.assign_topics(found, key, where=where) if assign else None
-            texts: dict[str, str] = {}
-            if not as_json:
-                texts = {d.id: d.text for d in col.get([i for t in found for i in t.central(central)])}
+        changed = None
+        body = {"n": n, "where": where, "outliers": outliers, "max_ids": 1_000_000_000}
+        answer = None if plot is not None or assign else through(server, collection, backend, "topics", body)
+        if answer is not None:
+            found = answer["topics"]
+            texts = {} if as_json else read_texts(server, collection, backend,
+                                                  [i for t in found for i in t["ids"][:central]])
+        else:
+            with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+                topics_found = col.topics(n=n, where=where, plot=plot, outliers=outliers)
+                changed = col.assign_topics(topics_found, key, where=where) if assign else None
+                found = [t.to_dict() for t in topics_found]
+                texts = {} if as_json else {d.id: d.text for d in
+                                            col.get([i for t in found for i in t["ids"][:central]])}
         if as_json:
-            _dump([t.to_dict() for t in found])
+            _dump(found)
         else:
             _print_topics(found, texts, central)
         if plot is not None:
@@ -201,10 +251,16 @@ def topics(
     _run(go)
 
 
-def _print_topics(found, texts: dict[str, str], central: int) -> None:
+def read_texts(server: str, collection: Path | None, backend: str, ids: list[str]) -> dict[str, str]:
+    """The texts of these documents from the server that answered (empty if it does not now)."""
+    answer = through(server, collection, backend, "get", {"ids": ids}) if ids else None
+    return {d["id"]: d["text"] for d in (answer or {}).get("documents", [])}
+
+
+def _print_topics(found: list[dict], texts: dict[str, str], central: int) -> None:
     from rich.table import Table  # lazily: ~30 ms of start-up for every command
-    named = sum(1 for t in found if t.id >= 0)
-    alone = sum(t.size for t in found if t.id < 0)
+    named = sum(1 for t in found if t["id"] >= 0)
+    alone = sum(t["size"] for t in found if t["id"] < 0)
     title = f"[bold]{named} topics[/]" + (f" and {alone} document(s) in none (topic -1)" if alone else "")
     table = Table(title=title, title_justify="left", expand=True)
     table.add_column("#", justify="right", no_wrap=True)
@@ -213,11 +269,11 @@ def _print_topics(found, texts: dict[str, str], central: int) -> None:
     table.add_column("central documents", ratio=3)
     for t in found:
         docs = []
-        for doc_id in t.central(central):
+        for doc_id in t["ids"][:central]:
             snippet = " ".join(texts.get(doc_id, "").split())
             docs.append(f"[bold]{doc_id}[/] {snippet[:90]}{'…' if len(snippet) > 90 else ''}")
-        words = ", ".join(t.words) if t.id >= 0 else "[dim]outliers: documents that belong to no topic[/]"
-        table.add_row(str(t.id), str(t.size), words, "\n".join(docs))
+        words = ", ".join(t["words"]) if t["id"] >= 0 else "[dim]outliers: documents that belong to no topic[/]"
+        table.add_row(str(t["id"]), str(t["size"]), words, "\n".join(docs))
     if not found:
         table.add_row("", "", "[dim]no documents[/]", "")
     out.print(table)

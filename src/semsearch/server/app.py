@@ -29,6 +29,7 @@ from ..errors import InvalidInputError
 from . import models as m
 from .asking import mount_ask
 from .collection_routes import by_name, collection_info, collection_routes, default_collection
+from .discovery import INSTANCE_HEADER
 from .error_responses import install_error_handlers
 from .exploring import explore_routes
 from .security import ApiKeyGate, BodySizeLimit, Limits, SecurityHeaders, check_api_key
@@ -166,7 +167,7 @@ def create_app(
     # Starlette wraps the last added outermost: CORS, headers, key gate, body limit, then the app.
     app.add_middleware(BodySizeLimit, max_bytes=state.limits.max_body_bytes)
     app.add_middleware(ApiKeyGate, api_key=api_key, public_reads=public_reads)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, extra={INSTANCE_HEADER: state.instance})
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

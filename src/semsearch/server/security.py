@@ -134,15 +134,17 @@ class BodySizeLimit:
 
 
 class SecurityHeaders:
-    """ASGI middleware: nosniff everywhere, a strict CSP and no framing for the search page."""
+    """ASGI middleware: nosniff everywhere, a strict CSP and no framing for the search page, and
+    the ``extra`` headers on every response (the server's instance id, which the CLI checks)."""
 
     PAGE_CSP = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, extra: dict[str, str] | None = None) -> None:
         self.app = app
+        self.extra = [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -156,6 +158,8 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"no-referrer"))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in self.extra if h[0] not in present)
                 if page:
                     headers.append((b"content-security-policy", self.PAGE_CSP.encode()))
                     headers.append((b"x-frame-options", b"DENY"))
