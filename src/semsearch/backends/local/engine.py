@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,13 +23,15 @@ from typing import Any
 import numpy as np
 
 from ...errors import DuplicateIdError, NotACollectionError
-from ...filters import Node, matches, to_sql
+from ...filters import Node, matches
 from ...index import DEFAULT_SPEC
 from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
 from . import fts, reembedding
 from .bm25 import MemoryBM25
+from .facet_index import CompiledFilter, FacetIndex, compile_filter
 from .facets import MemoryFacets, matching_document_rowids
+from .lexical_index import LexicalIndex
 from .locking import WriteLock
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
 from .store import Store
@@ -37,11 +40,31 @@ from .vectors import DerivedIndex, check_spec
 EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
 
 
+#: A filter estimated to keep at most this many chunks is listed (an allow-list: the index scores
+#: exactly those vectors, BM25 scores exactly those chunks); a larger one checks candidates instead.
+ALLOW_LIST_MAX = 20_000
+#: Candidates fetched per wanted one, over the filter's share, when candidates are checked.
+CHECK_OVERSAMPLING = 1.5
+
+
 @dataclass(frozen=True)
 class LocalScope(Scope):
-    """A filter as the ascending ids of the chunks it allows (None: every chunk)."""
+    """A filter prepared for one search, by its estimated size (Qdrant's habit):
+
+    - ``allow``: the ascending ids of the chunks it allows, when few (None: no list);
+    - ``check``: the compiled filter, when it keeps too many chunks to list: retrievers fetch
+      about ``1 / share`` times more candidates and keep those the filter matches.
+    """
 
     allow: np.ndarray | None = None
+    check: CompiledFilter | None = None
+    share: float = 1.0
+
+    def fetch(self, want: int) -> int:
+        """How many unfiltered candidates to fetch to keep about ``want`` (at least ``want``)."""
+        if self.check is None:
+            return want
+        return int(math.ceil(want * CHECK_OVERSAMPLING / max(self.share, 1e-6))) + 10
 
 
 class LocalEngine:
@@ -91,7 +114,9 @@ class LocalEngine:
                 "upgrade semsearch")
         if needs_migration(manifest, TOKENIZER_VERSION):
             with self.lock, self.store.write() as con:
-                migrate(con, TOKENIZER_VERSION)
+                # Read again under the lock: another process may have migrated meanwhile.
+                current = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM manifest")}
+                migrate(con, TOKENIZER_VERSION, int(current.get("format_version", 1)), current.get("lexical_tokenizer"))
                 self.store.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION}, con)
         self._opened()
 
@@ -102,6 +127,8 @@ class LocalEngine:
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
         self.bm25 = MemoryBM25(self.store)
         self.facets = MemoryFacets(self.store)
+        self.facet_index = FacetIndex(self.store)
+        self.lexical_index = LexicalIndex(self.store)
 
     # -- life cycle -----------------------------------------------------------------------
     def create(self, manifest: dict[str, Any]) -> None:
@@ -331,46 +358,88 @@ class LocalEngine:
 
     # -- candidates -----------------------------------------------------------------------
     def scope(self, where: Node | None) -> LocalScope:
+        """The filter's plan: an allow-list when it keeps few chunks, else a check of candidates.
+
+        Its size is counted on the metadata index (the entries of the values asked for); a
+        facet snapshot already in memory (a warm server's) answers instead when there is one.
+        """
         if where is None:
             return LocalScope()
-        to_sql(where)  # raises for what the SQL filters of get/delete cannot address, so search agrees
+        compiled = compile_filter(where)  # raises for what get/delete's SQL cannot address, so search agrees
         facets = self.facets.current()
-        if facets is None:  # not worth building yet, or too large to hold
-            started = time.perf_counter()
-            allow = self.store.filtered_chunk_ids(where)
-            self.facets.spent(time.perf_counter() - started)
-        else:
+        if facets is not None:
             allow = facets.allowed(where, lambda node: matching_document_rowids(self.store, node))
-        return LocalScope(empty=len(allow) == 0, allow=allow)
+            return LocalScope(empty=len(allow) == 0, allow=allow)
+        started = time.perf_counter()
+        with self.store.read():
+            matching = self.facet_index.document_count(compiled)
+            documents = self.store.document_count()
+            chunks = self.store.chunk_count()
+        share = matching / documents if documents else 0.0
+        if matching == 0:
+            return LocalScope(empty=True, allow=np.empty(0, dtype=np.int64), share=0.0)
+        if share * chunks <= ALLOW_LIST_MAX:
+            allow = self.facet_index.chunk_ids(compiled)
+            scope = LocalScope(empty=len(allow) == 0, allow=allow, share=share)
+        else:
+            scope = LocalScope(check=compiled, share=share)
+        self.facets.spent(time.perf_counter() - started)
+        return scope
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
         self._check_embeddings()
-        return self.index.candidates(vectors, n, scope.allow)
+        if scope.check is None:
+            return self.index.candidates(vectors, n, scope.allow)
+        compiled = scope.check
+        return self.index.checked_candidates(vectors, n, scope.fetch,
+                                             lambda ids: self.facet_index.kept(compiled, ids),
+                                             lambda: self.facet_index.chunk_ids(compiled))
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
         return [self._lexical(text, n, scope) for text in texts]
 
+    def _ranked_chunks(self, terms: list[str], expression: str, scope: LocalScope) -> Callable[[int], tuple[list[tuple[int, float]], bool]]:
+        """``search(limit)`` -> (at most ``limit`` (chunk id, BM25) in scope, best first; whether
+        there are no more), from BM25 in memory when the process holds it, else from disk."""
+        snapshot = self.bm25.current()
+        check = scope.check
+
+        def kept(rows: list[tuple[int, float]]) -> list[tuple[int, float]]:
+            if check is None or not rows:
+                return rows
+            keep = set(self.facet_index.kept(check, np.array([r[0] for r in rows], dtype=np.int64)).tolist())
+            return [r for r in rows if r[0] in keep]
+
+        if snapshot is not None:
+            def from_memory(limit: int) -> tuple[list[tuple[int, float]], bool]:
+                fetch = scope.fetch(limit)
+                rows = snapshot.search(terms, fetch, scope.allow)
+                return kept(rows)[:limit], len(rows) < fetch
+            return from_memory
+        if scope.allow is not None:
+            # Few chunks: score exactly those (their tokens and the terms' statistics are all it reads).
+            scored = self.lexical_index.scores_of(terms, scope.allow)
+            return lambda limit: (scored[:limit], len(scored) <= limit)
+
+        def from_disk(limit: int) -> tuple[list[tuple[int, float]], bool]:
+            fetch = scope.fetch(limit)
+            started = time.perf_counter()
+            rows = self.lexical_index.best(expression, fetch)
+            self.bm25.spent(time.perf_counter() - started)
+            return kept(rows)[:limit], len(rows) < fetch
+        return from_disk
+
     def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
-        """BM25 in memory when the collection holds it there, else SQLite FTS5; both give the same scores."""
+        """BM25 in memory when the collection holds it there, else from disk; both give the same scores."""
         terms, expression = tokenize(text), match_expression(text)
         if not terms or expression is None:  # no token to look for
             return []
-        snapshot = self.bm25.current()
-        if snapshot is not None:
-            def search(limit: int) -> list[tuple[int, float]]:
-                return snapshot.search(terms, limit, scope.allow)
-        else:
-            def search(limit: int) -> list[tuple[int, float]]:
-                started = time.perf_counter()
-                rows = fts.search(self.store, expression, limit, scope.allow)
-                self.bm25.spent(time.perf_counter() - started)
-                return rows
-
+        search = self._ranked_chunks(terms, expression, scope)
         limit = n * 2
         while True:
-            rows = search(limit)
+            rows, exhausted = search(limit)
             docs = self.store.chunk_documents([r[0] for r in rows])
             seen: set[str] = set()
             found: list[Candidate] = []
@@ -382,7 +451,7 @@ class LocalEngine:
                 found.append(Candidate(doc, cid, score))
                 if len(found) == n:
                     return found
-            if len(rows) < limit:
+            if exhausted:
                 return found
             limit *= 4
 

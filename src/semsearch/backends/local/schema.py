@@ -14,7 +14,7 @@ from pathlib import Path
 from ...lexical import index_text
 
 DB_NAME = "collection.sqlite3"
-FORMAT_VERSION = 2  # 2: the lexical (FTS5) index of chunks
+FORMAT_VERSION = 3  # 2: the lexical (FTS5) index of chunks; 3: the metadata index (facets)
 
 # The lexical index: one row per chunk (rowid = chunk rowid) holding the chunk's tokens as
 # made by semsearch.lexical (FTS5's ascii tokenizer then splits only on spaces).
@@ -26,6 +26,50 @@ CREATE TRIGGER chunks_removed_fts AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_fts WHERE rowid = old.rowid;
 END;
 """
+
+# One row per (key, kind, value, document); list elements are rows of their own.
+_ELEMENTS = """
+    SELECT j.key AS key,
+           CASE j.type WHEN 'text' THEN 0 WHEN 'true' THEN 2 WHEN 'false' THEN 2 ELSE 1 END AS kind,
+           j.value AS value, {doc} AS doc
+      FROM json_each({metadata}) j
+     WHERE j.type IN ('text', 'integer', 'real', 'true', 'false')
+    UNION ALL
+    SELECT j.key, CASE e.type WHEN 'text' THEN 0 WHEN 'true' THEN 2 WHEN 'false' THEN 2 ELSE 1 END, e.value, {doc}
+      FROM json_each({metadata}) j, json_each(j.value) e
+     WHERE j.type = 'array' AND e.type IN ('text', 'integer', 'real', 'true', 'false')
+"""
+
+#: The metadata index (format 3, :mod:`.facet_index`): a typed key/value table kept by triggers in the
+#: documents' transaction; :func:`fill_facets_statement` fills it for existing documents.
+FACETS_SCHEMA = f"""
+CREATE TABLE facets (
+    key   TEXT NOT NULL,
+    kind  INTEGER NOT NULL,
+    value NOT NULL,
+    doc   INTEGER NOT NULL,
+    PRIMARY KEY (key, kind, value, doc)
+) WITHOUT ROWID;
+CREATE INDEX facets_doc ON facets(doc);
+CREATE TRIGGER documents_added_facets AFTER INSERT ON documents BEGIN
+    INSERT OR IGNORE INTO facets(key, kind, value, doc) {_ELEMENTS.format(doc="new.rowid", metadata="new.metadata")};
+END;
+CREATE TRIGGER documents_metadata_facets AFTER UPDATE OF metadata ON documents BEGIN
+    DELETE FROM facets WHERE doc = old.rowid;
+    INSERT OR IGNORE INTO facets(key, kind, value, doc) {_ELEMENTS.format(doc="new.rowid", metadata="new.metadata")};
+END;
+CREATE TRIGGER documents_removed_facets AFTER DELETE ON documents BEGIN
+    DELETE FROM facets WHERE doc = old.rowid;
+END;
+"""
+
+
+def fill_facets_statement() -> str:
+    """The statement filling ``facets`` from every stored document (a migration runs it once)."""
+    elements = _ELEMENTS.format(doc="d.rowid", metadata="d.metadata")
+    elements = elements.replace("FROM json_each(d.metadata) j", "FROM documents d, json_each(d.metadata) j")
+    return f"INSERT OR IGNORE INTO facets(key, kind, value, doc) {elements}"
+
 
 _SCHEMA = """
 CREATE TABLE manifest (
@@ -68,7 +112,7 @@ CREATE TABLE sources (
     content_hash TEXT NOT NULL,
     indexed_at   REAL NOT NULL
 );
-""" + _LEXICAL_SCHEMA
+""" + _LEXICAL_SCHEMA + FACETS_SCHEMA
 
 
 
@@ -102,14 +146,25 @@ def needs_migration(manifest: dict, tokenizer_version: str) -> bool:
     return manifest.get("format_version", 1) < FORMAT_VERSION or manifest.get("lexical_tokenizer") != tokenizer_version
 
 
-def migrate(con: sqlite3.Connection, tokenizer_version: str) -> None:
+def migrate(con: sqlite3.Connection, tokenizer_version: str, format_version: int, lexical_tokenizer: str | None) -> None:
     """Bring an older collection to this format, inside the caller's write transaction.
 
     Format 1 had no lexical index: the FTS5 table is created and filled from the stored
-    documents. A lexical index built by another tokenizer version is rebuilt the same way.
-    The caller holds the collection's write lock and records the new format in the manifest.
+    documents; a lexical index built by another tokenizer version is rebuilt the same way.
+    Format 2 had no metadata index: the facets table and its triggers are created and filled
+    from the documents' metadata (one pass over the documents, once). The caller holds the
+    collection's write lock and records the new format in the manifest.
     """
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    if format_version < 2 or lexical_tokenizer != tokenizer_version or "chunks_fts" not in tables:
+        _rebuild_lexical(con, tables)
+    if "facets" not in tables:
+        for statement in _split_sql(FACETS_SCHEMA):
+            con.execute(statement)
+        con.execute(fill_facets_statement())
+
+
+def _rebuild_lexical(con: sqlite3.Connection, tables: set[str]) -> None:
     if "chunks_fts" in tables:
         con.execute("DELETE FROM chunks_fts")
     else:

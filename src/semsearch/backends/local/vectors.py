@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,38 @@ class DerivedIndex:
                 scores, ids = index.search(vectors, fetch, allow=allow)
         finally:
             self._lock.release_read()
+
+    def checked_candidates(self, vectors: np.ndarray, n: int, fetch: Callable[[int], int],
+                           keep: Callable[[np.ndarray], np.ndarray],
+                           allow_list: Callable[[], np.ndarray]) -> list[list[Candidate]]:
+        """The n best documents per query vector among the chunks ``keep`` accepts, for a filter
+        too large to list: ``fetch(wanted)`` unfiltered candidates are searched and those ``keep``
+        returns (ids in, kept ids out) retained, four times more while a query is short; once that
+        would reach the whole index, the filter's ``allow_list()`` is searched instead."""
+        self.ensure_current()
+        rescore = RESCORE_OVERSAMPLING if reduced_dimension(getattr(self._index, "factory", "")) else 1
+        want = n * rescore
+        k = fetch(want)
+        while True:
+            self._lock.acquire_read()
+            try:
+                index = self._index
+                assert index is not None
+                total = len(index)
+                if k < total:
+                    scores, ids = index.search(vectors, k)
+            finally:
+                self._lock.release_read()
+            if k >= total:
+                return self.candidates(vectors, n, allow_list())
+            allowed = keep(np.unique(ids[ids >= 0]))
+            chunk_docs = self.store.chunk_documents(allowed.tolist())  # only kept chunks name a document
+            results = [best_per_document(s, i, chunk_docs, want) for s, i in zip(scores.tolist(), ids.tolist())]
+            if all(len(r) >= want for r in results):
+                if rescore > 1:
+                    return [r[:n] for r in exact_cosines(self.store, vectors, results, self.dimension)]
+                return results
+            k *= 4
 
     def __len__(self) -> int:
         return 0 if self._index is None else len(self._index)

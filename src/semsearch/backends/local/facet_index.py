@@ -1,0 +1,166 @@
+"""Metadata filters answered from an SQLite index: a typed key/value table a query reads only where it needs.
+
+Every scalar of every document's metadata (each element of a list) is one row of ``facets``:
+``(key, kind, value, doc)`` with kind 0 = text, 1 = number, 2 = boolean, the table's primary key
+in that order (a ``WITHOUT ROWID`` table, so the key *is* the index), plus an index on ``doc``.
+Triggers fill it from the documents' JSON when a document is inserted or its metadata changes
+and empty it when a document is removed, in the same transaction, so it never disagrees with the
+store (a kill at any instant leaves both as they were or both changed). Values no filter can
+match (null, objects, nested lists) are not kept, as in :func:`semsearch.filters.matches`.
+
+A filter compiles two ways:
+
+* a *set*: the rowids of the documents it matches, driven by the primary key (``key = ? AND kind
+  = ? AND value < ?`` is one range of the index; ``$and``/``$or`` are ``INTERSECT``/``UNION``,
+  ``$ne``/``$nin`` the complement), for counting and for small allow-lists;
+* a *check*: a boolean SQL expression per document (``EXISTS`` through the ``doc`` index), for
+  keeping the candidates of a search that match, whatever the filter's size.
+
+So no filter ever reads every document's metadata: a count reads the index entries of the
+values asked for, and a check reads a few rows per candidate. Document-text conditions
+(``$contains``) stay an ``instr`` over the text (no substring index): as a check they cost a
+row per candidate, as a set a scan of the texts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...filters import And, Compare, Contains, Node, Or, to_sql
+from .store import Store
+
+TEXT, NUMBER, BOOLEAN = 0, 1, 2  # facets.kind (schema.py)
+_OPS = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A filter as SQL over the local schema (see the module docstring)."""
+
+    node: Node
+    documents_sql: str  # SELECT of matching document rowids
+    documents_params: tuple[Any, ...]
+    check_sql: str  # boolean expression over a document rowid written ``{doc}``
+    check_params: tuple[Any, ...]
+
+    def check(self, doc: str) -> tuple[str, list[Any]]:
+        """The check for the document rowid expression ``doc`` (a trusted column name) and its parameters."""
+        return self.check_sql.replace("{doc}", doc), list(self.check_params)
+
+
+def compile_filter(node: Node) -> CompiledFilter:
+    """The set and check SQL of a parsed filter.
+
+    Raises:
+        FilterError: a key filters cannot address (the SQL reference compiler's rules).
+    """
+    to_sql(node)  # the same keys are rejected as by get/delete's reference
+    set_params: list[Any] = []
+    check_params: list[Any] = []
+    documents_sql = _set(node, set_params)
+    check_sql = _check(node, check_params)
+    return CompiledFilter(node, documents_sql, tuple(set_params), check_sql, tuple(check_params))
+
+
+def _kind_and_value(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return BOOLEAN, int(value)
+    if isinstance(value, (int, float)):
+        return NUMBER, value
+    return TEXT, value
+
+
+def _terms(node: Compare, params: list[Any]) -> str:
+    """``(kind = ? AND value <op> ?) OR ...`` over facets rows for one comparison's values."""
+    values = node.value if isinstance(node.value, tuple) else (node.value,)
+    by_kind: dict[int, list[Any]] = {}
+    for v in values:
+        kind, sql_value = _kind_and_value(v)
+        by_kind.setdefault(kind, []).append(sql_value)
+    op = _OPS[node.op]
+    terms = []
+    for kind, kind_values in by_kind.items():
+        if op == "=" and len(kind_values) > 1:
+            params.append(kind)
+            params.extend(kind_values)
+            terms.append(f"(kind = ? AND value IN ({','.join('?' * len(kind_values))}))")
+        else:
+            for v in kind_values:
+                params.extend([kind, v])
+                terms.append(f"(kind = ? AND value {op} ?)")
+    return " OR ".join(terms)
+
+
+def _negated(node: Node) -> bool:
+    return isinstance(node, Compare) and node.op in ("$ne", "$nin")
+
+
+def _set(node: Node, params: list[Any]) -> str:
+    if isinstance(node, (And, Or)):
+        word = " INTERSECT " if isinstance(node, And) else " UNION "
+        return word.join(f"SELECT * FROM ({_set(p, params)})" for p in node.parts)
+    if isinstance(node, Contains):
+        params.append(node.text)
+        return f"SELECT rowid FROM documents WHERE instr(text, ?) {'=' if node.negate else '>'} 0"
+    params.append(node.key)
+    matching = f"SELECT doc FROM facets WHERE key = ? AND ({_terms(node, params)})"
+    if _negated(node):
+        return f"SELECT rowid FROM documents EXCEPT {matching}"
+    return matching
+
+
+def _check(node: Node, params: list[Any]) -> str:
+    if isinstance(node, (And, Or)):
+        word = " AND " if isinstance(node, And) else " OR "
+        return "(" + word.join(_check(p, params) for p in node.parts) + ")"
+    if isinstance(node, Contains):
+        params.append(node.text)
+        return (f"EXISTS (SELECT 1 FROM documents t WHERE t.rowid = {{doc}} "
+                f"AND instr(t.text, ?) {'=' if node.negate else '>'} 0)")
+    params.append(node.key)
+    exists = f"EXISTS (SELECT 1 FROM facets WHERE doc = {{doc}} AND key = ? AND ({_terms(node, params)}))"
+    return f"(NOT {exists})" if _negated(node) else exists
+
+
+class FacetIndex:
+    """The ``facets`` table of one store: counting, listing and checking what a filter matches."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def document_count(self, compiled: CompiledFilter) -> int:
+        """How many documents match (reads the index entries of the values asked for)."""
+        with self.store.read() as con:
+            row = con.execute(f"SELECT count(*) FROM ({compiled.documents_sql})", compiled.documents_params).fetchone()
+        return int(row[0])
+
+    def chunk_ids(self, compiled: CompiledFilter) -> np.ndarray:
+        """Ascending ids of the chunks whose document matches."""
+        q = f"SELECT c.rowid FROM chunks c WHERE c.doc IN ({compiled.documents_sql}) ORDER BY c.rowid"
+        with self.store.read() as con:
+            rows = con.execute(q, compiled.documents_params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def document_rowids(self, compiled: CompiledFilter) -> np.ndarray:
+        """Ascending rowids of the documents that match."""
+        with self.store.read() as con:
+            rows = con.execute(f"SELECT * FROM ({compiled.documents_sql}) ORDER BY 1", compiled.documents_params)
+            found = rows.fetchall()
+        return np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+
+    def kept(self, compiled: CompiledFilter, chunk_ids: np.ndarray) -> np.ndarray:
+        """Those of ``chunk_ids`` that exist and whose document matches (a few rows read per chunk)."""
+        if len(chunk_ids) == 0:
+            return np.empty(0, dtype=np.int64)
+        check, params = compiled.check("c.doc")
+        q = f"SELECT c.rowid FROM chunks c WHERE c.rowid IN (SELECT value FROM json_each(?)) AND {check}"
+        with self.store.read() as con:
+            rows = con.execute(q, [json.dumps(np.asarray(chunk_ids).tolist()), *params]).fetchall()
+        return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+
+
+__all__ = ["CompiledFilter", "FacetIndex", "compile_filter"]

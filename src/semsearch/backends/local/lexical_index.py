@@ -1,0 +1,85 @@
+"""BM25 from the FTS5 index on disk: the best chunks of a collection, or scores of a few given chunks.
+
+FTS5 (:mod:`.fts`) finds and ranks matching chunks itself, but its ``bm25()`` runs once per
+matching row: a query with a common word matches most of a collection. When a filter leaves
+only a few thousand chunks, those are scored here instead, with FTS5's own statistics (its row
+and token totals, each term's document frequency) and the chunks' own tokens, so the scores are
+exactly the ``bm25()`` FTS5 would give them and nothing outside the filter is read.
+
+Scores follow ``fts5_aux.c`` (as :mod:`.bm25` does): k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5)
+/ (n + 0.5)) floored at 1e-6, summed over the query's distinct terms in query order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import fts
+from .bm25 import B, K1
+from .store import Store
+
+
+class LexicalIndex:
+    """The FTS5 lexical index of one store, read where a query needs it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def best(self, expression: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25) of the best ``limit`` chunks matching an FTS5 expression, best first."""
+        return fts.search(self.store, expression, limit)
+
+    def totals(self) -> tuple[int, int]:
+        """(rows, tokens) as FTS5's ``bm25()`` counts them."""
+        with self.store.read() as con:
+            return fts.fts_totals(con)
+
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks contain each term (FTS5's vocabulary; absent terms are left out)."""
+        return fts.document_frequencies(self.store, terms)
+
+    def chunk_tokens(self, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
+        """(chunk id, its indexed tokens) of the given chunks that exist."""
+        return fts.tokens(self.store, np.asarray(chunk_ids, dtype=np.int64))
+
+    def scores_of(self, terms: Sequence[str], chunk_ids: np.ndarray) -> list[tuple[int, float]]:
+        """(chunk id, BM25) of those of ``chunk_ids`` holding a query term, best first (ties by id).
+
+        Reads the given chunks' tokens and the query terms' statistics only.
+        """
+        distinct = list(dict.fromkeys(terms))
+        if len(chunk_ids) == 0 or not distinct:
+            return []
+        n_rows, n_tokens = self.totals()
+        frequencies = self.document_frequencies(distinct)
+        present = [t for t in distinct if frequencies.get(t, 0) > 0]
+        if n_rows == 0 or not present:
+            return []
+        avgdl = n_tokens / n_rows
+        idf = {}
+        for t in present:
+            value = math.log((n_rows - frequencies[t] + 0.5) / (frequencies[t] + 0.5))
+            idf[t] = value if value > 0.0 else 1e-6
+        found: list[tuple[int, float]] = []
+        wanted = set(present)
+        for chunk_id, tokens in self.chunk_tokens(chunk_ids):
+            words = tokens.split()
+            counts = Counter(w for w in words if w in wanted)
+            if not counts:
+                continue
+            norm = K1 * (1.0 - B + B * len(words) / avgdl)
+            score = 0.0
+            for t in present:
+                f = counts.get(t, 0)
+                if f:
+                    score += idf[t] * (f * (K1 + 1.0)) / (f + norm)
+            found.append((int(chunk_id), score))
+        found.sort(key=lambda pair: (-pair[1], pair[0]))
+        return found
+
+
+__all__ = ["LexicalIndex"]
