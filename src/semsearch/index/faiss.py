@@ -166,9 +166,15 @@ class FaissIndex(VectorIndex):
         return None
 
     # -- data -----------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        # FAISS aborts the process (not an exception) when a mapped vector is resized.
+        if self.mapped:
+            raise RuntimeError("a memory-mapped index cannot change; load it unmapped first")
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        self._check_writable()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidInputError(f"vectors have shape {vectors.shape}; the index holds dimension {self.dim}")
@@ -184,6 +190,7 @@ class FaissIndex(VectorIndex):
         ids = np.unique(np.asarray(ids, dtype=np.int64))
         if len(ids) == 0:
             return 0
+        self._check_writable()
         if self._kind == "hnsw":
             present = self._present(ids)
             fresh = np.setdiff1d(present, self._tombstones, assume_unique=True)
@@ -374,15 +381,26 @@ class FaissIndex(VectorIndex):
 
     @classmethod
     def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> FaissIndex:
+        return cls.read_files(path, spec, dim, files)
+
+    @classmethod
+    def read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles, *, mapped: bool = False) -> FaissIndex:
+        """The index saved at ``path`` (its files verified through ``files``), memory-mapped if ``mapped``.
+
+        A mapped index reads its codes, IVF lists and graph links through the map (FAISS
+        ``IO_FLAG_MMAP_IFC``); only small arrays (list sizes, HNSW levels, the id map) are read.
+        """
         state = files.read_json(side_file(path, ".meta.json"))
         with files.verified_path(path) as name:
-            index = faiss.read_index(name)
+            index = faiss.read_index(name, faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY) if mapped \
+                else faiss.read_index(name)
         if index.d != dim:
             raise InvalidInputError(f"{path} holds dimension {index.d}, expected {dim}")
         self = cls(spec, dim, factory=state.get("factory", spec))
         self._restore_state(state)
         self._trained = bool(state.get("trained", True))
         self._index = index
+        self.mapped = mapped
         self.search_value = state.get("search_value", self.search_value)
         tomb = side_file(path, ".tombstones.npy")
         if files.has(tomb.name):

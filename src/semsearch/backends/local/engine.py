@@ -123,7 +123,8 @@ class LocalEngine:
     def _opened(self) -> None:
         self.manifest = self.store.manifest()
         self._embeddings_id, self._checked_head = self.manifest.get(reembedding.EMBEDDINGS_ID), -1
-        self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"])
+        self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"],
+                                  self.lock)
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
         self.bm25 = MemoryBM25(self.store)
         self.facets = MemoryFacets(self.store)

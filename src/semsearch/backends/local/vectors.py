@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from ...index import VectorIndex, build, load_index, make_index, parse_spec
+from ...index.files import file_identity
 from ...index.spec import reduced_dimension
 from ...types import Candidate
-from .locking import ReadWriteLock
+from .locking import ReadWriteLock, WriteLock
 from .rescoring import RESCORE_OVERSAMPLING, exact_cosines
 from .schema import fsync_dir
 from .store import Store
@@ -40,8 +41,9 @@ class DerivedIndex:
     held (the store does not change meanwhile); searches need no lock of the caller.
     """
 
-    def __init__(self, folder: Path, store: Store, dimension: int, spec: str) -> None:
+    def __init__(self, folder: Path, store: Store, dimension: int, spec: str, lock: WriteLock | None = None) -> None:
         self.folder = folder
+        self.write_lock = lock or WriteLock(folder, 60.0)  # the collection's, taken only to record verified files
         self.store = store
         self.dimension = dimension
         self.spec = spec
@@ -89,6 +91,11 @@ class DerivedIndex:
         """Apply the store's changes after the index's seq (``_updating`` held)."""
         if self._seq >= self.store.head():
             return
+        if self._index is not None and self._index.mapped:
+            # A mapped index cannot change: read the current file into memory and catch that up.
+            self._install(*self._loaded(mapped=False))
+            if self._seq >= self.store.head():
+                return
         changes = self.store.changes_since(self._seq)
         ids, vectors = self.store.embeddings(changes.added, self.dimension)
         self._lock.acquire_write()
@@ -100,8 +107,9 @@ class DerivedIndex:
         finally:
             self._lock.release_write()
 
-    def _loaded(self) -> tuple[VectorIndex, int, int]:
-        """The saved index if it is usable, else one rebuilt from the store: (index, seq, saved seq)."""
+    def _loaded(self, mapped: bool = True) -> tuple[VectorIndex, int, int]:
+        """The saved index if it is usable (memory-mapped if ``mapped``), else one rebuilt from the
+        store: (index, seq, saved seq)."""
         # Another process may have changed the index spec since this one opened the collection.
         self.spec = self.store.manifest()["index"]
         floor = self.store.changes_floor()
@@ -114,9 +122,11 @@ class DerivedIndex:
             ):
                 raise ValueError("stale or foreign index file")
             index = load_index(self.folder / meta["file"], self.spec, self.dimension, meta.get("factory"),
-                               checksums=meta.get("files"))
+                               checksums=meta.get("files"), identities=meta.get("verified"), mapped=mapped)
             if len(index) != meta["count"]:
                 raise ValueError("index file does not hold what its metadata says")
+            if index.verified_files:
+                self._record_verified(meta["file"], index.verified_files)
             return index, int(meta["seq"]), int(meta["seq"])
         except FileNotFoundError:
             pass
@@ -125,6 +135,34 @@ class DerivedIndex:
                 log.warning("rebuilding the vector index of %s from the store (%s)", self.folder, exc)
         index, head = build.build_from_store(self.store, self.spec, self.dimension)
         return index, head, -1
+
+    def _record_verified(self, name: str, identities: dict[str, list[int]]) -> None:
+        """Remember files this process hashed in full, so the next opens skip the hash (best
+        effort: only when the write lock is free at once, and the metadata still names the file)."""
+        lock = self.write_lock
+        try:
+            lock.acquire(timeout=0.0)
+        except Exception:
+            return  # a writer is busy; a later open records it
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            if meta.get("file") != name:
+                return
+            meta["verified"] = {**meta.get("verified", {}), **identities}
+            self._write_meta(meta)
+        except (OSError, ValueError):
+            pass  # a read-only folder: verified again next time
+        finally:
+            lock.release()
+
+    def _write_meta(self, meta: dict[str, Any]) -> None:
+        tmp = self.meta_path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.meta_path)
+        fsync_dir(self.folder)
 
     def _swap_in_rebuilt(self, spec: str) -> None:
         """Build a new index from the store and swap it in; searches use the old one meanwhile."""
@@ -183,16 +221,12 @@ class DerivedIndex:
                 "spec": self._index.spec, "factory": self._index.factory, "dim": self.dimension, "seq": seq,
                 "file": name, "count": len(self._index), "describe": self._index.describe(), "files": files,
                 "file_bytes": sum(f["bytes"] for f in files.values()),
+                # hashed while written: the next opens need not hash them again (index/files.py)
+                "verified": {n: file_identity(self.folder / n) for n in files},
             }
         finally:
             self._lock.release_read()
-        tmp = self.meta_path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(meta, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.meta_path)
-        fsync_dir(self.folder)
+        self._write_meta(meta)
         for old in self.folder.glob("vectors-*.faiss*"):
             if not old.name.startswith(name):  # keep this index's own side files (name.meta.json...)
                 old.unlink(missing_ok=True)
