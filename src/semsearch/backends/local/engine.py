@@ -43,6 +43,8 @@ EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
 #: A filter estimated to keep at most this many chunks is listed (an allow-list: the index scores
 #: exactly those vectors, BM25 scores exactly those chunks); a larger one checks candidates instead.
 ALLOW_LIST_MAX = 20_000
+#: Searches after which a process reads the store through a memory map (Store.use_memory_map).
+MEMORY_MAP_AFTER = 8
 #: Candidates fetched per wanted one, over the filter's share, when candidates are checked.
 CHECK_OVERSAMPLING = 1.5
 
@@ -129,6 +131,7 @@ class LocalEngine:
         self.bm25 = MemoryBM25(self.store)
         self.facets = MemoryFacets(self.store)
         self.facet_index = FacetIndex(self.store)
+        self._searches = 0
         self.lexical_index = LexicalIndex(self.store)
 
     # -- life cycle -----------------------------------------------------------------------
@@ -184,6 +187,9 @@ class LocalEngine:
             self.lock.release()
 
     def warm_up(self) -> None:
+        """Map the store and vector index, and hold BM25 and facets in memory where they are
+        small enough to build in a second or two (larger collections search from disk)."""
+        self.store.use_memory_map()
         self.index.ensure_current()
         self.bm25.current(build=True)
         self.facets.current(build=True)
@@ -364,6 +370,9 @@ class LocalEngine:
         Its size is counted on the metadata index (the entries of the values asked for); a
         facet snapshot already in memory (a warm server's) answers instead when there is one.
         """
+        self._searches += 1
+        if self._searches == MEMORY_MAP_AFTER:  # a process that searches again and again is a warm one
+            self.store.use_memory_map()
         if where is None:
             return LocalScope()
         compiled = compile_filter(where)  # raises for what get/delete's SQL cannot address, so search agrees

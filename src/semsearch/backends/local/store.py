@@ -24,8 +24,8 @@ from ...lexical import index_text
 from ...types import Document, DocumentRow, StoredChunk
 from .schema import DB_NAME, create_database
 
-#: The most of the database file each connection reads through a memory map (address space,
-#: not memory: the pages are the OS file cache's, shared and reclaimable).
+#: The most of the database file each connection of a warm process reads through a memory map
+#: (address space, not memory: the pages are the OS file cache's, shared and reclaimable).
 MMAP_BYTES = 1 << 30
 
 
@@ -57,6 +57,7 @@ class Store:
                 )
             create_database(folder)
         self._local = threading.local()
+        self._memory_map = False
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._check_is_collection()
@@ -68,12 +69,19 @@ class Store:
         # FULL: a commit is on disk before add() returns, so it survives kill -9 and power loss.
         con.execute("PRAGMA synchronous=FULL")
         con.execute("PRAGMA foreign_keys=ON")
-        # Reads through a memory map instead of a read() and a copy per page: a search looks up
-        # a few hundred random chunk and document rows (their ids, texts, vectors), and at 170k
-        # documents that took half the time (1.8 -> 0.9 ms per 200 rows; hybrid search without
-        # the encode 13.4 -> 11.7 ms p50, bench/RESULTS.md). Writes still go through the WAL.
-        con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return con
+
+    def use_memory_map(self) -> None:
+        """Read through a memory map from now on (every thread's connection, as it next reads).
+
+        A warm process's search looks up a few hundred random chunk and document rows, and at
+        170k documents a map took half the time of a read() and a copy per page (1.8 -> 0.9 ms
+        per 200 rows; hybrid search without the encode 13.4 -> 11.7 ms p50, bench/RESULTS.md).
+        A process that searches once is better without: every page it touches through the map
+        brings its neighbours into its resident memory (the kernel's fault-around), ~0.5 GB for a
+        filtered search at 200k documents against 80 MB with reads. Writes always go through the WAL.
+        """
+        self._memory_map = True
 
     @property
     def con(self) -> sqlite3.Connection:
@@ -81,8 +89,12 @@ class Store:
         if con is None:
             con = self._connect()
             self._local.con = con
+            self._local.mapped = False
             with self._connections_lock:
                 self._connections.append(con)
+        if self._memory_map and not self._local.mapped:
+            con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            self._local.mapped = True
         return con
 
     def close(self) -> None:
