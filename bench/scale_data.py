@@ -83,6 +83,11 @@ def _vectors(docs: np.ndarray, n_passages: int, seed: int) -> np.ndarray:
     return _unit(bases[docs % n_passages] + noise * np.float32(0.75 / np.sqrt(DIM))).astype(np.float32)
 
 
+def vectors_of(passage_ids: np.ndarray, seed: int) -> np.ndarray:
+    """Vectors near the given passages' (as the documents' are), e.g. query vectors for dense search."""
+    return _vectors(np.asarray(passage_ids), 5000, seed) if len(passage_ids) else np.empty((0, DIM), np.float32)
+
+
 def matching(flt: dict[str, Any] | None, n: int, seed: int = 25) -> np.ndarray:
     """Indexes of the documents a filter matches (NumPy, for peers and checks)."""
     cats, nums = metadata_of(n, seed)

@@ -299,10 +299,12 @@ class Store:
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     def chunk_count(self) -> int:
-        return int(self.con.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        """How many chunks there are (one row read: the schema's tallies)."""
+        return int(self.con.execute("SELECT n FROM tallies WHERE name = 'chunks'").fetchone()[0])
 
     def document_count(self) -> int:
-        return int(self.con.execute("SELECT count(*) FROM documents").fetchone()[0])
+        """How many documents there are (one row read: the schema's tallies)."""
+        return int(self.con.execute("SELECT n FROM tallies WHERE name = 'documents'").fetchone()[0])
 
     def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Id -> source of those of ``ids`` that exist."""
