@@ -2,7 +2,7 @@
 
 Every scalar of every document's metadata (each element of a list) is one row of ``facets``:
 ``(key, kind, value, doc)`` with kind 0 = text, 1 = number, 2 = boolean, the table's primary key
-in that order (a ``WITHOUT ROWID`` table, so the key *is* the index), plus an index on ``doc``.
+in that order (a ``WITHOUT ROWID`` table, so the key *is* the index).
 Triggers fill it from the documents' JSON when a document is inserted or its metadata changes
 and empty it when a document is removed, in the same transaction, so it never disagrees with the
 store (a kill at any instant leaves both as they were or both changed). Values no filter can
@@ -13,8 +13,9 @@ A filter compiles two ways:
 * a *set*: the rowids of the documents it matches, driven by the primary key (``key = ? AND kind
   = ? AND value < ?`` is one range of the index; ``$and``/``$or`` are ``INTERSECT``/``UNION``,
   ``$ne``/``$nin`` the complement), for counting and for small allow-lists;
-* a *check*: a boolean SQL expression per document (``EXISTS`` through the ``doc`` index), for
-  keeping the candidates of a search that match, whatever the filter's size.
+* a *check*: the reference SQL (:func:`semsearch.filters.to_sql`, ``json_each`` over one
+  document's metadata) evaluated per candidate, for keeping the candidates of a search that
+  match, whatever the filter's size.
 
 So no filter ever reads every document's metadata: a count reads the index entries of the
 values asked for, and a check reads a few rows per candidate. Document-text conditions
@@ -58,11 +59,10 @@ def compile_filter(node: Node) -> CompiledFilter:
     Raises:
         FilterError: a key filters cannot address (the SQL reference compiler's rules).
     """
-    to_sql(node)  # the same keys are rejected as by get/delete's reference
+    check_sql, check_params = to_sql(node, metadata="t.metadata", text="t.text")
     set_params: list[Any] = []
-    check_params: list[Any] = []
     documents_sql = _set(node, set_params)
-    check_sql = _check(node, check_params)
+    check_sql = f"EXISTS (SELECT 1 FROM documents t WHERE t.rowid = {{doc}} AND {check_sql})"
     return CompiledFilter(node, documents_sql, tuple(set_params), check_sql, tuple(check_params))
 
 
@@ -111,19 +111,6 @@ def _set(node: Node, params: list[Any]) -> str:
     if _negated(node):
         return f"SELECT rowid FROM documents EXCEPT {matching}"
     return matching
-
-
-def _check(node: Node, params: list[Any]) -> str:
-    if isinstance(node, (And, Or)):
-        word = " AND " if isinstance(node, And) else " OR "
-        return "(" + word.join(_check(p, params) for p in node.parts) + ")"
-    if isinstance(node, Contains):
-        params.append(node.text)
-        return (f"EXISTS (SELECT 1 FROM documents t WHERE t.rowid = {{doc}} "
-                f"AND instr(t.text, ?) {'=' if node.negate else '>'} 0)")
-    params.append(node.key)
-    exists = f"EXISTS (SELECT 1 FROM facets WHERE doc = {{doc}} AND key = ? AND ({_terms(node, params)}))"
-    return f"(NOT {exists})" if _negated(node) else exists
 
 
 class FacetIndex:

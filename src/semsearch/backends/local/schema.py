@@ -20,29 +20,37 @@ DB_NAME = "collection.sqlite3"
 PAGE_SIZE = 16384
 FORMAT_VERSION = 3  # 2: the lexical (FTS5) index of chunks; 3: the metadata index (facets)
 
-# The lexical index: one row per chunk (rowid = chunk rowid) holding the chunk's tokens as
-# made by semsearch.lexical (FTS5's ascii tokenizer then splits only on spaces).
-# Rows are inserted with their chunks and removed by trigger, in the same transaction, so the
-# store and its lexical index never disagree.
+# The lexical index: one row per chunk (rowid = chunk rowid) of the chunk's tokens as made by
+# semsearch.lexical (FTS5's ascii tokenizer then splits only on spaces). Contentless: FTS5 keeps
+# its inverted index only, not a second copy of every chunk's tokens (~370 bytes a chunk of
+# msmarco); the tokens are made again from the chunk's text where needed. Rows are inserted with
+# their chunks, and removed by trigger in the same transaction with the tokens they were inserted
+# with (the SQL function semsearch_tokens, which every store connection registers), so the store
+# and its lexical index never disagree. (Collections made before format 3 keep a content table,
+# whose trigger deletes by rowid.)
 _LEXICAL_SCHEMA = """
-CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii');
+CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii', content = '');
 CREATE TRIGGER chunks_removed_fts AFTER DELETE ON chunks BEGIN
-    DELETE FROM chunks_fts WHERE rowid = old.rowid;
+    INSERT INTO chunks_fts(chunks_fts, rowid, tokens)
+    SELECT 'delete', old.rowid, semsearch_tokens(substr(d.text, old.start + 1, old.end - old.start))
+      FROM documents d WHERE d.rowid = old.doc;
 END;
 """
 
 # One row per (key, kind, value, document); list elements are rows of their own.
-_ELEMENTS = """
-    SELECT j.key AS key,
-           CASE j.type WHEN 'text' THEN 0 WHEN 'true' THEN 2 WHEN 'false' THEN 2 ELSE 1 END AS kind,
-           j.value AS value, {doc} AS doc
-      FROM json_each({metadata}) j
-     WHERE j.type IN ('text', 'integer', 'real', 'true', 'false')
-    UNION ALL
-    SELECT j.key, CASE e.type WHEN 'text' THEN 0 WHEN 'true' THEN 2 WHEN 'false' THEN 2 ELSE 1 END, e.value, {doc}
-      FROM json_each({metadata}) j, json_each(j.value) e
-     WHERE j.type = 'array' AND e.type IN ('text', 'integer', 'real', 'true', 'false')
-"""
+_KIND = "CASE {v}.type WHEN 'text' THEN 0 WHEN 'true' THEN 2 WHEN 'false' THEN 2 ELSE 1 END"
+_SCALARS = f"""
+    SELECT j.key, {_KIND.format(v="j")}, j.value, {{doc}} FROM json_each({{metadata}}) j
+     WHERE j.type IN ('text', 'integer', 'real', 'true', 'false')"""
+_LIST_ELEMENTS = f"""
+    SELECT j.key, {_KIND.format(v="e")}, e.value, {{doc}} FROM json_each({{metadata}}) j, json_each(j.value) e
+     WHERE j.type = 'array' AND e.type IN ('text', 'integer', 'real', 'true', 'false')"""
+_ELEMENTS = _SCALARS + "\n    UNION ALL" + _LIST_ELEMENTS
+# A document's rows are found again from its old metadata, through the primary key (no second
+# index on doc: ~37 bytes a document); one simple SELECT each, which SQLite turns into lookups.
+_REMOVE_OLD = "\n".join(
+    f"    DELETE FROM facets WHERE (key, kind, value, doc) IN ({part.format(doc='old.rowid', metadata='old.metadata')});"
+    for part in (_SCALARS, _LIST_ELEMENTS))
 
 #: The metadata index (format 3, :mod:`.facet_index`): a typed key/value table kept by triggers in the
 #: documents' transaction; :func:`fill_facets_statement` fills it for existing documents.
@@ -54,16 +62,15 @@ CREATE TABLE facets (
     doc   INTEGER NOT NULL,
     PRIMARY KEY (key, kind, value, doc)
 ) WITHOUT ROWID;
-CREATE INDEX facets_doc ON facets(doc);
 CREATE TRIGGER documents_added_facets AFTER INSERT ON documents BEGIN
     INSERT OR IGNORE INTO facets(key, kind, value, doc) {_ELEMENTS.format(doc="new.rowid", metadata="new.metadata")};
 END;
 CREATE TRIGGER documents_metadata_facets AFTER UPDATE OF metadata ON documents BEGIN
-    DELETE FROM facets WHERE doc = old.rowid;
+{_REMOVE_OLD}
     INSERT OR IGNORE INTO facets(key, kind, value, doc) {_ELEMENTS.format(doc="new.rowid", metadata="new.metadata")};
 END;
 CREATE TRIGGER documents_removed_facets AFTER DELETE ON documents BEGIN
-    DELETE FROM facets WHERE doc = old.rowid;
+{_REMOVE_OLD}
 END;
 """
 
@@ -195,7 +202,11 @@ def migrate(con: sqlite3.Connection, tokenizer_version: str, format_version: int
 
 def _rebuild_lexical(con: sqlite3.Connection, tables: set[str]) -> None:
     if "chunks_fts" in tables:
-        con.execute("DELETE FROM chunks_fts")
+        sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
+        if "content = ''" in sql or "content=''" in sql:
+            con.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all')")
+        else:
+            con.execute("DELETE FROM chunks_fts")
     else:
         for statement in _split_sql(_LEXICAL_SCHEMA):
             con.execute(statement)
