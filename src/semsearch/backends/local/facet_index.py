@@ -35,6 +35,8 @@ from ...filters import And, Compare, Contains, Node, Or, to_sql
 from .store import Store
 
 TEXT, NUMBER, BOOLEAN = 0, 1, 2  # facets.kind (schema.py)
+# Metadata SQLite's JSON cannot read (NaN, Infinity) matches no condition, as in the facets table.
+READABLE_METADATA = "iif(json_valid(t.metadata), t.metadata, '{}')"
 _OPS = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 
@@ -59,7 +61,7 @@ def compile_filter(node: Node) -> CompiledFilter:
     Raises:
         FilterError: a key filters cannot address (the SQL reference compiler's rules).
     """
-    check_sql, check_params = to_sql(node, metadata="t.metadata", text="t.text")
+    check_sql, check_params = to_sql(node, metadata=READABLE_METADATA, text="t.text")
     set_params: list[Any] = []
     documents_sql = _set(node, set_params)
     check_sql = f"EXISTS (SELECT 1 FROM documents t WHERE t.rowid = {{doc}} AND {check_sql})"

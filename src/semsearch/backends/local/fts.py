@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from ...lexical import index_text
 from .store import Store, batched
 
 
@@ -35,32 +34,24 @@ def search(store: Store, expression: str, limit: int, allow: np.ndarray | None =
 
 
 def tokens(store: Store, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
-    """(chunk id, indexed tokens) of the given chunks that still exist, by ascending id.
-
-    Made from the chunks' text, as they were when indexed (the index keeps no copy of them).
-    """
+    """(chunk id, indexed tokens) of the given chunks that still exist, by ascending id."""
     out: list[tuple[int, str]] = []
     with store.read() as con:
         for part in batched(chunk_ids.tolist(), 900):
-            out.extend((rowid, index_text(text)) for rowid, text in con.execute(_CHUNK_TEXT.format(
-                where=f"c.rowid IN ({','.join('?' * len(part))})"), part))
+            q = f"SELECT rowid, tokens FROM chunks_fts WHERE rowid IN ({','.join('?' * len(part))})"
+            out.extend(con.execute(q, part))
     out.sort()
     return out
-
-
-_CHUNK_TEXT = ("SELECT c.rowid, substr(d.text, c.start + 1, c.end - c.start) FROM chunks c "
-               "JOIN documents d ON d.rowid = c.doc WHERE {where}")
-
 
 def token_batches(store: Store, batch: int = 65536) -> Generator[Any, None, None]:
     """The change-log head, then every chunk's (id, indexed tokens) by ascending id in lists
     of ``batch``: all read in one snapshot (close the iterator to stop early)."""
     with store.read() as con:
         yield store._head(con)
-        cur = con.execute(_CHUNK_TEXT.format(where="1") + " ORDER BY c.rowid")
+        cur = con.execute("SELECT rowid, tokens FROM chunks_fts ORDER BY rowid")
         try:
             while rows := cur.fetchmany(batch):
-                yield [(rowid, index_text(text)) for rowid, text in rows]
+                yield rows
         finally:
             cur.close()
 
@@ -88,8 +79,8 @@ def term_statistics(store: Store, terms: Sequence[str], chunk_id: int) -> tuple[
     frequencies = document_frequencies(store, terms)
     with store.read() as con:
         total = fts_row_count(con)
-    found = tokens(store, np.array([chunk_id], dtype=np.int64))
-    return frequencies, total, set(found[0][1].split()) if found else set()
+        row = con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?", (int(chunk_id),)).fetchone()
+    return frequencies, total, set(row[0].split()) if row else set()
 
 
 def fts_totals(con: Any) -> tuple[int, int]:

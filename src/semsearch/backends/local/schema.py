@@ -20,20 +20,17 @@ DB_NAME = "collection.sqlite3"
 PAGE_SIZE = 16384
 FORMAT_VERSION = 3  # 2: the lexical (FTS5) index of chunks; 3: the metadata index (facets)
 
-# The lexical index: one row per chunk (rowid = chunk rowid) of the chunk's tokens as made by
-# semsearch.lexical (FTS5's ascii tokenizer then splits only on spaces). Contentless: FTS5 keeps
-# its inverted index only, not a second copy of every chunk's tokens (~370 bytes a chunk of
-# msmarco); the tokens are made again from the chunk's text where needed. Rows are inserted with
-# their chunks, and removed by trigger in the same transaction with the tokens they were inserted
-# with (the SQL function semsearch_tokens, which every store connection registers), so the store
-# and its lexical index never disagree. (Collections made before format 3 keep a content table,
-# whose trigger deletes by rowid.)
+# The lexical index: one row per chunk (rowid = chunk rowid) holding the chunk's tokens as
+# made by semsearch.lexical (FTS5's ascii tokenizer then splits only on spaces).
+# Rows are inserted with their chunks and removed by trigger, in the same transaction, so the
+# store and its lexical index never disagree. (A contentless table would save the tokens' copy,
+# ~370 bytes a chunk of msmarco, but SQLite before 3.43 deletes from one only given the exact
+# tokens a row was inserted with: a tokenizer that changed meanwhile, with Python's Unicode
+# tables, would leave the index damaged. Measured and left: bench/RESULTS.md, issue 25.)
 _LEXICAL_SCHEMA = """
-CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii', content = '');
+CREATE VIRTUAL TABLE chunks_fts USING fts5(tokens, tokenize = 'ascii');
 CREATE TRIGGER chunks_removed_fts AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, tokens)
-    SELECT 'delete', old.rowid, semsearch_tokens(substr(d.text, old.start + 1, old.end - old.start))
-      FROM documents d WHERE d.rowid = old.doc;
+    DELETE FROM chunks_fts WHERE rowid = old.rowid;
 END;
 """
 
@@ -45,6 +42,12 @@ _SCALARS = f"""
 _LIST_ELEMENTS = f"""
     SELECT j.key, {_KIND.format(v="e")}, e.value, {{doc}} FROM json_each({{metadata}}) j, json_each(j.value) e
      WHERE j.type = 'array' AND e.type IN ('text', 'integer', 'real', 'true', 'false')"""
+_ELEMENTS = _SCALARS + "\n    UNION ALL" + _LIST_ELEMENTS
+# Metadata JSON that SQLite cannot read (NaN or Infinity, which Python's json writes) gives no rows
+# instead of failing the write: no SQL filter could read it either.
+_SCALARS = _SCALARS.replace("json_each({metadata})", "json_each(iif(json_valid({metadata}), {metadata}, '{{}}'))")
+_LIST_ELEMENTS = _LIST_ELEMENTS.replace("json_each({metadata})",
+                                        "json_each(iif(json_valid({metadata}), {metadata}, '{{}}'))")
 _ELEMENTS = _SCALARS + "\n    UNION ALL" + _LIST_ELEMENTS
 # A document's rows are found again from its old metadata, through the primary key (no second
 # index on doc: ~37 bytes a document); one simple SELECT each, which SQLite turns into lookups.
@@ -98,7 +101,7 @@ FILL_TALLIES = ("INSERT INTO tallies(name, n) SELECT 'documents', count(*) FROM 
 def fill_facets_statement() -> str:
     """The statement filling ``facets`` from every stored document (a migration runs it once)."""
     elements = _ELEMENTS.format(doc="d.rowid", metadata="d.metadata")
-    elements = elements.replace("FROM json_each(d.metadata) j", "FROM documents d, json_each(d.metadata) j")
+    elements = elements.replace("FROM json_each(", "FROM documents d, json_each(")
     return f"INSERT OR IGNORE INTO facets(key, kind, value, doc) {elements}"
 
 
@@ -202,11 +205,7 @@ def migrate(con: sqlite3.Connection, tokenizer_version: str, format_version: int
 
 def _rebuild_lexical(con: sqlite3.Connection, tables: set[str]) -> None:
     if "chunks_fts" in tables:
-        sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
-        if "content = ''" in sql or "content=''" in sql:
-            con.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all')")
-        else:
-            con.execute("DELETE FROM chunks_fts")
+        con.execute("DELETE FROM chunks_fts")
     else:
         for statement in _split_sql(_LEXICAL_SCHEMA):
             con.execute(statement)

@@ -69,8 +69,6 @@ class Store:
         # FULL: a commit is on disk before add() returns, so it survives kill -9 and power loss.
         con.execute("PRAGMA synchronous=FULL")
         con.execute("PRAGMA foreign_keys=ON")
-        # The lexical index's delete trigger remakes a removed chunk's tokens with it (schema.py).
-        con.create_function("semsearch_tokens", 1, index_text, deterministic=True)
         return con
 
     def use_memory_map(self) -> None:
