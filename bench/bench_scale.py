@@ -288,7 +288,8 @@ def peers(args: argparse.Namespace) -> None:
                 cold_runs[name].append((wall, peak))
                 print(system, name, f"{wall:.2f} s {peak:.0f} MB", flush=True)
         entry["cold"] = {name: {"wall_s": round(statistics.median(w for w, _ in r), 2),
-                                "peak_rss_mb": round(statistics.median(p for _, p in r))} for name, r in cold_runs.items()}
+                                "peak_rss_mb": round(statistics.median(p for _, p in r))}
+                         for name, r in cold_runs.items()}
         entry["warm_p50_ms"] = peer.warm_p50(path, vectors[-args.queries:], [FILTERS[n] for n in args.filters],
                                              args.filters)
         entry["load"] = round(load(), 2)

@@ -181,7 +181,8 @@ while True:
             embeddings=rng.normal(size=(7, col.dimension)))
     col.delete(ids[:2])
     col.engine.update_metadata({ids[3]: {"cat": "moved", "tags": [i]}})
-    col.upsert([_text(i + 1) + " again"], ids=[ids[4]], metadatas=[{"num": -1}], embeddings=rng.normal(size=(1, col.dimension)))
+    col.upsert([_text(i + 1) + " again"], ids=[ids[4]], metadatas=[{"num": -1}],
+               embeddings=rng.normal(size=(1, col.dimension)))
     print("ACK", flush=True)
     i += 7
 """

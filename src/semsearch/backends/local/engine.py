@@ -42,7 +42,7 @@ EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
 
 #: A filter estimated to keep at most this many chunks is listed (an allow-list: the index scores
 #: exactly those vectors, BM25 scores exactly those chunks); a larger one checks candidates instead.
-ALLOW_LIST_MAX = 20_000
+ALLOW_LIST_MAX = 10_000
 #: Searches after which a process reads the store through a memory map (Store.use_memory_map).
 MEMORY_MAP_AFTER = 8
 #: Candidates fetched per wanted one, over the filter's share, when candidates are checked.
@@ -410,7 +410,8 @@ class LocalEngine:
         assert isinstance(scope, LocalScope)
         return [self._lexical(text, n, scope) for text in texts]
 
-    def _ranked_chunks(self, terms: list[str], expression: str, scope: LocalScope) -> Callable[[int], tuple[list[tuple[int, float]], bool]]:
+    def _ranked_chunks(self, terms: list[str], expression: str,
+                       scope: LocalScope) -> Callable[[int], tuple[list[tuple[int, float]], bool]]:
         """``search(limit)`` -> (at most ``limit`` (chunk id, BM25) in scope, best first; whether
         there are no more), from BM25 in memory when the process holds it, else from disk."""
         snapshot = self.bm25.current()

@@ -12,14 +12,14 @@ Scores follow ``fts5_aux.c`` (as :mod:`.bm25` does): k1 = 1.2, b = 0.75, idf = l
 
 from __future__ import annotations
 
+import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
 from . import fts
-from .bm25 import B, K1
+from .bm25 import K1, B
 from .store import Store
 
 
@@ -43,8 +43,11 @@ class LexicalIndex:
         return fts.document_frequencies(self.store, terms)
 
     def chunk_tokens(self, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
-        """(chunk id, its indexed tokens) of the given chunks that exist."""
-        return fts.tokens(self.store, np.asarray(chunk_ids, dtype=np.int64))
+        """(chunk id, its indexed tokens) of the given chunks that exist (FTS5's content rows, read by id)."""
+        ids = json.dumps(np.asarray(chunk_ids, dtype=np.int64).tolist())
+        with self.store.read() as con:
+            return con.execute("SELECT id, c0 FROM chunks_fts_content WHERE id IN (SELECT value FROM json_each(?))",
+                               (ids,)).fetchall()
 
     def scores_of(self, terms: Sequence[str], chunk_ids: np.ndarray) -> list[tuple[int, float]]:
         """(chunk id, BM25) of those of ``chunk_ids`` holding a query term, best first (ties by id).
@@ -60,23 +63,23 @@ class LexicalIndex:
         if n_rows == 0 or not present:
             return []
         avgdl = n_tokens / n_rows
-        idf = {}
+        weights = []
         for t in present:
-            value = math.log((n_rows - frequencies[t] + 0.5) / (frequencies[t] + 0.5))
-            idf[t] = value if value > 0.0 else 1e-6
+            idf = math.log((n_rows - frequencies[t] + 0.5) / (frequencies[t] + 0.5))
+            weights.append((f" {t} ", idf if idf > 0.0 else 1e-6))
         found: list[tuple[int, float]] = []
-        wanted = set(present)
         for chunk_id, tokens in self.chunk_tokens(chunk_ids):
-            words = tokens.split()
-            counts = Counter(w for w in words if w in wanted)
-            if not counts:
+            # Tokens are single-space separated: with the spaces doubled, a term's occurrences are
+            # its non-overlapping counts between spaces (str.count, in C; "a a" holds " a " twice).
+            padded = f" {tokens.replace(' ', '  ')} "
+            counts = [padded.count(needle) for needle, _ in weights]
+            if not any(counts):
                 continue
-            norm = K1 * (1.0 - B + B * len(words) / avgdl)
+            norm = K1 * (1.0 - B + B * (tokens.count(" ") + 1) / avgdl)
             score = 0.0
-            for t in present:
-                f = counts.get(t, 0)
+            for f, (_, idf) in zip(counts, weights):
                 if f:
-                    score += idf[t] * (f * (K1 + 1.0)) / (f + norm)
+                    score += idf * (f * (K1 + 1.0)) / (f + norm)
             found.append((int(chunk_id), score))
         found.sort(key=lambda pair: (-pair[1], pair[0]))
         return found

@@ -52,7 +52,8 @@ _ELEMENTS = _SCALARS + "\n    UNION ALL" + _LIST_ELEMENTS
 # A document's rows are found again from its old metadata, through the primary key (no second
 # index on doc: ~37 bytes a document); one simple SELECT each, which SQLite turns into lookups.
 _REMOVE_OLD = "\n".join(
-    f"    DELETE FROM facets WHERE (key, kind, value, doc) IN ({part.format(doc='old.rowid', metadata='old.metadata')});"
+    "    DELETE FROM facets WHERE (key, kind, value, doc) IN ({});".format(
+        part.format(doc="old.rowid", metadata="old.metadata"))
     for part in (_SCALARS, _LIST_ELEMENTS))
 
 #: The metadata index (format 3, :mod:`.facet_index`): a typed key/value table kept by triggers in the
@@ -181,7 +182,8 @@ def needs_migration(manifest: dict, tokenizer_version: str) -> bool:
     return manifest.get("format_version", 1) < FORMAT_VERSION or manifest.get("lexical_tokenizer") != tokenizer_version
 
 
-def migrate(con: sqlite3.Connection, tokenizer_version: str, format_version: int, lexical_tokenizer: str | None) -> None:
+def migrate(con: sqlite3.Connection, tokenizer_version: str, format_version: int,
+            lexical_tokenizer: str | None) -> None:
     """Bring an older collection to this format, inside the caller's write transaction.
 
     Format 1 had no lexical index: the FTS5 table is created and filled from the stored

@@ -32,6 +32,9 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 INDEX_META = "vectors.json"
+#: Allow-lists of at most this many chunks are scored exactly from the store's vectors when the
+#: index is memory-mapped (a cold process), instead of through the map.
+EXACT_FROM_STORE_MAX = 20_000
 
 
 class DerivedIndex:
@@ -276,6 +279,8 @@ class DerivedIndex:
         """The n best documents per query vector (each through its best chunk) among ``allow``
         (ascending chunk ids; None: all), as exact as the index is (see :mod:`semsearch.index.faiss`)."""
         self.ensure_current()
+        if allow is not None and len(allow) <= EXACT_FROM_STORE_MAX and self._index is not None and self._index.mapped:
+            return self._exact_from_store(vectors, n, allow)
         self._lock.acquire_read()
         try:
             index = self._index
@@ -302,6 +307,25 @@ class DerivedIndex:
                 scores, ids = index.search(vectors, fetch, allow=allow)
         finally:
             self._lock.release_read()
+
+    def _exact_from_store(self, vectors: np.ndarray, n: int, allow: np.ndarray) -> list[list[Candidate]]:
+        """The exact n best documents among a few allowed chunks, scored from the store's float32
+        vectors: a mapped index would bring the pages around every allowed vector into the
+        process's resident memory (the kernel's fault-around); the store reads just those rows."""
+        ids, stored = self.store.embeddings(np.asarray(allow, dtype=np.int64), self.dimension)
+        if len(ids) == 0:
+            return [[] for _ in range(len(vectors))]
+        scores = np.asarray(vectors, dtype=np.float32) @ stored.T
+        order = np.argsort(-scores, axis=1, kind="stable")
+        head = min(len(ids), 4 * n)  # most documents are one chunk: look up the documents of the best few
+        while True:
+            top = order[:, :head]
+            chunk_docs = self.store.chunk_documents(np.unique(ids[top]).tolist())
+            results = [best_per_document(np.take(row, o).tolist(), ids[o].tolist(), chunk_docs, n)
+                       for row, o in zip(scores, top)]
+            if head >= len(ids) or all(len(r) >= n for r in results):
+                return results
+            head = min(len(ids), head * 4)
 
     def checked_candidates(self, vectors: np.ndarray, n: int, fetch: Callable[[int], int],
                            keep: Callable[[np.ndarray], np.ndarray],
