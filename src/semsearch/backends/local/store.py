@@ -84,6 +84,11 @@ class Store:
         self._memory_map = True
 
     @property
+    def memory_mapped(self) -> bool:
+        """Whether this process reads through a memory map (it searches often: a warm one)."""
+        return self._memory_map
+
+    @property
     def con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:

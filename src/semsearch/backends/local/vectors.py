@@ -32,8 +32,9 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 INDEX_META = "vectors.json"
-#: Allow-lists of at most this many chunks are scored exactly from the store's vectors when the
-#: index is memory-mapped (a cold process), instead of through the map.
+#: Allow-lists of at most this many chunks are scored exactly from the store's vectors in a cold
+#: process (index mapped, store read without a map), instead of through the index's map. A warm
+#: process scores them through the map, whose pages it keeps (165 -> ~15 ms at 1M documents, 1%).
 EXACT_FROM_STORE_MAX = 20_000
 
 
@@ -279,7 +280,8 @@ class DerivedIndex:
         """The n best documents per query vector (each through its best chunk) among ``allow``
         (ascending chunk ids; None: all), as exact as the index is (see :mod:`semsearch.index.faiss`)."""
         self.ensure_current()
-        if allow is not None and len(allow) <= EXACT_FROM_STORE_MAX and self._index is not None and self._index.mapped:
+        if (allow is not None and len(allow) <= EXACT_FROM_STORE_MAX and self._index is not None
+                and self._index.mapped and not self.store.memory_mapped):
             return self._exact_from_store(vectors, n, allow)
         self._lock.acquire_read()
         try:
