@@ -385,7 +385,7 @@ class LocalEngine:
             matching = self.facet_index.document_count(compiled)
             documents = self.store.document_count()
             chunks = self.store.chunk_count()
-        share = matching / documents if documents else 0.0
+        share = min(1.0, matching / documents) if documents else 0.0  # (matching is an upper bound)
         if matching == 0:
             return LocalScope(empty=True, allow=np.empty(0, dtype=np.int64), share=0.0)
         if share * chunks <= ALLOW_LIST_MAX:

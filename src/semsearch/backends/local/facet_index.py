@@ -122,7 +122,8 @@ class FacetIndex:
         self.store = store
 
     def document_count(self, compiled: CompiledFilter) -> int:
-        """How many documents match (reads the index entries of the values asked for)."""
+        """How many documents match, for planning: it reads only the index entries of the values
+        asked for, and counts a document once per matching element of a list (an upper bound)."""
         with self.store.read() as con:
             row = con.execute(f"SELECT count(*) FROM ({compiled.documents_sql})", compiled.documents_params).fetchone()
         return int(row[0])
@@ -137,7 +138,8 @@ class FacetIndex:
     def document_rowids(self, compiled: CompiledFilter) -> np.ndarray:
         """Ascending rowids of the documents that match."""
         with self.store.read() as con:
-            rows = con.execute(f"SELECT * FROM ({compiled.documents_sql}) ORDER BY 1", compiled.documents_params)
+            rows = con.execute(f"SELECT DISTINCT * FROM ({compiled.documents_sql}) ORDER BY 1",
+                               compiled.documents_params)
             found = rows.fetchall()
         return np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
 
