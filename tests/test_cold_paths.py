@@ -258,3 +258,20 @@ def test_a_collection_of_the_previous_format_opens_migrated(tmp_path, tiny_model
         assert col.engine.store.document_count() == 59
     # The index file was hashed once at that open and its identity recorded: later opens map it unhashed.
     assert "verified" in json.loads((path / "vectors.json").read_text())
+
+
+def test_a_word_in_most_chunks_is_left_out_of_the_match_without_changing_what_ranks_first(tmp_path, tiny_model_dir):
+    """FTS5 scores every row a query matches; a word in over half the chunks has idf 1e-6 there."""
+    texts = [f"the record {w}" for w in WORDS] + [f"quay lantern {i}" for i in range(5)]
+    with Collection(tmp_path / "c", model=str(tiny_model_dir)) as col:
+        col.add(texts, ids=[f"t{i}" for i in range(len(texts))],
+                embeddings=np.random.default_rng(1).normal(size=(len(texts), col.dimension)))
+        store = col.engine.store
+        full = dict(store.con.execute("SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                      (match_expression("the quay"),)).fetchall())
+        pruned = col.engine.lexical_index.best(tokenize("the quay"), 4)  # 5 chunks hold "quay": enough
+        assert len(pruned) == 4 and all(abs(score - full[c]) < 1e-5 for c, score in pruned)
+        assert {c for c, _ in pruned} <= set(range(len(WORDS) + 1, len(texts) + 1))
+        hits = col.search("the quay", k=8, mode="lexical")  # more than hold "quay": "the" counts again
+        assert [h.id for h in hits[:5]] == sorted([h.id for h in hits[:5]], key=lambda i: -full[int(i[1:]) + 1])
+        assert {h.id for h in hits[:5]} == {f"t{len(WORDS) + i}" for i in range(5)} and len(hits) == 8

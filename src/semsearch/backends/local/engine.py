@@ -25,7 +25,7 @@ import numpy as np
 from ...errors import DuplicateIdError, NotACollectionError
 from ...filters import Node, matches
 from ...index import DEFAULT_SPEC
-from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
+from ...lexical import TOKENIZER_VERSION, tokenize
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
 from . import fts, reembedding
 from .bm25 import MemoryBM25
@@ -410,7 +410,7 @@ class LocalEngine:
         assert isinstance(scope, LocalScope)
         return [self._lexical(text, n, scope) for text in texts]
 
-    def _ranked_chunks(self, terms: list[str], expression: str,
+    def _ranked_chunks(self, terms: list[str],
                        scope: LocalScope) -> Callable[[int], tuple[list[tuple[int, float]], bool]]:
         """``search(limit)`` -> (at most ``limit`` (chunk id, BM25) in scope, best first; whether
         there are no more), from BM25 in memory when the process holds it, else from disk."""
@@ -437,17 +437,17 @@ class LocalEngine:
         def from_disk(limit: int) -> tuple[list[tuple[int, float]], bool]:
             fetch = scope.fetch(limit)
             started = time.perf_counter()
-            rows = self.lexical_index.best(expression, fetch)
+            rows = self.lexical_index.best(terms, fetch)
             self.bm25.spent(time.perf_counter() - started)
             return kept(rows)[:limit], len(rows) < fetch
         return from_disk
 
     def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
         """BM25 in memory when the collection holds it there, else from disk; both give the same scores."""
-        terms, expression = tokenize(text), match_expression(text)
-        if not terms or expression is None:  # no token to look for
+        terms = tokenize(text)
+        if not terms:  # no token to look for
             return []
-        search = self._ranked_chunks(terms, expression, scope)
+        search = self._ranked_chunks(terms, scope)
         limit = n * 2
         while True:
             rows, exhausted = search(limit)
@@ -472,7 +472,7 @@ class LocalEngine:
             best = fts.tokens(self.store, np.array([chunk_id]))
             hit_terms = set(best[0][1].split()) if best else set()
             return TermStatistics(snapshot.term_frequencies(terms), snapshot.count, hit_terms)
-        return TermStatistics(*fts.term_statistics(self.store, terms, chunk_id))
+        return TermStatistics(*self.lexical_index.term_statistics(terms, chunk_id))
 
 
 __all__ = ["EMBEDDING_CACHE_FILE", "LocalEngine", "LocalScope"]

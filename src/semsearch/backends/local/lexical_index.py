@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,16 +23,42 @@ from . import fts
 from .bm25 import K1, B
 from .store import Store
 
+#: Terms whose document frequencies a process remembers (LexicalIndex.document_frequencies).
+FREQUENCIES_KEPT = 65_536
+
+
+def _any_of(terms: Sequence[str]) -> str:
+    # Tokens hold only letters, digits and marks, so quoting makes every one a plain term.
+    return " OR ".join(f'"{t}"' for t in terms)
+
 
 class LexicalIndex:
     """The FTS5 lexical index of one store, read where a query needs it."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.Lock()
+        self._frequencies: dict[str, int] = {}
+        self._frequencies_head = -1
 
-    def best(self, expression: str, limit: int) -> list[tuple[int, float]]:
-        """(chunk id, BM25) of the best ``limit`` chunks matching an FTS5 expression, best first."""
-        return fts.search(self.store, expression, limit)
+    def best(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25) of the best ``limit`` chunks holding any of ``terms``, best first.
+
+        FTS5 computes ``bm25()`` for every matching row, and a word in more than half of the
+        chunks ("the", "of" in English text) matches most of a collection while its idf is
+        floored at 1e-6: it adds at most 2.2e-6 to a score. Such terms are left out of the match
+        (scores then differ from FTS5's by that much at most), unless fewer than ``limit``
+        chunks hold another term of the query.
+        """
+        distinct = list(dict.fromkeys(terms))
+        rows, _ = self.totals()
+        frequencies = self.document_frequencies(distinct)
+        informative = [t for t in distinct if 2 * frequencies.get(t, 0) < rows]
+        if informative and len(informative) < len(distinct):
+            found = fts.search(self.store, _any_of(informative), limit)
+            if len(found) == limit:
+                return found
+        return fts.search(self.store, _any_of(distinct), limit)
 
     def totals(self) -> tuple[int, int]:
         """(rows, tokens) as FTS5's ``bm25()`` counts them."""
@@ -39,8 +66,34 @@ class LexicalIndex:
             return fts.fts_totals(con)
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many chunks contain each term (FTS5's vocabulary; absent terms are left out)."""
-        return fts.document_frequencies(self.store, terms)
+        """How many chunks contain each term (FTS5's vocabulary; absent terms are left out).
+
+        FTS5 counts a term's rows by reading its whole posting list (~0.3 s for "the" in a
+        million chunks): a search asks twice (planning the match, then fusion's statistics), so
+        counts are remembered until the store changes.
+        """
+        head = self.store.head()
+        with self._lock:
+            if self._frequencies_head != head:
+                self._frequencies, self._frequencies_head = {}, head
+            known = {t: self._frequencies[t] for t in terms if t in self._frequencies}
+        missing = [t for t in dict.fromkeys(terms) if t not in known]
+        if missing:
+            found = fts.document_frequencies(self.store, missing)
+            counted = {t: found.get(t, 0) for t in missing}
+            with self._lock:
+                if self._frequencies_head == head:
+                    self._frequencies.update(counted)
+                    while len(self._frequencies) > FREQUENCIES_KEPT:
+                        self._frequencies.pop(next(iter(self._frequencies)))
+            known.update(counted)
+        return {t: n for t, n in known.items() if n > 0}
+
+    def term_statistics(self, terms: Sequence[str], chunk_id: int) -> tuple[dict[str, int], int, set[str]]:
+        """(chunks holding each term, number of chunks, the terms of chunk ``chunk_id``): what
+        adaptive fusion reads to tell how much of a query a lexical hit matched."""
+        found = self.chunk_tokens(np.array([chunk_id], dtype=np.int64))
+        return self.document_frequencies(terms), self.totals()[0], set(found[0][1].split()) if found else set()
 
     def chunk_tokens(self, chunk_ids: np.ndarray) -> list[tuple[int, str]]:
         """(chunk id, its indexed tokens) of the given chunks that exist (FTS5's content rows, read by id)."""
