@@ -1,10 +1,12 @@
 """The local engine: one folder holding SQLite (the truth), a derived FAISS index and a write lock.
 
-- ``collection.sqlite3``: documents, chunks, metadata, embeddings, the FTS5 lexical index and
-  the change log, in WAL mode with ``synchronous=FULL`` (:mod:`.store`, :mod:`.schema`).
-- ``vectors-<seq>.faiss`` + ``vectors.json``: the vector index, derived (:mod:`.vectors`).
-- BM25 held in memory once a process searches often, derived too (:mod:`.bm25`).
-- Metadata facets in memory for ``where`` filters, derived too (:mod:`.facets`).
+- ``collection.sqlite3``: documents, chunks, metadata, embeddings, the FTS5 lexical index, the
+  metadata index and the change log, in WAL mode with ``synchronous=FULL`` (:mod:`.store`,
+  :mod:`.schema`); a search reads BM25 (:mod:`.lexical_index`) and filters (:mod:`.facet_index`)
+  from it where it needs, so a cold process opens a collection without reading all of it.
+- ``vectors-<seq>.faiss`` + ``vectors.json``: the vector index, derived, memory-mapped (:mod:`.vectors`).
+- BM25 and metadata columns held in memory by a warm process when the collection is small enough
+  to build them in a second or two, derived too (:mod:`.bm25`, :mod:`.facets`).
 - ``write.lock``: one writing process at a time; readers never wait (:mod:`.locking`).
 """
 
