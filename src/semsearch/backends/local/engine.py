@@ -287,7 +287,7 @@ class LocalEngine:
             id_list = None if ids is None else list(ids)
             if where is not None:
                 # Resolved inside the write transaction, so what is deleted is what matched.
-                matching = self.store.filtered_document_ids(where)
+                matching = self.store.filtered_document_ids(where, self._rowids_of(where))
                 if id_list is not None:
                     wanted = set(id_list)
                     matching = [i for i in matching if i in wanted]
@@ -326,8 +326,14 @@ class LocalEngine:
 
     def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
         if ids is None:
-            return self.store.filtered_documents(where, limit)
+            return self.store.filtered_documents(where, limit, None if where is None else self._rowids_of(where))
         return [d for d in self.store.documents(list(ids)) if matches(where, d.metadata, d.text)][:limit]
+
+    @staticmethod
+    def _rowids_of(where: Node) -> tuple[str, tuple[Any, ...]]:
+        """The metadata index's SELECT of the documents a filter matches (facet_index.py)."""
+        compiled = compile_filter(where)
+        return compiled.documents_sql, compiled.documents_params
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         return self.store.chunks(chunk_ids)
