@@ -37,8 +37,11 @@ from ...filters import And, Compare, Contains, Node, Or, to_sql
 from .store import Store
 
 TEXT, NUMBER, BOOLEAN = 0, 1, 2  # facets.kind (schema.py)
-#: Filter counts a process remembers (FacetIndex.document_count).
+#: Filter counts a process remembers (FacetIndex.document_count), and allow-lists (chunk_ids):
+#: at most LISTS_KEPT of at most LISTS_KEPT_MAX ids each (~5 MB).
 COUNTS_KEPT = 256
+LISTS_KEPT = 64
+LISTS_KEPT_MAX = 10_000
 # Metadata SQLite's JSON cannot read (NaN, Infinity) matches no condition, as in the facets table.
 READABLE_METADATA = "iif(json_valid(t.metadata), t.metadata, '{}')"
 _OPS = {"$eq": "=", "$ne": "=", "$in": "=", "$nin": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -125,7 +128,8 @@ class FacetIndex:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._counts: OrderedDict[tuple[Any, ...], int] = OrderedDict()
-        self._counts_lock = threading.Lock()  # a server's threads share it
+        self._lists: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._counts_lock = threading.Lock()  # a server's threads share them
 
     def document_count(self, compiled: CompiledFilter) -> int:
         """How many documents match, for planning: it reads only the index entries of the values
@@ -149,11 +153,24 @@ class FacetIndex:
         return count
 
     def chunk_ids(self, compiled: CompiledFilter) -> np.ndarray:
-        """Ascending ids of the chunks whose document matches."""
+        """Ascending ids of the chunks whose document matches (read-only; remembered, like counts,
+        until the store changes, for lists of at most :data:`LISTS_KEPT_MAX` ids)."""
         q = f"SELECT c.rowid FROM chunks c WHERE c.doc IN ({compiled.documents_sql}) ORDER BY c.rowid"
         with self.store.read() as con:
+            key = ("chunks", self.store.head(), compiled.documents_sql, compiled.documents_params)
+            with self._counts_lock:
+                known = self._lists.get(key)
+            if known is not None:
+                return known
             rows = con.execute(q, compiled.documents_params).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids.flags.writeable = False
+        if len(ids) <= LISTS_KEPT_MAX:
+            with self._counts_lock:
+                self._lists[key] = ids
+                while len(self._lists) > LISTS_KEPT:
+                    self._lists.popitem(last=False)
+        return ids
 
     def document_rowids(self, compiled: CompiledFilter) -> np.ndarray:
         """Ascending rowids of the documents that match."""
