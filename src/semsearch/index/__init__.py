@@ -64,7 +64,7 @@ def load_index(
     if parse_spec(factory, dim).kind == "binary":
         index: VectorIndex = BinaryIndex._read_files(path, spec, dim, files)
     else:
-        index = FaissIndex.read_files(path, spec, dim, files, mapped=mapped)
+        index = FaissIndex._read_files(path, spec, dim, files, mapped=mapped)
     index.verified_files = dict(files.verified)
     return index
 

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,48 +24,19 @@ import numpy as np
 from ...errors import DuplicateIdError, NotACollectionError
 from ...filters import Node, matches
 from ...index import DEFAULT_SPEC
-from ...lexical import TOKENIZER_VERSION, tokenize
+from ...lexical import TOKENIZER_VERSION
 from ...types import Candidate, ChunkRow, Document, DocumentRow, FileState, Scope, StoredChunk, TermStatistics
-from . import fts, reembedding
+from . import reembedding
 from .bm25 import MemoryBM25
-from .facet_index import CompiledFilter, FacetIndex, compile_filter
-from .facets import MemoryFacets, matching_document_rowids
-from .lexical_index import LexicalIndex
+from .candidates import LocalScope, Retrievers
+from .facet_index import compile_filter
+from .facets import MemoryFacets
 from .locking import WriteLock
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
 from .store import Store
 from .vectors import DerivedIndex, check_spec
 
 EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
-
-
-#: A filter estimated to keep at most this many chunks is listed (an allow-list: the index scores
-#: exactly those vectors, BM25 scores exactly those chunks); a larger one checks candidates instead.
-ALLOW_LIST_MAX = 10_000
-#: Searches after which a process reads the store through a memory map (Store.use_memory_map).
-MEMORY_MAP_AFTER = 8
-#: Candidates fetched per wanted one, over the filter's share, when candidates are checked.
-CHECK_OVERSAMPLING = 1.5
-
-
-@dataclass(frozen=True)
-class LocalScope(Scope):
-    """A filter prepared for one search, by its estimated size (Qdrant's habit):
-
-    - ``allow``: the ascending ids of the chunks it allows, when few (None: no list);
-    - ``check``: the compiled filter, when it keeps too many chunks to list: retrievers fetch
-      about ``1 / share`` times more candidates and keep those the filter matches.
-    """
-
-    allow: np.ndarray | None = None
-    check: CompiledFilter | None = None
-    share: float = 1.0
-
-    def fetch(self, want: int) -> int:
-        """How many unfiltered candidates to fetch to keep about ``want`` (at least ``want``)."""
-        if self.check is None:
-            return want
-        return int(math.ceil(want * CHECK_OVERSAMPLING / max(self.share, 1e-6))) + 10
 
 
 class LocalEngine:
@@ -132,9 +100,8 @@ class LocalEngine:
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
         self.bm25 = MemoryBM25(self.store)
         self.facets = MemoryFacets(self.store)
-        self.facet_index = FacetIndex(self.store)
-        self._searches = 0
-        self.lexical_index = LexicalIndex(self.store)
+        self.retrievers = Retrievers(self.store, self.index, self.bm25, self.facets)
+        self.facet_index, self.lexical_index = self.retrievers.facet_index, self.retrievers.lexical_index
 
     # -- life cycle -----------------------------------------------------------------------
     def create(self, manifest: dict[str, Any]) -> None:
@@ -287,7 +254,7 @@ class LocalEngine:
             id_list = None if ids is None else list(ids)
             if where is not None:
                 # Resolved inside the write transaction, so what is deleted is what matched.
-                matching = self.store.filtered_document_ids(where, self._rowids_of(where))
+                matching = [d.id for d in self.facet_index.documents(compile_filter(where))]
                 if id_list is not None:
                     wanted = set(id_list)
                     matching = [i for i in matching if i in wanted]
@@ -326,14 +293,8 @@ class LocalEngine:
 
     def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
         if ids is None:
-            return self.store.filtered_documents(where, limit, None if where is None else self._rowids_of(where))
+            return self.facet_index.documents(None if where is None else compile_filter(where), limit)
         return [d for d in self.store.documents(list(ids)) if matches(where, d.metadata, d.text)][:limit]
-
-    @staticmethod
-    def _rowids_of(where: Node) -> tuple[str, tuple[Any, ...]]:
-        """The metadata index's SELECT of the documents a filter matches (facet_index.py)."""
-        compiled = compile_filter(where)
-        return compiled.documents_sql, compiled.documents_params
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         return self.store.chunks(chunk_ids)
@@ -373,114 +334,18 @@ class LocalEngine:
 
     # -- candidates -----------------------------------------------------------------------
     def scope(self, where: Node | None) -> LocalScope:
-        """The filter's plan: an allow-list when it keeps few chunks, else a check of candidates.
-
-        Its size is counted on the metadata index (the entries of the values asked for); a
-        facet snapshot already in memory (a warm server's) answers instead when there is one.
-        """
-        self._searches += 1
-        if self._searches == MEMORY_MAP_AFTER:  # a process that searches again and again is a warm one
-            self.store.use_memory_map()
-        if where is None:
-            return LocalScope()
-        compiled = compile_filter(where)  # raises for what get/delete's SQL cannot address, so search agrees
-        facets = self.facets.current()
-        if facets is not None:
-            allow = facets.allowed(where, lambda node: matching_document_rowids(self.store, node))
-            return LocalScope(empty=len(allow) == 0, allow=allow)
-        started = time.perf_counter()
-        with self.store.read():
-            matching = self.facet_index.document_count(compiled)
-            documents = self.store.document_count()
-            chunks = self.store.chunk_count()
-        share = min(1.0, matching / documents) if documents else 0.0  # (matching is an upper bound)
-        if matching == 0:
-            return LocalScope(empty=True, allow=np.empty(0, dtype=np.int64), share=0.0)
-        if share * chunks <= ALLOW_LIST_MAX:
-            allow = self.facet_index.chunk_ids(compiled)
-            scope = LocalScope(empty=len(allow) == 0, allow=allow, share=share)
-        else:
-            scope = LocalScope(check=compiled, share=share)
-        self.facets.spent(time.perf_counter() - started)
-        return scope
+        return self.retrievers.scope(where)
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
         self._check_embeddings()
-        if scope.check is None:
-            return self.index.candidates(vectors, n, scope.allow)
-        compiled = scope.check
-        return self.index.checked_candidates(vectors, n, scope.fetch,
-                                             lambda ids: self.facet_index.kept(compiled, ids),
-                                             lambda: self.facet_index.chunk_ids(compiled))
+        return self.retrievers.dense(vectors, n, scope)
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
-        return [self._lexical(text, n, scope) for text in texts]
-
-    def _ranked_chunks(self, terms: list[str],
-                       scope: LocalScope) -> Callable[[int], tuple[list[tuple[int, float]], bool]]:
-        """``search(limit)`` -> (at most ``limit`` (chunk id, BM25) in scope, best first; whether
-        there are no more), from BM25 in memory when the process holds it, else from disk."""
-        snapshot = self.bm25.current()
-        check = scope.check
-
-        def kept(rows: list[tuple[int, float]]) -> list[tuple[int, float]]:
-            if check is None or not rows:
-                return rows
-            keep = set(self.facet_index.kept(check, np.array([r[0] for r in rows], dtype=np.int64)).tolist())
-            return [r for r in rows if r[0] in keep]
-
-        if snapshot is not None:
-            def from_memory(limit: int) -> tuple[list[tuple[int, float]], bool]:
-                fetch = scope.fetch(limit)
-                rows = snapshot.search(terms, fetch, scope.allow)
-                return kept(rows)[:limit], len(rows) < fetch
-            return from_memory
-        if scope.allow is not None:
-            # Few chunks: score exactly those (their tokens and the terms' statistics are all it reads).
-            scored = self.lexical_index.scores_of(terms, scope.allow)
-            return lambda limit: (scored[:limit], len(scored) <= limit)
-
-        def from_disk(limit: int) -> tuple[list[tuple[int, float]], bool]:
-            fetch = scope.fetch(limit)
-            started = time.perf_counter()
-            rows = self.lexical_index.best(terms, fetch)
-            self.bm25.spent(time.perf_counter() - started)
-            return kept(rows)[:limit], len(rows) < fetch
-        return from_disk
-
-    def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
-        """BM25 in memory when the collection holds it there, else from disk; both give the same scores."""
-        terms = tokenize(text)
-        if not terms:  # no token to look for
-            return []
-        search = self._ranked_chunks(terms, scope)
-        limit = n * 2
-        while True:
-            rows, exhausted = search(limit)
-            docs = self.store.chunk_documents([r[0] for r in rows])
-            seen: set[str] = set()
-            found: list[Candidate] = []
-            for cid, score in rows:
-                doc = docs.get(cid)
-                if doc is None or doc in seen:
-                    continue
-                seen.add(doc)
-                found.append(Candidate(doc, cid, score))
-                if len(found) == n:
-                    return found
-            if exhausted:
-                return found
-            limit *= 4
+        return [self.retrievers.lexical(text, n, scope) for text in texts]
 
     def term_statistics(self, terms: Sequence[str], chunk_id: int) -> TermStatistics:
-        snapshot = self.bm25.current()
-        if snapshot is not None:
-            best = fts.tokens(self.store, np.array([chunk_id]))
-            hit_terms = set(best[0][1].split()) if best else set()
-            return TermStatistics(snapshot.term_frequencies(terms), snapshot.count, hit_terms)
-        return TermStatistics(*self.lexical_index.term_statistics(terms, chunk_id))
-
+        return self.retrievers.term_statistics(terms, chunk_id)
 
 __all__ = ["EMBEDDING_CACHE_FILE", "LocalEngine", "LocalScope"]

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ...filters import And, Compare, Contains, Node, Or, to_sql
+from ...types import Document
 from .store import Store
 
 TEXT, NUMBER, BOOLEAN = 0, 1, 2  # facets.kind (schema.py)
@@ -179,6 +180,16 @@ class FacetIndex:
                                compiled.documents_params)
             found = rows.fetchall()
         return np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+
+    def documents(self, compiled: CompiledFilter | None, limit: int | None = None) -> list[Document]:
+        """The matching documents (every one for None), in insertion order, at most ``limit``."""
+        where, params = ("1", []) if compiled is None else (f"d.rowid IN ({compiled.documents_sql})",
+                                                            list(compiled.documents_params))
+        q = f"SELECT d.id, d.text, d.metadata, d.source FROM documents d WHERE {where} ORDER BY d.rowid"
+        if limit is not None:
+            q, params = q + " LIMIT ?", [*params, int(limit)]
+        with self.store.read() as con:
+            return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in con.execute(q, params)]
 
     def kept(self, compiled: CompiledFilter, chunk_ids: np.ndarray) -> np.ndarray:
         """Those of ``chunk_ids`` that exist and whose document matches (a few rows read per chunk)."""

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ...errors import NotACollectionError
-from ...filters import Node, to_sql
 from ...lexical import index_text
 from ...types import Document, DocumentRow, StoredChunk
 from .schema import DB_NAME, create_database
@@ -370,44 +369,8 @@ class Store:
                     found[row[0]] = Document(row[0], row[1], json.loads(row[2]), row[3])
         return [found[i] for i in ids if i in found]
 
-    def filtered_chunk_ids(self, node: Node) -> np.ndarray:
-        """Ids of the chunks whose document matches a parsed filter (see :mod:`semsearch.filters`)."""
-        sql, params = to_sql(node)
-        q = f"SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {sql} ORDER BY c.rowid"
-        with self.read() as con:
-            rows = con.execute(q, params).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def filtered_document_ids(self, node: Node, rowids: tuple[str, tuple[Any, ...]] | None = None) -> list[str]:
-        """Ids of the documents matching a parsed filter, in insertion order.
-
-        ``rowids`` is a SELECT of the matching documents' rowids and its parameters (the metadata
-        index's, facet_index.py), read instead of every document's metadata when given.
-        """
-        sql, params = _where(node, rowids)
-        with self.read() as con:
-            return [r[0] for r in con.execute(f"SELECT d.id FROM documents d WHERE {sql} ORDER BY d.rowid", params)]
-
-    def filtered_documents(self, node: Node | None, limit: int | None = None,
-                           rowids: tuple[str, tuple[Any, ...]] | None = None) -> list[Document]:
-        """Documents matching a parsed filter (all documents for ``None``), in insertion order
-        (``rowids`` as in :meth:`filtered_document_ids`)."""
-        sql, params = _where(node, rowids) if node is not None else ("1", [])
-        q = f"SELECT d.id, d.text, d.metadata, d.source FROM documents d WHERE {sql} ORDER BY d.rowid"
-        if limit is not None:
-            q += " LIMIT ?"
-            params = [*params, int(limit)]
-        with self.read() as con:
-            return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in con.execute(q, params)]
-
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
-
-
-def _where(node: Node, rowids: tuple[str, tuple[Any, ...]] | None) -> tuple[str, list[Any]]:
-    if rowids is None:
-        return to_sql(node)
-    return f"d.rowid IN ({rowids[0]})", list(rowids[1])
 
 
 def _as_arrays(ids: list[int], blobs: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray]:
