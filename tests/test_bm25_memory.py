@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from semsearch.backends.local import bm25
+from semsearch.backends.local.facet_index import compile_filter
 from semsearch.backends.local.fts import search as fts_search
 from semsearch.lexical import match_expression, tokenize
 
@@ -96,7 +97,7 @@ def test_filtered_scores_equal_fts5(col):
     add_docs(col, rng, 0, 150, group="a")
     add_docs(col, rng, 150, 150, group="b")
     node = parse_where({"group": "b"})
-    allow = col.engine.store.filtered_chunk_ids(node)
+    allow = col.engine.facet_index.chunk_ids(compile_filter(node))
     assert assert_same_as_fts5(col, queries(rng), allow=allow) > 100
     hits = col.search("w3 w4", k=20, mode="lexical", where={"group": "b"})
     assert hits and all(h.metadata["group"] == "b" for h in hits)

@@ -164,7 +164,7 @@ def test_manifest_records_how_it_was_built(collection):
     m = collection.manifest
     assert m["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert m["dimension"] == 384 and m["normalized"] is True
-    assert m["index"] == "auto" and m["chunk_size"] == 254 and m["format_version"] == 2
+    assert m["index"] == "auto" and m["chunk_size"] == 254 and m["format_version"] == 3
     assert set(m["prompts"]) >= {"query", "document"}
     info = collection.info()
     assert info["model"] == m["model"] and info["size_bytes"] == 0  # created by its first write

@@ -125,10 +125,10 @@ def test_a_format_1_collection_gets_its_lexical_index_on_open(tmp_path, tiny_mod
     )
     con.close()
     with Collection(path) as col:
-        assert col.manifest["format_version"] == 2
+        assert col.manifest["format_version"] == 3
         assert col.search("charlie", k=1, mode="lexical")[0].id == "c"
         col.delete(["c"])
         assert col.search("charlie", k=1, mode="lexical") == []
     con = sqlite3.connect(path / "collection.sqlite3")
-    assert json.loads(con.execute("SELECT value FROM manifest WHERE key='format_version'").fetchone()[0]) == 2
+    assert json.loads(con.execute("SELECT value FROM manifest WHERE key='format_version'").fetchone()[0]) == 3
     con.close()

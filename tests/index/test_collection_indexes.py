@@ -39,7 +39,7 @@ def test_auto_switches_to_a_tuned_ivf_at_flush_and_info_shows_its_recall(tiny, m
         x = np.concatenate([clustered(1000, dim=32, seed=5), fill(col, 4000, start=1000)])
         col.flush()
         details = col.info()["index_details"]
-        assert details["type"].startswith("IVF") and details["type"].endswith(",Flat")
+        assert details["type"].startswith("IVF") and details["type"].endswith(",SQfp16")
         nlist = int(details["type"][3:].split(",")[0])
         assert nlist <= 5000 // 39
         assert details["tuning"]["param"] == "nprobe" and details["tuning"]["recall_at_10"] >= 0.95

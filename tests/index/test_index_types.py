@@ -125,7 +125,7 @@ def test_nlist_never_exceeds_what_the_data_can_train():
     for n in [0, 10, 38, 39, 100, 1000, 5000, 99_999, 100_000, 1_000_000, 10_000_000]:
         assert 1 <= nlist_for(n) and (n < 39 or nlist_for(n) <= n // 39)
     assert resolve_auto(50_000, 384) == "Flat"
-    assert resolve_auto(1_000_000, 384) == "IVF4096,Flat"
+    assert resolve_auto(1_000_000, 384) == "IVF4096,SQfp16"  # float16 codes: the store keeps float32
     assert resolve_auto(1_000_000, 384, 500 << 20) == "IVF4096,SQ8"
     assert resolve_auto(1_000_000, 384, 100 << 20) == "IVF4096,PQ96"
     assert resolve_auto(10_000, 384, 1 << 20) == "PQ96"  # 104 bytes per vector
@@ -261,7 +261,7 @@ def test_when_codebooks_are_retrained_and_auto_re_decides():
     # Over the budget: at once, whatever the growth.
     assert "SQ8" in auto_redecision(budget, "Flat", 1000, 32, 900, 136.0)
     # Within it, the choice is only revisited after 2x growth (no rebuild at every flush near a threshold).
-    assert auto_redecision(None, "IVF1024,Flat", 190_000, 32, 100_000, 136.0) is None  # would be IVF2048
-    assert "IVF2048,Flat" in auto_redecision(None, "IVF1024,Flat", 200_000, 32, 100_000, 136.0)
+    assert auto_redecision(None, "IVF1024,SQfp16", 190_000, 32, 100_000, 136.0) is None  # would be IVF2048
+    assert "IVF2048,SQfp16" in auto_redecision(None, "IVF1024,SQfp16", 200_000, 32, 100_000, 136.0)
     assert auto_redecision(None, "Flat", 150_000, 32, 99_000, 136.0)  # exact -> IVF: another kind, at once
     assert auto_redecision(budget, "Flat", 700, 32, 600, 136.0) is None  # still fits: Flat stays

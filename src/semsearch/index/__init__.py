@@ -41,7 +41,8 @@ def make_index(spec: str, dim: int, n: int = 0) -> VectorIndex:
 
 
 def load_index(
-    path: Path, spec: str, dim: int, factory: str | None = None, checksums: dict[str, FileDigest] | None = None
+    path: Path, spec: str, dim: int, factory: str | None = None, checksums: dict[str, FileDigest] | None = None,
+    *, identities: dict[str, list[int]] | None = None, mapped: bool = False,
 ) -> VectorIndex:
     """Read an index saved by :meth:`VectorIndex.save`, verifying every file against its digest.
 
@@ -49,15 +50,23 @@ def load_index(
         factory: the concrete spec saved (read from the index's own metadata when None).
         checksums: the record ``save`` returned, kept by the caller; when None, the record
             saved next to the index (``path.checksums.json``) is used.
+        identities: identities of files verified before (see :mod:`.files`): those unchanged
+            are not hashed again. The index's ``verified_files`` lists the ones hashed now.
+        mapped: memory-map the index file instead of reading it (FAISS indexes; see
+            :attr:`VectorIndex.mapped`).
 
     Raises:
         IndexFileCorruptError: a file is missing, damaged, truncated or has no recorded digest;
             the index must be rebuilt from the store.
     """
-    files = CheckedFiles(path.parent, checksums if checksums is not None else read_checksums(path))
+    files = CheckedFiles(path.parent, checksums if checksums is not None else read_checksums(path), identities)
     factory = factory or files.read_json(side_file(path, ".meta.json")).get("factory", spec)
-    cls = BinaryIndex if parse_spec(factory, dim).kind == "binary" else FaissIndex
-    return cls._read_files(path, spec, dim, files)
+    if parse_spec(factory, dim).kind == "binary":
+        index: VectorIndex = BinaryIndex._read_files(path, spec, dim, files)
+    else:
+        index = FaissIndex._read_files(path, spec, dim, files, mapped=mapped)
+    index.verified_files = dict(files.verified)
+    return index
 
 
 __all__ = [

@@ -34,6 +34,11 @@ class VectorIndex(ABC):
     built_n: int = 0  # vectors when it was last trained/tuned
     trained_on: int = 0  # vectors its codebooks (centroids, PQ/SQ parameters) were trained on; 0: none
     note: str | None = None
+    #: Read through a memory map of its file (pages come from the OS file cache as searches touch
+    #: them): searchable, but ``add``, ``remove`` and ``train`` raise; load it unmapped to change it.
+    mapped: bool = False
+    #: Identities of the files this index's load verified by hashing (index/files.py), to record.
+    verified_files: dict[str, list[int]] = {}  # noqa: RUF012 - replaced per instance, never mutated
 
     # -- data ---------------------------------------------------------------------------
     @abstractmethod

@@ -13,11 +13,10 @@ How each family keeps our int64 ids and handles deletes and filters:
   one for scalar quantizer ranges) the index is an exact ``Flat`` one with a note; the
   collection trains and rebuilds it at the next flush once the collection is large enough.
 
-Filtered search (``allow``) scores the allowed vectors the index holds, through a bitmap
-selector (filtering.py), and never loses results: exhaustive types (Flat, SQ8) scan only the
-allowed vectors (exact with Flat); IVF and HNSW search small allow-lists exhaustively (every
-IVF list; HNSW vectors reconstructed from its storage) and larger ones with the knob raised
-for the filter's selectivity; a query still short of k results is retried wider, then exhaustively.
+Filtered search (``allow``) scores the allowed vectors the index holds, through a bitmap selector (filtering.py),
+and never loses results: exhaustive types (Flat, SQ8) scan only the allowed vectors (exact with Flat); IVF and HNSW
+search small allow-lists exhaustively (every IVF list; HNSW vectors from its storage) and larger ones with the knob
+raised for the filter's selectivity; a query short of k is retried wider, then exhaustively. Mapped: never changes.
 """
 
 from __future__ import annotations
@@ -169,6 +168,8 @@ class FaissIndex(VectorIndex):
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        if self.mapped:  # FAISS would abort the process, not raise, resizing a mapped vector
+            raise RuntimeError("a memory-mapped index cannot change; load it unmapped first")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidInputError(f"vectors have shape {vectors.shape}; the index holds dimension {self.dim}")
@@ -184,6 +185,8 @@ class FaissIndex(VectorIndex):
         ids = np.unique(np.asarray(ids, dtype=np.int64))
         if len(ids) == 0:
             return 0
+        if self.mapped:
+            raise RuntimeError("a memory-mapped index cannot change; load it unmapped first")
         if self._kind == "hnsw":
             present = self._present(ids)
             fresh = np.setdiff1d(present, self._tombstones, assume_unique=True)
@@ -373,16 +376,17 @@ class FaissIndex(VectorIndex):
         )
 
     @classmethod
-    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> FaissIndex:
+    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles, mapped: bool = False) -> FaissIndex:
         state = files.read_json(side_file(path, ".meta.json"))
-        with files.verified_path(path) as name:
-            index = faiss.read_index(name)
+        with files.verified_path(path) as name:  # mapped: codes, lists and links read through the map
+            index = faiss.read_index(name, (faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY) if mapped else 0)
         if index.d != dim:
             raise InvalidInputError(f"{path} holds dimension {index.d}, expected {dim}")
         self = cls(spec, dim, factory=state.get("factory", spec))
         self._restore_state(state)
         self._trained = bool(state.get("trained", True))
         self._index = index
+        self.mapped = mapped
         self.search_value = state.get("search_value", self.search_value)
         tomb = side_file(path, ".tombstones.npy")
         if files.has(tomb.name):

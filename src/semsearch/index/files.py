@@ -8,6 +8,15 @@ The save returns that record for every file it wrote, and also writes it next to
 the record. A load reads every file through :class:`CheckedFiles`, which refuses a file whose
 size or digest differs from the record, or that the record does not list, with
 :class:`~semsearch.errors.IndexFileCorruptError`.
+
+Large files are verified once per file identity, not on every open: hashing a 1.5 GB index
+would read all of it (into the process's resident memory, through the map) before a memory-mapped
+index touches the few pages a query needs. A file's identity is (device, inode, size, mtime,
+ctime); any write to the file, a truncation, a copy or a replacement changes it (ctime cannot be
+set back). The saving process records the identity of what it just wrote and hashed; a load that
+hashed a file in full reports its identity (:attr:`CheckedFiles.verified`) for its caller to
+record; a load finding the recorded identity skips the hash. ``semsearch verify`` always hashes
+everything (bit rot under an unchanged identity is what it is for).
 """
 
 from __future__ import annotations
@@ -58,6 +67,12 @@ class _HashingWriter:
 
     def digest(self) -> FileDigest:
         return {"bytes": self.size, ALGORITHM: self.hasher.hexdigest()}
+
+
+def file_identity(path: Path | int) -> list[int]:
+    """(device, inode, size, mtime ns, ctime ns) of a file (a path or an open descriptor)."""
+    st = os.fstat(path) if isinstance(path, int) else os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def digest_of(path: Path) -> FileDigest:
@@ -138,11 +153,19 @@ def read_checksums(index_path: Path) -> dict[str, FileDigest]:
 
 
 class CheckedFiles:
-    """Reads the files of one saved index, each verified against its recorded digest first."""
+    """Reads the files of one saved index, each verified against its recorded digest first.
 
-    def __init__(self, folder: Path, checksums: dict[str, FileDigest]) -> None:
+    ``identities`` (file name -> :func:`file_identity`) lists large files verified before: one
+    whose identity is unchanged is not hashed again. ``verified`` collects the identities of the
+    large files this reader hashed in full, for the caller to record.
+    """
+
+    def __init__(self, folder: Path, checksums: dict[str, FileDigest],
+                 identities: dict[str, list[int]] | None = None) -> None:
         self.folder = folder
         self.checksums = checksums
+        self.identities = identities or {}
+        self.verified: dict[str, list[int]] = {}
 
     def has(self, name: str) -> bool:
         """Whether the save recorded a file of this name (optional side files)."""
@@ -184,15 +207,21 @@ class CheckedFiles:
     def verified_path(self, path: Path) -> Iterator[str]:
         """Verify a (large) file in place, then let the caller read it by name.
 
-        The file is hashed through a memory map (no copy) and kept open meanwhile; after the
-        caller's read, the name must still lead to that same file (saves replace files by
-        renaming, never in place), so what was read is what was verified.
+        The file is hashed through a memory map (no copy), unless its identity is one recorded as
+        verified, and kept open meanwhile; after the caller's read, the name must still lead to
+        that same file (saves replace files by renaming, never in place), so what was read is
+        what was verified.
         """
         expected = self._expected(path)
         if not path.exists():
             raise IndexFileCorruptError(path, "missing")
         with open(path, "rb") as f:
-            self._check(path, expected, _digest_of_open(f))
+            identity = file_identity(f.fileno())
+            if identity[2] != expected["bytes"]:
+                raise IndexFileCorruptError(path, f"{identity[2]:,} bytes where {expected['bytes']:,} were written")
+            if self.identities.get(path.name) != identity:
+                self._check(path, expected, _digest_of_open(f))
+                self.verified[path.name] = identity
             before = os.fstat(f.fileno())
             yield str(path)
             try:

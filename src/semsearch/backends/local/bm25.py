@@ -267,7 +267,10 @@ class MemoryBM25:
         if self._too_large:
             return False
         if self._build_seconds is None:
-            self._build_seconds = BUILD_SECONDS_PER_CHUNK * self.store.chunk_count()
+            with self.store.read() as con:
+                chunks, tokens = fts.fts_totals(con)
+            self._too_large = tokens > MAX_TOKENS  # known before reading a token
+            self._build_seconds = BUILD_SECONDS_PER_CHUNK * chunks
         return self._fts_seconds >= self._build_seconds
 
     def current(self, build: bool | None = None) -> Snapshot | None:
@@ -276,8 +279,10 @@ class MemoryBM25:
         head = self.store.head()
         if snap is not None and snap.seq == head:
             return snap
-        if snap is None and not (build or (build is None and self.worth_building())):
-            return None
+        if snap is None:
+            worth = self.worth_building()  # also learns whether the collection is too large to hold
+            if self._too_large or not (build or (build is None and worth)):
+                return None
         if not self._lock.acquire(blocking=snap is not None or bool(build)):
             return None  # another thread is building; FTS5 answers meanwhile
         try:

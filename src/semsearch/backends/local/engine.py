@@ -1,10 +1,12 @@
 """The local engine: one folder holding SQLite (the truth), a derived FAISS index and a write lock.
 
-- ``collection.sqlite3``: documents, chunks, metadata, embeddings, the FTS5 lexical index and
-  the change log, in WAL mode with ``synchronous=FULL`` (:mod:`.store`, :mod:`.schema`).
-- ``vectors-<seq>.faiss`` + ``vectors.json``: the vector index, derived (:mod:`.vectors`).
-- BM25 held in memory once a process searches often, derived too (:mod:`.bm25`).
-- Metadata facets in memory for ``where`` filters, derived too (:mod:`.facets`).
+- ``collection.sqlite3``: documents, chunks, metadata, embeddings, the FTS5 lexical index, the
+  metadata index and the change log, in WAL mode with ``synchronous=FULL`` (:mod:`.store`,
+  :mod:`.schema`); a search reads BM25 (:mod:`.lexical_index`) and filters (:mod:`.facet_index`)
+  from it where it needs, so a cold process opens a collection without reading all of it.
+- ``vectors-<seq>.faiss`` + ``vectors.json``: the vector index, derived, memory-mapped (:mod:`.vectors`).
+- BM25 and metadata columns held in memory by a warm process when the collection is small enough
+  to build them in a second or two, derived too (:mod:`.bm25`, :mod:`.facets`).
 - ``write.lock``: one writing process at a time; readers never wait (:mod:`.locking`).
 """
 
@@ -12,19 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import DuplicateIdError, NotACollectionError
-from ...filters import Node, matches, to_sql
+from ...filters import Node, matches
 from ...index import DEFAULT_SPEC
-from ...lexical import TOKENIZER_VERSION, match_expression, tokenize
+from ...lexical import TOKENIZER_VERSION, tokenize
 from ...types import (
     Candidate,
     ChunkRow,
@@ -38,10 +38,12 @@ from ...types import (
     TermStatistics,
 )
 from ..retrieval import candidate_chunks, vectors_wanted
-from . import fts, rechunking, reembedding
+from . import rechunking, reembedding
 from .bm25 import MemoryBM25
+from .candidates import LocalScope, Retrievers
 from .damage import damage
-from .facets import MemoryFacets, matching_document_rowids
+from .facet_index import compile_filter
+from .facets import MemoryFacets
 from .locking import WriteLock
 from .repair import StoreCare
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
@@ -49,13 +51,6 @@ from .store import Store
 from .vectors import DerivedIndex, check_spec
 
 EMBEDDING_CACHE_FILE = "embedding_cache.sqlite"
-
-
-@dataclass(frozen=True)
-class LocalScope(Scope):
-    """A filter as the ascending ids of the chunks it allows (None: every chunk)."""
-
-    allow: np.ndarray | None = None
 
 
 class LocalEngine(StoreCare):
@@ -105,17 +100,22 @@ class LocalEngine(StoreCare):
                 "upgrade semsearch")
         if not self.warn_if_damaged() and needs_migration(manifest, TOKENIZER_VERSION):
             with self.lock, self.store.write() as con:
-                migrate(con, TOKENIZER_VERSION)
+                # Read again under the lock: another process may have migrated meanwhile.
+                current = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM manifest")}
+                migrate(con, TOKENIZER_VERSION, int(current.get("format_version", 1)), current.get("lexical_tokenizer"))
                 self.store.set_manifest({"format_version": FORMAT_VERSION, "lexical_tokenizer": TOKENIZER_VERSION}, con)
         self._opened()
 
     def _opened(self) -> None:
         self.manifest = self.store.manifest()
         self._embeddings_id, self._checked_head = self.manifest.get(reembedding.EMBEDDINGS_ID), -1
-        self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"])
+        self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"],
+                                  self.lock)
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
         self.bm25 = MemoryBM25(self.store)
         self.facets = MemoryFacets(self.store)
+        self.retrievers = Retrievers(self.store, self.index, self.bm25, self.facets)
+        self.facet_index, self.lexical_index = self.retrievers.facet_index, self.retrievers.lexical_index
 
     # -- life cycle -----------------------------------------------------------------------
     def manifest_for(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,6 +177,9 @@ class LocalEngine(StoreCare):
             self.lock.release()
 
     def warm_up(self) -> None:
+        """Map the store and vector index, and hold BM25 and facets in memory where they are
+        small enough to build in a second or two (larger collections search from disk)."""
+        self.store.use_memory_map()
         self.index.ensure_current()
         self.bm25.current(build=True)
         self.facets.current(build=True)
@@ -262,7 +265,7 @@ class LocalEngine(StoreCare):
             id_list = None if ids is None else list(ids)
             if where is not None:
                 # Resolved inside the write transaction, so what is deleted is what matched.
-                matching = self.store.filtered_document_ids(where)
+                matching = [d.id for d in self.facet_index.documents(compile_filter(where))]
                 if id_list is not None:
                     wanted = set(id_list)
                     matching = [i for i in matching if i in wanted]
@@ -301,7 +304,7 @@ class LocalEngine(StoreCare):
 
     def documents(self, ids: Sequence[str] | None, where: Node | None, limit: int | None) -> list[Document]:
         if ids is None:
-            return self.store.filtered_documents(where, limit)
+            return self.facet_index.documents(None if where is None else compile_filter(where), limit)
         return [d for d in self.store.documents(list(ids)) if matches(where, d.metadata, d.text)][:limit]
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
@@ -376,69 +379,20 @@ class LocalEngine(StoreCare):
 
     # -- candidates (the roles retrieve combines) ----------------------------------------
     def scope(self, where: Node | None) -> LocalScope:
-        if where is None:
-            return LocalScope()
-        to_sql(where)  # raises for what the SQL filters of get/delete cannot address, so search agrees
-        facets = self.facets.current()
-        if facets is None:  # not worth building yet, or too large to hold
-            started = time.perf_counter()
-            allow = self.store.filtered_chunk_ids(where)
-            self.facets.spent(time.perf_counter() - started)
-        else:
-            allow = facets.allowed(where, lambda node: matching_document_rowids(self.store, node))
-        return LocalScope(empty=len(allow) == 0, allow=allow)
+        return self.retrievers.scope(where)
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
         self._check_embeddings()
-        return self.index.candidates(vectors, n, scope.allow)
+        return self.retrievers.dense(vectors, n, scope)
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
-        return [self._lexical(text, n, scope) for text in texts]
-
-    def _lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
-        """BM25 in memory when the collection holds it there, else SQLite FTS5; both give the same scores."""
-        terms, expression = tokenize(text), match_expression(text)
-        if not terms or expression is None:  # no token to look for
-            return []
-        snapshot = self.bm25.current()
-        if snapshot is not None:
-            def search(limit: int) -> list[tuple[int, float]]:
-                return snapshot.search(terms, limit, scope.allow)
-        else:
-            def search(limit: int) -> list[tuple[int, float]]:
-                started = time.perf_counter()
-                rows = fts.search(self.store, expression, limit, scope.allow)
-                self.bm25.spent(time.perf_counter() - started)
-                return rows
-
-        limit = n * 2
-        while True:
-            rows = search(limit)
-            docs = self.store.chunk_documents([r[0] for r in rows])
-            seen: set[str] = set()
-            found: list[Candidate] = []
-            for cid, score in rows:
-                doc = docs.get(cid)
-                if doc is None or doc in seen:
-                    continue
-                seen.add(doc)
-                found.append(Candidate(doc, cid, score))
-                if len(found) == n:
-                    return found
-            if len(rows) < limit:
-                return found
-            limit *= 4
+        return [self.retrievers.lexical(text, n, scope) for text in texts]
 
     def term_statistics(self, terms: Sequence[str], chunk_id: int | None) -> TermStatistics:
         """The terms' chunk frequencies and the terms of chunk ``chunk_id`` (none for None)."""
-        snapshot = self.bm25.current()
-        if snapshot is not None:
-            best = fts.tokens(self.store, np.array([chunk_id])) if chunk_id is not None else []
-            hit_terms = set(best[0][1].split()) if best else set()
-            return TermStatistics(snapshot.term_frequencies(terms), snapshot.count, hit_terms)
-        return TermStatistics(*fts.term_statistics(self.store, terms, chunk_id))
+        return self.retrievers.term_statistics(terms, chunk_id)
 
 
 __all__ = ["EMBEDDING_CACHE_FILE", "LocalEngine", "LocalScope"]

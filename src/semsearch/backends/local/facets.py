@@ -46,6 +46,9 @@ MAX_ENTRIES = 20_000_000
 #: filter passes (measured on a loaded machine at 100k documents of 3-4 values: 52 µs a
 #: document against 15-25 µs for one json_each pass; bench/RESULTS.md, issue 18).
 BUILD_SECONDS_PER_DOCUMENT = 1e-5
+#: Collections whose build would take longer (200,000 documents) filter from the metadata index
+#: on disk only (:mod:`.facet_index`).
+MAX_BUILD_SECONDS = 2.0
 _EXACT_FLOAT = 2.0**53  # float64 holds every number of smaller magnitude exactly
 _RANGE = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
 
@@ -332,7 +335,10 @@ class MemoryFacets:
         """True once SQL filtering has spent as long as a build would take (estimated at the first ask)."""
         if self._build_seconds is None:
             self._build_seconds = BUILD_SECONDS_PER_DOCUMENT * self.store.document_count()
-        return self._sql_seconds >= self._build_seconds
+            # The metadata index on disk answers large collections: a build that would stall a
+            # search (or hold a server's start) for seconds never pays off.
+            self._too_large = self._build_seconds > MAX_BUILD_SECONDS
+        return not self._too_large and self._sql_seconds >= self._build_seconds
 
     def current(self, build: bool | None = None) -> Facets | None:
         """The snapshot at the store's head (built now if ``build`` or worth it), else None."""
@@ -341,8 +347,10 @@ class MemoryFacets:
             return None
         if snap is not None and snap.seq == self.store.head():
             return snap
-        if snap is None and not (build or (build is None and self.worth_building())):
-            return None
+        if snap is None:
+            worth = self.worth_building()  # also learns whether a build would take too long
+            if self._too_large or not (build or (build is None and worth)):
+                return None
         if not self._lock.acquire(blocking=snap is not None or bool(build)):
             return None  # another thread is building; SQL answers meanwhile
         try:

@@ -56,21 +56,55 @@ def token_batches(store: Store, batch: int = 65536) -> Generator[Any, None, None
             cur.close()
 
 
-def term_statistics(store: Store, terms: Sequence[str], chunk_id: int | None) -> tuple[dict[str, int], int, set[str]]:
-    """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
-
-    What adaptive fusion needs to tell how much of a query a lexical hit matched: the
-    document frequencies come from FTS5's own vocabulary (an ``fts5vocab`` table in the
-    connection's temp schema), the chunk's terms from its indexed tokens.
-    """
-    con = store.con
-    con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_vocab USING fts5vocab(main, 'chunks_fts', 'row')")
+def document_frequencies(store: Store, terms: Sequence[str]) -> dict[str, int]:
+    """How many chunks contain each term, from FTS5's own vocabulary (an ``fts5vocab`` table in
+    the connection's temp schema); terms no chunk holds are left out."""
+    store.con.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_vocab USING fts5vocab(main, 'chunks_fts', 'row')")
     frequencies: dict[str, int] = {}
     with store.read() as con:
         for part in batched(list(dict.fromkeys(terms)), 900):
             q = f"SELECT term, doc FROM temp.chunks_fts_vocab WHERE term IN ({','.join('?' * len(part))})"
             frequencies.update((str(t), int(n)) for t, n in con.execute(q, part))
-        total = int(con.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    return frequencies
+
+
+def term_statistics(store: Store, terms: Sequence[str], chunk_id: int | None) -> tuple[dict[str, int], int, set[str]]:
+    """(chunks containing each term, number of chunks, the terms of chunk ``chunk_id``).
+
+    What adaptive fusion needs to tell how much of a query a lexical hit matched: the
+    document frequencies come from FTS5's own vocabulary, the chunk count from its totals
+    (no count over the chunks table), the chunk's terms from its indexed tokens.
+    """
+    frequencies = document_frequencies(store, terms)
+    with store.read() as con:
+        total = fts_row_count(con)
         row = None if chunk_id is None else con.execute("SELECT tokens FROM chunks_fts WHERE rowid = ?",
                                                         (int(chunk_id),)).fetchone()
     return frequencies, total, set(row[0].split()) if row else set()
+
+
+def fts_totals(con: Any) -> tuple[int, int]:
+    """(rows, tokens) as FTS5's ``bm25()`` counts them: its averages record (two SQLite varints)."""
+    row = con.execute("SELECT block FROM chunks_fts_data WHERE id = 1").fetchone()
+    if row is None or not row[0]:
+        return 0, 0
+    rows, at = _varint(row[0], 0)
+    tokens, _ = _varint(row[0], at)
+    return rows, tokens
+
+
+def fts_row_count(con: Any) -> int:
+    return fts_totals(con)[0]
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """An SQLite varint (big-endian 7-bit groups, a full 9th byte) at ``at``: (value, next offset)."""
+    value = 0
+    for _ in range(8):
+        byte = data[at]
+        at += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at
+    return (value << 8) | data[at], at + 1

@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 
 from ...errors import NotACollectionError
-from ...filters import Node, to_sql
 from ...lexical import index_text
 from ...types import Document, DocumentRow, StoredChunk
 from .damage import note_damage, roll_back_quietly
 from .schema import DB_NAME, create_database
 
-#: The most of the database file each connection reads through a memory map (address space,
-#: not memory: the pages are the OS file cache's, shared and reclaimable).
+#: The most of the database file each connection of a warm process reads through a memory map
+#: (address space, not memory: the pages are the OS file cache's, shared and reclaimable).
 MMAP_BYTES = 1 << 30
 
 
@@ -58,6 +57,7 @@ class Store:
                 )
             create_database(folder)
         self._local = threading.local()
+        self._memory_map = False
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._check_is_collection()
@@ -69,12 +69,24 @@ class Store:
         # FULL: a commit is on disk before add() returns, so it survives kill -9 and power loss.
         con.execute("PRAGMA synchronous=FULL")
         con.execute("PRAGMA foreign_keys=ON")
-        # Reads through a memory map instead of a read() and a copy per page: a search looks up
-        # a few hundred random chunk and document rows (their ids, texts, vectors), and at 170k
-        # documents that took half the time (1.8 -> 0.9 ms per 200 rows; hybrid search without
-        # the encode 13.4 -> 11.7 ms p50, bench/RESULTS.md). Writes still go through the WAL.
-        con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return con
+
+    def use_memory_map(self) -> None:
+        """Read through a memory map from now on (every thread's connection, as it next reads).
+
+        A warm process's search looks up a few hundred random chunk and document rows, and at
+        170k documents a map took half the time of a read() and a copy per page (1.8 -> 0.9 ms
+        per 200 rows; hybrid search without the encode 13.4 -> 11.7 ms p50, bench/RESULTS.md).
+        A process that searches once is better without: every page it touches through the map
+        brings its neighbours into its resident memory (the kernel's fault-around), ~0.5 GB for a
+        filtered search at 200k documents against 80 MB with reads. Writes always go through the WAL.
+        """
+        self._memory_map = True
+
+    @property
+    def memory_mapped(self) -> bool:
+        """Whether this process reads through a memory map (it searches often: a warm one)."""
+        return self._memory_map
 
     @property
     def con(self) -> sqlite3.Connection:
@@ -82,8 +94,12 @@ class Store:
         if con is None:
             con = self._connect()
             self._local.con = con
+            self._local.mapped = False
             with self._connections_lock:
                 self._connections.append(con)
+        if self._memory_map and not self._local.mapped:
+            con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            self._local.mapped = True
         return con
 
     def close(self) -> None:
@@ -293,10 +309,12 @@ class Store:
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     def chunk_count(self) -> int:
-        return int(self.con.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        """How many chunks there are (one row read: the schema's tallies)."""
+        return int(self.con.execute("SELECT n FROM tallies WHERE name = 'chunks'").fetchone()[0])
 
     def document_count(self) -> int:
-        return int(self.con.execute("SELECT count(*) FROM documents").fetchone()[0])
+        """How many documents there are (one row read: the schema's tallies)."""
+        return int(self.con.execute("SELECT n FROM tallies WHERE name = 'documents'").fetchone()[0])
 
     def sources_of(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Id -> source of those of ``ids`` that exist."""
@@ -356,30 +374,6 @@ class Store:
                 for row in con.execute(q, part):
                     found[row[0]] = Document(row[0], row[1], json.loads(row[2]), row[3])
         return [found[i] for i in ids if i in found]
-
-    def filtered_chunk_ids(self, node: Node) -> np.ndarray:
-        """Ids of the chunks whose document matches a parsed filter (see :mod:`semsearch.filters`)."""
-        sql, params = to_sql(node)
-        q = f"SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.doc WHERE {sql} ORDER BY c.rowid"
-        with self.read() as con:
-            rows = con.execute(q, params).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def filtered_document_ids(self, node: Node) -> list[str]:
-        """Ids of the documents matching a parsed filter, in insertion order."""
-        sql, params = to_sql(node)
-        with self.read() as con:
-            return [r[0] for r in con.execute(f"SELECT d.id FROM documents d WHERE {sql} ORDER BY d.rowid", params)]
-
-    def filtered_documents(self, node: Node | None, limit: int | None = None) -> list[Document]:
-        """Documents matching a parsed filter (all documents for ``None``), in insertion order."""
-        sql, params = to_sql(node) if node is not None else ("1", [])
-        q = f"SELECT d.id, d.text, d.metadata, d.source FROM documents d WHERE {sql} ORDER BY d.rowid"
-        if limit is not None:
-            q += " LIMIT ?"
-            params = [*params, int(limit)]
-        with self.read() as con:
-            return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in con.execute(q, params)]
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
