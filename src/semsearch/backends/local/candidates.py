@@ -63,6 +63,7 @@ class Retrievers:
         self.facet_index = FacetIndex(store)
         self.lexical_index = LexicalIndex(store)
         self._searches = 0
+        self._best: dict[tuple[str, int], int | None] = {}
 
     def scope(self, where: Node | None) -> LocalScope:
         """The filter's plan: an allow-list when it keeps few chunks, else a check of candidates.
@@ -136,6 +137,26 @@ class Retrievers:
             self.bm25.spent(time.perf_counter() - started)
             return kept(rows)[:limit], len(rows) < fetch
         return from_disk
+
+    def best_chunk(self, text: str) -> int | None:
+        """The chunk BM25 ranks first in the whole collection (None: no chunk holds a query term).
+
+        What the adaptive weight reads when a filter is set (a score must not depend on which
+        documents the filter removed). Never builds BM25 in memory and is not counted towards
+        building it; remembered per text until the store changes."""
+        terms = tokenize(text)
+        if not terms:
+            return None
+        head = self.store.head()
+        key = (text, head)
+        if key in self._best:
+            return self._best[key]
+        snapshot = self.bm25.current(build=False)
+        rows = snapshot.search(terms, 1, None) if snapshot is not None else self.lexical_index.best(terms, 1)
+        if len(self._best) >= 1024 or any(h != head for _, h in list(self._best)[:1]):
+            self._best.clear()
+        self._best[key] = int(rows[0][0]) if rows else None
+        return self._best[key]
 
     def lexical(self, text: str, n: int, scope: LocalScope) -> list[Candidate]:
         """BM25 in memory when the collection holds it there, else from disk; both give the same scores."""

@@ -362,9 +362,10 @@ class LocalEngine(StoreCare):
             for text, r in zip(plan.texts, out):
                 # BM25's best hit in the whole collection, not in the filtered set: a document's
                 # score must not depend on which others a filter removed.
-                best = r.lexical[:1] if plan.where is None else self.lexical_candidates([text], 1, LocalScope())[0]
                 if text:
-                    r.statistics = self.term_statistics(tokenize(text), best[0].chunk_id if best else None)
+                    best = (r.lexical[0].chunk_id if r.lexical else None) if plan.where is None \
+                        else self.retrievers.best_chunk(text)
+                    r.statistics = self.term_statistics(tokenize(text), best)
         wanted = vectors_wanted(out, plan.vectors_of)
         if wanted:
             ids, vecs = self.vectors(np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
