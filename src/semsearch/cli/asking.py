@@ -19,12 +19,12 @@ from .common import (
     UriOpt,
     WhereDocumentOpt,
     WhereOpt,
-    _open,
-    _run,
     app,
     default_collection,
     err,
+    open_collection,
     out,
+    run_command,
 )
 
 
@@ -97,7 +97,7 @@ def ask(
             return
         _print_sources(data)
 
-    _run(go)
+    run_command(go)
 
 
 def _answer_here(question: str, *, as_json: bool, collection: Path | None, backend: str, uri: str | None,
@@ -108,7 +108,7 @@ def _answer_here(question: str, *, as_json: bool, collection: Path | None, backe
 
     url, model, timeout, max_tokens = llm
     settings = ChatSettings(url, model=model, timeout=timeout, max_tokens=max_tokens) if url else None
-    with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+    with open_collection(collection, create=False, backend=backend, uri=uri, token=token) as col:
         answer = None
         streamed = False
         for event in col.stream_ask(question, llm=settings, **options):
@@ -165,4 +165,4 @@ def mcp(
         folders = list(paths or [default_collection()])
         run_stdio(folders, allow_writes=allow_writes, llm_url=llm_url, llm_model=llm_model, llm_timeout=llm_timeout)
 
-    _run(go)
+    run_command(go)

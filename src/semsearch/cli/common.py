@@ -166,12 +166,12 @@ LlmTimeoutOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
@@ -183,30 +183,30 @@ INDEX_HELP = (
 )
 
 
-def _exists(path: Path | None) -> bool:
+def collection_exists(path: Path | None) -> bool:
     return ((path or default_collection()) / "collection.sqlite3").exists()
 
 
-def _open(path: Path | None, *, create: bool, lock_timeout: float = 60.0, backend: str = "local",
+def open_collection(path: Path | None, *, create: bool, lock_timeout: float = 60.0, backend: str = "local",
           uri: str | None = None, token: str | None = None, **kwargs):
     from ..collection import Collection
 
     folder = path or default_collection()
     if backend == "local" and not create and not (folder / "collection.sqlite3").exists():
         hint = "" if path else " (the default collection)"
-        _fail(f"no collection at {folder}{hint}; index documents first: semsearch index PATH")
+        fail(f"no collection at {folder}{hint}; index documents first: semsearch index PATH")
     return Collection(folder, backend=backend, uri=uri, token=token, create=create, lock_timeout=lock_timeout, **kwargs)
 
 
-def _run(fn):  # noqa: ANN001, ANN202
+def run_command(fn):  # noqa: ANN001, ANN202
     """Turn semsearch errors into one-line messages and a non-zero exit code."""
-    warnings.showwarning = _show_warning
+    warnings.showwarning = show_warning
     try:
         return fn()
     except SemsearchError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except sqlite3.DatabaseError as exc:
-        _fail(f"the collection's database is damaged or unreadable ({exc}); `semsearch verify` tells what is wrong, "
+        fail(f"the collection's database is damaged or unreadable ({exc}); `semsearch verify` tells what is wrong, "
               "and `semsearch verify --repair` copies every readable document into a fresh store")
     except KeyboardInterrupt:
-        _fail("interrupted; everything acknowledged before this point is saved", code=130)
+        fail("interrupted; everything acknowledged before this point is saved", code=130)

@@ -20,13 +20,13 @@ from .common import (
     UriOpt,
     WhereDocumentOpt,
     WhereOpt,
-    _exists,
-    _fail,
-    _open,
-    _run,
     app,
+    collection_exists,
     err,
+    fail,
+    open_collection,
     out,
+    run_command,
 )
 
 
@@ -102,15 +102,15 @@ def index(
         from .watching import index_with_progress, watch
 
         options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
-        with _open(
+        with open_collection(
             collection, create=True, lock_timeout=lock_timeout, model=model, chunk_size=chunk_size,
             chunk_overlap=chunk_overlap, precision=precision, engine=engine, progress=progress, backend=backend,
             uri=uri, token=token,
-            index=index_spec if index_spec and not _exists(collection) else None,
+            index=index_spec if index_spec and not collection_exists(collection) else None,
             dimensions=dimensions, force_dimensions=force_dimensions,
         ) as col:
             if index_spec and col.manifest["index"] != index_spec:
-                _fail(
+                fail(
                     f"{col.path} already uses index {col.manifest['index']!r}; change it with "
                     f"`semsearch reindex --index {index_spec}` (rebuilds from stored vectors, no re-encoding)"
                 )
@@ -131,7 +131,7 @@ def index(
             else:
                 run()
 
-    _run(go)
+    run_command(go)
 
 
 @app.command()
@@ -145,7 +145,7 @@ def info(
     """Show what a collection holds: counts, model, index type, size on disk."""
 
     def go() -> None:
-        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+        with open_collection(collection, create=False, backend=backend, uri=uri, token=token) as col:
             data = col.info()
         if as_json:
             sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -161,7 +161,7 @@ def info(
             table.add_row(f"[bold]{key}[/]", str(value))
         out.print(table)
 
-    _run(go)
+    run_command(go)
 
 
 @app.command()
@@ -193,7 +193,8 @@ def verify(
     def go() -> None:
         from ..ingest.loaders import LoadOptions
 
-        with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
+        with open_collection(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri,
+                             token=token) as col:
             if repair:
                 options = LoadOptions(text_field=text_field, id_field=id_field, title_field=title_field or None)
                 _print_repair(col.repair(options).to_dict(), as_json)
@@ -210,11 +211,11 @@ def verify(
                 out.print(f"ok: {found.get('chunks')} chunk(s), store and vector index agree", highlight=False)
         if found.get("store", "ok") != "ok":
             where = f" -c {collection}" if collection else ""
-            _fail("the store itself is damaged (SQLite integrity check: "
+            fail("the store itself is damaged (SQLite integrity check: "
                   f"{'; '.join(found['store'][:3])}); until it is repaired commands warn and writes are refused. "
                   f"Repair it: semsearch verify --repair{where}")
 
-    _run(go)
+    run_command(go)
 
 
 def _print_repair(report: dict, as_json: bool) -> None:
@@ -282,8 +283,9 @@ def delete(
 
     def go() -> None:
         if not ids and not source and not where and not where_document:
-            _fail("nothing to delete; give document ids, --where FILTER or --source FILE")
-        with _open(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri, token=token) as col:
+            fail("nothing to delete; give document ids, --where FILTER or --source FILE")
+        with open_collection(collection, create=False, lock_timeout=lock_timeout, backend=backend, uri=uri,
+                             token=token) as col:
             unknown = [] if not ids else [i for i in dict.fromkeys(ids) if i not in {d.id for d in col.get(ids)}]
             n = col.delete(ids or None, where=where,
                            where_document=where_document) if (ids or where or where_document) else 0
@@ -303,11 +305,11 @@ def delete(
             missing.append(f"no documents from source {', '.join(unmatched)} in this collection; give the file's path "
                            "as it was indexed (relative to where you run this, or absolute), or check `semsearch info`")
         if missing and n == 0:
-            _fail("; ".join(missing))
+            fail("; ".join(missing))
         for message in missing:
             err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
-    _run(go)
+    run_command(go)
 
 
 @app.command()
@@ -344,4 +346,4 @@ def migrate(
             f"in {report.seconds:.1f}s; counts verified -> {where}", highlight=False,
         )
 
-    _run(go)
+    run_command(go)

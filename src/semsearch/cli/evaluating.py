@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from .common import (
-    _fail,
-    _run,
     app,
     err,
+    fail,
     out,
+    run_command,
 )
 from .pipes import print_table
 
@@ -103,7 +103,7 @@ def eval_(
         methods = parse_methods(compare or mode)
         if models is not None:
             if model is not None or unanswerable is not None:
-                _fail("--models compares models on its own: leave out --model and --unanswerable")
+                fail("--models compares models on its own: leave out --model and --unanswerable")
             from ..evaluation.comparison import parse_models
 
             variants = parse_models(models)  # checked before the dataset is read
@@ -141,7 +141,7 @@ def eval_(
         show_results(dataset, data, folder, model_name, n_queries, results, questions=questions,
                      unanswerable=unanswerable, note=note, report=report, as_json=as_json)
 
-    _run(go)
+    run_command(go)
 
 
 def show_results(dataset: Path, data: Any, folder: Path, model_name: str, n_queries: int, results: list[Any], *,
@@ -175,7 +175,7 @@ def show_results(dataset: Path, data: Any, folder: Path, model_name: str, n_quer
         write_html_report(report, dataset.name, info, results, note)
         err.print(f"report written to {report}", highlight=False)
     if not ok:
-        _fail(f"every method failed ({', '.join(r.method for r in results)}); nothing was measured")
+        fail(f"every method failed ({', '.join(r.method for r in results)}); nothing was measured")
 
 
 def _print_tables(name: str, n_queries: int, model_name: str, results: list[Any]) -> None:
@@ -259,7 +259,7 @@ def _compare_models(
         write_html_report(report, dataset.name, info, rows, note, extra=extra)
         err.print(f"report written to {report}", highlight=False)
     if not any(r.ok for run in runs for r in run.results):
-        _fail("no model and method could be measured; see the errors above")
+        fail("no model and method could be measured; see the errors above")
 
 
 _SHORT = {"index MB": "MB", "index docs/s": "docs/s", "latency ms (p50/p95)": "ms p50/p95", "search s": "batch s"}

@@ -27,13 +27,13 @@ from .common import (
     TokenOpt,
     UriOpt,
     WhereOpt,
-    _fail,
-    _open,
-    _run,
     app,
     default_collection,
     err,
+    fail,
+    open_collection,
     out,
+    run_command,
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json",
@@ -63,21 +63,21 @@ def similar(
 
     def go() -> None:
         from ..types import Hit
-        from .searching import _print_hits
+        from .searching import print_hits
 
         body = {"id": doc_id, "k": k, "where": where}
         answer = through(server, collection, backend, "similar", body)
         if answer is not None:
             hits = [Hit(**h) for h in answer["hits"]]
         else:
-            with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+            with open_collection(collection, create=False, backend=backend, uri=uri, token=token) as col:
                 hits = col.similar(doc_id, k=k, where=where)
         if as_json:
             _dump([h.to_dict() for h in hits])
         else:
-            _print_hits(f"more like {doc_id}", hits)
+            print_hits(f"more like {doc_id}", hits)
 
-    _run(go)
+    run_command(go)
 
 
 @app.command()
@@ -140,7 +140,7 @@ def duplicates(
         if answer is not None:
             show_groups(answer["groups"], threshold, text_bound, as_json)
             return
-        with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+        with open_collection(collection, create=False, backend=backend, uri=uri, token=token) as col:
             groups = [g.to_dict(keep) for g in col.duplicates(threshold=threshold, where=where, exact=exact,
                                                                text_threshold=text_bound)]
             doomed = show_groups(groups, threshold, text_bound, as_json)
@@ -148,14 +148,14 @@ def duplicates(
                 return
             if not yes:
                 if not sys.stdin.isatty():
-                    _fail("--delete asks for confirmation on a terminal; add --yes to delete without asking")
+                    fail("--delete asks for confirmation on a terminal; add --yes to delete without asking")
                 if not typer.confirm(f"delete {len(doomed)} document(s)?", default=False, err=True):
                     err.print("nothing deleted")
                     return
             n = col.delete(doomed)
         err.print(f"deleted {n} document(s)")
 
-    _run(go)
+    run_command(go)
 
 
 def show_groups(groups: list[dict], threshold: float, text_threshold: float | None, as_json: bool) -> list[str]:
@@ -232,7 +232,7 @@ def topics(
             texts = {} if as_json else read_texts(server, collection, backend,
                                                   [i for t in found for i in t["ids"][:central]])
         else:
-            with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
+            with open_collection(collection, create=False, backend=backend, uri=uri, token=token) as col:
                 topics_found = col.topics(n=n, where=where, plot=plot, outliers=outliers)
                 changed = col.assign_topics(topics_found, key, where=where) if assign else None
                 found = [t.to_dict() for t in topics_found]
@@ -248,7 +248,7 @@ def topics(
             err.print(f"wrote {key} and {key}_label into the metadata of {changed} document(s); "
                       f"filter with --where '{{\"{key}\": 0}}'", highlight=False)
 
-    _run(go)
+    run_command(go)
 
 
 def read_texts(server: str, collection: Path | None, backend: str, ids: list[str]) -> dict[str, str]:

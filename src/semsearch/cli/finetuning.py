@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import OptionRequiredError
-from .common import _fail, _run, app, err, out
+from .common import app, err, fail, out, run_command
 from .pipes import print_table
 
 if TYPE_CHECKING:
@@ -23,8 +23,8 @@ def _dimensions(spec: str | None) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in spec.split(",") if part.strip())
     except ValueError:
-        _fail(f"--matryoshka takes dimensions separated by commas, e.g. 384,256,128,64; got {spec!r}")
-        raise  # unreachable: _fail exits
+        fail(f"--matryoshka takes dimensions separated by commas, e.g. 384,256,128,64; got {spec!r}")
+        raise  # unreachable: fail exits
 
 
 # long: a command's signature declares each of its options; the body is short
@@ -146,8 +146,8 @@ def finetune_(
                 seed=seed, overwrite=overwrite, restart=restart, console=err, progress=show_bar,
             )
         except OptionRequiredError as exc:  # named as this door spells it: --overwrite, not overwrite=True
-            _fail(exc.naming(f"--{exc.option.replace('_', '-')}"))
-            return  # unreachable: _fail exits
+            fail(exc.naming(f"--{exc.option.replace('_', '-')}"))
+            return  # unreachable: fail exits
         if as_json:
             payload = {
                 "model_dir": str(result.model_dir), "base_model": result.base_model, "improved": result.improved,
@@ -161,7 +161,7 @@ def finetune_(
             _print_scores(result)
         _print_verdict(result)
 
-    _run(go)
+    run_command(go)
 
 
 def _print_scores(result: FinetuneResult) -> None:

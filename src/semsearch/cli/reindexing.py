@@ -18,12 +18,12 @@ from .common import (
     PrecisionOpt,
     TokenOpt,
     UriOpt,
-    _fail,
-    _open,
-    _run,
     app,
     err,
+    fail,
+    open_collection,
     out,
+    run_command,
 )
 from .documents import index_summary
 
@@ -100,18 +100,18 @@ def reindex(
     def go() -> None:
         rechunking = chunk_size is not None or chunk_overlap is not None
         if index_spec is None and model is None and dimensions is None and not rechunking:
-            _fail("nothing to do; give --model NAME_OR_DIR, --dimensions N, --chunk-size N and/or --index SPEC")
+            fail("nothing to do; give --model NAME_OR_DIR, --dimensions N, --chunk-size N and/or --index SPEC")
         started = time.perf_counter()
         if model is None and dimensions is None and not rechunking:
-            with _open(collection, create=False, lock_timeout=lock_timeout, index=index_spec, backend=backend, uri=uri,
-                       token=token) as col:
+            with open_collection(collection, create=False, lock_timeout=lock_timeout, index=index_spec,
+                                 backend=backend, uri=uri, token=token) as col:
                 col.flush()
                 info = col.info()
             details = info.get("index_details") or {"type": info.get("milvus_index", {}).get("type")}
             out.print(f"index {index_spec} ({details.get('type')}) ready in {time.perf_counter() - started:.1f}s: "
                       f"{index_summary(details)}", highlight=False)
             return
-        with _open(collection, create=False, lock_timeout=lock_timeout, precision=precision, engine=engine,
+        with open_collection(collection, create=False, lock_timeout=lock_timeout, precision=precision, engine=engine,
                    backend=backend, uri=uri, token=token) as col:
             before = f"{col.manifest['model']} ({col.manifest['dimension']} dimensions)"
             chunked_at, documents = int(col.manifest["chunk_size"]), col.count()
@@ -143,7 +143,7 @@ def reindex(
             err.print(f"[yellow]warning:[/] {report.truncated_chunks} chunk(s) are longer than {report.model} reads; "
                       "their ends are not in their vectors", highlight=False, soft_wrap=True)
 
-    _run(go)
+    run_command(go)
 
 
 def _emit(event: str, **fields: Any) -> None:

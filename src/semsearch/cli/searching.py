@@ -18,12 +18,12 @@ from .common import (
     UriOpt,
     WhereDocumentOpt,
     WhereOpt,
-    _fail,
-    _open,
-    _run,
     app,
     default_collection,
+    fail,
+    open_collection,
     out,
+    run_command,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def search(
         results = _through_server(server, collection, list(queries), k, options, backend=backend,
                                   forced=precision != "auto" or engine != "auto")
         if results is None:
-            with _open(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri,
+            with open_collection(collection, create=False, precision=precision, engine=engine, backend=backend, uri=uri,
                        token=token) as col:
                 results = col.search(list(queries), k=k, **options)
                 line = col.no_match_threshold
@@ -112,9 +112,9 @@ def search(
             sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
             return
         for q, hits in zip(queries, results):
-            _print_hits(q, hits, explain=explain, no_match_line=line)
+            print_hits(q, hits, explain=explain, no_match_line=line)
 
-    _run(go)
+    run_command(go)
 
 
 def _through_server(server: str, collection: Path | None, queries: list[str], k: int, options: dict, *, backend: str,
@@ -151,8 +151,8 @@ def _threshold(value: str | None) -> float | str | None:
     try:
         return float(value)
     except ValueError:
-        _fail(f"--threshold takes a number between 0 and 1 or auto, not {value!r}")
-        raise  # unreachable: _fail exits
+        fail(f"--threshold takes a number between 0 and 1 or auto, not {value!r}")
+        raise  # unreachable: fail exits
 
 
 def no_good_match(hits, line: float) -> bool:  # noqa: ANN001
@@ -171,7 +171,7 @@ def _explain(scores: dict) -> str:  # noqa: ANN001
     return "; ".join(parts)
 
 
-def _print_hits(query: str, hits, explain: bool = False, no_match_line: float | None = None) -> None:  # noqa: ANN001
+def print_hits(query: str, hits, explain: bool = False, no_match_line: float | None = None) -> None:  # noqa: ANN001
     from rich.table import Table  # lazily: ~30 ms of start-up for every command
     table = Table(title=f"[bold]{query}[/]", title_justify="left", show_lines=False, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
@@ -245,9 +245,9 @@ def demo(
             col.flush()
             queries = list(query or DEMO_QUERIES)
             for q, hits in zip(queries, col.search(queries, k=k)):
-                _print_hits(q, hits)
+                print_hits(q, hits)
 
-    _run(go)
+    run_command(go)
 
 
 def _record_ids(records: list[Record]) -> list[str]:

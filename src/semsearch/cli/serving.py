@@ -14,12 +14,12 @@ from .common import (
     LlmUrlOpt,
     TokenOpt,
     UriOpt,
-    _fail,
-    _open,
-    _run,
     app,
     default_collection,
+    fail,
+    open_collection,
     out,
+    run_command,
 )
 
 
@@ -108,10 +108,11 @@ def serve(
         if backend == "local":
             for folder in folders:
                 if not (folder / "collection.sqlite3").exists():
-                    _fail(f"no collection at {folder}; index documents first: semsearch index PATH -c {folder}")
+                    fail(f"no collection at {folder}; index documents first: semsearch index PATH -c {folder}")
             sources: list = folders
         else:  # the same API over Milvus collections, opened here with the same options as the CLI's
-            sources = [_open(folder, create=False, backend=backend, uri=uri, token=token) for folder in folders]
+            sources = [open_collection(folder, create=False, backend=backend, uri=uri, token=token)
+                       for folder in folders]
         llm = None
         if llm_url:
             from ..answer import ChatSettings
@@ -125,4 +126,4 @@ def serve(
             watch=watch or [],
         )
 
-    _run(go)
+    run_command(go)

@@ -62,9 +62,9 @@ def load_index(
     files = CheckedFiles(path.parent, checksums if checksums is not None else read_checksums(path), identities)
     factory = factory or files.read_json(side_file(path, ".meta.json")).get("factory", spec)
     if parse_spec(factory, dim).kind == "binary":
-        index: VectorIndex = BinaryIndex._read_files(path, spec, dim, files)
+        index: VectorIndex = BinaryIndex.read_files(path, spec, dim, files)
     else:
-        index = FaissIndex._read_files(path, spec, dim, files, mapped=mapped)
+        index = FaissIndex.read_files(path, spec, dim, files, mapped=mapped)
     index.verified_files = dict(files.verified)
     return index
 

@@ -115,7 +115,7 @@ class VectorIndex(ABC):
                 not in the record (rebuild the index from the store).
         """
         files = CheckedFiles(path.parent, checksums if checksums is not None else read_checksums(path))
-        return cls._read_files(path, spec, dim, files)
+        return cls.read_files(path, spec, dim, files)
 
     @abstractmethod
     def _write_files(self, path: Path, saved: SavedFiles) -> None:
@@ -123,7 +123,7 @@ class VectorIndex(ABC):
 
     @classmethod
     @abstractmethod
-    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> VectorIndex:
+    def read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> VectorIndex:
         """Read the index back, every file through ``files`` (which verifies it)."""
 
     def bytes_per_vector(self) -> float:

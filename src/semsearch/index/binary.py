@@ -213,7 +213,7 @@ class BinaryIndex(VectorIndex):
                                                                   faiss.PyCallbackIOWriter(stream.write, WRITE_BLOCK)))
 
     @classmethod
-    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> BinaryIndex:
+    def read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles) -> BinaryIndex:
         state = files.read_json(side_file(path, ".meta.json"))
         self = cls(spec, dim, factory=state.get("factory", spec))
         self._restore_state(state)

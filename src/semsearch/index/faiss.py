@@ -376,7 +376,7 @@ class FaissIndex(VectorIndex):
         )
 
     @classmethod
-    def _read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles, mapped: bool = False) -> FaissIndex:
+    def read_files(cls, path: Path, spec: str, dim: int, files: CheckedFiles, mapped: bool = False) -> FaissIndex:
         state = files.read_json(side_file(path, ".meta.json"))
         with files.verified_path(path) as name:  # mapped: codes, lists and links read through the map
             index = faiss.read_index(name, (faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY) if mapped else 0)

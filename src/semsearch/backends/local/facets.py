@@ -381,7 +381,7 @@ class MemoryFacets:
 
     def _build(self) -> Facets | None:
         with self.store.read() as con:
-            head = self.store._head(con)
+            head = self.store.head_in(con)
             documents = con.execute("SELECT rowid, metadata FROM documents ORDER BY rowid").fetchall()
             chunks = np.array(con.execute("SELECT rowid, doc FROM chunks ORDER BY rowid").fetchall(),
                               dtype=np.int64).reshape(-1, 2)

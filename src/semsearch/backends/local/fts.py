@@ -47,7 +47,7 @@ def token_batches(store: Store, batch: int = 65536) -> Generator[Any, None, None
     """The change-log head, then every chunk's (id, indexed tokens) by ascending id in lists
     of ``batch``: all read in one snapshot (close the iterator to stop early)."""
     with store.read() as con:
-        yield store._head(con)
+        yield store.head_in(con)
         cur = con.execute("SELECT rowid, tokens FROM chunks_fts ORDER BY rowid")
         try:
             while rows := cur.fetchmany(batch):

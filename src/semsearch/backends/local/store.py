@@ -254,10 +254,11 @@ class Store:
 
     def head(self) -> int:
         """The sequence number of the last committed change (0 if none)."""
-        return self._head(self.con)
+        return self.head_in(self.con)
 
     @staticmethod
-    def _head(con: sqlite3.Connection) -> int:
+    def head_in(con: sqlite3.Connection) -> int:
+        """:meth:`head` as the read snapshot of ``con`` sees it."""
         row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
         return int(row[0]) if row else 0
 
@@ -267,7 +268,7 @@ class Store:
 
     def changes_since(self, seq: int) -> ChangeSet:
         with self.read() as con:
-            head = self._head(con)
+            head = self.head_in(con)
             rows = np.array(
                 con.execute("SELECT chunk, op FROM changes WHERE seq > ? AND seq <= ?", (seq, head)).fetchall(),
                 dtype=np.int64,
@@ -293,7 +294,7 @@ class Store:
     def all_embeddings(self, dim: int, batch: int = 65536) -> Iterator[Any]:
         """First the head of one snapshot, then every chunk's (ids, vectors) in it, in batches."""
         with self.read() as con:
-            yield self._head(con)
+            yield self.head_in(con)
             cur = con.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid")
             while True:
                 rows = cur.fetchmany(batch)
