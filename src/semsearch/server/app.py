@@ -81,40 +81,12 @@ def create_app(
         public_reads=public_reads, rerankers=list(rerankers), owned=owned,
     )
 
-    watcher = None
-    if watch:
-        from ..ingest.watch import FolderWatcher
-
-        try:
-            watcher = FolderWatcher(opened[default_name], list(watch), initial_sync=True)
-        except BaseException:
-            for col in owned:
-                col.close()
-            raise
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
-        if warm_up:
-            threading.Thread(target=warm_up_collections, args=(state,), name="semsearch-warm-up", daemon=True).start()
-        else:
-            state.ready.set()
-        if watcher is not None:
-            watcher.start()
-        try:
-            yield
-        finally:
-            if watcher is not None:
-                watcher.stop()  # after the batch being applied: what was applied is committed
-            state.batcher.close()
-            for col in state.owned:
-                col.close()
-
     app = FastAPI(
         title="semsearch",
         summary="Semantic search over your documents.",
         description=_DESCRIPTION.format(**vars(state.limits)),
         version=_version(),
-        lifespan=lifespan,
+        lifespan=lifespan(state, warm_up, watcher(state, watch)),
         responses={
             401: {"model": m.ErrorResponse, "description": "Missing or wrong API key"},
             413: {"model": m.ErrorResponse, "description": "Body or batch over the server's limits"},
@@ -124,7 +96,66 @@ def create_app(
     app.state.semsearch = state
     install_error_handlers(app)
 
-    # Authentication is ApiKeyGate (middleware below), so it runs before any body is read or parsed.
+    status_routes(app, state)
+    for prefix, resolve, suffix in (
+        ("/collections/{name}", by_name(state), ""),
+        ("", default_collection(state), "_default"),
+    ):
+        router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
+        collection_routes(router, state, resolve, suffix)
+        explore_routes(router, state, resolve, suffix)  # /similar, /duplicates, /topics
+        app.include_router(router)
+    mount_ask(app, state, llm)
+    mount_page(app)
+    add_middleware(app, state, cors_origins)
+    return app
+
+
+def watcher(state: ServerState, watch: Sequence[str | os.PathLike[str]]) -> Any:
+    """A folder watcher keeping the default collection in sync with ``watch`` (None without paths).
+
+    Raises:
+        InvalidInputError: a path that does not exist (the collections opened here are closed).
+    """
+    if not watch:
+        return None
+    from ..ingest.watch import FolderWatcher
+
+    try:
+        return FolderWatcher(state.collections[state.default], list(watch), initial_sync=True)
+    except BaseException:
+        for col in state.owned:
+            col.close()
+        raise
+
+
+def lifespan(state: ServerState, warm_up: bool, watching: Any) -> Any:
+    """What the app does at start (warm up in the background, start watching) and at shutdown."""
+
+    @asynccontextmanager
+    async def span(app: FastAPI):  # noqa: ANN202
+        if warm_up:
+            threading.Thread(target=warm_up_collections, args=(state,), name="semsearch-warm-up", daemon=True).start()
+        else:
+            state.ready.set()
+        if watching is not None:
+            watching.start()
+        try:
+            yield
+        finally:
+            if watching is not None:
+                watching.stop()  # after the batch being applied: what was applied is committed
+            state.batcher.close()
+            for col in state.owned:
+                col.close()
+
+    return span
+
+
+def status_routes(app: FastAPI, state: ServerState) -> None:
+    """/healthz, /readyz and /collections (authentication is ApiKeyGate, a middleware: it runs
+    before any body is read or parsed)."""
+
     @app.get("/healthz", response_model=m.Health, tags=["status"])
     def healthz() -> m.Health:
         """The process is up and answering."""
@@ -147,16 +178,9 @@ def create_app(
             default=state.default, collections=[collection_info(state, name) for name in state.collections]
         )
 
-    for prefix, resolve, suffix in (
-        ("/collections/{name}", by_name(state), ""),
-        ("", default_collection(state), "_default"),
-    ):
-        router = APIRouter(prefix=prefix, tags=["collections" if suffix == "" else "default collection"])
-        collection_routes(router, state, resolve, suffix)
-        explore_routes(router, state, resolve, suffix)  # /similar, /duplicates, /topics
-        app.include_router(router)
-    mount_ask(app, state, llm)
 
+def mount_page(app: FastAPI) -> None:
+    """The search page at / and its static files."""
     static = resources.files("semsearch.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -164,9 +188,11 @@ def create_app(
     def page() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
-    # Starlette wraps the last added outermost: CORS, headers, key gate, body limit, then the app.
+
+def add_middleware(app: FastAPI, state: ServerState, cors_origins: Sequence[str]) -> None:
+    """Starlette wraps the last added outermost: CORS, headers, key gate, body limit, then the app."""
     app.add_middleware(BodySizeLimit, max_bytes=state.limits.max_body_bytes)
-    app.add_middleware(ApiKeyGate, api_key=api_key, public_reads=public_reads)
+    app.add_middleware(ApiKeyGate, api_key=state.api_key, public_reads=state.public_reads)
     app.add_middleware(SecurityHeaders, extra={INSTANCE_HEADER: state.instance})
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -175,7 +201,6 @@ def create_app(
             CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600,
         )
-    return app
 
 
 _DESCRIPTION = """\

@@ -50,18 +50,7 @@ def collection_routes(
         """The k documents most similar in meaning to each query."""
         name = target[0]
         queries = body.query_list()
-        if len(queries) > limits.max_queries:
-            raise ApiError(413, "batch_too_large",
-                           f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
-        if body.k > limits.max_k:
-            raise over_limit("k", body.k, limits.max_k, "this server returns")
-        for i, q in enumerate(queries):
-            if len(q) > limits.max_query_chars:
-                raise ApiError(422, "invalid_input",
-                               f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
-        for option in ("candidates", "rerank_top"):
-            if (value := getattr(body, option)) is not None and value > limits.max_candidates:
-                raise over_limit(option, value, limits.max_candidates, "this server reads")
+        check_search_limits(body, queries, limits)
         options = {option: getattr(body, option) for option in SEARCH_OPTIONS}
         default_reranker = state.rerankers[0] if state.rerankers else None
         kwargs = search_keywords(options, state.rerankers, default_reranker=default_reranker)
@@ -127,6 +116,25 @@ def collection_routes(
     ):
         op = f"{endpoint.__name__}{suffix}"
         router.add_api_route(path, endpoint, methods=["POST"], response_model=model, name=op, operation_id=op)
+
+
+def check_search_limits(body: m.SearchRequest, queries: list[str], limits: Any) -> None:
+    """Refuse a search over this server's caps (queries per request, k, query length, candidates).
+
+    Raises:
+        ApiError: 413 for too many queries; InvalidInputError (422) for the others.
+    """
+    if len(queries) > limits.max_queries:
+        raise ApiError(413, "batch_too_large",
+                       f"{len(queries)} queries in one request; this server takes at most {limits.max_queries}")
+    if body.k > limits.max_k:
+        raise over_limit("k", body.k, limits.max_k, "this server returns")
+    for i, q in enumerate(queries):
+        if len(q) > limits.max_query_chars:
+            raise ApiError(422, "invalid_input", f"query {i} has {len(q)} characters; at most {limits.max_query_chars}")
+    for option in ("candidates", "rerank_top"):
+        if (value := getattr(body, option)) is not None and value > limits.max_candidates:
+            raise over_limit(option, value, limits.max_candidates, "this server reads")
 
 
 def collection_info(state: ServerState, name: str) -> m.CollectionInfo:
