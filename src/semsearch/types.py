@@ -285,8 +285,10 @@ __all__ = [
 ]
 
 
-class SearchOptions(TypedDict, total=False):
-    """The keyword options of :meth:`semsearch.Collection.search` (its docstring says what each does)."""
+class SearchArguments(TypedDict, total=False):
+    """The keyword arguments of :meth:`semsearch.Collection.search`, for type checkers (what each
+    does, its default and bounds: :data:`semsearch.options.SEARCH`; checked, they become a
+    :class:`semsearch.retrieval.options.SearchOptions`)."""
 
     where: dict[str, Any] | str | None
     where_document: dict[str, Any] | str | None

@@ -18,7 +18,8 @@ from ..backends import open_engine
 from ..engine import Engine
 from ..errors import InvalidInputError, NotACollectionError
 from ..filters import combine, parse_where, parse_where_document
-from ..types import Document, Hit, IndexReport, SearchOptions
+from ..options import SEARCH
+from ..types import Document, Hit, IndexReport, SearchArguments
 from .exploring import Exploring
 from .manifest import open_embedder, summary
 from .pending import PendingEngine
@@ -287,26 +288,26 @@ class Collection(Exploring, Reindexing, Repairing):
 
     @overload  # a str is also a Sequence[str]: overloads match in order, so a str gets this one
     def search(self, query: str, k: int = 10,  # type: ignore[overload-overlap]
-               **kw: Unpack[SearchOptions]) -> list[Hit]: ...
+               **kw: Unpack[SearchArguments]) -> list[Hit]: ...
     @overload
-    def search(self, query: Sequence[str], k: int = 10, **kw: Unpack[SearchOptions]) -> list[list[Hit]]: ...
+    def search(self, query: Sequence[str], k: int = 10, **kw: Unpack[SearchArguments]) -> list[list[Hit]]: ...
     @overload
-    def search(self, query: np.ndarray, k: int = 10, **kw: Unpack[SearchOptions]) -> list[Hit] | list[list[Hit]]: ...
+    def search(self, query: np.ndarray, k: int = 10, **kw: Unpack[SearchArguments]) -> list[Hit] | list[list[Hit]]: ...
 
     def search(
         self,
         query: str | Sequence[str] | np.ndarray,
-        k: int = 10,
+        k: int = SEARCH["k"].default,
         *,
         where: Where = None,
         where_document: Where = None,
         mode: str | None = None,
-        fusion: str = "adaptive",
-        alpha: float = 0.7,
-        rrf_k: float = 60.0,
-        candidates: int = 100,
+        fusion: str = SEARCH["fusion"].default,
+        alpha: float = SEARCH["alpha"].default,
+        rrf_k: float = SEARCH["rrf_k"].default,
+        candidates: int = SEARCH["candidates"].default,
         rerank: str | None = None,
-        rerank_top: int = 50,
+        rerank_top: int = SEARCH["rerank_top"].default,
         threshold: float | str | None = None,
         mmr: float | None = None,
     ) -> list[Hit] | list[list[Hit]]:
