@@ -157,6 +157,12 @@ class MilvusEngine:
         """A new chunk collection, swapped in by renames (:mod:`.reembedding`); re-chunking is refused."""
         return reembedding.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
+    def follow(self, manifest: dict[str, Any]) -> None:
+        """Use the manifest another client wrote (same embedding set): its index spec's search
+        parameters, and what ``info`` shows."""
+        self.manifest = manifest
+        self.index = milvus_index(manifest["index"])
+
     def reload(self) -> None:
         self.manifest = read_manifest(self.client, self.name, self.uri)
         with_retries(lambda: self.client.load_collection(self.name), f"load {self.name}")
@@ -181,6 +187,8 @@ class MilvusEngine:
         return scans.verify(self)
 
     def info(self) -> dict[str, Any]:
+        """Raises EmbeddingsReplacedError when another client re-encoded the collection."""
+        reembedding.check_current(self)  # what another client changed shows
         return {
             "backend": "milvus", "uri": self.uri, "name": self.name, "milvus_index": {
                 "type": self.index.index_type, "params": self.index.params, "search": self.index.search_params},
@@ -340,7 +348,10 @@ class MilvusEngine:
         return out
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raises EmbeddingsReplacedError if another client re-encoded the collection (the stored
+        vectors are then of another model and dimension)."""
         assert self.manifest is not None
+        reembedding.check_current(self)
         ids: list[int] = []
         vecs: list[list[float]] = []
         for part in parts([int(i) for i in np.asarray(chunk_ids).tolist()], 1000):
@@ -360,7 +371,9 @@ class MilvusEngine:
         return {d: [pk for _, pk in sorted(chunks)] for d, chunks in out.items()}
 
     def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
-        return scans.export(self, batch)
+        """Raises EmbeddingsReplacedError (when the first batch is asked) if another client re-encoded it."""
+        reembedding.check_current(self)
+        yield from scans.export(self, batch)
 
     def _chunk_pks_of(self, doc_ids: Sequence[str]) -> list[int]:
         return [pk for pks in self.chunk_ids_of(doc_ids).values() for pk in pks]
@@ -405,12 +418,16 @@ class MilvusEngine:
                        for text in plan.texts]
         self.recent.remember(rows)
         out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
-        for r in out:  # every candidate's chunk came with the searches: the stages get them all
+        for i, r in enumerate(out):  # every candidate's chunk came with the searches: the stages get them all
             r.chunks = {c: rows[c] for c in candidate_chunks(r, "all") if c in rows}
-            if plan.statistics and r.lexical and (best := rows.get(r.lexical[0].chunk_id)) is not None:
-                # Milvus does not expose per-term document frequencies: every term weighs the same
-                # (total 0); the hit's terms come from its text, tokenized as locally.
-                r.statistics = TermStatistics({}, 0, set(tokenize(best.text)))
+            if plan.statistics and plan.texts is not None:
+                # BM25's best hit in the whole collection (a filter must not change a score). Milvus
+                # does not expose per-term document frequencies: every term weighs the same (total
+                # 0); the hit's terms come from its text, tokenized as locally.
+                best = r.lexical[:1] if plan.where is None else bm25_search(
+                    self.client, self.name, plan.texts[i], 1, "", self.consistency, rows)
+                hit = rows.get(best[0].chunk_id) if best else None
+                r.statistics = TermStatistics({}, 0, set(tokenize(hit.text)) if hit is not None else set())
         wanted = vectors_wanted(out, plan.vectors_of)
         if wanted:
             ids, vecs = self.vectors(np.asarray(wanted, dtype=np.int64))
