@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -186,7 +186,8 @@ def build_server(
         collection: Annotated[str | None, Field(description=COLLECTION_HELP)] = None,
         where: Annotated[dict[str, Any] | None, described(SEARCH["where"])] = None,
         where_document: Annotated[dict[str, Any] | None, described(SEARCH["where_document"])] = None,
-        mode: Annotated[Literal["hybrid", "dense", "lexical"] | None, described(SEARCH["mode"])] = None,
+        # str, not a Literal: semsearch checks it, so a bad mode gets the message every door gives
+        mode: Annotated[str | None, described(SEARCH["mode"])] = None,
     ) -> SearchOut:
         """Find the documents that best match `query` by meaning and words.
 

@@ -33,6 +33,9 @@ def similar(
     doc_id: Annotated[str, typer.Argument(help="Id of a stored document to find more like.", show_default=False)],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of similar documents.")] = 10,
     where: WhereOpt = None,
+    query: Annotated[str, typer.Option(
+        "--query", help="mean: compare documents as wholes (their mean vectors); chunks: by their best chunk pair.",
+    )] = "mean",
     as_json: JsonOpt = False,
     collection: CollectionOpt = None,
     backend: BackendOpt = "local",
@@ -48,7 +51,7 @@ def similar(
         from .searching import _print_hits
 
         with _open(collection, create=False, backend=backend, uri=uri, token=token) as col:
-            hits = col.similar(doc_id, k=k, where=where)
+            hits = col.similar(doc_id, k=k, where=where, query=query)
         if as_json:
             _dump([h.to_dict() for h in hits])
         else:

@@ -20,16 +20,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import SemsearchError
+from ..errors import InvalidInputError, SemsearchError, UnsupportedOptionError
 from ..server.discovery import INSTANCE_HEADER, find, loopback_url
 
 AUTO_TIMEOUT = 10.0  # seconds; past this a busy server is given up on and the CLI searches itself
 EXPLICIT_TIMEOUT = 120.0
+#: The API's error types of a refused input (server/error_responses.py) and the errors they stand for.
+_REFUSALS: dict[Any, type[InvalidInputError]] = {"invalid_input": InvalidInputError,
+                                                 "unsupported_option": UnsupportedOptionError}
 _COLLECTION_PATH = re.compile(r"^/collections/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/?$")
 
 
 class ServerUnavailable(Exception):
     """The server could not answer this search (the reason is the message)."""
+
+
+class ServerRefused(ServerUnavailable):
+    """The server refused the search's input (HTTP 422): ``error`` is the refusal a local search
+    gives, with the server's message (the collection's own: the same on every door)."""
+
+    def __init__(self, error: SemsearchError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def search_through_server(
@@ -66,6 +78,8 @@ def search_through_server(
     try:
         return _search(url, path, queries, k, options, os.environ.get("SEMSEARCH_API_KEY") or None,
                        EXPLICIT_TIMEOUT, None)
+    except ServerRefused as exc:
+        raise exc.error from None
     except ServerUnavailable as exc:
         raise SemsearchError(f"the server at {server} did not answer: {exc}") from None
 
@@ -123,6 +137,9 @@ def _search(
         raise ServerUnavailable(f"HTTP {response.status} with a body that is not JSON") from None
     if response.status != 200:
         error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        refusal = _REFUSALS.get(error.get("type")) if response.status == 422 else None
+        if refusal is not None and isinstance(error.get("message"), str):
+            raise ServerRefused(refusal(error["message"]))
         raise ServerUnavailable(f"HTTP {response.status}: {error.get('message', data[:200])}")
     results = payload.get("results") if isinstance(payload, dict) else None
     if not isinstance(results, list) or len(results) != len(queries):
