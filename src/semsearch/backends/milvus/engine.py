@@ -400,40 +400,40 @@ class MilvusEngine:
     # -- the search path -----------------------------------------------------------------
     def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:
         """One search in as few round trips as Milvus allows: a check that the embedding set is
-        still the one opened, one vector search for every query, one BM25 search per query (both
-        return their chunks' fields), and one read of the stored vectors the plan asks for."""
+        still the one opened (the manifest), one vector search for every query and one BM25 search
+        per query. The searches return their chunks' fields and, when the plan asks for them, their
+        stored vectors, so nothing is read afterwards (bench/RESULTS.md, issue 24)."""
         n = plan.queries
         scope = self.scope(plan.where)
         if scope.empty or n == 0:
             return [Retrieved() for _ in range(n)]
         rows: dict[int, StoredChunk] = {}
+        stored: dict[int, np.ndarray] = {}
         dense: list[list[Candidate]] = [[] for _ in range(n)]
         if plan.dense and plan.vectors is not None:
             reembedding.check_current(self)
             dense = dense_search(self.client, self.name, plan.vectors, plan.dense, scope.expr,
-                                 self.index.search_params, self.consistency, rows)
+                                 self.index.search_params, self.consistency, rows,
+                                 stored if plan.vectors_of == "all" else None)
         lexical: list[list[Candidate]] = [[] for _ in range(n)]
         if plan.lexical and plan.texts is not None:
-            lexical = [bm25_search(self.client, self.name, text, plan.lexical, scope.expr, self.consistency, rows)
+            lexical = [bm25_search(self.client, self.name, text, plan.lexical, scope.expr, self.consistency, rows,
+                                   stored if plan.vectors_of != "none" else None)
                        for text in plan.texts]
         self.recent.remember(rows)
         out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
-        for i, r in enumerate(out):  # every candidate's chunk came with the searches: the stages get them all
+        for r in out:  # every candidate's chunk came with the searches: the stages get them all
             r.chunks = {c: rows[c] for c in candidate_chunks(r, "all") if c in rows}
-            if plan.statistics and plan.texts is not None:
-                # BM25's best hit in the whole collection (a filter must not change a score). Milvus
-                # does not expose per-term document frequencies: every term weighs the same (total
-                # 0); the hit's terms come from its text, tokenized as locally.
-                best = r.lexical[:1] if plan.where is None else bm25_search(
-                    self.client, self.name, plan.texts[i], 1, "", self.consistency, rows)
-                hit = rows.get(best[0].chunk_id) if best else None
-                r.statistics = TermStatistics({}, 0, set(tokenize(hit.text)) if hit is not None else set())
-        wanted = vectors_wanted(out, plan.vectors_of)
-        if wanted:
-            ids, vecs = self.vectors(np.asarray(wanted, dtype=np.int64))
-            found = dict(zip(ids.tolist(), vecs))
-            for r in out:
-                r.vectors = {c: found[c] for c in candidate_chunks(r, plan.vectors_of) if c in found}
+            if plan.statistics and r.lexical and (best := rows.get(r.lexical[0].chunk_id)) is not None:
+                # Milvus does not expose per-term document frequencies: every term weighs the same
+                # (total 0); the hit's terms come from its text, tokenized as locally.
+                r.statistics = TermStatistics({}, 0, set(tokenize(best.text)))
+        missing = [c for c in vectors_wanted(out, plan.vectors_of) if c not in stored]
+        if missing:  # not expected (the searches returned them); read rather than rank without
+            ids, vecs = self.vectors(np.asarray(missing, dtype=np.int64))
+            stored.update(zip(ids.tolist(), vecs))
+        for r in out:
+            r.vectors = {c: stored[c] for c in candidate_chunks(r, plan.vectors_of) if c in stored}
         return out
 
     # -- candidates (the roles retrieve combines) ----------------------------------------
