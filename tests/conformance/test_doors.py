@@ -13,6 +13,9 @@ Each case is asked of every door that offers the operation and all of the case's
   fields a door shows, scores to 1e-6: JSON carries floats through decimal text), the same answer
   text, citations and refusal, the same groups and topics.
 
+The search cases are also asked of a Milvus Lite collection holding the same documents, through
+the doors that open one (Python, the CLI with ``--backend milvus``, HTTP serving it).
+
 Nothing here depends on a tie: hits whose reference scores are within 1e-4 of each other are
 compared as a set, and the last of a list cut at k only by score (the next one, left out, may tie).
 """
@@ -319,6 +322,48 @@ def test_duplicates(case, door, answers):
 @pytest.mark.parametrize(("case", "door"), case_params(TOPIC_CASES))
 def test_topics(case, door, answers):
     agrees(case, door, answers)
+
+
+MILVUS_DOORS = ("python", "cli", "http")  # `semsearch mcp` serves collection folders only
+
+
+@pytest.fixture(scope="module")
+def milvus_answers(milvus_uri, minilm_path):
+    """The search cases asked of a Milvus Lite collection holding the same documents, through the
+    doors that open Milvus collections."""
+    from semsearch import Collection
+    from semsearch.server import create_app
+
+    from .conftest import DOCS
+
+    col = Collection("conformance_doors", backend="milvus", uri=milvus_uri)
+    col.add([t for _, t, _ in DOCS], ids=[i for i, _, _ in DOCS], metadatas=[m for _, _, m in DOCS])
+    cache: dict[tuple[str, str], Any] = {}
+    try:
+        with live_server(create_app({"docs": col}, warm_up=False)) as url, HttpDoor(url) as http:
+            doors = {"python": PythonDoor(col), "http": http,
+                     "cli": CliDoor(col.name, "--server", "off", "--backend", "milvus", "--uri", milvus_uri)}
+
+            def answer(case: Case, door: str) -> Any:
+                if (case.id, door) not in cache:
+                    cache[case.id, door] = getattr(doors[door], case.op)(*case.args, **case.options)
+                return cache[case.id, door]
+
+            yield answer
+    finally:
+        col.drop()
+
+
+@pytest.mark.parametrize(("case", "door"), [p for p in case_params(SEARCHES) if p.values[1] in MILVUS_DOORS])
+def test_search_on_milvus(case, door, milvus_answers):
+    agrees(case, door, milvus_answers)
+
+
+def test_the_milvus_cases_find_what_the_local_ones_find(milvus_answers):
+    by = {c.name: c for c in SEARCHES}
+    assert [h["id"] for h in milvus_answers(by["hybrid"], "python")["hits"]][0] == "apollo"
+    assert milvus_answers(by["where-nothing"], "python")["hits"] == []
+    assert {h["id"] for h in milvus_answers(by["where-document"], "python")["hits"]} == {"warranty", "warranty-copy"}
 
 
 def test_the_cases_show_what_they_are_named_for(answers):
