@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -197,7 +197,8 @@ def read_tools(server: Any, tools: Tools) -> None:
         collection: Annotated[str | None, Field(description=COLLECTION_HELP)] = None,
         where: Annotated[dict[str, Any] | None, described(SEARCH["where"])] = None,
         where_document: Annotated[dict[str, Any] | None, described(SEARCH["where_document"])] = None,
-        mode: Annotated[Literal["hybrid", "dense", "lexical"] | None, described(SEARCH["mode"])] = None,
+        # str, not a Literal: semsearch checks it, so a bad mode gets the message every door gives
+        mode: Annotated[str | None, described(SEARCH["mode"])] = None,
     ) -> SearchOut:
         """Find the documents that best match `query` by meaning and words.
 
@@ -240,7 +241,7 @@ def read_tools(server: Any, tools: Tools) -> None:
         collection: Annotated[str | None, Field(description=COLLECTION_HELP)] = None,
         where: Annotated[dict[str, Any] | None, described(ASK["where"])] = None,
         where_document: Annotated[dict[str, Any] | None, described(ASK["where_document"])] = None,
-        mode: Annotated[Literal["hybrid", "dense", "lexical"] | None, described(ASK["mode"])] = None,
+        mode: Annotated[str | None, described(ASK["mode"])] = None,
     ) -> AnswerOut:
         """Answer `question` from the documents, citing them as [n]; each citation gives the document id, the
         passage as the model read it and its span in the document, so every quote can be checked.

@@ -5,7 +5,7 @@ API and the MCP tools offer these options. Each :class:`Option` holds the name, 
 one description every door shows, the bounds and the choices; :meth:`Option.check` is the one
 check, so an out-of-range value gets the same error (and message) through every door, and is
 never clamped. A door's own caps (a server's ``max_k``, MCP's 20 hits) are refused with
-:func:`over_limit`'s message, the same everywhere too. tests/test_options.py checks that each
+:func:`over_limit`'s message, the same everywhere too. tests/conformance/test_options.py checks that each
 door offers the options it should, with these defaults, descriptions and bounds.
 
 Only the standard library is imported here: the CLI builds its help from this module.

@@ -49,6 +49,9 @@ def similar(
     doc_id: Annotated[str, typer.Argument(help="Id of a stored document to find more like.", show_default=False)],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of similar documents.")] = 10,
     where: WhereOpt = None,
+    query: Annotated[str, typer.Option(
+        "--query", help="mean: compare documents as wholes (their mean vectors); chunks: by their best chunk pair.",
+    )] = "mean",
     as_json: JsonOpt = False,
     collection: CollectionOpt = None,
     backend: BackendOpt = "local",
@@ -65,13 +68,13 @@ def similar(
         from ..types import Hit
         from .searching import print_hits
 
-        body = {"id": doc_id, "k": k, "where": where}
+        body = {"id": doc_id, "k": k, "where": where, "query": query}
         answer = through(server, collection, backend, "similar", body)
         if answer is not None:
             hits = [Hit(**h) for h in answer["hits"]]
         else:
             with open_collection(collection, create=False, backend=backend, uri=uri, token=token) as col:
-                hits = col.similar(doc_id, k=k, where=where)
+                hits = col.similar(doc_id, k=k, where=where, query=query)
         if as_json:
             _dump([h.to_dict() for h in hits])
         else:

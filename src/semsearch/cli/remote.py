@@ -21,16 +21,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import SemsearchError
+from ..errors import InvalidInputError, SemsearchError, UnsupportedOptionError
 from ..server.discovery import INSTANCE_HEADER, find, loopback_url
 
 AUTO_TIMEOUT = 10.0  # seconds; past this a busy server is given up on and the CLI searches itself
 EXPLICIT_TIMEOUT = 120.0
+#: The API's error types of a refused input (server/error_responses.py) and the errors they stand for.
+_REFUSALS: dict[Any, type[InvalidInputError]] = {"invalid_input": InvalidInputError,
+                                                 "unsupported_option": UnsupportedOptionError}
 _COLLECTION_PATH = re.compile(r"^/collections/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/?$")
 
 
 class ServerUnavailable(Exception):
     """The server could not answer this request (the reason is the message)."""
+
+
+class ServerRefused(ServerUnavailable):
+    """The server refused the request's input (HTTP 422): ``error`` is the refusal a local run
+    gives, with the server's message (the collection's own: the same on every door)."""
+
+    def __init__(self, error: SemsearchError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def through_server(server: str, folder: Path, operation: str, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -65,6 +77,8 @@ def through_server(server: str, folder: Path, operation: str, body: dict[str, An
     url, prefix = _explicit(server)
     try:
         return _post(url, f"{prefix}/{operation}", body, key, EXPLICIT_TIMEOUT, None)
+    except ServerRefused as exc:
+        raise exc.error from None
     except ServerUnavailable as exc:
         raise SemsearchError(f"the server at {server} did not answer: {exc}") from None
 
@@ -152,5 +166,8 @@ def _post(url: str, path: str, body: dict[str, Any], key: str | None, timeout: f
         raise ServerUnavailable(f"HTTP {response.status} with a body that is not JSON") from None
     if response.status != 200 or not isinstance(payload, dict):
         error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        refusal = _REFUSALS.get(error.get("type")) if response.status == 422 else None
+        if refusal is not None and isinstance(error.get("message"), str):
+            raise ServerRefused(refusal(error["message"]))
         raise ServerUnavailable(f"HTTP {response.status}: {error.get('message', data[:200])}")
     return payload

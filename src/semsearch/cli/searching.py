@@ -20,7 +20,6 @@ from .common import (
     WhereOpt,
     app,
     default_collection,
-    fail,
     open_collection,
     out,
     run_command,
@@ -54,13 +53,17 @@ def search(
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
     mode: Annotated[
-        str, typer.Option("--mode", help="hybrid (meaning + words, fused), dense (meaning) or lexical (BM25 words).")
-    ] = "hybrid",
+        str | None,
+        typer.Option("--mode", help="hybrid (meaning + words, fused; the default), dense (meaning) or lexical (BM25 "
+                                    "words).", show_default=False),
+    ] = None,
     fusion: Annotated[
         str, typer.Option("--fusion", help="Hybrid fusion: adaptive (per query), rrf or weighted.")
     ] = "adaptive",
     alpha: Annotated[float, typer.Option("--alpha", help="Dense weight for --fusion weighted (0..1).")] = 0.7,
     rrf_k: Annotated[float, typer.Option("--rrf-k", help="k of reciprocal rank fusion (--fusion rrf).")] = 60.0,
+    candidates: Annotated[int, typer.Option(
+        "--candidates", help="How many documents each retriever contributes to fusion and reranking.")] = 100,
     rerank: Annotated[
         str | None,
         typer.Option(
@@ -93,8 +96,8 @@ def search(
 
     def go() -> None:
         options = {"where": where, "where_document": where_document, "mode": mode, "fusion": fusion, "alpha": alpha,
-                   "rrf_k": rrf_k, "rerank": rerank, "rerank_top": rerank_top, "threshold": _threshold(threshold),
-                   "mmr": mmr}
+                   "rrf_k": rrf_k, "candidates": candidates, "rerank": rerank, "rerank_top": rerank_top,
+                   "threshold": _threshold(threshold), "mmr": mmr}
         results = _through_server(server, collection, list(queries), k, options, backend=backend,
                                   forced=precision != "auto" or engine != "auto")
         if results is None:
@@ -146,13 +149,12 @@ def _through_server(server: str, collection: Path | None, queries: list[str], k:
 
 
 def _threshold(value: str | None) -> float | str | None:
-    if value is None or value == "auto":
-        return value
+    """A number, or the text as given: "auto", or anything else for the collection to refuse with
+    the message every door gives."""
     try:
-        return float(value)
+        return value if value is None else float(value)
     except ValueError:
-        fail(f"--threshold takes a number between 0 and 1 or auto, not {value!r}")
-        raise  # unreachable: fail exits
+        return value
 
 
 def no_good_match(hits, line: float) -> bool:  # noqa: ANN001

@@ -5,8 +5,9 @@ method is built on the facade (search, get, the engine's reads), so each backend
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..options import DUPLICATES, SIMILAR, TOPICS
 
@@ -20,8 +21,18 @@ if TYPE_CHECKING:
     from ..types import DocumentChunks, Hit
 
 
+T = TypeVar("T")
+
+
 class Exploring:
-    """Asking, more like this, near-duplicates and topics (see the modules each delegates to)."""
+    """Asking, more like this, near-duplicates and topics (see the modules each delegates to).
+
+    Each reads stored vectors: after another process re-encoded the collection it is run once
+    more with the new model (``_current_model``, the facade's), never on vectors of two models.
+    """
+
+    if TYPE_CHECKING:  # the facade's (collection/reindexing.py); a stub here would shadow it
+        def _current_model(self, call: Callable[[], T]) -> T: ...
 
     @property
     def engine(self) -> Engine:
@@ -76,7 +87,8 @@ class Exploring:
         """
         from ..corpus.explore import similar
 
-        return similar(self, doc_id, SIMILAR["k"].check(k), where, query=SIMILAR["query"].check(query))
+        k, query = SIMILAR["k"].check(k), SIMILAR["query"].check(query)
+        return self._current_model(lambda: similar(self, doc_id, k, where, query=query))
 
     def duplicates(self, threshold: float = 0.95, *, where: dict[str, Any] | str | None = None,
                    exact: bool | None = None, text_threshold: float | None = 0.6) -> list[DuplicateGroup]:
@@ -87,8 +99,9 @@ class Exploring:
         unless ``exact`` says otherwise."""
         from ..corpus.explore import duplicates
 
-        return duplicates(self, DUPLICATES["threshold"].check(threshold), where, DUPLICATES["exact"].check(exact),
-                          text_threshold=DUPLICATES["text_threshold"].check(text_threshold))
+        threshold, exact = DUPLICATES["threshold"].check(threshold), DUPLICATES["exact"].check(exact)
+        text_threshold = DUPLICATES["text_threshold"].check(text_threshold)
+        return self._current_model(lambda: duplicates(self, threshold, where, exact, text_threshold=text_threshold))
 
     def topics(self, n: int | None = None, *, where: dict[str, Any] | str | None = None,
                plot: str | Path | None = None, assign: str | None = None, outliers: bool = True) -> list[Topic]:
@@ -99,7 +112,8 @@ class Exploring:
         (and label) is written into its metadata under that key, so it becomes a filter."""
         from ..corpus.explore import topics
 
-        found = topics(self, TOPICS["n"].check(n), where, plot=plot, outliers=TOPICS["outliers"].check(outliers))
+        n, outliers = TOPICS["n"].check(n), TOPICS["outliers"].check(outliers)
+        found = self._current_model(lambda: topics(self, n, where, plot=plot, outliers=outliers))
         if assign:
             self.assign_topics(found, assign, where=where)
         return found

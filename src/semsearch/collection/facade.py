@@ -409,13 +409,18 @@ class Collection(Exploring, Reindexing, Repairing):
         self.engine.warm_up()
 
     def info(self) -> dict[str, Any]:
-        """What the collection holds and how it was built."""
+        """What the collection holds and how it was built (as it is now: after another process
+        re-encoded or re-indexed it, as that process left it)."""
+        return self._current_model(self._info)
+
+    def _info(self) -> dict[str, Any]:
         from ..ingest.pipeline import PARTIAL
 
+        engine_info = self.engine.info()  # first: it follows what another process changed
         partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
         out = {"path": str(self.path), "backend": self.backend, "documents": self.engine.count(),
                "chunks": self.engine.chunk_count(), "partial_files": partial, **summary(self.manifest),
-               **self.engine.info()}
+               **engine_info}
         details = out.get("index_details")
         if details and not details.get("note"):
             from ..index.spec import reduced_dimension

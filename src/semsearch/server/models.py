@@ -43,15 +43,16 @@ def option_field(option: Option, default: Any = ...) -> Any:
 class SearchRequest(Request):
     """One query (``query``) or a batch (``queries``); results always come as one list per query."""
 
-    query: NonEmptyText | None = Field(None, description="The text to search for.")
-    queries: list[NonEmptyText] | None = Field(
-        None, min_length=1, description="Several queries, searched as one batch."
-    )
+    # Not NonEmptyText: an empty query gets the collection's message, the one every door gives.
+    query: Text | None = Field(None, description="The text to search for.")
+    queries: list[Text] | None = Field(None, description="Several queries, searched as one batch.")
     k: int = option_field(SEARCH["k"])
     where: Metadata | None = option_field(SEARCH["where"])
     mode: str | None = option_field(SEARCH["mode"])
     rerank: bool | Text | None = option_field(SEARCH["rerank"])
-    threshold: float | Literal["auto"] | None = option_field(SEARCH["threshold"])
+    # A number (or numeric text) first; any other text reaches the collection's check and its message.
+    threshold: float | Literal["auto"] | str | None = Field(
+        None, union_mode="left_to_right", description=SEARCH["threshold"].help)
     where_document: Metadata | None = option_field(SEARCH["where_document"])
     fusion: str = option_field(SEARCH["fusion"])
     alpha: float = option_field(SEARCH["alpha"])

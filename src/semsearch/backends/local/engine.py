@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,7 +109,8 @@ class LocalEngine(StoreCare):
 
     def _opened(self) -> None:
         self.manifest = self.store.manifest()
-        self._embeddings_id, self._checked_head = self.manifest.get(reembedding.EMBEDDINGS_ID), -1
+        self._embeddings_id = self.manifest.get(reembedding.EMBEDDINGS_ID)
+        self._seen = threading.local()  # per thread (one SQLite connection each): the data_version checked
         self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"],
                                   self.lock)
         # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
@@ -154,13 +156,21 @@ class LocalEngine(StoreCare):
     def reload(self) -> None:
         self._opened()
 
-    def _check_embeddings(self) -> None:
-        """EmbeddingsReplacedError if another process re-encoded the collection (read when the store changed)."""
-        head = self.store.head()
-        if head != self._checked_head:
-            with self.store.read() as con:
-                reembedding.check_embeddings(con, self._embeddings_id, self.folder)
-            self._checked_head = head
+    def _check_current(self) -> None:
+        """Follow what another process (or another collection object) changed since this thread last
+        looked: EmbeddingsReplacedError if it re-encoded the collection (the facade then reopens); its
+        index spec (the index it rebuilt is loaded) and the rest of its manifest otherwise. One cheap
+        call when nothing changed (the store's data_version); a failed check is made again next time."""
+        version = self.store.data_version()
+        if version == getattr(self._seen, "version", None):
+            return
+        with self.store.read() as con:
+            reembedding.check_embeddings(con, self._embeddings_id, self.folder)
+            manifest = self.store.manifest()
+        if manifest["index"] != self.index.spec:
+            self.index.follow_spec(manifest["index"])
+        self.manifest = manifest
+        self._seen.version = version
 
     def update_manifest(self, values: Mapping[str, Any]) -> None:
         self.check_writable()
@@ -185,7 +195,9 @@ class LocalEngine(StoreCare):
         self.facets.current(build=True)
 
     def info(self) -> dict[str, Any]:
+        """Raises EmbeddingsReplacedError when another process re-encoded the collection."""
         assert self.manifest is not None
+        self._check_current()
         return {
             "path": str(self.folder),
             "index_details": self.index.saved_details(),
@@ -312,15 +324,17 @@ class LocalEngine(StoreCare):
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.manifest is not None
-        self._check_embeddings()
+        self._check_current()
         return self.store.embeddings(np.asarray(chunk_ids, dtype=np.int64), int(self.manifest["dimension"]))
 
     def chunk_ids_of(self, doc_ids: Sequence[str]) -> dict[str, list[int]]:
         return self.store.chunk_ids_of(doc_ids)
 
     def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
-        """Every document with its chunks and embeddings, in insertion order, read in one snapshot."""
+        """Every document with its chunks and embeddings, in insertion order, read in one snapshot.
+        Raises EmbeddingsReplacedError (when the first batch is asked) if another process re-encoded it."""
         assert self.manifest is not None
+        self._check_current()
         dim = int(self.manifest["dimension"])
         with self.store.read() as con:
             last = 0
@@ -349,6 +363,7 @@ class LocalEngine(StoreCare):
         filter resolved once, the vector index and BM25 searched for every query, then the asked
         vectors and chunks of all queries' candidates in one store read each."""
         n = plan.queries
+        self._check_current()
         scope = self.scope(plan.where)
         if scope.empty or n == 0:
             return [Retrieved() for _ in range(n)]
@@ -384,7 +399,7 @@ class LocalEngine(StoreCare):
 
     def dense_candidates(self, vectors: np.ndarray, n: int, scope: Scope) -> list[list[Candidate]]:
         assert isinstance(scope, LocalScope)
-        self._check_embeddings()
+        self._check_current()
         return self.retrievers.dense(vectors, n, scope)
 
     def lexical_candidates(self, texts: Sequence[str], n: int, scope: Scope) -> list[list[Candidate]]:

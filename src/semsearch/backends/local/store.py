@@ -126,6 +126,11 @@ class Store:
                 "point --collection at a collection folder"
             )
 
+    def data_version(self) -> int:
+        """SQLite's ``data_version`` of this thread's connection: it changes when another connection
+        (another process, or another thread or collection object here) commits; one cheap call."""
+        return int(self.con.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back on error

@@ -83,6 +83,13 @@ class DerivedIndex:
                 self._install(*self._loaded())
             self._catch_up()
 
+    def follow_spec(self, spec: str) -> None:
+        """Use ``spec``, the spec another process rebuilt the index as (the store's manifest says so):
+        its saved index is loaded, or the index is rebuilt from the store."""
+        with self._updating:
+            if spec != self.spec:
+                self._install(*self._loaded())  # _loaded reads the spec from the store
+
     def _install(self, index: VectorIndex, seq: int, saved_seq: int, spec: str | None = None) -> None:
         self._lock.acquire_write()
         try:

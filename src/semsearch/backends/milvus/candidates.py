@@ -62,10 +62,27 @@ def documents_containing(query_all: Callable[[str, str, list[str]], Iterator[dic
     return {r["doc_id"] for r in query_all(docs_name, pattern, ["doc_id", "text"]) if cond.text in r["text"]}
 
 
+def _output_fields(rows: dict[int, StoredChunk] | None, stored: dict[int, np.ndarray] | None) -> list[str]:
+    return (CHUNK_FIELDS if rows is not None else ["doc_id"]) + (["vector"] if stored is not None else [])
+
+
+def _keep(hits: Iterable[dict[str, Any]], rows: dict[int, StoredChunk] | None,
+          stored: dict[int, np.ndarray] | None) -> None:
+    """Put each hit's chunk fields in ``rows`` and its stored vector in ``stored`` (those not None)."""
+    for h in hits:
+        key = hit_key(h)
+        if rows is not None:
+            rows[key] = stored_chunk(key, h["entity"])
+        if stored is not None:
+            stored[key] = np.asarray(h["entity"]["vector"], dtype=np.float32)
+
+
 def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str, search_params: dict[str, Any],
-                 consistency: str, rows: dict[int, StoredChunk] | None = None) -> list[list[Candidate]]:
+                 consistency: str, rows: dict[int, StoredChunk] | None = None,
+                 stored: dict[int, np.ndarray] | None = None) -> list[list[Candidate]]:
     """The n best documents per query vector by inner product (= cosine: vectors are normalised);
-    with ``rows``, every chunk returned is put there with its fields."""
+    with ``rows``, every chunk returned is put there with its fields; with ``stored``, its stored
+    vector (the search returns them: no second round trip)."""
     fetch = min(MAX_TOPK, max(n, 10))
     pending = list(range(len(vectors)))
     out: list[list[Candidate]] = [[] for _ in range(len(vectors))]
@@ -74,13 +91,11 @@ def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str,
         # partial pins this round's queries and depth (a lambda would read the loop's variables when called)
         res = with_retries(partial(
             client.search, name, data=[vectors[i].tolist() for i in pending], anns_field="vector", limit=fetch,
-            filter=expr, search_params=params, output_fields=CHUNK_FIELDS if rows is not None else ["doc_id"],
+            filter=expr, search_params=params, output_fields=_output_fields(rows, stored),
             consistency_level=consistency), "search")
         again = []
         for qi, hits in zip(pending, res):
-            if rows is not None:
-                for h in hits:
-                    rows[hit_key(h)] = stored_chunk(hit_key(h), h["entity"])
+            _keep(hits, rows, stored)
             found = best_per_document(hits, n)
             out[qi] = found
             if len(found) < n and len(hits) >= fetch and fetch < MAX_TOPK:
@@ -91,19 +106,18 @@ def dense_search(client: Any, name: str, vectors: np.ndarray, n: int, expr: str,
 
 
 def bm25_search(client: Any, name: str, text: str, n: int, expr: str, consistency: str,
-                rows: dict[int, StoredChunk] | None = None) -> list[Candidate]:
+                rows: dict[int, StoredChunk] | None = None,
+                stored: dict[int, np.ndarray] | None = None) -> list[Candidate]:
     """The n best documents for a query by Milvus' BM25 (scores positive, higher is better); with
-    ``rows``, every chunk returned is put there with its fields."""
+    ``rows``, every chunk returned is put there with its fields; with ``stored``, its stored vector."""
     fetch = min(MAX_TOPK, n * 2)
     while True:
         res = with_retries(partial(
             client.search, name, data=[text], anns_field="sparse", limit=fetch, filter=expr,
-            search_params={"metric_type": "BM25"}, output_fields=CHUNK_FIELDS if rows is not None else ["doc_id"],
+            search_params={"metric_type": "BM25"}, output_fields=_output_fields(rows, stored),
             consistency_level=consistency), "search BM25")
         hits = list(res[0])
-        if rows is not None:
-            for h in hits:
-                rows[hit_key(h)] = stored_chunk(hit_key(h), h["entity"])
+        _keep(hits, rows, stored)
         # Milvus Lite reports BM25 as a negated distance; a cluster as the (positive) score.
         if any(h["distance"] < 0 for h in hits):
             hits = [dict(h, distance=-h["distance"]) for h in hits]

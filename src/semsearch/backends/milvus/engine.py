@@ -157,6 +157,12 @@ class MilvusEngine(scans.KeptByMilvus):
         """A new chunk collection, swapped in by renames (:mod:`.reembedding`); re-chunking is refused."""
         return reembedding.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
+    def follow(self, manifest: dict[str, Any]) -> None:
+        """Use the manifest another client wrote (same embedding set): its index spec's search
+        parameters, and what ``info`` shows."""
+        self.manifest = manifest
+        self.index = milvus_index(manifest["index"])
+
     def reload(self) -> None:
         self.manifest = read_manifest(self.client, self.name, self.uri)
         with_retries(lambda: self.client.load_collection(self.name), f"load {self.name}")
@@ -181,6 +187,8 @@ class MilvusEngine(scans.KeptByMilvus):
         return scans.verify(self)
 
     def info(self) -> dict[str, Any]:
+        """Raises EmbeddingsReplacedError when another client re-encoded the collection."""
+        reembedding.check_current(self)  # what another client changed shows
         return {
             "backend": "milvus", "uri": self.uri, "name": self.name, "milvus_index": {
                 "type": self.index.index_type, "params": self.index.params, "search": self.index.search_params},
@@ -340,7 +348,10 @@ class MilvusEngine(scans.KeptByMilvus):
         return out
 
     def vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raises EmbeddingsReplacedError if another client re-encoded the collection (the stored
+        vectors are then of another model and dimension)."""
         assert self.manifest is not None
+        reembedding.check_current(self)
         ids: list[int] = []
         vecs: list[list[float]] = []
         for part in parts([int(i) for i in np.asarray(chunk_ids).tolist()], 1000):
@@ -360,7 +371,9 @@ class MilvusEngine(scans.KeptByMilvus):
         return {d: [pk for _, pk in sorted(chunks)] for d, chunks in out.items()}
 
     def export(self, batch: int = 1000) -> Iterator[list[DocumentRow]]:
-        return scans.export(self, batch)
+        """Raises EmbeddingsReplacedError (when the first batch is asked) if another client re-encoded it."""
+        reembedding.check_current(self)
+        yield from scans.export(self, batch)
 
     def _chunk_pks_of(self, doc_ids: Sequence[str]) -> list[int]:
         return [pk for pks in self.chunk_ids_of(doc_ids).values() for pk in pks]
@@ -387,21 +400,25 @@ class MilvusEngine(scans.KeptByMilvus):
     # -- the search path -----------------------------------------------------------------
     def retrieve(self, plan: RetrievalPlan) -> list[Retrieved]:
         """One search in as few round trips as Milvus allows: a check that the embedding set is
-        still the one opened, one vector search for every query, one BM25 search per query (both
-        return their chunks' fields), and one read of the stored vectors the plan asks for."""
+        still the one opened (the manifest), one vector search for every query and one BM25 search
+        per query. The searches return their chunks' fields and, when the plan asks for them, their
+        stored vectors, so nothing is read afterwards (bench/RESULTS.md, issue 24)."""
         n = plan.queries
         scope = self.scope(plan.where)
         if scope.empty or n == 0:
             return [Retrieved() for _ in range(n)]
         rows: dict[int, StoredChunk] = {}
+        stored: dict[int, np.ndarray] = {}
         dense: list[list[Candidate]] = [[] for _ in range(n)]
         if plan.dense and plan.vectors is not None:
             reembedding.check_current(self)
             dense = dense_search(self.client, self.name, plan.vectors, plan.dense, scope.expr,
-                                 self.index.search_params, self.consistency, rows)
+                                 self.index.search_params, self.consistency, rows,
+                                 stored if plan.vectors_of == "all" else None)
         lexical: list[list[Candidate]] = [[] for _ in range(n)]
         if plan.lexical and plan.texts is not None:
-            lexical = [bm25_search(self.client, self.name, text, plan.lexical, scope.expr, self.consistency, rows)
+            lexical = [bm25_search(self.client, self.name, text, plan.lexical, scope.expr, self.consistency, rows,
+                                   stored if plan.vectors_of != "none" else None)
                        for text in plan.texts]
         self.recent.remember(rows)
         out = [Retrieved(dense[i], lexical[i]) for i in range(n)]
@@ -415,12 +432,12 @@ class MilvusEngine(scans.KeptByMilvus):
                     self.client, self.name, plan.texts[i], 1, "", self.consistency, rows)
                 hit = rows.get(best[0].chunk_id) if best else None
                 r.statistics = TermStatistics({}, 0, set(tokenize(hit.text)) if hit is not None else set())
-        wanted = vectors_wanted(out, plan.vectors_of)
-        if wanted:
-            ids, vecs = self.vectors(np.asarray(wanted, dtype=np.int64))
-            found = dict(zip(ids.tolist(), vecs))
-            for r in out:
-                r.vectors = {c: found[c] for c in candidate_chunks(r, plan.vectors_of) if c in found}
+        missing = [c for c in vectors_wanted(out, plan.vectors_of) if c not in stored]
+        if missing:  # not expected (the searches returned them); read rather than rank without
+            ids, vecs = self.vectors(np.asarray(missing, dtype=np.int64))
+            stored.update(zip(ids.tolist(), vecs))
+        for r in out:
+            r.vectors = {c: stored[c] for c in candidate_chunks(r, plan.vectors_of) if c in stored}
         return out
 
     # -- candidates (the roles retrieve combines) ----------------------------------------

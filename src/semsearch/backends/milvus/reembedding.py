@@ -75,7 +75,8 @@ def pending(engine: MilvusTarget) -> dict[str, Any] | None:
 
 
 def check_current(engine: MilvusTarget) -> None:
-    """EmbeddingsReplacedError when the collection was re-encoded since ``engine`` read its manifest."""
+    """EmbeddingsReplacedError when the collection was re-encoded since ``engine`` read its manifest;
+    any other change another client made to it (its index spec...) is followed."""
     assert engine.manifest is not None
     current = with_retries(lambda: _manifest_of(engine.client, engine.name), "read the manifest")
     if current.get(EMBEDDINGS_ID) != engine.manifest.get(EMBEDDINGS_ID):
@@ -83,6 +84,8 @@ def check_current(engine: MilvusTarget) -> None:
             f"{engine.path} was re-encoded with {current.get('model')!r} (dimension {current.get('dimension')}) by "
             "another client since this one opened it; open the collection again to use the new model"
         )
+    if current != engine.manifest:
+        engine.follow(current)
 
 
 def rechunking_refused(engine: MilvusTarget, target: Mapping[str, Any]) -> InvalidInputError:
