@@ -139,7 +139,7 @@ def semsearch_ask(col, question: str, url: str, model: str, max_tokens: int) -> 
     started = time.perf_counter()
     first = None
     for event in stream_ask(col, question, llm=ChatSettings(url, model=model, max_tokens=max_tokens),
-                            min_relevance=-1.0):  # always generate: this measures generation, not refusals
+                            min_relevance=0.0):  # always generate: this measures generation, not refusals
         if isinstance(event, Token) and first is None:
             first = time.perf_counter() - started
     return first or float("nan"), time.perf_counter() - started

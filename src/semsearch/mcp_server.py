@@ -242,6 +242,9 @@ def read_tools(server: Any, tools: Tools) -> None:
         where: Annotated[dict[str, Any] | None, described(ASK["where"])] = None,
         where_document: Annotated[dict[str, Any] | None, described(ASK["where_document"])] = None,
         mode: Annotated[str | None, described(ASK["mode"])] = None,
+        context_tokens: Annotated[int, described(ASK["context_tokens"])] = ASK["context_tokens"].default,
+        min_relevance: Annotated[float, described(ASK["min_relevance"])] = ASK["min_relevance"].default,
+        max_sentences: Annotated[int, described(ASK["max_sentences"])] = ASK["max_sentences"].default,
     ) -> AnswerOut:
         """Answer `question` from the documents, citing them as [n]; each citation gives the document id, the
         passage as the model read it and its span in the document, so every quote can be checked.
@@ -252,7 +255,8 @@ def read_tools(server: Any, tools: Tools) -> None:
         name, col = pick(collection)
         within(k, "k", MAX_K, "this server answers from")
         answer = await run(col.ask, question, k=k, llm=tools.client, where=where, where_document=where_document,
-                           mode=mode)
+                           mode=mode, context_tokens=context_tokens, min_relevance=min_relevance,
+                           max_sentences=max_sentences)
         return AnswerOut(**answer.to_dict(), collection=name)
 
 

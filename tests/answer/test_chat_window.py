@@ -68,7 +68,7 @@ def manuals(col) -> None:
 def test_a_prompt_that_would_not_leave_room_to_answer_is_never_sent(collection):
     manuals(collection)
     with llama_server_like(n_ctx=900) as (url, prompts):
-        events = list(stream_ask(collection, QUESTION, context_tokens=1500, min_relevance=-1.0,
+        events = list(stream_ask(collection, QUESTION, context_tokens=1500, min_relevance=0.0,
                                  llm=ChatSettings(url, max_tokens=200)))
     contexts = [e.passages for e in events if isinstance(e, Retrieved)]
     assert len(contexts) >= 2  # the first context did not fit: fewer passages, asked again
@@ -80,5 +80,5 @@ def test_a_prompt_that_would_not_leave_room_to_answer_is_never_sent(collection):
 def test_an_answer_the_model_stopped_for_length_is_flagged(collection):
     manuals(collection)
     with llama_server_like(n_ctx=100_000, finish_reason="length") as (url, _):
-        answer = ask(collection, QUESTION, min_relevance=-1.0, llm=ChatSettings(url, max_tokens=50))
+        answer = ask(collection, QUESTION, min_relevance=0.0, llm=ChatSettings(url, max_tokens=50))
     assert answer.cut_short and "cut short" in answer.to_dict()["warning"]

@@ -23,7 +23,8 @@ DOCS = [
      {"topic": "garden", "year": 2019}),
     ("warranty", "The warranty on the X200 kettle lasts two years from the date of purchase. Keep the receipt.",
      {"topic": "support", "year": 2023}),
-    ("warranty-copy", "The warranty on the X200 kettle lasts two years from the purchase date. Keep your receipt.",
+    # A near-copy (one word changed): a duplicate by meaning and by text.
+    ("warranty-copy", "The warranty on the X200 kettle lasts two years from the date of purchase. Keep your receipt.",
      {"topic": "support", "year": 2024}),
     ("bread", "Sourdough bread needs a lively starter and a long, slow rise in a cool kitchen.",
      {"topic": "food", "year": 2018}),

@@ -113,7 +113,7 @@ class CliDoor:
         from typer.testing import CliRunner
 
         self.path = path
-        self.extra = list(extra)  # e.g. ["--server", "off"] for search
+        self.extra = list(extra)  # e.g. ["--server", "off"]
         self.runner = CliRunner()
 
     def run(self, *args: str) -> Any:
@@ -135,17 +135,16 @@ class CliDoor:
         return {"hits": result["hits"], "no_good_match": result["no_good_match"]}
 
     def ask(self, question: str, **options: Any) -> Any:
-        out = self.run("ask", question, *_flags(options), "--json")
-        return out
+        return self.run("ask", question, *_flags(options), "--json", *self.extra)
 
     def similar(self, doc_id: str, **options: Any) -> Any:
-        return self.run("similar", doc_id, *_flags(options), "--json")
+        return self.run("similar", doc_id, *_flags(options), "--json", *self.extra)
 
     def duplicates(self, **options: Any) -> Any:
-        return self.run("duplicates", *_flags(options), "--json")
+        return self.run("duplicates", *_flags(options), "--json", *self.extra)
 
     def topics(self, **options: Any) -> Any:
-        return self.run("topics", *_flags(options), "--json")
+        return self.run("topics", *_flags(options), "--json", *self.extra)
 
 
 def _flags(options: dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@ same answer, or the same refusal with the same message.
 
 Each case is asked of every door that offers the operation and all of the case's options
 (:data:`OFFERS`, and each option's ``doors`` in :mod:`semsearch.options`); ``cli-server`` is
-``semsearch search --server URL``, the CLI asking the running HTTP server.
+``semsearch COMMAND --server URL``, the CLI asking the running HTTP server.
 
 - A case with ``refused`` states the error: every door must refuse with that message, as the
   door translates the exception (Python's class, the CLI's exit code 1 and ``error:`` line,
@@ -38,7 +38,7 @@ DOORS = ("python", "cli", "cli-server", "http", "mcp")
 OFFERS = {
     "python": {"search", "ask", "get", "similar", "duplicates", "topics"},
     "cli": {"search", "ask", "similar", "duplicates", "topics"},
-    "cli-server": {"search"},
+    "cli-server": {"search", "ask", "similar", "duplicates", "topics"},
     "http": {"search", "ask", "get", "similar", "duplicates", "topics"},
     "mcp": {"search", "ask", "get"},
 }
@@ -147,35 +147,6 @@ ASKS = [
     bad("ask", "max-sentences-zero", (TOMATO,), {"max_sentences": 0},
         "max_sentences must be a whole number of at least 1, got 0"),
 ]
-#: Where the ask doors disagree today. They are being rewritten in branch issue26-answers
-#: (cli/asking.py, server/asking.py, MCP's ask tool, answer/): each must pass there (strict xfail).
-ASK_DISAGREEMENTS = {
-    ("empty-question", "http"): "POST /ask refuses an empty question with pydantic's message (422 validation_error "
-                                "'question: String should have at least 1 character'), not the facade's",
-    ("k-zero", "http"): "POST /ask bounds k itself (ge=1): 422 validation_error with pydantic's message",
-    ("k-zero", "mcp"): "MCP's ask clamps k into 1..20 instead of refusing",
-    ("refusal-between-cuts", "cli"): "semsearch ask refuses under 0.35 (a dense-cosine cut) applied to the "
-                                     "calibrated relevance; every other door under the calibrated line, 0.5",
-    ("lexical", "mcp"): "MCP's ask has no mode",
-    ("one-sentence", "cli"): "semsearch ask calls max_sentences --sentences",
-    ("one-sentence", "http"): "POST /ask has no max_sentences",
-    ("one-sentence", "mcp"): "MCP's ask has no max_sentences",
-    ("max-sentences-zero", "python"): "stream_ask's message for max_sentences is not the option's ('must be at "
-                                      "least 1', not 'must be a whole number of at least 1')",
-    ("max-sentences-zero", "cli"): "semsearch ask calls max_sentences --sentences",
-    ("max-sentences-zero", "http"): "POST /ask has no max_sentences",
-    ("max-sentences-zero", "mcp"): "MCP's ask has no max_sentences",
-    ("small-context", "http"): "POST /ask has no context_tokens",
-    ("small-context", "mcp"): "MCP's ask has no context_tokens",
-    ("context-tokens-too-small", "http"): "POST /ask has no context_tokens",
-    ("context-tokens-too-small", "mcp"): "MCP's ask has no context_tokens",
-    ("strict-relevance", "http"): "POST /ask has no min_relevance",
-    ("strict-relevance", "mcp"): "MCP's ask has no min_relevance",
-    ("min-relevance-above-1", "python"): "Collection.ask checks no bound of min_relevance (1.5 refuses to answer)",
-    ("min-relevance-above-1", "cli"): "semsearch ask checks no bound of --min-relevance",
-    ("min-relevance-above-1", "http"): "POST /ask has no min_relevance",
-    ("min-relevance-above-1", "mcp"): "MCP's ask has no min_relevance",
-}
 GETS = [
     Case("get", "ids", (["tomato", "nope", "apollo"],)),
     Case("get", "where", (["tomato", "apollo", "mars"],), {"where": {"topic": "space"}}),
@@ -299,7 +270,7 @@ def test_search(case, door, answers):
     agrees(case, door, answers)
 
 
-@pytest.mark.parametrize(("case", "door"), case_params(ASKS, ASK_DISAGREEMENTS))
+@pytest.mark.parametrize(("case", "door"), case_params(ASKS))
 def test_ask(case, door, answers):
     agrees(case, door, answers)
 

@@ -27,30 +27,6 @@ OPERATIONS: dict[str, tuple[dict[str, Option], dict[str, str | None]]] = {
     "topics": (TOPICS, {"python": "topics", "cli": "topics", "http": "TopicsRequest", "mcp": None}),
     "read": (READ, {"python": None, "cli": None, "http": None, "mcp": "get_documents"}),
 }
-#: Where the ask doors disagree with the definition today: being rewritten in branch
-#: issue26-answers (cli/asking.py, server/asking.py, MCP's ask tool); strict, so each must pass there.
-ASK_DISAGREEMENTS = {
-    ("mode", "cli"): "semsearch ask --mode defaults to 'hybrid', not None (hybrid for text, as search says)",
-    ("min_relevance", "cli"): "semsearch ask --min-relevance defaults to None, then 0.35 (a dense-cosine cut), "
-                              "not the calibrated line 0.5",
-    ("max_sentences", "cli"): "semsearch ask calls it --sentences",
-    ("where", "http"): "POST /ask describes where as 'Metadata filter, as for search.'",
-    ("where_document", "http"): "POST /ask has no where_document",
-    ("mode", "http"): "POST /ask describes mode as 'Retrieval mode, as for search.'",
-    ("rerank", "http"): "POST /ask describes rerank as 'Rerank, as for search.'",
-    ("context_tokens", "http"): "POST /ask has no context_tokens",
-    ("min_relevance", "http"): "POST /ask has no min_relevance",
-    ("max_sentences", "http"): "POST /ask has no max_sentences",
-    ("k", "mcp"): "MCP's ask describes k nowhere and bounds it nowhere (it clamps)",
-    ("where", "mcp"): "MCP's ask does not describe where",
-    ("where_document", "mcp"): "MCP's ask has no where_document",
-    ("mode", "mcp"): "MCP's ask has no mode",
-    ("context_tokens", "mcp"): "MCP's ask has no context_tokens",
-    ("min_relevance", "mcp"): "MCP's ask has no min_relevance",
-    ("max_sentences", "mcp"): "MCP's ask has no max_sentences",
-}
-
-
 def cases() -> list[Any]:
     out = []
     for operation, (options, where) in OPERATIONS.items():
@@ -58,9 +34,7 @@ def cases() -> list[Any]:
             for door in option.doors:
                 if where[door] is None:
                     continue
-                reason = ASK_DISAGREEMENTS.get((name, door)) if operation == "ask" else None
-                marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-                out.append(pytest.param(operation, name, door, marks=marks, id=f"{operation}-{name}-{door}"))
+                out.append(pytest.param(operation, name, door, id=f"{operation}-{name}-{door}"))
     return out
 
 
@@ -156,8 +130,4 @@ def test_cli_help_shows_every_option_of_the_command(command):
     shown = {name for name, option in options.items() if "cli" in option.doors
              and f"--{name.replace('_', '-')}" in result.output}
     expected = {name for name, option in options.items() if "cli" in option.doors}
-    missing = expected - shown
-    if command == "ask":
-        assert missing <= {"max_sentences"}  # --sentences: see ASK_DISAGREEMENTS (issue26-answers)
-    else:
-        assert missing == set()
+    assert expected - shown == set()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ContextOverflowError, InvalidInputError
+from ..options import ASK
 from .chat import ChatClient, ChatSettings
 from .citations import CitationFilter
 from .context import assemble_context
@@ -20,7 +21,7 @@ from .refusal import Relevance, calibrated_score, good_matches, refusal_for
 from .result import NO_ANSWER, Answer, AnswerEvent, Citation, Done, Passage, Retrieved, Token
 
 #: Tokens of passages a prompt carries by default: fits a 2,048-token model with room to answer.
-DEFAULT_CONTEXT_TOKENS = 1200
+DEFAULT_CONTEXT_TOKENS: int = ASK["context_tokens"].default
 #: Another chunk of a hit's document is worth a passage of its own when its stored vector's cosine
 #: with the question is within this of the best chunk's.
 EXTRA_CHUNK_MARGIN = 0.05
@@ -45,19 +46,19 @@ def ask(collection: Any, question: str, **options: Any) -> Answer:
 def warm_up(collection: Any) -> None:
     """Answer one question offline, so that a server's first ``ask`` pays no first-use cost (the
     sentence splitter, the sentence encoder, the chunk reads) on top of a search's."""
-    ask(collection, "warm up", k=1, min_relevance=float("-inf"))
+    ask(collection, "warm up", k=1, min_relevance=0.0)
 
 
 def stream_ask(
     collection: Any,
     question: str,
     *,
-    k: int = 5,
+    k: int = ASK["k"].default,
     llm: ChatSettings | ChatClient | str | None = None,
-    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
-    min_relevance: float | None = None,
+    context_tokens: int = ASK["context_tokens"].default,
+    min_relevance: float | None = ASK["min_relevance"].default,
     relevance: Relevance | None = None,
-    max_sentences: int = 3,
+    max_sentences: int = ASK["max_sentences"].default,
     neighbours: bool = True,
     **search_options: Any,
 ) -> Iterator[AnswerEvent]:
@@ -72,9 +73,10 @@ def stream_ask(
             collection's tokenizer). If the model's server still reports an overflow, the
             budget is halved and the question asked again (twice at most), before any text
             is streamed; a second ``Retrieved`` event then replaces the first.
-        min_relevance: hits under this relevance are left out; with none left, the answer is
-            a refusal and no model is asked (default: the collection's ``no_match_threshold``,
-            the calibrated "no good match" line: the one cut every door uses).
+        min_relevance: hits under this relevance (0..1) are left out; with none left, the answer
+            is a refusal and no model is asked (default: the calibrated "no good match" line,
+            ``NO_MATCH_THRESHOLD``, the one cut every door uses; None: the collection's
+            ``no_match_threshold``).
         relevance: hits -> one relevance each (default: ``hit.score``, the calibrated relevance;
             :func:`semsearch.answer.refusal.dense_relevance` gives the dense cosine instead).
         max_sentences: sentences in an extractive answer.
@@ -88,10 +90,10 @@ def stream_ask(
     """
     if not isinstance(question, str) or not question.strip():
         raise InvalidInputError("the question is empty; ask something in words")
-    if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 64:
-        raise InvalidInputError(f"context_tokens must be a whole number of at least 64, got {context_tokens!r}")
-    if isinstance(max_sentences, bool) or not isinstance(max_sentences, int) or max_sentences < 1:
-        raise InvalidInputError(f"max_sentences must be at least 1, got {max_sentences!r}")
+    context_tokens = ASK["context_tokens"].check(context_tokens)
+    max_sentences = ASK["max_sentences"].check(max_sentences)
+    if min_relevance is not None:
+        min_relevance = ASK["min_relevance"].check(min_relevance)
     if isinstance(llm, str):
         llm = ChatSettings(llm)  # a bad URL is refused before anything else happens
     started = time.perf_counter()

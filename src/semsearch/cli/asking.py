@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..options import ASK
 from .common import (
     BackendOpt,
     CollectionOpt,
@@ -31,8 +32,7 @@ from .common import (
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in your own words.", show_default=False)],
-    k: Annotated[int, typer.Option("-k", "--k",
-                                   help="Passages to retrieve (best first, within --context-tokens).")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k", help=ASK["k"].help)] = ASK["k"].default,
     collection: CollectionOpt = None,
     as_json: Annotated[
         bool,
@@ -45,20 +45,16 @@ def ask(
     llm_timeout: LlmTimeoutOpt = 120.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens",
                                             help="Longest answer to ask the model for (tokens).")] = 512,
-    context_tokens: Annotated[int, typer.Option("--context-tokens",
-                                                help="Tokens of passages the prompt carries.")] = 1200,
-    min_relevance: Annotated[
-        float | None,
-        typer.Option("--min-relevance", help="Passages less relevant than this are left out; with none left, no answer "
-                                             "(default: the collection's no-good-match line, as every door).",
-                     show_default=False),
-    ] = None,
-    sentences: Annotated[int, typer.Option("--sentences", help="Sentences in an extractive answer.")] = 3,
+    context_tokens: Annotated[int, typer.Option("--context-tokens", help=ASK["context_tokens"].help)
+                              ] = ASK["context_tokens"].default,
+    min_relevance: Annotated[float, typer.Option("--min-relevance", help=ASK["min_relevance"].help)
+                             ] = ASK["min_relevance"].default,
+    max_sentences: Annotated[int, typer.Option("--max-sentences", "--sentences", help=ASK["max_sentences"].help)
+                             ] = ASK["max_sentences"].default,
     where: WhereOpt = None,
     where_document: WhereDocumentOpt = None,
-    mode: Annotated[str, typer.Option("--mode", help="Retrieval: hybrid, dense or lexical.")] = "hybrid",
-    rerank: Annotated[str | None,
-                      typer.Option("--rerank", help="Rerank with this CrossEncoder (name or path).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help=ASK["mode"].help, show_default=False)] = None,
+    rerank: Annotated[str | None, typer.Option("--rerank", help=ASK["rerank"].help)] = None,
     backend: BackendOpt = "local",
     uri: UriOpt = None,
     token: TokenOpt = None,
@@ -81,7 +77,7 @@ def ask(
 
             data = ask_through_server(server, collection or default_collection(), {
                 "question": question, "k": k, "llm": False, "context_tokens": context_tokens,
-                "sentences": sentences, "min_relevance": min_relevance, "where": where,
+                "max_sentences": max_sentences, "min_relevance": min_relevance, "where": where,
                 "where_document": where_document, "mode": mode, "rerank": rerank,
             })
             if data is not None and not as_json:
@@ -89,7 +85,7 @@ def ask(
         if data is None:
             data = _answer_here(question, as_json=as_json, collection=collection, backend=backend, uri=uri,
                                 token=token, llm=(llm_url, llm_model, llm_timeout, max_tokens), options={
-                                    "k": k, "context_tokens": context_tokens, "max_sentences": sentences,
+                                    "k": k, "context_tokens": context_tokens, "max_sentences": max_sentences,
                                     "where": where, "where_document": where_document, "mode": mode,
                                     "rerank": rerank, "min_relevance": min_relevance})
         if as_json:

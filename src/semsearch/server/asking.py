@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from ..answer import ChatClient, ChatSettings, Done, Retrieved, Token
 from ..answer.schema import AnswerData
 from ..errors import ContextOverflowError, InvalidInputError, LLMError, LLMTimeoutError, LLMUnavailableError
+from ..options import ASK, over_limit
 from . import models as m
 from .discovery import INSTANCE_HEADER
 from .search_options import search_keywords
@@ -40,20 +41,20 @@ log = logging.getLogger(__name__)
 class AskRequest(m.Request):
     """A question to answer from a collection's documents."""
 
-    question: m.NonEmptyText = Field(..., description="The question, in your own words.")
-    k: int = Field(5, ge=1, description="Passages to retrieve (best first, within the context budget).")
-    where: m.Metadata | None = Field(None, description="Metadata filter, as for search.")
-    mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="Retrieval mode, as for search.")
-    rerank: bool | m.Text | None = Field(None, description="Rerank, as for search.")
-    where_document: m.Metadata | None = Field(None, description="Document-text filter, as for search.")
+    # Not NonEmptyText: an empty question gets the collection's message, the one every door gives.
+    question: m.Text = Field(..., description="The question, in your own words.")
+    k: int = m.option_field(ASK["k"])
+    where: m.Metadata | None = m.option_field(ASK["where"])
+    mode: str | None = m.option_field(ASK["mode"])
+    rerank: bool | m.Text | None = m.option_field(ASK["rerank"])
+    where_document: m.Metadata | None = m.option_field(ASK["where_document"])
     llm: bool | None = Field(
         None,
         description="false: the extractive answer even when the server has a language model (default: it, if any).",
     )
-    context_tokens: int = Field(1200, ge=64, description="Tokens of passages the prompt carries.")
-    sentences: int = Field(3, ge=1, le=20, description="Sentences in an extractive answer.")
-    min_relevance: float | None = Field(
-        None, description="Passages less relevant are left out (default: the collection's no-match line).")
+    context_tokens: int = m.option_field(ASK["context_tokens"])
+    max_sentences: int = m.option_field(ASK["max_sentences"])
+    min_relevance: float = m.option_field(ASK["min_relevance"])
     stream: bool = Field(False, description="Answer as Server-Sent Events (hits, token..., answer).")
 
 
@@ -92,7 +93,7 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
                 f"the question has {len(body.question)} characters; at most {limits.max_query_chars}"
             )
         if body.k > limits.max_k:
-            raise InvalidInputError(f"k is {body.k}; this server retrieves at most {limits.max_k} passages")
+            raise over_limit("k", body.k, limits.max_k, "this server retrieves")
         options = {"where": body.where, "where_document": body.where_document, "mode": body.mode,
                    "rerank": body.rerank}
         default_reranker = state.rerankers[0] if state.rerankers else None
@@ -100,7 +101,7 @@ def mount_ask(app: FastAPI, state: Any, llm: ChatSettings | None = None) -> None
         use = client if body.llm is not False else None
         started = time.perf_counter()
         events = col.stream_ask(body.question, k=body.k, llm=use, context_tokens=body.context_tokens,
-                            max_sentences=body.sentences, min_relevance=body.min_relevance, **kwargs)
+                            max_sentences=body.max_sentences, min_relevance=body.min_relevance, **kwargs)
         try:
             first = next(events)  # retrieval and input checks happen here: errors get a plain JSON status
         except LLMError as exc:
