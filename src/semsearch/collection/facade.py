@@ -412,7 +412,8 @@ class Collection(Exploring, Reindexing):
         self.engine.warm_up()
 
     def info(self) -> dict[str, Any]:
-        """What the collection holds and how it was built."""
+        """What the collection holds and how it was built; ``query_path`` says whether a new
+        process on this machine encodes queries on the light (torch-free) path or the full one, and why."""
         from ..ingest.pipeline import PARTIAL
 
         partial = sum(1 for d in self.engine.files().values() if d.startswith(PARTIAL))
@@ -425,6 +426,9 @@ class Collection(Exploring, Reindexing):
 
             if projected := reduced_dimension(str(details.get("type", ""))):  # searched as PCA projections
                 details["projected_dimension"] = projected
+        query_path = getattr(self.embedder, "query_path", None)
+        if query_path is not None:  # light (torch-free) or full, and why: read, never measured here
+            out["query_path"] = query_path()
         return out
 
     def record(self, values: Mapping[str, Any]) -> None:
