@@ -312,3 +312,64 @@ def test_the_runtime_is_imported_without_the_converter_which_other_code_still_fi
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": SRC}, timeout=120, check=True).stdout
     assert out.split() == ["False", "True", "True", "True", "False"]
+
+
+def _light_path_off_by(monkeypatch, distance: float) -> None:
+    """Make this process's light encoder differ from the full path by about ``distance`` (unit vectors),
+    as a model whose light path reproduces it only approximately (issue 27: a fine-tuned model, 0.00062)."""
+    pool = light.LightEncoder._pool
+
+    def shifted(self, tokens, mask):
+        pooled = pool(self, tokens, mask)
+        direction = np.zeros(pooled.shape[1], dtype=np.float32)
+        direction[::2] = 1.0  # a fixed direction, never parallel to a pooled vector of this model
+        direction /= np.linalg.norm(direction)
+        return pooled + np.float32(distance) * np.linalg.norm(pooled, axis=1, keepdims=True) * direction
+
+    monkeypatch.setattr(light.LightEncoder, "_pool", shifted)
+
+
+def test_a_model_whose_light_path_is_close_enough_takes_it_and_a_cold_search_never_imports_torch(
+        tiny_model_dir, tmp_path, machine, monkeypatch):
+    """Issue 27: a fine-tuned model (any model folder but the default) whose light query vectors
+    were 0.00062 from the full path's was refused the light path, so every search loaded torch.
+    Within the tolerance (chosen from what rankings need) it takes the light path, the decision
+    is recorded for the model, and info shows it."""
+    model = tmp_path / "fine-tuned"
+    shutil.copytree(tiny_model_dir, model)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"_id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(PASSAGES)))
+    col = tmp_path / "col"
+    with monkeypatch.context() as patched:
+        _light_path_off_by(patched, light.TOLERANCE / 3)
+        with Collection(col, model=str(model)) as c:  # the machine's first run: measures the light path
+            c.index_files([docs])
+            path = c.info()["query_path"]
+    assert path["path"] == "light" and light.TOLERANCE / 10 < path["distance"] <= light.TOLERANCE
+    search = ["search", *QUERIES[:3], "-c", str(col), "--json", "-k", "5"]
+    probe, out = _cli(search, machine)
+    assert probe["heavy"] == []  # a cold search of the fine-tuned model's collection loads no torch
+    probe, full_out = _cli(search, tmp_path / "empty-cache")  # where nothing was prepared: the full path
+    assert "torch" in probe["heavy"]
+    for got, want in zip(json.loads(out), json.loads(full_out)):
+        assert {h["id"] for h in got["hits"]} == {h["id"] for h in want["hits"]}
+    _, info = _cli(["info", "-c", str(col), "--json"], machine)
+    assert json.loads(info)["query_path"]["path"] == "light"
+
+
+def test_a_model_whose_light_path_is_too_far_keeps_the_full_path_and_says_why_without_measuring_again(
+        tiny_model_dir, tmp_path, machine, monkeypatch):
+    model = tmp_path / "far"
+    shutil.copytree(tiny_model_dir, model)
+    with monkeypatch.context() as patched:
+        _light_path_off_by(patched, light.TOLERANCE * 3)
+        _prepare(model)
+    _forget_process_state(monkeypatch)
+    measuring = []
+    monkeypatch.setattr(light, "_check_queries", lambda *a: measuring.append(a) or 0.0)
+    later = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    path = later.query_path()
+    assert path["path"] == "full" and path["distance"] > light.TOLERANCE and "differs" in path["reason"]
+    assert later._light_encoder("fp32") is None
+    later.encode_queries(["the full path answers"])  # loads the model ...
+    assert later._model is not None and measuring == []  # ... and does not measure the light path again
