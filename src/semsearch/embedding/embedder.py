@@ -293,7 +293,7 @@ class Embedder:
         if engine != "openvino":
             return {"path": "full", "reason": f"the model runs in {engine} here, the light path in OpenVINO"}
         refusal = prepared.refusal()
-        distance = light.measured(self._recipe, "query").get(precision)
+        distance = light.measured(prepared.recipe(), "query").get(precision)  # this process may have measured it
         if distance is None:
             reason = refusal or "not prepared on this machine yet (the next index or search prepares it)"
             return {"path": "full", "reason": reason}
