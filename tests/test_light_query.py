@@ -136,9 +136,9 @@ def test_a_changed_model_never_uses_what_was_prepared_for_the_old_one(tiny_model
 
 
 def test_a_write_keeps_the_light_encoder_a_process_already_built(tiny_model_dir, tmp_path, machine, monkeypatch):
-    """A server that answered queries before its first write keeps its light query encoder once
-    the write loads the full model (queries never queue behind a document batch on the full
-    encoder's streams); with none built, none is built beside the full encoder."""
+    """A server that answered queries before its first write keeps its light query encoder: the
+    write encodes its documents on the light path too, without loading the model. Where the full
+    encoder is loaded (a machine's first run), no light encoder is built beside it."""
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
     _prepare(model)
@@ -147,39 +147,37 @@ def test_a_write_keeps_the_light_encoder_a_process_already_built(tiny_model_dir,
     before = server.encode_queries(QUERIES)
     built = server._light_encoder("fp32")
     assert built is not None and server._model is None
-    server.encode_documents(["a document written by the server's writer"])  # loads the full encoder
-    assert emb.loaded_openvino_model(server.name, server.device, "fp32") is not None
+    server.encode_documents(["a document written by the server's writer"])
+    assert server._model is None  # the documents took the light path too
     assert server._light_encoder("fp32") is built
     assert np.abs(server.encode_queries(QUERIES) - before).max() <= light.TOLERANCE
 
     monkeypatch.setattr(light, "_encoders", {})  # the full encoder loaded and no light one built
-    assert server._light_encoder("fp32") is None and light._encoders == {}  # none is built beside it
+    assert server._openvino("fp32") is not None
+    assert server._light_encoder("fp32") is None and server._light_encoder("fp32", "document") is None
+    assert light._encoders == {}  # none is built beside it
     assert np.abs(server.encode_queries(QUERIES) - before).max() <= light.TOLERANCE
 
 
-def test_an_indexing_process_builds_no_light_encoder_and_a_first_one_prepares_the_recipe(
+def test_an_indexing_process_on_a_prepared_machine_never_loads_the_model(
         tiny_model_dir, tmp_path, machine, monkeypatch):
-    """Documents go through the full encoder; the query encoder is only built by a query (or a
-    warm-up for queries), so indexing does not compile a second copy of the model. On a machine
-    that has prepared nothing, an indexing-only process still records the light recipe."""
+    """The first run on a machine loads the model and records the light recipe, measured for
+    queries and documents; a later indexing process encodes documents without the model, the
+    same vectors within the tolerance."""
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
+    texts = [f"{p} ({i})" for i, p in enumerate(PASSAGES * 4)]  # several pieces, as the full path's workers take
     indexer = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
-    indexer.encode_documents(["the first run on this machine only indexes"])
-    assert indexer.engine == "openvino" and indexer._prepared().recipe() is not None
-    checked = {k: v for k, v in light._encoders.items() if v is not None}
+    full = indexer.encode_documents(texts)
+    assert indexer.engine == "openvino" and indexer._model is not None
+    assert set(light.measured(indexer._prepared().recipe(), "document")) == {"fp32"}
 
     _forget_process_state(monkeypatch)
     later = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
-    later.encode_documents(["a later indexing run"])
-    assert light._encoders == {}  # no light encoder compiled beside the full one
-    later.warm("query")
-    assert later._light_encoder("fp32") is None  # the full encoder is loaded: it answers queries
-    _forget_process_state(monkeypatch)
-    searcher = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
-    searcher.warm("query")
-    assert searcher._light_encoder("fp32") is not None and searcher._model is None
-    assert checked == {}  # preparing the recipe checked a light encoder but kept none
+    got = later.encode_documents(texts)
+    assert later._model is None  # documents came from what the first run prepared
+    assert light.largest_distance(got, full) <= light.TOLERANCE
+    assert [k[-1] for k, v in light._encoders.items() if v is not None] == ["document"]  # no query encoder compiled
 
 
 def test_the_key_changes_with_library_versions_cpu_and_device(tiny_model_dir, monkeypatch):
@@ -258,7 +256,11 @@ def test_searching_an_indexed_collection_never_imports_torch(minilm_path, tmp_pa
     docs.write_text("".join(json.dumps({"_id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(PASSAGES)))
     col, cache = tmp_path / "col", tmp_path / "machine-cache"
     probe, _ = _cli(["index", str(docs), "-c", str(col), "--no-progress"], cache)
-    assert "torch" in probe["heavy"]  # indexing is the full path (and prepares the light one)
+    assert "torch" in probe["heavy"]  # the machine's first run is the full path (and prepares the light one)
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"_id": f"m{i}", "text": t[::-1]}) + "\n" for i, t in enumerate(PASSAGES)))
+    probe, _ = _cli(["index", str(more), "-c", str(tmp_path / "other-col"), "--no-progress"], cache)
+    assert probe["heavy"] == []  # a later indexing process encodes documents without them
     search = ["search", *QUERIES[:3], "-c", str(col), "--json", "-k", "5"]
     probe, out = _cli(search, cache)
     assert probe["heavy"] == []  # a fresh process: the query path imports none of them
@@ -325,3 +327,64 @@ def test_the_runtime_is_imported_without_the_converter_which_other_code_still_fi
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": SRC}, timeout=120, check=True).stdout
     assert out.split() == ["False", "True", "True", "True", "False"]
+
+
+def _light_path_off_by(monkeypatch, distance: float) -> None:
+    """Make this process's light encoder differ from the full path by about ``distance`` (unit vectors),
+    as a model whose light path reproduces it only approximately (issue 27: a fine-tuned model, 0.00062)."""
+    pool = light.LightEncoder._pool
+
+    def shifted(self, tokens, mask):
+        pooled = pool(self, tokens, mask)
+        direction = np.zeros(pooled.shape[1], dtype=np.float32)
+        direction[::2] = 1.0  # a fixed direction, never parallel to a pooled vector of this model
+        direction /= np.linalg.norm(direction)
+        return pooled + np.float32(distance) * np.linalg.norm(pooled, axis=1, keepdims=True) * direction
+
+    monkeypatch.setattr(light.LightEncoder, "_pool", shifted)
+
+
+def test_a_model_whose_light_path_is_close_enough_takes_it_and_a_cold_search_never_imports_torch(
+        tiny_model_dir, tmp_path, machine, monkeypatch):
+    """Issue 27: a fine-tuned model (any model folder but the default) whose light query vectors
+    were 0.00062 from the full path's was refused the light path, so every search loaded torch.
+    Within the tolerance (chosen from what rankings need) it takes the light path, the decision
+    is recorded for the model, and info shows it."""
+    model = tmp_path / "fine-tuned"
+    shutil.copytree(tiny_model_dir, model)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"_id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(PASSAGES)))
+    col = tmp_path / "col"
+    with monkeypatch.context() as patched:
+        _light_path_off_by(patched, light.TOLERANCE / 3)
+        with Collection(col, model=str(model)) as c:  # the machine's first run: measures the light path
+            c.index_files([docs])
+            path = c.info()["query_path"]
+    assert path["path"] == "light" and light.TOLERANCE / 10 < path["distance"] <= light.TOLERANCE
+    search = ["search", *QUERIES[:3], "-c", str(col), "--json", "-k", "5"]
+    probe, out = _cli(search, machine)
+    assert probe["heavy"] == []  # a cold search of the fine-tuned model's collection loads no torch
+    probe, full_out = _cli(search, tmp_path / "empty-cache")  # where nothing was prepared: the full path
+    assert "torch" in probe["heavy"]
+    for got, want in zip(json.loads(out), json.loads(full_out)):
+        assert {h["id"] for h in got["hits"]} == {h["id"] for h in want["hits"]}
+    _, info = _cli(["info", "-c", str(col), "--json"], machine)
+    assert json.loads(info)["query_path"]["path"] == "light"
+
+
+def test_a_model_whose_light_path_is_too_far_keeps_the_full_path_and_says_why_without_measuring_again(
+        tiny_model_dir, tmp_path, machine, monkeypatch):
+    model = tmp_path / "far"
+    shutil.copytree(tiny_model_dir, model)
+    with monkeypatch.context() as patched:
+        _light_path_off_by(patched, light.TOLERANCE * 3)
+        _prepare(model)
+    _forget_process_state(monkeypatch)
+    measuring = []
+    monkeypatch.setattr(light, "_check_queries", lambda *a: measuring.append(a) or 0.0)
+    later = Embedder(str(model), device="cpu", precision="fp32", query_cache=0)
+    path = later.query_path()
+    assert path["path"] == "full" and path["distance"] > light.TOLERANCE and "differs" in path["reason"]
+    assert later._light_encoder("fp32") is None
+    later.encode_queries(["the full path answers"])  # loads the model ...
+    assert later._model is not None and measuring == []  # ... and does not measure the light path again

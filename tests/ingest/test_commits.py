@@ -8,9 +8,11 @@ encoder (no model) make the rule visible exactly.
 from __future__ import annotations
 
 import json
+import threading
 import types
 
 import numpy as np
+import pytest
 
 from semsearch.backends.local import LocalEngine
 from semsearch.collection import writing
@@ -95,3 +97,77 @@ def test_the_chunk_cap_still_bounds_a_batch_when_encoding_is_fast(tmp_path, monk
 def test_a_short_run_is_one_commit(tmp_path, monkeypatch):
     report, batches = run(tmp_path, monkeypatch, 300, 0.004)
     assert report.documents == 300 and [n for n, _, _ in batches] == [300]
+
+
+def test_a_batch_is_committed_while_the_next_one_encodes(tmp_path, monkeypatch):
+    """Issue 25: encoding waited for every commit (SQLite, FTS5) to finish. Now the writer commits
+    batch N while batch N+1 encodes: the first commit can wait for the second batch's encoding to
+    start (run serially, that encoding would only start after the commit returned)."""
+    data = tmp_path / "records.jsonl"
+    data.write_text("".join(json.dumps({"id": f"r{i}", "text": f"record number {i}"}) + "\n" for i in range(1536)))
+    engine = LocalEngine(tmp_path / "col")
+    engine.create(dict(MANIFEST))
+    second_encoding = threading.Event()
+    overlapped = []
+    write = engine.write
+
+    def first_write_waits_for_the_second_encoding(rows, **kwargs):
+        if not overlapped:
+            overlapped.append(second_encoding.wait(timeout=60))
+        return write(rows, **kwargs)
+
+    monkeypatch.setattr(engine, "write", first_write_waits_for_the_second_encoding)
+
+    class Encoder:
+        calls = 0
+
+        def encode_documents(self, texts, show_progress=False):
+            Encoder.calls += 1
+            if Encoder.calls == 2:
+                second_encoding.set()
+            return np.full((len(texts), DIM), 0.5, dtype=np.float32)
+
+    class Chunker:
+        split_many = staticmethod(one_chunk_each)
+
+    progress = Recorder(engine)
+    report = writing.index_files(engine, Encoder(), Chunker(), [data], None, progress=progress, batch_chunks=512)
+    assert overlapped == [True]
+    assert report.documents == 1536 and [n for n, _, _ in progress.batches] == [512, 512, 512]
+    assert engine.count() == 1536 and progress.batches[-1][2] != "partial"
+    engine.close()
+
+
+def test_a_failed_commit_stops_the_run_with_the_batches_before_it_kept(tmp_path, monkeypatch):
+    data = tmp_path / "records.jsonl"
+    data.write_text("".join(json.dumps({"id": f"r{i}", "text": f"record number {i}"}) + "\n" for i in range(1536)))
+    engine = LocalEngine(tmp_path / "col")
+    engine.create(dict(MANIFEST))
+    write = engine.write
+    writes = []
+
+    def failing_write(rows, **kwargs):
+        writes.append(len(rows))
+        if len(writes) == 2:
+            raise OSError("disk full")
+        return write(rows, **kwargs)
+
+    monkeypatch.setattr(engine, "write", failing_write)
+
+    class Encoder:
+        def encode_documents(self, texts, show_progress=False):
+            return np.full((len(texts), DIM), 0.5, dtype=np.float32)
+
+    class Chunker:
+        split_many = staticmethod(one_chunk_each)
+
+    with pytest.raises(OSError, match="disk full"):
+        writing.index_files(engine, Encoder(), Chunker(), [data], None, batch_chunks=512)
+    assert writes[:2] == [512, 512] and len(writes) == 2  # nothing is written after the failure
+    assert engine.count() == 512
+    (state,) = engine.files().values()
+    assert state.startswith("partial:")  # the file is not recorded as indexed
+    monkeypatch.setattr(engine, "write", write)
+    report = writing.index_files(engine, Encoder(), Chunker(), [data], None, batch_chunks=512)
+    assert report.documents_unchanged == 512 and report.documents == 1024 and engine.count() == 1536
+    engine.close()

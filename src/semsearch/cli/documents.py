@@ -158,6 +158,8 @@ def info(
             if key == "index_details":
                 key, value = "index details", (f"{value.get('type')}: "
                                                "" + index_summary(value)) if value else "not built yet"
+            if key == "query_path":
+                key, value = "query path", f"{value['path']}: {value['reason']}"
             table.add_row(f"[bold]{key}[/]", str(value))
         out.print(table)
 

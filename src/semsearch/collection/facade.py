@@ -410,7 +410,8 @@ class Collection(Exploring, Reindexing, Repairing):
 
     def info(self) -> dict[str, Any]:
         """What the collection holds and how it was built (as it is now: after another process
-        re-encoded or re-indexed it, as that process left it)."""
+        re-encoded or re-indexed it, as that process left it); ``query_path`` says whether a new
+        process on this machine encodes queries on the light (torch-free) path or the full one, and why."""
         return self._current_model(self._info)
 
     def _info(self) -> dict[str, Any]:
@@ -427,6 +428,9 @@ class Collection(Exploring, Reindexing, Repairing):
 
             if projected := reduced_dimension(str(details.get("type", ""))):  # searched as PCA projections
                 details["projected_dimension"] = projected
+        query_path = getattr(self.embedder, "query_path", None)
+        if query_path is not None:  # light (torch-free) or full, and why: read, never measured here
+            out["query_path"] = query_path()
         return out
 
     def record(self, values: Mapping[str, Any]) -> None:

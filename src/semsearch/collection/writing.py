@@ -6,8 +6,11 @@ checks files with :mod:`semsearch.ingest.pipeline`, then chunks, encodes and com
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,6 +33,8 @@ from ..ingest.pipeline import (
 from ..ingest.progress import IndexProgress
 from ..types import ChunkRow, DocumentRow, FileState, IndexReport
 from ..validation import check_embeddings, document_rows
+
+log = logging.getLogger(__name__)
 
 
 def write_documents(
@@ -95,8 +100,10 @@ def index_files(
 
     A batch is committed when it holds ``batch_chunks`` chunks or ``commit_seconds`` have passed
     since the last commit, whichever comes first (the vector index is not saved at each commit:
-    the store is the truth). ``progress`` is told the work once it is known and each committed
-    batch (its ``finish`` is left to the caller).
+    the store is the truth). Batch N is committed by a writer thread while batch N+1 encodes;
+    batches are committed in order, each in its own transaction, and the run returns (or raises
+    the writer's error) only once every batch is committed. ``progress`` is told the work once
+    it is known and each committed batch (its ``finish`` is left to the caller).
     """
     started = time.perf_counter()
     options = options or LoadOptions()
@@ -106,6 +113,8 @@ def index_files(
     engine.check_writable()
     known = engine.files()
     files, pending = load_changed_files(path_list, options, known, report, check=engine.check_rows)
+    # Something to encode: ready the encoder (compile it, or load the model) while the rest is chunked.
+    warming = warm_in_background(embedder) if any(f.rows for f in pending) else None
     check_unique_ids(pending, engine.sources_of)
     gone = files_gone(known, files, path_list) if prune else []
 
@@ -116,24 +125,101 @@ def index_files(
     if progress is not None:
         progress.start(len(todo), sum(len(r.chunks) for r in all_rows), unchanged_files=report.files_unchanged,
                        kept_documents=report.documents_unchanged)
-    batch: list[tuple[PendingFile, list[DocumentRow], bool]] = []
-    batch_size, last_commit = 0, time.monotonic()
-    for piece in plan_batches(todo, min(SLICE_CHUNKS, batch_chunks)):
-        rows = [row for _, part, _ in piece for row in part]
-        if rows:
-            encode_rows(embedder, rows, False)  # the run's reporter, not the encoder, shows progress
-        batch.extend(piece)
-        batch_size += sum(len(r.chunks) for r in rows)
-        if batch_size >= batch_chunks or time.monotonic() - last_commit >= commit_seconds:
-            commit_batch(engine, batch, report, progress)
-            batch, batch_size, last_commit = [], 0, time.monotonic()
-    if batch:
-        commit_batch(engine, batch, report, progress)
+    if warming is not None:
+        warming.join()
+    with BatchWriter(engine, report, progress) as writer:
+        batch: list[tuple[PendingFile, list[DocumentRow], bool]] = []
+        batch_size, last_commit = 0, time.monotonic()
+        for piece in plan_batches(todo, min(SLICE_CHUNKS, batch_chunks)):
+            rows = [row for _, part, _ in piece for row in part]
+            if rows:
+                encode_rows(embedder, rows, False)  # the run's reporter, not the encoder, shows progress
+            batch.extend(piece)
+            batch_size += sum(len(r.chunks) for r in rows)
+            if batch_size >= batch_chunks or time.monotonic() - last_commit >= commit_seconds:
+                writer.commit(batch)
+                batch, batch_size, last_commit = [], 0, time.monotonic()
+        if batch:
+            writer.commit(batch)
     for source in gone:
         engine.delete_source(source)
     report.files_removed = len(gone)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def warm_in_background(embedder: Any) -> threading.Thread | None:
+    """A thread readying the embedder's document encoder (compiling it, or loading the model),
+    so that cost overlaps the loading and chunking of files; None for an embedder without ``warm``."""
+    warm = getattr(embedder, "warm", None)
+    if warm is None:
+        return None
+
+    def run() -> None:
+        try:
+            warm("document")
+        except Exception:  # noqa: BLE001 - the first encode meets the same problem and reports it
+            log.debug("warming the document encoder failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="semsearch-warm-documents", daemon=True)
+    thread.start()
+    return thread
+
+
+class BatchWriter:
+    """Commits encoded batches in order on one writer thread, while the caller encodes the next.
+
+    At most one batch waits behind the one being written, so encoding never runs more than two
+    batches ahead of what is committed (what a kill can lose). A failed commit is raised by the
+    next :meth:`commit` or on leaving the ``with`` block; leaving it on an error (a Ctrl-C while
+    encoding) finishes the commit under way and drops the batches not yet started, which were
+    never acknowledged.
+    """
+
+    def __init__(self, engine: Engine, report: IndexReport, progress: IndexProgress | None) -> None:
+        self._engine, self._report, self._progress = engine, report, progress
+        self._queue: queue.Queue[list[tuple[PendingFile, list[DocumentRow], bool]] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="semsearch-writer", daemon=True)
+
+    def __enter__(self) -> BatchWriter:
+        self._thread.start()
+        return self
+
+    def commit(self, batch: list[tuple[PendingFile, list[DocumentRow], bool]]) -> None:
+        """Hand a batch to the writer (waits while another batch is already waiting).
+
+        Raises:
+            the error of an earlier commit, if one failed (nothing more is committed then).
+        """
+        self._raise_failure()
+        self._queue.put(list(batch))
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._stop or self._error is not None:
+                continue  # drain: nothing more is committed after a failure or an interruption
+            try:
+                commit_batch(self._engine, batch, self._report, self._progress)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self._error = exc
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if kind is not None:
+            self._stop = True
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None:
+            self._raise_failure()
 
 
 def commit_batch(engine: Engine, batch: Sequence[tuple[PendingFile, list[DocumentRow], bool]], report: IndexReport,

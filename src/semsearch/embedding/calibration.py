@@ -55,18 +55,12 @@ def choose(embedder: Embedder) -> tuple[str, str]:
         return "torch", cuda_precision() if req_precision == "auto" else req_precision
     if device != "cpu":
         return "torch", "fp32" if req_precision == "auto" else req_precision
-    engines = ["openvino", "torch"] if req_engine == "auto" else [req_engine]
-    if req_precision != "auto":
-        precisions = [req_precision]
-    else:
-        precisions = ["bf16", "fp32"] if cpu_has_fast_bf16() else ["fp32"]
-    candidates = [(e, p) for e in engines for p in precisions]
+    candidates = _candidates(req_engine, req_precision)
     if len(candidates) == 1:
         return candidates[0]  # forced: an engine that cannot run says so at the first encode
     key = (embedder.name, device, req_engine, req_precision)
     if key not in _auto_precision:
-        # Everything the choice depends on besides the model, libraries and CPU (in the cache key).
-        request = repr((req_engine, req_precision, candidates, BF16_MIN_COSINE, CALIBRATION))
+        request = _request(req_engine, req_precision, candidates)
         prepared = embedder._prepared()
         choice = prepared.choice(request) if prepared is not None else None
         if choice is None:
@@ -75,6 +69,36 @@ def choose(embedder: Embedder) -> tuple[str, str]:
                 prepared.save_choice(request, choice[0], choice[1], agreement)
         _auto_precision[key] = choice
     return _auto_precision[key]
+
+
+def recorded(embedder: Embedder) -> tuple[str, str] | None:
+    """The (engine, precision) ``choose`` gives on this CPU when it is known without measuring
+    (forced, or calibrated by an earlier process); None when choosing would calibrate."""
+    req_engine, req_precision = embedder.requested_engine, embedder.requested_precision
+    if embedder.device != "cpu":
+        return None
+    candidates = _candidates(req_engine, req_precision)
+    if len(candidates) == 1:
+        return candidates[0]
+    key = (embedder.name, embedder.device, req_engine, req_precision)
+    if key in _auto_precision:
+        return _auto_precision[key]
+    prepared = embedder._prepared()
+    return prepared.choice(_request(req_engine, req_precision, candidates)) if prepared is not None else None
+
+
+def _candidates(req_engine: str, req_precision: str) -> list[tuple[str, str]]:
+    engines = ["openvino", "torch"] if req_engine == "auto" else [req_engine]
+    if req_precision != "auto":
+        precisions = [req_precision]
+    else:
+        precisions = ["bf16", "fp32"] if cpu_has_fast_bf16() else ["fp32"]
+    return [(e, p) for e in engines for p in precisions]
+
+
+def _request(req_engine: str, req_precision: str, candidates: list[tuple[str, str]]) -> str:
+    # Everything the choice depends on besides the model, libraries and CPU (in the cache key).
+    return repr((req_engine, req_precision, candidates, BF16_MIN_COSINE, CALIBRATION))
 
 
 def _calibrate(embedder: Embedder, candidates: list[tuple[str, str]],

@@ -1,8 +1,9 @@
 """The Embedder: encodes documents and queries with one model, at the fastest faithful setting.
 
 Every vector leaving this module is float32 and L2-normalised, so scoring is an inner product.
-Documents always go through sentence-transformers (torch, or its transformer in OpenVINO);
-queries take the light path (:mod:`.light`: no torch) when this machine has prepared the model.
+Queries and documents take the light path (:mod:`.light`: no torch) when this machine has
+prepared the model and measured that path faithful; otherwise, and on the first run, they go
+through sentence-transformers (torch, or its transformer in OpenVINO).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .caches import DiskEmbeddingCache, QueryCache, text_key
 from .models import DEFAULT_MODEL, EmbedderInfo, canonical_model_name, dimension_of, pick_device
 
 if TYPE_CHECKING:
-    from .light import LightQueryEncoder
+    from .light import LightEncoder
     from .prepared import PreparedModel
     from .tokens import PlainTokenizer
 
@@ -46,9 +47,10 @@ class Embedder:
     "openvino") force a choice; the other one stays automatic. ``batch_size`` defaults to the
     engine's best (64 for torch; 8 rows per OpenVINO stream).
 
-    Queries of a model this machine has run in OpenVINO before are encoded without torch
-    (:mod:`.light`: same vectors, checked when the recipe was made); everything else, and the
-    first run, loads the model with sentence-transformers. Nothing is loaded before it is needed.
+    Queries and documents of a model this machine has run in OpenVINO before are encoded
+    without torch (:mod:`.light`: the same vectors within :data:`.light.TOLERANCE`, measured
+    when the recipe was made); everything else, and the first run, loads the model with
+    sentence-transformers. Nothing is loaded before it is needed.
 
     Vectors are cached: queries in memory (``query_cache``, an LRU; 0 turns it off) and
     documents in ``cache`` when one is given (a :class:`DiskEmbeddingCache`, e.g. one per
@@ -259,16 +261,47 @@ class Embedder:
         return models.load_openvino_model(self.name, self.device, precision)
 
     # -- the light query path ----------------------------------------------------------
-    def _light_encoder(self, precision: str) -> LightQueryEncoder | None:
-        """The torch-free query encoder of this model at ``precision``, or None (:func:`.light.for_queries`)."""
-        from .light import for_queries
+    def _light_encoder(self, precision: str, kind: str = "query") -> LightEncoder | None:
+        """The torch-free encoder of this model's ``kind`` texts at ``precision``, or None (:func:`.light.for_kind`)."""
+        from .light import for_kind
 
         def recipe() -> dict[str, Any] | None:
             self._prepared()  # reads (or makes) the recipe
             return self._recipe
 
         full = models.loaded_openvino_model(self.name, self.device, precision) is not None
-        return for_queries(self.name, self.device, precision, self.batch_size, full, recipe)
+        return for_kind(self.name, self.device, precision, self.batch_size, full, recipe, kind)
+
+    def query_path(self) -> dict[str, Any]:
+        """Which path this model's queries take in a new process on this machine, read from what
+        the machine prepared (nothing is loaded, calibrated or measured here).
+
+        Returns ``{"path": "light" | "full", "reason": str}``, plus ``"distance"`` (how far light
+        query vectors were measured from the full path's) and ``"tolerance"`` where measured.
+        """
+        from . import calibration, light
+
+        if self.device != "cpu":
+            return {"path": "full", "reason": f"the light path runs on the CPU; this model runs on {self.device}"}
+        choice = calibration.recorded(self)
+        prepared = self._prepared()
+        if prepared is None:
+            return {"path": "full", "reason": "a model given by hub name is not prepared (give a local folder)"}
+        if choice is None:
+            return {"path": "full", "reason": "not prepared on this machine yet (the next index or search prepares it)"}
+        engine, precision = choice
+        if engine != "openvino":
+            return {"path": "full", "reason": f"the model runs in {engine} here, the light path in OpenVINO"}
+        refusal = prepared.refusal()
+        distance = light.measured(prepared.recipe(), "query").get(precision)  # this process may have measured it
+        if distance is None:
+            reason = refusal or "not prepared on this machine yet (the next index or search prepares it)"
+            return {"path": "full", "reason": reason}
+        out = {"distance": distance, "tolerance": light.TOLERANCE}
+        if distance <= light.TOLERANCE:
+            return {"path": "light", "reason": f"torch-free OpenVINO {precision}, measured faithful", **out}
+        return {"path": "full", "reason": f"the light path differs from the full path by {distance:.2g} "
+                                          f"(more than {light.TOLERANCE:g})", **out}
 
     def _prepare_light_path(self, precision: str) -> None:
         prepared = self._prepared()
@@ -338,10 +371,10 @@ class Embedder:
         if len(texts) == 0:
             return np.empty((0, self.dimension), dtype=np.float32)
         engine = engine or self._engine
-        if kind == "query" and engine == "openvino":
-            light = self._light_encoder(precision)
+        if engine == "openvino":
+            light = self._light_encoder(precision, kind)
             if light is not None:
-                return self._finish(light.encode(texts))
+                return self._finish(light.encode(texts, show_progress))
         import torch
 
         model, batch_size = self.model, TORCH_BATCH_SIZE

@@ -29,7 +29,8 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .ov_import import core, first_inference, runtime, with_converter
+from .ov_import import core, first_inference, inference_started, runtime, with_converter
 from .prepared import cache_dir, cpu_identity
 
 log = logging.getLogger(__name__)
@@ -260,10 +261,50 @@ class Runner:
         """The model's first output for a batch of inputs (int64 arrays named as in :attr:`wants`)."""
         return first_inference(lambda: self._run(arrays, split))
 
+    def stream(self, batches: Iterable[dict[str, np.ndarray]], depth: int | None = None) -> Iterator[np.ndarray]:
+        """The model's first output for each batch, in order, each batch whole on one stream.
+
+        Up to ``depth`` batches (default two per stream) are in flight while the caller works,
+        so what it does between two outputs (preparing the next batch, pooling this one) overlaps
+        the model's computing instead of leaving the streams idle. The first batch of a process
+        runs alone (:func:`.ov_import.first_inference`).
+        """
+        depth = depth or 2 * self.streams
+        pending: deque[Any] = deque()
+        free = list(self._own_requests(depth)[:depth])
+        try:
+            for arrays in batches:
+                if not inference_started():
+                    yield self(arrays, split=1)
+                    continue
+                if len(pending) == depth:
+                    yield self._collect(pending.popleft(), free)
+                request = free.pop()
+                request.start_async(self._inputs(arrays))
+                pending.append(request)
+            while pending:
+                yield self._collect(pending.popleft(), free)
+        finally:
+            for request in pending:  # a consumer that stopped early: leave no request running
+                request.wait()
+
+    @staticmethod
+    def _collect(request: Any, free: list[Any]) -> np.ndarray:
+        request.wait()
+        out = request.get_output_tensor(0).data.copy()
+        free.append(request)
+        return out
+
+    def _inputs(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What the compiled model takes: the looked-up token rows in place of the ids where the table is outside."""
+        if self.table is None:
+            return arrays
+        arrays = dict(arrays)
+        arrays["inputs_embeds"] = np.asarray(self.table[arrays.pop("input_ids")], dtype=np.float32)
+        return arrays
+
     def _run(self, arrays: dict[str, np.ndarray], split: int | None) -> np.ndarray:
-        if self.table is not None:
-            arrays = dict(arrays)
-            arrays["inputs_embeds"] = np.asarray(self.table[arrays.pop("input_ids")], dtype=np.float32)
+        arrays = self._inputs(arrays)
         rows = len(arrays[self.inputs[0]])
         pieces = split or int(getattr(self._local, "split", self.streams))
         parts = np.array_split(np.arange(rows), min(pieces, rows))

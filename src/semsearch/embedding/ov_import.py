@@ -77,6 +77,11 @@ def core() -> Any:
         return _core
 
 
+def inference_started() -> bool:
+    """True once this process has completed an inference (later ones may run concurrently)."""
+    return _first_done
+
+
 def first_inference(run: Callable[[], T]) -> T:
     """``run()``, one thread at a time until one call has completed in this process.
 

@@ -4,9 +4,11 @@ Two records per (model files, library versions, CPU, device), in ``$SEMSEARCH_CA
 
 * the engine and precision ``auto`` settled on (the calibration against torch fp32 loads torch
   and runs the model several times: ~1 s per process before this cache);
-* the *light query recipe*: what the torch-free query encoder (:mod:`.light`) needs to give the
-  same vectors as sentence-transformers: the model's exact tokenizer, its query prompt,
-  truncation length, pooling, normalisation, dimension, and the converted OpenVINO model.
+* the *light recipe*: what the torch-free encoder (:mod:`.light`) needs to give the same
+  vectors as sentence-transformers: the model's exact tokenizer, its prompts, truncation
+  length, pooling, normalisation, dimension, the converted OpenVINO model, and how far its
+  query and document vectors were measured from the full path's (which decides, per kind,
+  whether the light path is taken); or, for a model it cannot represent, why not.
 
 The key is computed without importing torch: the model folder's files (name, size, mtime),
 the installed versions of torch, transformers, sentence-transformers, tokenizers, OpenVINO and
@@ -32,7 +34,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # Bump when the meaning of a record changes: older records are then never read.
-FORMAT = 1
+# 2: the recipe records the light/full distance per kind ("measured") instead of a pass ("checked").
+FORMAT = 2
 _LIBRARIES = ("torch", "transformers", "sentence_transformers", "tokenizers", "openvino", "numpy")
 
 
@@ -165,6 +168,15 @@ class PreparedModel:
 
     def save_recipe(self, recipe: dict[str, Any]) -> None:
         self._write("query-recipe.json", recipe)
+
+    def refusal(self) -> str | None:
+        """Why the light path cannot represent this model (recorded by a run that tried), or None."""
+        record = self._read("light-refused.json")
+        reason = record.get("reason") if record else None
+        return reason if isinstance(reason, str) else None
+
+    def save_refusal(self, reason: str) -> None:
+        self._write("light-refused.json", {"reason": reason})
 
     # -- files ----------------------------------------------------------------------------
     def _read(self, name: str) -> dict[str, Any] | None:
