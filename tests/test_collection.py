@@ -278,10 +278,10 @@ def test_model_that_changed_dimension_is_refused(tmp_path, tiny_model_dir):
     bigger.append(st_modules().Dense(32, 48))
     shutil.rmtree(model)
     bigger.save(str(model))
-    from semsearch import embedding
+    from semsearch.embedding import models
 
-    for key in [k for k in embedding._models if k[0] == str(model)]:
-        del embedding._models[key]  # a new process would load the changed folder
+    for key in [k for k in models._models if k[0] == str(model)]:
+        del models._models[key]  # a new process would load the changed folder
     with Collection(tmp_path / "c") as col:
         with pytest.raises(ModelMismatchError, match="dimension 48.*dimension 32"):
             col.search("query", k=1)

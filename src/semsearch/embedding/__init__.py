@@ -8,10 +8,8 @@ and a query of a model this machine has prepared never loads them (:mod:`.light`
 from __future__ import annotations
 
 from .embedder import ENGINES, PRECISIONS, TORCH_BATCH_SIZE, Embedder, EmbedderInfo
-from .models import (  # noqa: F401  (_models, _ov_models: the per-process models, as before the package)
+from .models import (
     DEFAULT_MODEL,
-    _models,
-    _ov_models,
     canonical_model_name,
     cpu_has_fast_bf16,
     cuda_precision,

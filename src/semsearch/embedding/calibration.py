@@ -7,14 +7,13 @@ model files, library versions and CPU), and kept per process.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .models import cpu_has_fast_bf16, cuda_precision
-
-if TYPE_CHECKING:
-    from .embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,24 @@ CALIBRATION = [
 _auto_precision: dict[tuple[str, ...], tuple[str, str]] = {}
 
 
-def choose(embedder: Embedder) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Subject:
+    """What choosing needs of a model: what was asked, and how to read its prepared record,
+    load its OpenVINO form and encode with it (an :class:`~.embedder.Embedder` gives its own)."""
+
+    name: str
+    device: str
+    requested_engine: str
+    requested_precision: str
+    #: () -> the machine's prepared record of the model (:class:`.prepared.Prepared`), or None
+    prepared: Callable[[], Any]
+    #: (precision) -> the OpenVINO model, or None when it cannot run
+    openvino: Callable[[str], Any]
+    #: (texts, kind, precision, engine=) -> unit vectors
+    encode: Callable[..., np.ndarray]
+
+
+def choose(embedder: Subject) -> tuple[str, str]:
     """(engine, precision) for ``embedder``: what was asked, else the fastest faithful candidate.
 
     On CUDA, torch in bf16 where the GPU has it (fp16 otherwise); on other accelerators torch
@@ -61,7 +77,7 @@ def choose(embedder: Embedder) -> tuple[str, str]:
     key = (embedder.name, device, req_engine, req_precision)
     if key not in _auto_precision:
         request = _request(req_engine, req_precision, candidates)
-        prepared = embedder._prepared()
+        prepared = embedder.prepared()
         choice = prepared.choice(request) if prepared is not None else None
         if choice is None:
             choice, agreement = _calibrate(embedder, candidates, req_engine)
@@ -71,7 +87,7 @@ def choose(embedder: Embedder) -> tuple[str, str]:
     return _auto_precision[key]
 
 
-def recorded(embedder: Embedder) -> tuple[str, str] | None:
+def recorded(embedder: Subject) -> tuple[str, str] | None:
     """The (engine, precision) ``choose`` gives on this CPU when it is known without measuring
     (forced, or calibrated by an earlier process); None when choosing would calibrate."""
     req_engine, req_precision = embedder.requested_engine, embedder.requested_precision
@@ -83,7 +99,7 @@ def recorded(embedder: Embedder) -> tuple[str, str] | None:
     key = (embedder.name, embedder.device, req_engine, req_precision)
     if key in _auto_precision:
         return _auto_precision[key]
-    prepared = embedder._prepared()
+    prepared = embedder.prepared()
     return prepared.choice(_request(req_engine, req_precision, candidates)) if prepared is not None else None
 
 
@@ -101,7 +117,7 @@ def _request(req_engine: str, req_precision: str, candidates: list[tuple[str, st
     return repr((req_engine, req_precision, candidates, BF16_MIN_COSINE, CALIBRATION))
 
 
-def _calibrate(embedder: Embedder, candidates: list[tuple[str, str]],
+def _calibrate(embedder: Subject, candidates: list[tuple[str, str]],
                req_engine: str) -> tuple[tuple[str, str], dict[str, float]]:
     """The first candidate agreeing with torch fp32 (torch fp32 itself always does), and the agreements seen."""
     ref = None
@@ -109,11 +125,11 @@ def _calibrate(embedder: Embedder, candidates: list[tuple[str, str]],
     for engine, precision in candidates:
         if (engine, precision) == ("torch", "fp32"):
             return (engine, precision), agreements
-        if engine == "openvino" and req_engine == "auto" and embedder._openvino(precision) is None:
+        if engine == "openvino" and req_engine == "auto" and embedder.openvino(precision) is None:
             continue  # not installed, or a model it cannot convert: torch runs it
         if ref is None:
-            ref = embedder._encode(CALIBRATION, "document", "fp32", engine="torch")
-        fast = embedder._encode(CALIBRATION, "document", precision, engine=engine)
+            ref = embedder.encode(CALIBRATION, "document", "fp32", engine="torch")
+        fast = embedder.encode(CALIBRATION, "document", precision, engine=engine)
         agreement = float(np.min(np.sum(ref * fast, axis=1)))
         agreements[f"{engine}-{precision}"] = agreement
         if agreement >= BF16_MIN_COSINE:

@@ -255,7 +255,13 @@ class Embedder:
         """(engine, precision): what was asked, else the fastest that agrees with torch fp32."""
         from . import calibration
 
-        return calibration.choose(self)
+        return calibration.choose(self._calibration_subject())
+
+    def _calibration_subject(self) -> Any:
+        from .calibration import Subject
+
+        return Subject(self.name, self.device, self.requested_engine, self.requested_precision, self._prepared,
+                       self._openvino, self._encode)
 
     def _openvino(self, precision: str) -> Any:
         return models.load_openvino_model(self.name, self.device, precision)
@@ -283,7 +289,7 @@ class Embedder:
 
         if self.device != "cpu":
             return {"path": "full", "reason": f"the light path runs on the CPU; this model runs on {self.device}"}
-        choice = calibration.recorded(self)
+        choice = calibration.recorded(self._calibration_subject())
         prepared = self._prepared()
         if prepared is None:
             return {"path": "full", "reason": "a model given by hub name is not prepared (give a local folder)"}

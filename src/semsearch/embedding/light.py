@@ -222,7 +222,7 @@ def recipe_of(st_model: Any, ir_path: str, dimension: int) -> tuple[dict[str, An
 
     Returns (recipe, "") or (None, the reason the light path cannot reproduce this model).
     """
-    modules = list(st_model._modules.values())
+    modules = list(st_model.children())
     kinds = [type(m).__name__ for m in modules]
     if len(modules) < 2 or kinds[1] != "Pooling" or kinds[2:] not in ([], ["Normalize"]):
         return None, f"modules {kinds} (only a transformer, pooling and an optional Normalize are reproduced)"

@@ -401,8 +401,9 @@ def openvino_model(st_model: Any, location: str, precision: str) -> OpenVINOEnco
     """
     import torch
 
-    first_key = next(iter(st_model._modules))
-    first = st_model._modules[first_key]
+    # third-party private: torch's Module keeps its children in _modules; a copy with one child
+    first_key = next(iter(st_model._modules))  # replaced needs its own dict (setattr would change the original)
+    first = next(st_model.children())
     converted = _converted(first, location)
     runner = Runner(converted.model, precision, converted.table)
     fallback = first.forward
@@ -417,6 +418,7 @@ def openvino_model(st_model: Any, location: str, precision: str) -> OpenVINOEnco
     ov_first = copy.copy(first)
     object.__setattr__(ov_first, "forward", forward)
     ov_model = copy.copy(st_model)
+    # third-party private: the copy's own dict of children (see above)
     modules = OrderedDict(st_model._modules)
     modules[first_key] = ov_first
     object.__setattr__(ov_model, "_modules", modules)
