@@ -171,16 +171,15 @@ class BatchWriter:
 
     At most one batch waits behind the one being written, so encoding never runs more than two
     batches ahead of what is committed (what a kill can lose). A failed commit is raised by the
-    next :meth:`commit` or on leaving the ``with`` block; leaving it on an error (a Ctrl-C while
-    encoding) finishes the commit under way and drops the batches not yet started, which were
-    never acknowledged.
+    next :meth:`commit` or on leaving the ``with`` block. Leaving it on an error (a Ctrl-C while
+    encoding) still commits the batches already encoded (at most two: the one being written and
+    one waiting), so the work done is kept and a re-run does not encode it again.
     """
 
     def __init__(self, engine: Engine, report: IndexReport, progress: IndexProgress | None) -> None:
         self._engine, self._report, self._progress = engine, report, progress
         self._queue: queue.Queue[list[tuple[PendingFile, list[DocumentRow], bool]] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
-        self._stop = False
         self._thread = threading.Thread(target=self._run, name="semsearch-writer", daemon=True)
 
     def __enter__(self) -> BatchWriter:
@@ -206,16 +205,14 @@ class BatchWriter:
             batch = self._queue.get()
             if batch is None:
                 return
-            if self._stop or self._error is not None:
-                continue  # drain: nothing more is committed after a failure or an interruption
+            if self._error is not None:
+                continue  # drain: nothing more is committed after a failed commit
             try:
                 commit_batch(self._engine, batch, self._report, self._progress)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 self._error = exc
 
     def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
-        if kind is not None:
-            self._stop = True
         self._queue.put(None)
         self._thread.join()
         if kind is None:
