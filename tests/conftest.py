@@ -26,6 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture()
+def auto_choice(monkeypatch):
+    """Tests of what ``auto`` picks (the engine, the precision, the light path) see it unforced,
+    even when the suite runs under $SEMSEARCH_ENGINE/$SEMSEARCH_PRECISION (as it is run once per
+    engine and precision to find tests that rest on one of them)."""
+    monkeypatch.delenv("SEMSEARCH_ENGINE", raising=False)
+    monkeypatch.delenv("SEMSEARCH_PRECISION", raising=False)
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     gt = pytest.importorskip(

@@ -19,6 +19,9 @@ from semsearch.embedding.caches import DiskEmbeddingCache, QueryCache, text_key
 from semsearch.embedding.openvino_engine import openvino_available
 from semsearch.errors import InvalidInputError
 
+# What auto picks is tested here: unforced even when the suite runs under $SEMSEARCH_ENGINE/PRECISION.
+pytestmark = pytest.mark.usefixtures("auto_choice")
+
 
 @pytest.fixture()
 def fresh_machine(monkeypatch, tmp_path):

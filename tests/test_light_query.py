@@ -18,7 +18,10 @@ from semsearch.embedding import Embedder, calibration, light, prepared
 from semsearch.embedding import models as emb
 from semsearch.embedding.openvino_engine import openvino_available
 
-pytestmark = pytest.mark.skipif(not openvino_available(), reason="the light path runs the OpenVINO model")
+# What auto picks (the light path) is tested here: unforced even when the suite runs under
+# $SEMSEARCH_ENGINE/$SEMSEARCH_PRECISION.
+pytestmark = [pytest.mark.skipif(not openvino_available(), reason="the light path runs the OpenVINO model"),
+              pytest.mark.usefixtures("auto_choice")]
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 PASSAGES = [

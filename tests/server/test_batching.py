@@ -1,4 +1,4 @@
-"""Concurrent searches answered in shared batches get exactly the answers they get alone."""
+"""Concurrent searches answered in shared batches get the answers they get alone (to float rounding)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from same_answers import differences
+
 from .conftest import live_server
+
+#: Scores of a query encoded in a batch agree with it encoded alone to this (1e-7 measured in torch fp32).
+BATCH_TOLERANCE = 1e-5
 
 TOPICS = [
     ("harbour", "Container ships unload at the harbour cranes before dawn."),
@@ -55,9 +60,15 @@ def requests_to_make() -> list[tuple[list[str], dict]]:
     return out
 
 
-def as_tuples(hits) -> list[tuple]:
-    return [(h.id, h.score, h.text, h.chunk, h.start, h.end, tuple(sorted(h.scores.items())), h.source,
-             tuple(sorted(h.metadata.items()))) for h in hits]
+def as_dicts(hits) -> list[dict]:
+    return [h.to_dict() for h in hits]
+
+
+def same(got, expected, what: str) -> None:
+    """The same hits: scores to BATCH_TOLERANCE, ties in either order (same_answers.py). A query
+    encoded in a batch of several same-length queries is not always bit for bit the query alone
+    (torch fp32 blocks a batch of 4 otherwise than a batch of 1)."""
+    assert differences(expected, got, tolerance=BATCH_TOLERANCE) == [], f"{what} differs"
 
 
 @pytest.fixture(params=["minilm", "prompted"])
@@ -83,7 +94,7 @@ def alone(col, requests) -> list[list[list[tuple]]]:
     for queries, options in requests:
         options = dict(options)
         k = options.pop("k")
-        out.append([as_tuples(hits) for hits in col.search(queries, k=k, **options)])
+        out.append([as_dicts(hits) for hits in col.search(queries, k=k, **options)])
     return out
 
 
@@ -102,7 +113,7 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
         opts = SearchOptions.checked(k=options.pop("k"), has_text=True, **options)
         if i < 16:
             start.wait()
-        return [as_tuples(hits) for hits in batcher.search(SearchJob(chunked, list(queries), opts), timeout=600)]
+        return [as_dicts(hits) for hits in batcher.search(SearchJob(chunked, list(queries), opts), timeout=600)]
 
     try:
         with ThreadPoolExecutor(16) as pool:
@@ -110,7 +121,7 @@ def test_concurrent_batches_answer_exactly_as_alone(chunked):
     finally:
         batcher.close()
     for i, (g, e) in enumerate(zip(got, expected)):
-        assert g == e, f"request {i} {requests[i]} differs from its answer alone"
+        same(g, e, f"request {i} {requests[i]} against its answer alone")
     assert max(batcher.batch_sizes) > 1, "no batch held more than one request"
     assert chunked.searcher.encoded_queries > chunked.searcher.model_calls, "no model call encoded several queries"
 
@@ -129,7 +140,7 @@ def test_a_single_query_is_not_changed_by_an_earlier_batch_of_several(chunked):
         got = batcher.search(SearchJob(chunked, [short], SearchOptions.checked(k=5, has_text=True)))
     finally:
         batcher.close()
-    assert [as_tuples(h) for h in got] == expected
+    same([as_dicts(h) for h in got], expected, "the single query after a batch")
 
 
 def test_errors_reach_only_their_own_request(chunked):
@@ -147,7 +158,7 @@ def test_errors_reach_only_their_own_request(chunked):
         good = batcher.submit(SearchJob(chunked, ["railway"], opts))
         with pytest.raises(ValueError, match="cannot serialise"):
             bad.result(600)
-        assert [as_tuples(h) for h in good.result(600)] == alone(chunked, [(["railway"], {"k": 3})])[0]
+        same([as_dicts(h) for h in good.result(600)], alone(chunked, [(["railway"], {"k": 3})])[0], "the good request")
     finally:
         batcher.close()
 
@@ -184,7 +195,7 @@ def test_http_answers_under_many_concurrent_clients_equal_sequential_ones(tmp_pa
     with live_server(app) as url, ThreadPoolExecutor(32) as pool:
         got = list(pool.map(ask, range(len(requests))))
     for i, (g, e) in enumerate(zip(got, expected)):
-        assert g == e, f"request {i} {requests[i]} differs from Collection.search alone"
+        same(g, e, f"request {i} {requests[i]} against Collection.search alone")
     assert max(state.batcher.batch_sizes) > 1
     col.close()
 
