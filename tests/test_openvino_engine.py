@@ -80,7 +80,7 @@ def test_conversion_is_cached_and_a_damaged_cache_is_rebuilt(tiny_model_dir, tmp
     assert "unreadable" in caplog.text and (entry / "model.xml").read_text().startswith("<?xml")
 
 
-def test_a_model_openvino_cannot_convert_runs_in_torch(tiny_model_dir, monkeypatch, tmp_path):
+def test_a_model_openvino_cannot_convert_runs_in_torch(tiny_model_dir, monkeypatch, tmp_path, auto_choice):
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported operation")
 
