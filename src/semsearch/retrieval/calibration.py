@@ -83,20 +83,22 @@ def bm25_ceiling(document_frequencies: Sequence[int], total: int, k1: float = K1
     return bm25_reference(document_frequencies, total) * (k1 + 1.0)
 
 
-def dense_evidence(cosine: np.ndarray | Sequence[float], floor: float, full: float) -> np.ndarray:
-    """Cosines mapped linearly to [0, 1]: ``floor`` and below -> 0, ``full`` and above -> 1;
-    NaN (a cosine the caller does not have) -> 0."""
+def dense_evidence(cosine: np.ndarray | Sequence[float], floor: float, full: float, *,
+                   clip: bool = True) -> np.ndarray:
+    """Cosines mapped linearly to [0, 1]: ``floor`` and below -> 0, ``full`` and above -> 1
+    (beyond them only with ``clip=False``); NaN (a cosine the caller does not have) -> 0."""
     c = np.nan_to_num(np.asarray(cosine, dtype=np.float64), nan=floor)
-    return np.clip((c - floor) / (full - floor), 0.0, 1.0)
+    out = (c - floor) / (full - floor)
+    return np.clip(out, 0.0, 1.0) if clip else out
 
 
-def lexical_evidence(bm25: np.ndarray | Sequence[float], reference: float) -> np.ndarray:
-    """BM25 scores over ``reference`` (:func:`bm25_reference`), clipped to [0, 1]; NaN -> 0
-    (a candidate BM25 did not return)."""
+def lexical_evidence(bm25: np.ndarray | Sequence[float], reference: float, *, clip: bool = True) -> np.ndarray:
+    """BM25 scores over ``reference`` (:func:`bm25_reference`), clipped to [0, 1] unless
+    ``clip=False``; NaN -> 0 (a candidate BM25 did not return)."""
     s = np.nan_to_num(np.asarray(bm25, dtype=np.float64), nan=0.0)
     if reference <= 1e-9:  # a query without terms (each real term adds at least 1e-6)
         return np.zeros_like(s)
-    return np.clip(s / reference, 0.0, 1.0)
+    return np.clip(s / reference, 0.0, 1.0) if clip else s / reference
 
 
 def absolute_relevance(
@@ -117,8 +119,7 @@ def absolute_relevance(
         reference: :func:`bm25_reference` of the query's distinct terms.
         bounds: the model's (cosine_floor, cosine_full), :func:`cosine_bounds`.
     """
-    w = min(1.0, max(0.0, float(dense_weight)))
-    return w * dense_evidence(cosine, *bounds) + (1.0 - w) * lexical_evidence(bm25, reference)
+    return _convex(cosine, bm25, dense_weight, reference, bounds, clip=True)
 
 
 def combined_evidence(
@@ -135,12 +136,14 @@ def combined_evidence(
     "theoretical min-max" fusion: it depends on the query and the document only, never on which
     other documents were retrieved. Monotone in the cosine (dense mode) and in BM25 (lexical
     mode), so single-retriever rankings keep their retriever's order. NaN counts as no evidence."""
+    return _convex(cosine, bm25, dense_weight, reference, bounds, clip=False)
+
+
+def _convex(cosine: np.ndarray | Sequence[float], bm25: np.ndarray | Sequence[float], dense_weight: float,
+            reference: float, bounds: tuple[float, float], *, clip: bool) -> np.ndarray:
     w = min(1.0, max(0.0, float(dense_weight)))
-    floor, full = bounds
-    c = (np.nan_to_num(np.asarray(cosine, dtype=np.float64), nan=floor) - floor) / (full - floor)
-    s = np.nan_to_num(np.asarray(bm25, dtype=np.float64), nan=0.0)
-    lexical = s / reference if reference > 1e-9 else np.zeros_like(s)
-    return w * c + (1.0 - w) * lexical
+    return (w * dense_evidence(cosine, *bounds, clip=clip)
+            + (1.0 - w) * lexical_evidence(bm25, reference, clip=clip))
 
 
 def ordered_relevance(evidence: np.ndarray | Sequence[float]) -> np.ndarray:
