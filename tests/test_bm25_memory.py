@@ -195,3 +195,34 @@ def test_the_first_fts5_query_of_a_process_never_triggers_a_build(col):
     assert not memory.worth_building()
     memory.spent(1000.0)  # a second one in the same process: now a build pays for itself
     assert memory.worth_building()
+
+
+@pytest.mark.parametrize("sparse_below", [0, 10**9])
+def test_scores_summed_per_row_or_over_every_chunk_are_the_same(col, monkeypatch, sparse_below):
+    """Both ways of summing a query's postings (per matching row, or in an array over every chunk)
+    give FTS5's scores, summed in the same order."""
+    monkeypatch.setattr(bm25, "SPARSE_BELOW", sparse_below)
+    rng = np.random.default_rng(9)
+    add_docs(col, rng, 0, 200)
+    assert assert_same_as_fts5(col, queries(rng)) > 200
+
+
+def test_a_term_in_half_the_chunks_is_left_out_of_a_large_collection_when_others_find_enough(col, monkeypatch):
+    rng = np.random.default_rng(10)
+    add_docs(col, rng, 0, 300)
+    snap = col.engine.bm25.current(build=True)
+    frequent = [t for t, n in snap.term_frequencies(["w0", "w1", "w2"]).items() if 2 * n >= snap.count]
+    rare = [t for t, n in snap.term_frequencies([f"w{i}" for i in range(20, 60)]).items() if 5 <= n <= 40]
+    assert frequent and len(rare) >= 2
+    terms = [frequent[0], *rare[:2]]
+    exact = snap.search(terms, 5)
+    monkeypatch.setattr(bm25, "LEAVE_OUT_FREQUENT_FROM", 0)
+    pruned = snap.search(terms, 5)
+    assert len(pruned) == 5
+    # the frequent term's idf is floored at 1e-6: it moves a score by at most 2.2e-6
+    assert np.allclose([s for _, s in pruned], [s for _, s in exact], rtol=0, atol=2.2e-6)
+    assert {c for c, s in pruned if s > pruned[-1][1] + 1e-5} <= {c for c, _ in exact}
+    # fewer than `limit` chunks hold the other terms: the frequent one counts again, exactly
+    everything = snap.search(terms, 10_000)
+    monkeypatch.setattr(bm25, "LEAVE_OUT_FREQUENT_FROM", 10**9)
+    assert everything == snap.search(terms, 10_000) and len(everything) > 100

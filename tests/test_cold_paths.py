@@ -74,8 +74,10 @@ explain = sqlite3.connect(col.engine.store.path)
 explain.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_vocab USING fts5vocab(main, 'chunks_fts', 'row')")
 plans = {s: [r[3] for r in explain.execute("EXPLAIN QUERY PLAN " + s)]
          for s in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))}
-print(json.dumps({"hits": [[h.id, h.metadata] for h in hits], "plans": plans,
-                  "mapped": getattr(col.engine.index._index, "mapped", False)}))
+lexical = col.engine.bm25.current(build=False)
+print(json.dumps({"hits": [[h.id, h.metadata] for h in hits], "plans": plans, "statements": seen,
+                  "mapped": getattr(col.engine.index._index, "mapped", False),
+                  "lexical": None if lexical is None else [lexical.postings, lexical.resident_postings]}))
 """
 TINY_TABLES = ("FROM manifest", "FROM sqlite_sequence", "FROM tallies", "chunks_fts_config")
 
@@ -94,6 +96,11 @@ def test_a_cold_filtered_hybrid_search_reads_only_what_it_needs(cold_collection,
     node = parse_where(where)
     assert len(out["hits"]) == 5 and all(matches(node, metadata) for _, metadata in out["hits"])
     assert out["mapped"], "the vector index was read into memory instead of mapped"
+    # BM25 from the arrays the writer saved, mapped: no posting read into memory, FTS5's per-row
+    # bm25() never run
+    postings, resident = out["lexical"]
+    assert postings > 0 and resident == 0, out["lexical"]
+    assert not [s for s in out["statements"] if "bm25(" in s]
     # (a virtual table's plan is its own; "(subquery-n)" is a result set made from index ranges)
     full_scans = {s: [d for d in plan if d.startswith("SCAN ") and "VIRTUAL TABLE" not in d and "(subquery" not in d]
                   for s, plan in out["plans"].items() if not any(t in s for t in TINY_TABLES)}

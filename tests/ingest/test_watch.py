@@ -45,8 +45,8 @@ def watched(tmp_path, minilm_path):
     started: list[FolderWatcher] = []
     syncs, notices = [], []
 
-    def start(paths=None, **kw) -> FolderWatcher:
-        watcher = FolderWatcher(col, paths or [docs], settle=SETTLE, on_sync=syncs.append, on_notice=notices.append,
+    def start(paths=None, settle=SETTLE, **kw) -> FolderWatcher:
+        watcher = FolderWatcher(col, paths or [docs], settle=settle, on_sync=syncs.append, on_notice=notices.append,
                                 **kw)
         watcher.syncs, watcher.notices = syncs, notices
         watcher.start()
@@ -81,7 +81,9 @@ def test_create_modify_delete_and_rename_are_applied_within_seconds(watched):
 
 def test_a_file_being_written_is_indexed_only_once_complete(watched):
     docs, col, start = watched
-    start()
+    # Pieces 0.1 s apart against a settle time 15 times longer: a loaded machine that stalls this
+    # writing thread for 0.3 s (the other tests' settle time) must not make the file look complete.
+    start(settle=1.5)
     lines = [f"Line {i} of a long report about tide tables and harbour fees." for i in range(30)]
     seen: list[dict[str, str]] = []
     done = threading.Event()

@@ -158,6 +158,10 @@ def info(
             if key == "index_details":
                 key, value = "index details", (f"{value.get('type')}: "
                                                "" + index_summary(value)) if value else "not built yet"
+            if key == "lexical_details":
+                key, value = "BM25 arrays", (f"{value['postings']:,} postings of {value['terms']:,} terms, "
+                                             f"{value['file_bytes'] / 1e6:.1f} MB, {value['changes_behind']} changes "
+                                             "behind") if value else "not saved yet (FTS5 answers)"
             if key == "query_path":
                 key, value = "query path", f"{value['path']}: {value['reason']}"
             table.add_row(f"[bold]{key}[/]", str(value))

@@ -113,8 +113,11 @@ class LocalEngine(StoreCare):
         self._seen = threading.local()  # per thread (one SQLite connection each): the data_version checked
         self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"],
                                   self.lock)
-        # BM25 in memory once FTS5 has spent as long as building it would take (bm25.py).
-        self.bm25 = MemoryBM25(self.store)
+        # BM25 from the arrays a writer saved (mapped), or built in memory once FTS5 has spent as
+        # long as building them would take (bm25.py, lexical_file.py).
+        self.bm25 = MemoryBM25(self.store, self.lock)
+        # This process changed the collection: its close saves the BM25 arrays.
+        self._wrote = getattr(self, "_wrote", False)
         self.facets = MemoryFacets(self.store)
         self.retrievers = Retrievers(self.store, self.index, self.bm25, self.facets)
         self.facet_index, self.lexical_index = self.retrievers.facet_index, self.retrievers.lexical_index
@@ -151,6 +154,7 @@ class LocalEngine(StoreCare):
                 split: rechunking.Split | None = None) -> reembedding.ReindexReport:
         """A staged set swapped in by one transaction (:mod:`.reembedding`; re-chunked: :mod:`.rechunking`)."""
         self.check_writable()
+        self._wrote = True
         return rechunking.reembed(self, target, encode, batch=batch, progress=progress, split=split)
 
     def reload(self) -> None:
@@ -178,10 +182,13 @@ class LocalEngine(StoreCare):
             self.store.set_manifest(dict(values))
         self.manifest = self.store.manifest()
 
-    def flush(self, lock_timeout: float | None = None) -> None:
+    def flush(self, lock_timeout: float | None = None, lexical: bool = True) -> None:
+        """Save the vector index and (``lexical``) the BM25 arrays where they are behind the store."""
         self.check_writable()  # saving the index also trims the store's change log
         self.lock.acquire(timeout=lock_timeout)
         try:
+            if lexical:  # first: it pins the change log where its arrays are, before the index trims it
+                self.bm25.save()
             self.index.flush()
         finally:
             self.lock.release()
@@ -201,6 +208,7 @@ class LocalEngine(StoreCare):
         return {
             "path": str(self.folder),
             "index_details": self.index.saved_details(),
+            "lexical_details": self.bm25.saved_details(),
             "size_bytes": self.store.size_on_disk(),
             "format_version": self.manifest.get("format_version"),
             "lexical_tokenizer": self.manifest.get("lexical_tokenizer"),
@@ -218,10 +226,13 @@ class LocalEngine(StoreCare):
         if self.manifest is None:
             return
         try:
-            if self.index.unsaved() and damage(self.folder) is None:
-                self.flush(lock_timeout=1.0)
+            # A process that only searched saves no BM25 arrays (a build at 1M chunks takes a minute).
+            wrote = self._wrote
+            if (self.index.unsaved() or (wrote and self.bm25.unsaved())) and damage(self.folder) is None:
+                self.flush(lock_timeout=1.0, lexical=wrote)
         except Exception as exc:  # closing must not lose the caller's real error
-            logging.getLogger(__name__).warning("could not save the vector index of %s: %s", self.folder, exc)
+            logging.getLogger(__name__).warning("could not save the vector index or BM25 arrays of %s: %s",
+                                                self.folder, exc)
         self.store.close()
 
     def drop(self) -> None:
@@ -230,7 +241,8 @@ class LocalEngine(StoreCare):
             return
         with self.lock:
             self.store.close()
-            for pattern in (f"{DB_NAME}*", "vectors-*", "vectors.json", f"{EMBEDDING_CACHE_FILE}*"):
+            for pattern in (f"{DB_NAME}*", "vectors-*", "vectors.json", f"{EMBEDDING_CACHE_FILE}*", "lexical-*",
+                            "lexical.json*"):
                 for file in self.folder.glob(pattern):
                     file.unlink(missing_ok=True)
         (self.folder / "write.lock").unlink(missing_ok=True)
@@ -246,6 +258,7 @@ class LocalEngine(StoreCare):
         self.check_writable()
         self.lock.acquire()
         try:
+            self._wrote = True
             yield
             self.index.save_if_behind(self._index_save_every)
         finally:

@@ -34,10 +34,11 @@ from .schema import DB_NAME, fsync_dir
 from .store import Store
 
 if TYPE_CHECKING:
+    from .bm25 import MemoryBM25
     from .locking import WriteLock
     from .vectors import DerivedIndex
 
-DERIVED_FILES = ("vectors-*", "vectors.json")
+DERIVED_FILES = ("vectors-*", "vectors.json", "lexical-*", "lexical.json")
 
 
 def integrity_problems(path: Path) -> list[str]:
@@ -60,6 +61,7 @@ class StoreCare:
     store: Store
     lock: WriteLock
     index: DerivedIndex
+    bm25: MemoryBM25
     manifest: dict[str, Any] | None
 
     def reload(self) -> None:
@@ -84,8 +86,8 @@ class StoreCare:
 
     def verify(self) -> dict[str, Any]:
         """SQLite's quick check of the store (the truth: nothing rebuilds it), which marks a
-        damaged store so; then, for a sound one, the derived vector index against it, rebuilt
-        and saved when it differs."""
+        damaged store so; then, for a sound one, the derived vector index against it and the saved
+        BM25 arrays against their checksums, each rebuilt and saved when it differs."""
         try:
             with self.store.read() as con:
                 integrity = [r[0] for r in con.execute("PRAGMA quick_check")]
@@ -100,6 +102,10 @@ class StoreCare:
                     "problems": [damaged_warning(self.folder, record)]}
         with self.lock:
             out = self.index.verify()
+            problems, repaired = self.bm25.verify()
+        out["problems"] = [*out["problems"], *problems]
+        out["repaired"] = [*out["repaired"], *repaired]
+        out["consistent"] = out["consistent"] and not problems
         out["store"] = "ok"
         return out
 

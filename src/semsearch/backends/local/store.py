@@ -38,6 +38,10 @@ class ChangeSet:
     removed: np.ndarray  # chunk ids removed (some may never have reached the index)
 
 
+#: The manifest key of :meth:`Store.keep_changes_from`.
+KEPT_FROM = "changes_kept_from"
+
+
 class Store:
     """SQLite (WAL) storage of one collection.
 
@@ -245,11 +249,20 @@ class Store:
         return dict(self.con.execute("SELECT path, content_hash FROM sources"))
 
     def truncate_changes(self, upto: int) -> None:
-        """Forget change-log entries a saved index already contains."""
+        """Forget change-log entries a saved index already contains, but none after the point
+        another saved structure was pinned at (:meth:`keep_changes_from`)."""
         with self.write() as con:
-            con.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
+            kept = self._manifest_value(con, KEPT_FROM, None)
+            upto = upto if kept is None else min(upto, int(kept))
             floor = max(upto, int(self._manifest_value(con, "changes_floor", 0)))
+            con.execute("DELETE FROM changes WHERE seq <= ?", (floor,))
             self.set_manifest({"changes_floor": floor}, con)
+
+    def keep_changes_from(self, seq: int) -> None:
+        """Keep the change log from ``seq`` on: a saved structure holds the store as it was there
+        (the saved BM25 arrays) and its readers catch up from the log."""
+        with self.write() as con:
+            self.set_manifest({KEPT_FROM: int(seq)}, con)
 
     # -- reads -------------------------------------------------------------------------
     @staticmethod
