@@ -235,12 +235,13 @@ def _merge(segments: Sequence[_Segment], alive: np.ndarray, vocab_size: int,
     earlier one's (rows are appended), so a stable sort by term keeps every term's rows ascending.
     """
     term_parts, row_parts, tf_parts = [], [], []
-    for s in segments:
-        terms = np.repeat(np.arange(len(s.indptr) - 1, dtype=np.int64), np.diff(s.indptr))
+    for s in segments:  # (int32 ids and rows: this holds every posting several times at once)
+        terms = np.repeat(np.arange(len(s.indptr) - 1, dtype=np.int32), np.diff(s.indptr))
         live = alive[s.rows]
-        term_parts.append(terms[live] if new_term is None else new_term[terms[live]])
-        row_parts.append(s.rows[live] if new_row is None else new_row[s.rows[live]])
+        term_parts.append(terms[live] if new_term is None else new_term[terms[live]].astype(np.int32))
+        row_parts.append(s.rows[live] if new_row is None else new_row[s.rows[live]].astype(np.int32))
         tf_parts.append(s.tf[live])
+        del terms, live
     terms, rows, tf = np.concatenate(term_parts), np.concatenate(row_parts), np.concatenate(tf_parts)
     order = np.argsort(terms, kind="stable")
     indptr = np.zeros(vocab_size + 1, dtype=np.int64)
@@ -264,9 +265,11 @@ def _tokens(chunks: list[tuple[int, str]], vocab: Any,
     return np.fromiter((ids[w] for w in words), dtype=np.int64, count=len(words)), rows, lengths
 
 
-def build(seq: int, batches: Iterable[list[tuple[int, str]]], max_tokens: int | None = None) -> Snapshot | None:
+def build(seq: int, batches: Iterable[list[tuple[int, str]]], max_tokens: int | None = None,
+          merge: bool = True) -> Snapshot | None:
     """A snapshot of (chunk id, FTS5 tokens) pairs given in ascending id order, in batches
-    (each becomes a segment, merged at the end); None once more than ``max_tokens`` tokens."""
+    (each becomes a segment, merged at the end unless ``merge`` is False: saving merges them
+    itself); None once more than ``max_tokens`` tokens."""
     vocab: dict[str, int] = {}
     segments: list[_Segment] = []
     ids: list[np.ndarray] = []
@@ -287,7 +290,7 @@ def build(seq: int, batches: Iterable[list[tuple[int, str]]], max_tokens: int | 
         np.concatenate(ids) if ids else np.empty(0, np.int64), all_lengths, np.ones(rows, dtype=bool), rows,
         float(all_lengths.sum()),
     )
-    return snap._merged() if len(snap.segments) > 1 else snap
+    return snap._merged() if merge and len(snap.segments) > 1 else snap
 
 
 def saved_arrays(snap: Snapshot) -> dict[str, np.ndarray]:
@@ -406,11 +409,11 @@ class MemoryBM25:
         added = fts.tokens(self.store, changes.added) if changes.added.size else []
         return snap.with_changes(changes.head, added, changes.removed)
 
-    def _build(self, max_tokens: int | None = MAX_TOKENS) -> Snapshot | None:
+    def _build(self, max_tokens: int | None = MAX_TOKENS, merge: bool = True) -> Snapshot | None:
         started = time.perf_counter()
         batches = fts.token_batches(self.store)
         try:
-            snap = build(next(batches), batches, max_tokens)
+            snap = build(next(batches), batches, max_tokens, merge)
         finally:
             batches.close()
         if snap is None:
@@ -492,7 +495,7 @@ class MemoryBM25:
         head = self.store.head()
         snap = self._snapshot if self._snapshot is not None and self._snapshot.seq == head else None
         if snap is None:
-            snap = self._saved(head, catch_up_any=True) or self._build(max_tokens=None)
+            snap = self._saved(head, catch_up_any=True) or self._build(max_tokens=None, merge=False)
         assert snap is not None and snap.seq == head
         lexical_file.save(self.folder, snap.seq, saved_arrays(snap), snap.count, snap.total_tokens, TOKENIZER_VERSION)
         self.store.keep_changes_from(snap.seq)
