@@ -24,7 +24,7 @@ Steps (each writes its part of ``--out``, bench/results_scale.json by default):
             same way with the same query vectors (``Collection.search(vector, mode="dense")``).
 
     PYTHONPATH=src python bench/bench_scale.py build --n 1000000
-    PYTHONPATH=src python bench/bench_scale.py cold --n 1000000 --repeats 5
+    PYTHONPATH=src python bench/bench_scale.py cold --n 1000000 --repeats 5 [--baseline OTHER_CHECKOUT/src]
     PYTHONPATH=src python bench/bench_scale.py server --n 1000000
     PYTHONPATH=src python bench/bench_scale.py peers --n 1000000 --systems lancedb,chroma,qdrant
 """
@@ -66,8 +66,8 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def child_env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
+def child_env(src: Path | None = None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(src or REPO / "src"), "HF_HUB_OFFLINE": "1"}
     env.pop("SEMSEARCH_SERVER", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # byte code cached, as on a user's machine
     return env
@@ -154,9 +154,12 @@ def cases(filters: list[str]) -> list[tuple[str, str]]:
 
 
 def cold(args: argparse.Namespace) -> None:
+    """Cold CLI searches; with ``--baseline SRC`` every case is run by both source trees back to
+    back (which goes first alternates), so the two are compared under the same load."""
     queries = scale_data.queries()
     todo = cases(args.filters)
-    runs: dict[str, list[tuple[float, float]]] = {f"{m} {f}": [] for m, f in todo}
+    trees = {"this": REPO / "src", **({"baseline": Path(args.baseline)} if args.baseline else {})}
+    runs: dict[str, dict[str, list[tuple[float, float]]]] = {t: {f"{m} {f}": [] for m, f in todo} for t in trees}
     loads = []
     for r in range(args.repeats):
         loads.append(load())
@@ -167,16 +170,26 @@ def cold(args: argparse.Namespace) -> None:
                     "--json", "-k", str(K), "--mode", mode]
             if FILTERS[name] is not None:
                 argv += ["--where", json.dumps(FILTERS[name])]
-            wall, peak, out = timed_child(argv)
-            hits = json.loads(out)[0]["hits"]
-            assert len(hits) == K, f"{mode} {name}: {len(hits)} hits"
-            runs[f"{mode} {name}"].append((wall, peak))
-            print(f"{r} {mode:7} {name:6} {wall:6.2f} s {peak:7.0f} MB", flush=True)
-    table = {case: {"wall_s": round(statistics.median(w for w, _ in v), 2),
-                    "peak_rss_mb": round(statistics.median(p for _, p in v)),
-                    "max_wall_s": round(max(w for w, _ in v), 2)} for case, v in runs.items()}
-    save(args.out, "cold", {"repeats": args.repeats, "load": [round(x, 2) for x in loads], "cpu": cpu_name(),
-                            "cases": table})
+            labels = list(trees) if (r + i) % 2 == 0 else list(reversed(trees))
+            for label in labels:
+                wall, peak, out = timed_child(argv, child_env(trees[label]))
+                hits = json.loads(out)[0]["hits"]
+                assert len(hits) == K, f"{mode} {name}: {len(hits)} hits"
+                runs[label][f"{mode} {name}"].append((wall, peak))
+                print(f"{r} {label:8} {mode:7} {name:6} {wall:6.2f} s {peak:7.0f} MB", flush=True)
+
+    def table(v: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
+        return {case: {"wall_s": round(statistics.median(w for w, _ in x), 2),
+                       "peak_rss_mb": round(statistics.median(p for _, p in x)),
+                       "max_wall_s": round(max(w for w, _ in x), 2)} for case, x in v.items()}
+
+    result: dict[str, Any] = {"repeats": args.repeats, "load": [round(x, 2) for x in loads], "cpu": cpu_name(),
+                              "cases": table(runs["this"])}
+    if args.baseline:
+        result["baseline"] = {"src": args.baseline, "cases": table(runs["baseline"])}
+        result["baseline_over_this"] = {c: round(result["baseline"]["cases"][c]["wall_s"] / v["wall_s"], 2)
+                                        for c, v in result["cases"].items()}
+    save(args.out, "cold", result)
 
 
 # -- server --------------------------------------------------------------------------------------
@@ -184,7 +197,8 @@ def server(args: argparse.Namespace) -> None:
     port = args.port
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "serve", args.path, "--port", str(port)],
-                            env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=child_env(Path(args.baseline) if args.baseline else None), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     try:
         ready = wait_ready(port, proc)
         ready_s = time.perf_counter() - started
@@ -306,6 +320,8 @@ def main() -> None:
     parser.add_argument("--root", help="where peers' stores go (default: /work/bench-data/peers-<n>)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline", help="cold: also run every case with this src folder (another version); "
+                        "server: serve with it instead")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--filters", default=",".join(FILTERS))
