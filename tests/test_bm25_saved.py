@@ -121,3 +121,35 @@ def test_a_term_lookup_in_the_saved_vocabulary(tmp_path):
     assert vocab.setdefault("new", len(vocab)) == len(terms) and vocab.get("new") == len(terms)
     assert dict(vocab.items()) == {**{t: i for i, t in enumerate(terms)}, "new": len(terms)}
     assert new_id.tolist() == [terms.index(t) for t in reversed(terms)]
+
+
+def test_a_save_stopped_half_way_leaves_the_previous_arrays_in_use(path, monkeypatch):
+    """Files first (each fsynced and renamed into place), lexical.json last: a save killed between
+    them leaves the metadata naming the previous, complete files."""
+    from semsearch.index import files
+
+    before = json.loads((path / lexical_file.META).read_text())
+    written = []
+    real_write = files.SavedFiles.write
+
+    def dies_on_the_fourth(self, target, write):
+        if len(written) == 3:
+            raise KeyboardInterrupt  # as a kill would stop it (nothing after runs)
+        written.append(target)
+        real_write(self, target, write)
+
+    monkeypatch.setattr(bm25, "SAVE_BEHIND", 1)
+    with Collection(path, create=False) as col:
+        add_docs(col, np.random.default_rng(11), 5000, 5)
+        monkeypatch.setattr(files.SavedFiles, "write", dies_on_the_fourth)
+        with pytest.raises(KeyboardInterrupt):
+            col.flush()
+        monkeypatch.setattr(files.SavedFiles, "write", real_write)
+        assert json.loads((path / lexical_file.META).read_text()) == before
+        (path / "lexical-stray.rows.npy.tmp").write_bytes(b"half")  # what a kill mid-file leaves
+    with Collection(path, create=False) as col:  # its close saved them
+        snap = col.engine.bm25.current(build=False)
+        assert snap is not None and snap.seq == col.engine.store.head() and snap.resident_postings == 0
+        assert assert_same_as_fts5(col, queries(np.random.default_rng(12))) > 100
+    assert not list(path.glob("lexical-*.tmp"))
+    assert len(list(path.glob("lexical-*.npy"))) == len(lexical_file.PARTS)
