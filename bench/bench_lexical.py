@@ -68,8 +68,8 @@ def main() -> None:
     import bm25s
 
     from semsearch import Collection
-    from semsearch.backends.local.bm25 import MemoryBM25
     from semsearch.backends.local.fts import search as fts_search
+    from semsearch.backends.local.lexical_arrays import LexicalArrays
     from semsearch.lexical import match_expression, tokenize
 
     folder, source = collection_folder()
@@ -79,7 +79,7 @@ def main() -> None:
     n_chunks = store.chunk_count()
 
     started = time.perf_counter()
-    memory = MemoryBM25(store).current(build=True)
+    memory = LexicalArrays(store).current(build=True)
     build_memory = time.perf_counter() - started
     assert memory is not None
     memory_bytes = sum(s.rows.nbytes + s.tf.nbytes + s.indptr.nbytes for s in memory.segments) + (

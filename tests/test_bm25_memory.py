@@ -1,4 +1,4 @@
-"""BM25 in memory (retrieval/bm25.py): the same scores as SQLite FTS5, kept current with every
+"""BM25 arrays (bm25.py, lexical_arrays.py): the same scores as SQLite FTS5, kept current with every
 write, built only when worth it, and never over its memory bound."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semsearch.backends.local import bm25
+from semsearch.backends.local import bm25, lexical_arrays
 from semsearch.backends.local.facet_index import compile_filter
 from semsearch.backends.local.fts import search as fts_search
 from semsearch.lexical import match_expression, tokenize
@@ -138,7 +138,7 @@ def test_another_process_writing_and_trimming_the_log_is_caught_by_a_rebuild(col
 
 
 def test_a_collection_over_the_token_bound_stays_on_fts5(col, monkeypatch):
-    monkeypatch.setattr(bm25, "MAX_TOKENS", 500)
+    monkeypatch.setattr(lexical_arrays, "MAX_TOKENS", 500)
     rng = np.random.default_rng(4)
     add_docs(col, rng, 0, 100)
     assert col.engine.bm25.current(build=True) is None
@@ -151,7 +151,7 @@ def test_writes_past_the_token_bound_hand_bm25_back_to_fts5(col, monkeypatch):
     add_docs(col, rng, 0, 30)
     snap = col.engine.bm25.current(build=True)
     assert snap is not None
-    monkeypatch.setattr(bm25, "MAX_TOKENS", snap.postings + 10)
+    monkeypatch.setattr(lexical_arrays, "MAX_TOKENS", snap.postings + 10)
     add_docs(col, rng, 100, 30)
     assert col.engine.bm25.current() is None and not col.engine.bm25.worth_building()
     assert col.search("w2", k=3, mode="lexical")  # FTS5 answers

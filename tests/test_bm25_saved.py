@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from semsearch import Collection
-from semsearch.backends.local import bm25, lexical_file
+from semsearch.backends.local import bm25, lexical_arrays, lexical_file
 from test_bm25_memory import add_docs, assert_same_as_fts5, queries
 
 
@@ -57,7 +57,7 @@ def test_a_reader_catches_up_what_writers_added_and_deleted_since(path, tiny_mod
 
 
 def test_enough_changes_save_them_again_and_the_log_is_then_trimmed(path, monkeypatch):
-    monkeypatch.setattr(bm25, "SAVE_BEHIND", 10)
+    monkeypatch.setattr(lexical_arrays, "SAVE_BEHIND", 10)
     before = saved_seq(path)
     with Collection(path, create=False) as col:
         add_docs(col, np.random.default_rng(4), 2000, 30)
@@ -106,7 +106,7 @@ def test_a_saved_state_the_log_no_longer_leads_from_is_not_used(path):
         store.keep_changes_from(store.head())
         store.truncate_changes(store.head())  # as a re-encode does: the log restarts past the arrays
         assert store.changes_floor() > saved_seq(path)
-        col.engine.bm25 = bm25.MemoryBM25(store, col.engine.lock)  # a new process's view
+        col.engine.bm25 = lexical_arrays.LexicalArrays(store, col.engine.lock)  # a new process's view
         col.engine.retrievers.bm25 = col.engine.bm25
         assert col.engine.bm25.current(build=False) is None
         assert col.search("w3", k=3, mode="lexical")
@@ -138,7 +138,7 @@ def test_a_save_stopped_half_way_leaves_the_previous_arrays_in_use(path, monkeyp
         written.append(target)
         real_write(self, target, write)
 
-    monkeypatch.setattr(bm25, "SAVE_BEHIND", 1)
+    monkeypatch.setattr(lexical_arrays, "SAVE_BEHIND", 1)
     with Collection(path, create=False) as col:
         add_docs(col, np.random.default_rng(11), 5000, 5)
         monkeypatch.setattr(files.SavedFiles, "write", dies_on_the_fourth)

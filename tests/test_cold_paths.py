@@ -53,6 +53,7 @@ def cold_collection(tmp_path_factory, tiny_model_dir) -> Path:
 COLD_SEARCH = r"""
 import json, sqlite3, sys
 import semsearch.backends.local.bm25 as bm25
+import semsearch.backends.local.lexical_arrays as lexical_arrays
 import semsearch.backends.local.candidates as candidates
 import semsearch.backends.local.facets as facets
 import semsearch.index.files as files
@@ -61,7 +62,7 @@ def forbidden(*args, **kwargs):
     raise AssertionError("a cold search built an in-memory structure or hashed a whole index file")
 
 bm25.build = facets.build = files._digest_of_open = forbidden
-bm25.MemoryBM25._build = facets.MemoryFacets._build = forbidden
+lexical_arrays.LexicalArrays._build = facets.MemoryFacets._build = forbidden
 candidates.ALLOW_LIST_MAX = int(sys.argv[3])
 from semsearch import Collection
 

@@ -3,7 +3,7 @@
 :class:`semsearch.Collection` is written once: it checks input, chunks, encodes, runs the
 ranking stages and builds hits. Everything that depends on where documents, chunks and vectors
 are kept goes through this small interface, implemented by ``backends/local`` (SQLite, the
-truth, plus a derived FAISS index and in-memory BM25) and ``backends/milvus`` (Milvus Lite or a
+truth, plus a derived FAISS index and BM25 arrays) and ``backends/milvus`` (Milvus Lite or a
 cluster). A new backend is one package under ``backends/`` implementing it and one line in
 :func:`semsearch.backends.open_engine`; the behavioural suite (tests/test_backends.py) then runs
 every public method against it.

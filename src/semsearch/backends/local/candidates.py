@@ -16,9 +16,9 @@ from ...filters import Node
 from ...lexical import tokenize
 from ...types import Candidate, Scope, TermStatistics
 from . import fts
-from .bm25 import MemoryBM25
 from .facet_index import CompiledFilter, FacetIndex, compile_filter
 from .facets import MemoryFacets, matching_document_rowids
+from .lexical_arrays import LexicalArrays
 from .lexical_index import LexicalIndex
 from .store import Store
 from .vectors import DerivedIndex
@@ -55,7 +55,7 @@ class LocalScope(Scope):
 class Retrievers:
     """Plans a search's filter and finds its dense and lexical candidates, for one collection."""
 
-    def __init__(self, store: Store, index: DerivedIndex, bm25: MemoryBM25, facets: MemoryFacets) -> None:
+    def __init__(self, store: Store, index: DerivedIndex, bm25: LexicalArrays, facets: MemoryFacets) -> None:
         self.store = store
         self.index = index
         self.bm25 = bm25

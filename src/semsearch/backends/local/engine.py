@@ -40,11 +40,11 @@ from ...types import (
 )
 from ..retrieval import candidate_chunks, vectors_wanted
 from . import rechunking, reembedding
-from .bm25 import MemoryBM25
 from .candidates import LocalScope, Retrievers
 from .damage import damage
 from .facet_index import compile_filter
 from .facets import MemoryFacets
+from .lexical_arrays import LexicalArrays
 from .locking import WriteLock
 from .repair import StoreCare
 from .schema import DB_NAME, FORMAT_VERSION, migrate, needs_migration
@@ -114,8 +114,8 @@ class LocalEngine(StoreCare):
         self.index = DerivedIndex(self.folder, self.store, int(self.manifest["dimension"]), self.manifest["index"],
                                   self.lock)
         # BM25 from the arrays a writer saved (mapped), or built in memory once FTS5 has spent as
-        # long as building them would take (bm25.py, lexical_file.py).
-        self.bm25 = MemoryBM25(self.store, self.lock)
+        # long as building them would take (lexical_arrays.py).
+        self.bm25 = LexicalArrays(self.store, self.lock)
         # This process changed the collection: its close saves the BM25 arrays.
         self._wrote = getattr(self, "_wrote", False)
         self.facets = MemoryFacets(self.store)

@@ -1,5 +1,5 @@
 """The FTS5 lexical index of a local collection: BM25 search and the token reads that the
-in-memory BM25 (:mod:`.bm25`) and adaptive fusion's term statistics are built from.
+BM25 arrays (:mod:`.bm25`) and adaptive fusion's term statistics are built from.
 
 Rows hold each chunk's tokens as :func:`semsearch.lexical.index_text` made them, inserted with
 their chunks and removed by trigger in the same transaction (:mod:`.schema`).

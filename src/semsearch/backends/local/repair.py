@@ -34,7 +34,7 @@ from .schema import DB_NAME, fsync_dir
 from .store import Store
 
 if TYPE_CHECKING:
-    from .bm25 import MemoryBM25
+    from .lexical_arrays import LexicalArrays
     from .locking import WriteLock
     from .vectors import DerivedIndex
 
@@ -61,7 +61,7 @@ class StoreCare:
     store: Store
     lock: WriteLock
     index: DerivedIndex
-    bm25: MemoryBM25
+    bm25: LexicalArrays
     manifest: dict[str, Any] | None
 
     def reload(self) -> None:

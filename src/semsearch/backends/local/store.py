@@ -1,7 +1,7 @@
 """The SQLite store: the one source of truth for documents, chunks, metadata and embeddings.
 
 Reads and writes of the schema in :mod:`.schema`; the change log it keeps is what derived
-structures (the vector index, the in-memory BM25) catch up from.
+structures (the vector index, the BM25 arrays) catch up from.
 """
 
 from __future__ import annotations
