@@ -18,6 +18,8 @@ from ...index.files import digest_of
 from ...lexical import TOKENIZER_VERSION
 from . import bm25, fts, lexical_file
 from .bm25 import Snapshot, from_saved, saved_arrays
+from .locking import WriteLock
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class LexicalArrays:
     ``save()`` (:mod:`.lexical_file`).
     """
 
-    def __init__(self, store: Any, lock: Any = None) -> None:
+    def __init__(self, store: Store, lock: WriteLock | None = None) -> None:
         self.store = store
         self.folder = store.folder
         self.write_lock = lock  # the collection's, taken (never waited for) only to record verified files
