@@ -45,7 +45,8 @@ class _Segment:
 
     indptr: np.ndarray  # int64, one more than the vocabulary size when built
     rows: np.ndarray  # int32 row numbers into the snapshot's per-chunk arrays
-    tf: np.ndarray  # float32 term frequency in that chunk
+    tf: np.ndarray  # float32 term frequency in that chunk (unsigned integers when saved)
+    mapped: bool = False  # the arrays are views of saved files (lexical_file), not in this process's memory
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         if term + 1 >= len(self.indptr):
@@ -84,7 +85,7 @@ class Snapshot:
     @property
     def resident_postings(self) -> int:
         """Postings held in this process's memory (those of a saved snapshot are mapped from disk)."""
-        return sum(len(s.rows) for s in self.segments if not isinstance(s.rows, np.memmap))
+        return sum(len(s.rows) for s in self.segments if not s.mapped)
 
     def term_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """How many live chunks contain each term (FTS5's document frequency)."""
@@ -298,8 +299,11 @@ def saved_arrays(snap: Snapshot) -> dict[str, np.ndarray]:
 
 def from_saved(seq: int, arrays: dict[str, np.ndarray], total_tokens: float) -> Snapshot:
     """The snapshot of arrays :func:`saved_arrays` made (memory-mapped: nothing read until searched)."""
-    n = len(arrays["chunk_ids"])
-    vocab = lexical_file.DiskVocab(arrays["terms"], arrays["term_offsets"])
-    segment = _Segment(arrays["indptr"], arrays["rows"], arrays["tf"])
-    return Snapshot(seq, vocab, (segment,), arrays["chunk_ids"], arrays["lengths"], np.ones(n, dtype=bool), n,
+    # Plain ndarray views of the maps: np.memmap's Python-level indexing costs microseconds a call,
+    # and a term lookup indexes a few dozen times.
+    a = {name: np.asarray(array) for name, array in arrays.items()}
+    n = len(a["chunk_ids"])
+    vocab = lexical_file.DiskVocab(a["terms"], a["term_offsets"])
+    segment = _Segment(a["indptr"], a["rows"], a["tf"], mapped=True)
+    return Snapshot(seq, vocab, (segment,), a["chunk_ids"], a["lengths"], np.ones(n, dtype=bool), n,
                     float(total_tokens))
