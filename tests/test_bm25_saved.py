@@ -153,3 +153,24 @@ def test_a_save_stopped_half_way_leaves_the_previous_arrays_in_use(path, monkeyp
         assert assert_same_as_fts5(col, queries(np.random.default_rng(12))) > 100
     assert not list(path.glob("lexical-*.tmp"))
     assert len(list(path.glob("lexical-*.npy"))) == len(lexical_file.PARTS)
+
+
+def test_a_reader_follows_a_writer_that_saved_new_arrays_and_trimmed_the_log(path, monkeypatch):
+    """A reader holding the old arrays mapped while another writer saves new ones (and removes the
+    old files, and trims the change log past them) answers from the new ones."""
+    monkeypatch.setattr(lexical_arrays, "SAVE_BEHIND", 10)
+    with Collection(path, create=False) as reader:
+        old = reader.engine.bm25.current(build=False)
+        assert old is not None and old.resident_postings == 0
+        reader.search("w3", k=3, mode="lexical")
+        with Collection(path, create=False) as writer:
+            writer.add(["a unique zebra w3"], ids=["zebra"], embeddings=np.ones((1, writer.dimension)))
+            add_docs(writer, np.random.default_rng(13), 7000, 20)
+            writer.delete(["d7"])
+        assert reader.engine.store.changes_floor() > old.seq  # the reader cannot catch up from the log
+        assert not list(path.glob(f"lexical-{old.seq}.*"))  # and its files are gone (still mapped)
+        assert reader.search("zebra", k=1, mode="lexical")[0].id == "zebra"
+        now = reader.engine.bm25.current(build=False)
+        assert now.seq == reader.engine.store.head() and now.resident_postings == 0  # the new files, mapped
+        assert "d7" not in {h.id for h in reader.search("w1 w2 w3", k=100, mode="lexical")}
+        assert assert_same_as_fts5(reader, queries(np.random.default_rng(14))) > 100
