@@ -280,21 +280,48 @@ def saved_arrays(snap: Snapshot) -> dict[str, np.ndarray]:
     segment, terms sorted (a term's id is its rank) and those no live chunk holds left out."""
     blob, offsets, new_term = lexical_file.sorted_terms(snap.vocab)
     keep = np.flatnonzero(snap.alive)
-    new_row = np.full(len(snap.alive), -1, dtype=np.int64)
-    new_row[keep] = np.arange(len(keep))
-    segment = _merge(snap.segments, snap.alive, len(new_term), new_row, new_term)
-    counts = np.diff(segment.indptr)
+    new_row = np.full(len(snap.alive), -1, dtype=np.int32)
+    new_row[keep] = np.arange(len(keep), dtype=np.int32)
+    indptr, rows, tf = _scattered(snap.segments, snap.alive, new_row, new_term.astype(np.int32))
+    counts = np.diff(indptr)
     if not counts.all():  # terms of removed chunks only
         held = counts > 0
         blob = blob[np.repeat(held, np.diff(offsets))]
         offsets = np.concatenate([[0], np.cumsum(np.diff(offsets)[held])]).astype(np.int64)
         indptr = np.concatenate([[0], np.cumsum(counts[held])]).astype(np.int64)
-    else:
-        indptr = segment.indptr
-    most = int(segment.tf.max()) if segment.tf.size else 0
-    tf = segment.tf.astype(np.uint8 if most < 256 else np.uint16 if most < 65536 else np.uint32)
     return {"chunk_ids": snap.chunk_ids[keep].astype(np.int64), "lengths": snap.lengths[keep].astype(np.uint32),
-            "indptr": indptr, "rows": segment.rows, "tf": tf, "terms": blob, "term_offsets": offsets}
+            "indptr": indptr, "rows": rows, "tf": tf, "terms": blob, "term_offsets": offsets}
+
+
+def _scattered(segments: Sequence[_Segment], alive: np.ndarray, new_row: np.ndarray,
+               new_term: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, rows, tf) of the live postings of ``segments`` grouped by new term id, each written
+    straight to its place (no sort, and only one segment's temporaries at a time: at a million
+    chunks this holds the output and the segments, not several copies of every posting).
+
+    A term's postings keep their order: segments hold ascending, disjoint ranges of rows."""
+    lives, totals = [], np.zeros(len(new_term), dtype=np.int64)
+    for s in segments:
+        live = alive[s.rows]
+        before = np.concatenate([[0], np.cumsum(live, dtype=np.int64)])  # live postings before each one
+        per_term = before[s.indptr[1:]] - before[s.indptr[:-1]]
+        totals[new_term[: len(per_term)]] += per_term  # (new_term is a permutation: no index repeats)
+        lives.append((live, before[s.indptr[:-1]], per_term))
+    indptr = np.zeros(len(new_term) + 1, dtype=np.int64)
+    np.cumsum(totals, out=indptr[1:])
+    most = max((int(s.tf.max()) for s in segments if s.tf.size), default=0)
+    rows = np.empty(int(indptr[-1]), dtype=np.int32)
+    tf = np.empty(len(rows), dtype=np.uint8 if most < 256 else np.uint16 if most < 65536 else np.uint32)
+    fill = indptr[:-1].copy()  # where each term's next postings go
+    for s, (live, live_before, per_term) in zip(segments, lives):
+        terms = new_term[: len(per_term)]
+        start = fill[terms]
+        at = np.repeat(start - live_before, per_term) + np.arange(int(per_term.sum()), dtype=np.int64)
+        everything = bool(live.all())
+        rows[at] = new_row[s.rows if everything else s.rows[live]]
+        tf[at] = s.tf if everything else s.tf[live]
+        fill[terms] = start + per_term
+    return indptr, rows, tf
 
 
 def from_saved(seq: int, arrays: dict[str, np.ndarray], total_tokens: float) -> Snapshot:
