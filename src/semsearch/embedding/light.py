@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 # ~1e-7 (pooling sums in another order).
 TOLERANCE = 1e-3
 POOLING_MODES = ("mean", "mean_sqrt_len_tokens", "cls", "max")
-# Batches tokenised in one call by the pipelined (large input) path.
-TOKENIZE_BATCHES = 16
 # The inputs a tokenizer gives, by the names models take them under.
 _INPUTS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 CHECK_QUERIES = [
@@ -74,10 +72,11 @@ class LightEncoder:
     ``runner`` is a compiled :class:`.openvino_engine.Runner` of the recipe's IR at the recipe's
     precision (one is compiled when not given: for queries with the recipe's hint, for documents
     for throughput). ``piece`` and ``split`` mirror the OpenVINO encoder of the full path:
-    inputs longer than ``piece`` texts are encoded in pieces of consecutive texts by length, each
-    batch whole on one stream, so every batch holds the texts it holds there (bf16 results depend
-    slightly on which texts share a batch). Those batches are pipelined: while the model computes
-    some, the next are tokenised and the finished ones pooled, in this thread.
+    inputs longer than ``piece`` texts are cut into batches by token count
+    (:func:`.openvino_engine.batches_by_tokens`), each batch whole on one stream, so every batch
+    holds the texts it holds there (bf16 results depend slightly on which texts share a batch).
+    Those batches are pipelined: while the model computes some, the next are padded and the
+    finished ones pooled, in this thread.
     """
 
     def __init__(self, recipe: dict[str, Any], precision: str, batch_size: int, runner: Any = None,
@@ -112,34 +111,34 @@ class LightEncoder:
         self.piece = batch_size * openvino_engine.OpenVINOEncoder.PIECE_BATCHES
         self.prompt = (recipe.get("query_prompt") if kind == "query" else recipe.get("document_prompt")) or ""
         self.modes = [recipe["pooling"]] if isinstance(recipe["pooling"], str) else list(recipe["pooling"])
+        self._key: Any = None
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """The embeddings, float32, (len(texts), dimension); normalised only if the model does."""
         texts = list(texts)
         if len(texts) <= self.piece:
             return self._encode_sorted(texts, split=None)
-        # As OpenVINOEncoder: longest first (Python's stable sort), in pieces of consecutive texts,
-        # each sorted again as sentence-transformers sorts its input.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        batches: list[list[int]] = []
-        for start in range(0, len(order), self.piece):
-            part = order[start : start + self.piece]
-            inner = np.argsort([-len(texts[i]) for i in part])
-            batches.extend([part[j] for j in inner[s : s + self.batch_size]]
-                           for s in range(0, len(part), self.batch_size))
+        from .openvino_engine import batches_by_tokens
+
+        # As OpenVINOEncoder: batches by token count, from the same key, so each batch holds the
+        # texts it holds there. The whole input is tokenised in one call into the Rust library
+        # (far cheaper than one per batch of 8), without padding; each batch is padded here.
+        encode = getattr(self._unpadded, "encode_batch_fast", self._unpadded.encode_batch)  # no offsets needed
+        prepared = [self._prepare(t) for t in texts]
+        encodings = encode(prepared)
+        if prepared == texts:  # no prompt, no lowercasing: the key is the inputs' own length
+            lengths = [len(e.ids) for e in encodings]
+        else:
+            lengths = self._length_key()(texts)
+        batches = batches_by_tokens(lengths, self.batch_size)
         out = np.empty((len(texts), int(self.recipe["dimension"])), dtype=np.float32)
         masks: deque[np.ndarray] = deque()
-        encode = getattr(self._unpadded, "encode_batch_fast", self._unpadded.encode_batch)  # no offsets needed
 
         def inputs() -> Iterator[dict[str, np.ndarray]]:
-            for start in range(0, len(batches), TOKENIZE_BATCHES):
-                group = batches[start : start + TOKENIZE_BATCHES]
-                encodings = encode([self._prepare(texts[i]) for batch in group for i in batch])
-                for batch in group:
-                    arrays, mask = self._padded(encodings[: len(batch)])
-                    encodings = encodings[len(batch) :]
-                    masks.append(mask)
-                    yield arrays
+            for batch in batches:
+                arrays, mask = self._padded([encodings[i] for i in batch])
+                masks.append(mask)
+                yield arrays
 
         bar = _progress_bar(len(texts)) if show_progress else None
         try:
@@ -151,6 +150,13 @@ class LightEncoder:
             if bar is not None:
                 bar.close()
         return out
+
+    def _length_key(self) -> Any:
+        if self._key is None:
+            from .openvino_engine import LengthKey
+
+            self._key = LengthKey(self.recipe["tokenizer"], int(self.recipe["max_seq_length"]))
+        return self._key
 
     def _encode_sorted(self, texts: list[str], split: int | None) -> np.ndarray:
         # sentence-transformers' own order: numpy's argsort of negative character lengths.

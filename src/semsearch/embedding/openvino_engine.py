@@ -30,7 +30,7 @@ import tempfile
 import threading
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,38 @@ log = logging.getLogger(__name__)
 # Rows per inference request: measured best on 2 cores (bench/RESULTS.md).
 ROWS_PER_REQUEST = 8
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+
+
+def batches_by_tokens(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """The batches of a large input: its indices longest first by token count (ties in input
+    order), cut into runs of ``batch_size``.
+
+    Tokens, not characters (sentence-transformers' key): a batch is padded to its longest text in
+    tokens, and on msmarco-5k batches of 8 consecutive texts by characters padded 15% of the token
+    positions computed, by tokens 0.2% (bench/RESULTS.md, issue 25). Both encoders (the full path's
+    :class:`OpenVINOEncoder` and the light path's) cut batches here from the same lengths
+    (:class:`LengthKey`), so every text shares its batch with the same texts on either path (bf16
+    results depend slightly on the padded width).
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[s : s + batch_size].tolist() for s in range(0, len(order), batch_size)]
+
+
+class LengthKey:
+    """Token counts of texts as given (no prompt), truncated to the model's maximum: the sort key
+    of :func:`batches_by_tokens`, computed alike by the full and the light path from the same
+    serialised tokenizer."""
+
+    def __init__(self, tokenizer_json: str, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=max_length)
+        self._encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+
+    def __call__(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._encode(list(texts))]
 
 
 def openvino_available() -> bool:
@@ -323,11 +355,12 @@ class OpenVINOEncoder:
     runs in OpenVINO.
 
     Small inputs (a query, a few texts) are one sentence-transformers call whose batch is split
-    across the streams. Larger inputs are sorted by length and cut into pieces of consecutive
-    texts (so a piece pads little), encoded by ``2 x streams`` worker threads: while one worker
-    tokenizes or pools, the others' requests keep every stream computing (measured +10% on 2
-    cores over one call: bench/RESULTS.md). The result depends only on the input, never on
-    thread timing: each piece's batches are fixed by the sort.
+    across the streams. Larger inputs are cut into batches by token count
+    (:func:`batches_by_tokens`: next to no padding), grouped in pieces of consecutive batches
+    encoded by ``2 x streams`` worker threads: while one worker tokenizes or pools, the others'
+    requests keep every stream computing (measured +10% on 2 cores over one call:
+    bench/RESULTS.md). The result depends only on the input, never on thread timing: each batch
+    is fixed by the sort, and each is one sentence-transformers call.
     """
 
     PIECE_BATCHES = 4
@@ -340,6 +373,7 @@ class OpenVINOEncoder:
         self.workers = 2 * runner.streams
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._length_key: LengthKey | None = None
 
     def encode_document(self, texts: list[str], **kwargs: Any) -> np.ndarray:
         return self._encode(self.model.encode_document, texts, **kwargs)
@@ -354,6 +388,17 @@ class OpenVINOEncoder:
                                                 initializer=self.runner.set_split, initargs=(1,))
             return self._pool
 
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """The sort key of :func:`batches_by_tokens` (characters for a model without a fast tokenizer,
+        which has no light path to agree with)."""
+        with self._pool_lock:
+            if self._length_key is None:
+                backend = getattr(getattr(self.model[0], "tokenizer", None), "backend_tokenizer", None)
+                if backend is None:
+                    return [len(t) for t in texts]
+                self._length_key = LengthKey(backend.to_str(), int(self.model.max_seq_length))
+        return self._length_key(texts)
+
     def _encode(self, encode: Any, texts: list[str], batch_size: int | None = None, show_progress_bar: bool = False,
                 **kwargs: Any) -> np.ndarray:
         batch_size = batch_size or self.batch_size
@@ -361,12 +406,15 @@ class OpenVINOEncoder:
         piece = batch_size * self.PIECE_BATCHES
         if len(texts) <= piece or self.workers < 2:
             return np.asarray(encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress_bar, **kwargs))
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # sentence-transformers' own key
-        pieces = [order[s : s + piece] for s in range(0, len(order), piece)]
+        batches = batches_by_tokens(self.lengths(texts), batch_size)
+        pieces = [batches[s : s + self.PIECE_BATCHES] for s in range(0, len(batches), self.PIECE_BATCHES)]
+
+        def run(part: list[list[int]]) -> np.ndarray:  # one call per batch: sentence-transformers keeps it whole
+            return np.concatenate([np.asarray(encode([texts[i] for i in b], batch_size=len(b),
+                                                     show_progress_bar=False, **kwargs)) for b in part])
+
         pool = self._workers()
-        futures = {pool.submit(encode, [texts[i] for i in p], batch_size=batch_size, show_progress_bar=False,
-                               **kwargs): p
-                   for p in pieces}
+        futures = {pool.submit(run, p): [i for b in p for i in b] for p in pieces}
         bar = None
         if show_progress_bar:
             from tqdm.auto import tqdm
