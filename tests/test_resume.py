@@ -99,8 +99,11 @@ def test_kill_9_during_one_large_file_then_rerun_resumes_and_ends_as_an_uninterr
             assert finish["resumed"] == (1 if kills else 0)
             break
     assert kills >= 2, "the runs finished before they could be killed; make the file larger"
-    # each chunk was encoded and committed once, across all attempts (a kill loses at most the batch in flight)
-    assert sum(committed_per_attempt) == total, committed_per_attempt
+    # each chunk was encoded and committed once, across all attempts: what the runs acknowledged adds
+    # up to the whole, less at most one batch per kill (committed, then killed before its event was
+    # printed: the rerun finds it committed and skips it; the states compared below show no loss)
+    acknowledged = sum(committed_per_attempt)
+    assert total - kills * COMMIT_EVERY <= acknowledged <= total, committed_per_attempt
     want, got = _state(tmp_path / "whole"), _state(path)
     assert sorted(got) == sorted(want)
     for doc_id, (text, metadata, source, vectors) in want.items():
