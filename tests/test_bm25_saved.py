@@ -174,3 +174,18 @@ def test_a_reader_follows_a_writer_that_saved_new_arrays_and_trimmed_the_log(pat
         assert now.seq == reader.engine.store.head() and now.resident_postings == 0  # the new files, mapped
         assert "d7" not in {h.id for h in reader.search("w1 w2 w3", k=100, mode="lexical")}
         assert assert_same_as_fts5(reader, queries(np.random.default_rng(14))) > 100
+
+
+def test_a_reader_that_found_none_maps_the_arrays_a_writer_saves_later(path):
+    """A long-running reader (a server) opened before any arrays existed picks them up once a writer
+    saves them, instead of staying on FTS5 until it restarts."""
+    lexical_file.remove(path)
+    with Collection(path, create=False) as reader:
+        assert reader.search("w3", k=3, mode="lexical")
+        assert reader.engine.bm25.current(build=False) is None  # none saved: FTS5 answers
+        with Collection(path, create=False) as writer:
+            writer.add(["a unique zebra w3"], ids=["zebra"], embeddings=np.ones((1, writer.dimension)))
+        assert (path / lexical_file.META).exists()
+        assert reader.search("zebra", k=1, mode="lexical")[0].id == "zebra"
+        snap = reader.engine.bm25.current(build=False)
+        assert snap is not None and snap.seq == reader.engine.store.head() and snap.resident_postings == 0

@@ -55,7 +55,9 @@ class LexicalArrays:
         self._queries = 0
         self._build_seconds: float | None = None
         self._too_large = False
-        self._opened_saved = False
+        # The store's head when this process last looked for saved arrays and found none usable: it
+        # looks again once the head moves (a writer may have saved them meanwhile).
+        self._saved_looked_at: int | None = None
 
     def spent(self, seconds: float) -> None:
         # The first FTS5 query of a process reads the index from disk (cold pages): it says
@@ -82,11 +84,11 @@ class LexicalArrays:
         head = self.store.head()
         if snap is not None and snap.seq == head:
             return snap
-        if snap is None and not self._opened_saved:
+        if snap is None and self._saved_looked_at != head:
             with self._lock:
-                if self._snapshot is None and not self._opened_saved:
+                if self._snapshot is None and self._saved_looked_at != head:
                     self._snapshot = self._saved(head, catch_up_any=bool(build))
-                self._opened_saved = True
+                self._saved_looked_at = head
             snap = self._snapshot
             if snap is not None and snap.seq == head:
                 return snap
@@ -214,7 +216,7 @@ class LexicalArrays:
                  time.perf_counter() - started)
         with self._lock:  # the mapped arrays replace the ones built in memory
             self._snapshot = self._saved(head, catch_up_any=True)
-            self._opened_saved = True
+            self._saved_looked_at = head
 
     def saved_details(self) -> dict[str, Any]:
         """What ``info`` shows of the saved arrays (empty when there are none)."""
@@ -239,7 +241,7 @@ class LexicalArrays:
         if problems:
             lexical_file.remove(self.folder)
             with self._lock:
-                self._snapshot, self._opened_saved = None, False
+                self._snapshot, self._saved_looked_at = None, None
         if not self.unsaved():
             return problems, []
         self.save()
